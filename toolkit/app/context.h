@@ -1,0 +1,50 @@
+// What every command needs: the project's settings, the declared schema and a
+// connection, resolved from the global options in a fixed order
+// (--db, then CONSTRAINTCTL_DB, then constraintctl.toml).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "dialect/connection.h"
+#include "model/config.h"
+#include "model/schema.h"
+
+namespace cc::app {
+
+struct GlobalOptions {
+  std::string db;        // --db
+  std::string project = ".";
+  std::string schema_dir;  // --schema overrides the config
+  bool json = false;
+  bool quiet = false;
+  bool verbose = false;
+};
+
+class Context {
+ public:
+  explicit Context(GlobalOptions options);
+
+  const GlobalOptions& options() const { return options_; }
+  const model::Config& config() const { return config_; }
+
+  // Loads and validates schema/ (no connection is opened before this passes).
+  const model::Schema& schema();
+
+  // Where to connect; throws cc::UsageError naming the three ways to say it.
+  const dialect::ConnectionTarget& target();
+
+  std::unique_ptr<dialect::Connection> connect(bool read_only);
+
+  // True when progress may be drawn: stderr is a terminal and not --quiet.
+  bool show_progress() const;
+
+ private:
+  GlobalOptions options_;
+  model::Config config_;
+  std::optional<model::Schema> schema_;
+  std::optional<dialect::ConnectionTarget> target_;
+};
+
+}  // namespace cc::app

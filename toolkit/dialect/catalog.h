@@ -1,0 +1,39 @@
+// What the database says exists, as read by a driver's inspect_table().
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace cc::dialect {
+
+struct ColumnInfo {
+  std::string name;
+  std::string type;
+  bool not_null = false;
+  std::string default_sql;  // empty when none
+};
+
+struct ExistingConstraint {
+  enum class Kind { check, unique, primary_key, foreign_key, unique_index };
+  std::string name;        // SQLite: empty for an unnamed constraint
+  Kind kind = Kind::check;
+  std::string definition;  // as the database renders it (CHECK (...), UNIQUE (...), CREATE UNIQUE INDEX ...)
+  std::vector<std::string> columns;
+  bool valid = true;       // PostgreSQL: convalidated / indisvalid AND indisready
+};
+
+struct TableInfo {
+  std::string name;
+  bool exists = false;
+  std::vector<ColumnInfo> columns;
+  std::vector<std::string> primary_key;  // empty: none declared
+  std::string row_id;                    // when there is no primary key: "rowid" (SQLite) or "ctid" (PostgreSQL)
+  std::vector<ExistingConstraint> constraints;
+
+  const ColumnInfo* find_column(std::string_view column) const;
+  const ExistingConstraint* find_constraint(std::string_view constraint) const;
+};
+
+std::string_view to_string(ExistingConstraint::Kind kind);
+
+}  // namespace cc::dialect

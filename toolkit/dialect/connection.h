@@ -1,0 +1,67 @@
+// The driver interface the engine talks to: one open connection to one
+// database. Dialect headers (SOCI, libpq, sqlite3) stay behind it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "dialect/catalog.h"
+#include "dialect/connection_target.h"
+#include "dialect/dialect.h"
+
+namespace cc::dialect {
+
+// A value read from the database.
+using Value = std::variant<std::monostate, std::int64_t, double, std::string>;
+using Row = std::vector<Value>;
+using RowHandler = std::function<void(const Row&)>;
+
+std::string value_text(const Value& v);  // NULL -> "NULL"
+std::int64_t value_int(const Value& v);  // NULL -> 0; text parsed
+
+struct ConnectOptions {
+  bool read_only = false;           // scan: nothing may be written
+  int busy_timeout_ms = 5000;       // SQLite: wait for other writers this long
+  int statement_timeout_ms = 0;     // PostgreSQL: 0 = no limit
+};
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  virtual const Dialect& dialect() const = 0;
+  virtual std::string server_version() = 0;
+
+  // A read-only transaction with one consistent snapshot for every query in it.
+  virtual void begin_read_snapshot() = 0;
+  virtual void commit() = 0;
+  virtual void rollback() = 0;
+
+  virtual void execute(std::string_view sql) = 0;
+  // Runs `sql` and hands each row to `on_row`. Throws cc::DatabaseError with
+  // the database's message; the SQL is not repeated in the message.
+  virtual void query(std::string_view sql, const RowHandler& on_row) = 0;
+
+  // Tables, columns, keys and the constraints and unique indexes that exist.
+  virtual TableInfo inspect_table(std::string_view table) = 0;
+
+  // Has the database's own parser compile `expr` as a boolean condition on
+  // `table` (one expression, nothing after it). Throws cc::DatabaseError with
+  // the parser's message (unknown column, syntax error).
+  virtual void validate_expression(std::string_view table, std::string_view expr) = 0;
+};
+
+// Opens a connection. A missing SQLite file is an error, never a new empty
+// database; a file that is not an SQLite database is left untouched.
+std::unique_ptr<Connection> open_connection(const ConnectionTarget& target, const ConnectOptions& options);
+
+std::unique_ptr<Connection> open_sqlite(const ConnectionTarget& target, const ConnectOptions& options);
+std::unique_ptr<Connection> open_postgres(const ConnectionTarget& target, const ConnectOptions& options);
+
+}  // namespace cc::dialect

@@ -1,0 +1,26 @@
+#include "dialect/dialect.h"
+
+#include <charconv>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace cc::dialect {
+
+std::string Dialect::literal(const model::Literal& value) const {
+  if (auto i = std::get_if<std::int64_t>(&value)) return std::to_string(*i);
+  if (auto d = std::get_if<double>(&value)) {
+    if (!std::isfinite(*d)) throw UsageError("a numeric bound must be finite");
+    char buf[64];
+    auto res = std::to_chars(buf, buf + sizeof buf, *d);
+    std::string out(buf, res.ptr);
+    // Keep it a decimal literal in both dialects ("1e+20" is fine too, but "5" would be an integer).
+    if (out.find_first_of(".e") == std::string::npos) out += ".0";
+    return out;
+  }
+  return quote_string(std::get<std::string>(value));
+}
+
+const Dialect& dialect_for(Kind kind) { return kind == Kind::sqlite ? sqlite_dialect() : postgresql_dialect(); }
+
+}  // namespace cc::dialect

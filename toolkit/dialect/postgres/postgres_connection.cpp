@@ -1,0 +1,146 @@
+// The PostgreSQL driver: SOCI's postgresql back end plus the PGconn for what
+// SOCI does not expose (PQprepare as a parse-only validator, error fields).
+#include <soci/postgresql/soci-postgresql.h>
+
+#include "core/error.h"
+#include "core/secrets.h"
+#include "dialect/soci_connection.h"
+#include "dialect/sql_text.h"
+
+namespace cc::dialect {
+namespace {
+
+// Catalog queries. %s is the table as a regclass literal ('"Name"'); names are
+// resolved through the search_path exactly as the user's own SQL would.
+constexpr const char* kColumns =
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid) "
+    "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+    "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
+constexpr const char* kConstraints =
+    "SELECT c.conname, c.contype, pg_get_constraintdef(c.oid, true), c.convalidated, "
+    "coalesce(ix.indisvalid AND ix.indisready, true), "
+    "(SELECT string_agg(a.attname, chr(31) ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord) "
+    " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) "
+    "FROM pg_constraint c LEFT JOIN pg_index ix ON ix.indexrelid = c.conindid AND c.contype IN ('u', 'p') "
+    "WHERE c.conrelid = %s::regclass AND c.contype IN ('c', 'u', 'p', 'f') ORDER BY c.conname";
+// Unique indexes that back no constraint (CREATE UNIQUE INDEX, partial ones included).
+constexpr const char* kUniqueIndexes =
+    "SELECT i.relname, pg_get_indexdef(ix.indexrelid), ix.indisvalid AND ix.indisready, "
+    "(SELECT string_agg(coalesce(a.attname, '(expression)'), chr(31) ORDER BY k.ord) FROM unnest(ix.indkey::int2[]) "
+    " WITH ORDINALITY k(attnum, ord) LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum) "
+    "FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid "
+    "WHERE ix.indrelid = %s::regclass AND ix.indisunique "
+    "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = ix.indexrelid) ORDER BY i.relname";
+
+bool truthy(const Value& v) {
+  if (auto s = std::get_if<std::string>(&v)) return *s == "t" || *s == "true" || *s == "1";
+  return value_int(v) != 0;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+class PostgresConnection final : public SociConnection {
+ public:
+  PostgresConnection(const ConnectionTarget& target, const ConnectOptions& options) {
+    try {
+      session_.open(soci::postgresql, target.conninfo);
+    } catch (const std::exception& e) {
+      raise(e);
+    }
+    conn_ = static_cast<soci::postgresql_session_backend*>(session_.get_backend())->conn_;
+    // Literals are quoted the standard way; make sure the server reads them so.
+    execute("SET standard_conforming_strings = on");
+    execute("SET client_min_messages = warning");
+    execute("SET application_name = 'constraintctl'");
+    if (options.statement_timeout_ms > 0) execute("SET statement_timeout = " + std::to_string(options.statement_timeout_ms));
+    if (options.read_only) execute("SET default_transaction_read_only = on");
+  }
+
+  const Dialect& dialect() const override { return postgresql_dialect(); }
+
+  std::string server_version() override {
+    std::string v;
+    query("SHOW server_version", [&](const Row& r) { v = value_text(r[0]); });
+    return v;
+  }
+
+  void begin_read_snapshot() override { execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); }
+
+  TableInfo inspect_table(std::string_view table) override {
+    TableInfo info;
+    info.name = std::string(table);
+    const std::string lit = dialect().quote_string(dialect().quote_ident(table));
+    query("SELECT to_regclass(" + lit + ") IS NOT NULL", [&](const Row& r) { info.exists = truthy(r[0]); });
+    if (!info.exists) return info;
+    query(detail::substitute(kColumns, lit), [&](const Row& r) {
+      ColumnInfo c;
+      c.name = value_text(r[0]);
+      c.type = value_text(r[1]);
+      c.not_null = truthy(r[2]);
+      if (!std::holds_alternative<std::monostate>(r[3])) c.default_sql = value_text(r[3]);
+      info.columns.push_back(std::move(c));
+    });
+    query(detail::substitute(kConstraints, lit), [&](const Row& r) {
+      ExistingConstraint c;
+      c.name = value_text(r[0]);
+      const std::string type = value_text(r[1]);
+      c.kind = type == "c"   ? ExistingConstraint::Kind::check
+               : type == "u" ? ExistingConstraint::Kind::unique
+               : type == "p" ? ExistingConstraint::Kind::primary_key
+                             : ExistingConstraint::Kind::foreign_key;
+      c.definition = value_text(r[2]);
+      c.valid = truthy(r[3]) && truthy(r[4]);
+      if (!std::holds_alternative<std::monostate>(r[5])) c.columns = detail::split_unit(value_text(r[5]));
+      if (c.kind == ExistingConstraint::Kind::primary_key) info.primary_key = c.columns;
+      info.constraints.push_back(std::move(c));
+    });
+    query(detail::substitute(kUniqueIndexes, lit), [&](const Row& r) {
+      ExistingConstraint c;
+      c.kind = ExistingConstraint::Kind::unique_index;
+      c.name = value_text(r[0]);
+      c.definition = value_text(r[1]);
+      c.valid = truthy(r[2]);
+      c.columns = detail::split_unit(value_text(r[3]));
+      info.constraints.push_back(std::move(c));
+    });
+    if (info.primary_key.empty()) info.row_id = "ctid";
+    return info;
+  }
+
+  // PQprepare parses and plans without executing, and refuses more than one
+  // command: the database's own parser vets the expression.
+  void validate_expression(std::string_view table, std::string_view expr) override {
+    const std::string sql = "SELECT 1 FROM " + dialect().quote_ident(table) + " WHERE NOT (" + std::string(expr) + ")";
+    PGresult* res = PQprepare(conn_, "", sql.c_str(), 0, nullptr);
+    const bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    std::string message, sqlstate;
+    if (!ok) {
+      message = res ? trim(PQresultErrorMessage(res)) : trim(PQerrorMessage(conn_));
+      if (const char* s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr) sqlstate = s;
+      if (const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr) message = primary;
+    }
+    PQclear(res);
+    if (!ok) throw DatabaseError(secrets::scrub(message), sqlstate);
+  }
+
+ protected:
+  [[noreturn]] void raise(const std::exception& e) const override {
+    std::string sqlstate;
+    if (auto* pe = dynamic_cast<const soci::postgresql_soci_error*>(&e)) sqlstate = pe->sqlstate();
+    throw DatabaseError(trim(secrets::scrub(e.what())), sqlstate);
+  }
+
+ private:
+  PGconn* conn_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Connection> open_postgres(const ConnectionTarget& target, const ConnectOptions& options) {
+  return std::make_unique<PostgresConnection>(target, options);
+}
+
+}  // namespace cc::dialect

@@ -1,0 +1,27 @@
+// The part of a driver that SOCI makes dialect-neutral: running statements,
+// reading rows as Values, transactions. Each dialect subclass translates its
+// own errors and adds catalog inspection and expression validation.
+#pragma once
+
+#include <soci/soci.h>
+
+#include "dialect/connection.h"
+
+namespace cc::dialect {
+
+class SociConnection : public Connection {
+ public:
+  void commit() override;
+  void rollback() override;
+  void execute(std::string_view sql) override;
+  void query(std::string_view sql, const RowHandler& on_row) override;
+
+ protected:
+  // Turns a back end's exception into a cc::DatabaseError (SQLSTATE or SQLite
+  // code kept, secrets scrubbed) and throws it.
+  [[noreturn]] virtual void raise(const std::exception& e) const = 0;
+
+  soci::session session_;
+};
+
+}  // namespace cc::dialect

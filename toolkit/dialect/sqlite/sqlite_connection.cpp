@@ -1,0 +1,176 @@
+// The SQLite driver: SOCI's sqlite3 back end plus the native handle for what
+// SOCI does not expose (extended result codes, DQS, prepare-with-tail).
+#include <soci/sqlite3/soci-sqlite3.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "core/secrets.h"
+#include "dialect/soci_connection.h"
+#include "dialect/sql_text.h"
+#include "dialect/sqlite/create_table.h"
+
+namespace cc::dialect {
+namespace {
+
+using sqlite_api::sqlite3;
+
+// Catalog queries. Each takes the table name as a quoted string literal.
+constexpr const char* kTableSql = "SELECT type, sql FROM sqlite_schema WHERE name = %s COLLATE NOCASE AND type IN ('table', 'view')";
+constexpr const char* kColumns =
+    "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_xinfo(%s) WHERE hidden <> 1 ORDER BY cid";
+constexpr const char* kUniqueIndexes =
+    "SELECT il.name, il.origin, s.sql, (SELECT group_concat(ii.name, char(31)) FROM "
+    "(SELECT name FROM pragma_index_info(il.name) ORDER BY seqno) ii) "
+    "FROM pragma_index_list(%s) il LEFT JOIN sqlite_schema s ON s.name = il.name AND s.type = 'index' "
+    "WHERE il.\"unique\" = 1 ORDER BY il.name";
+constexpr const char* kForeignKeys =
+    "SELECT id, \"table\", group_concat(\"from\", char(31)) FROM pragma_foreign_key_list(%s) GROUP BY id ORDER BY id";
+
+// The 16-byte header every SQLite database file starts with.
+bool looks_like_sqlite(const std::filesystem::path& path, std::uintmax_t size) {
+  if (size == 0) return true;  // an empty file is an empty database to SQLite
+  std::ifstream in(path, std::ios::binary);
+  char header[16] = {};
+  in.read(header, sizeof header);
+  return in.gcount() == 16 && std::memcmp(header, "SQLite format 3\0", 16) == 0;
+}
+
+class SqliteConnection final : public SociConnection {
+ public:
+  SqliteConnection(const ConnectionTarget& target, const ConnectOptions& options) : path_(target.sqlite_path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    auto status = fs::status(path_, ec);
+    if (!fs::exists(status)) {
+      throw DatabaseError("SQLite database '" + path_ + "' does not exist (constraintctl never creates an empty database)");
+    }
+    if (!fs::is_regular_file(status)) throw DatabaseError("SQLite database '" + path_ + "' is not a regular file");
+    if (!looks_like_sqlite(path_, fs::file_size(path_, ec))) {
+      throw DatabaseError("'" + path_ + "' is not an SQLite database (no SQLite header); it was not opened");
+    }
+    // SOCI's connect string takes the path quoted; quotes inside are not representable.
+    if (path_.find('"') != std::string::npos) throw UsageError("SQLite path '" + path_ + "' contains a double quote");
+    std::string connect = "db=\"" + path_ + "\"";
+    if (options.read_only) connect += " readonly=true";
+    try {
+      session_.open(soci::sqlite3, connect);
+    } catch (const std::exception& e) {
+      raise(e);
+    }
+    db_ = static_cast<soci::sqlite3_session_backend*>(session_.get_backend())->conn_;
+    sqlite_api::sqlite3_extended_result_codes(db_, 1);
+    sqlite_api::sqlite3_busy_timeout(db_, options.busy_timeout_ms);
+    // Double-quoted strings fall back to string literals in SQLite by default,
+    // so a mistyped column in "quotes" would silently compare to a string.
+    sqlite_api::sqlite3_db_config(db_, SQLITE_DBCONFIG_DQS_DML, 0, static_cast<int*>(nullptr));
+    sqlite_api::sqlite3_db_config(db_, SQLITE_DBCONFIG_DQS_DDL, 0, static_cast<int*>(nullptr));
+  }
+
+  const Dialect& dialect() const override { return sqlite_dialect(); }
+
+  std::string server_version() override { return sqlite_api::sqlite3_libversion(); }
+
+  void begin_read_snapshot() override {
+    execute("BEGIN");
+    // A deferred transaction takes its snapshot at the first read; take it now.
+    query("SELECT count(*) FROM sqlite_schema", [](const Row&) {});
+  }
+
+  TableInfo inspect_table(std::string_view table) override {
+    TableInfo info;
+    info.name = std::string(table);
+    const std::string lit = dialect().quote_string(table);
+    std::string type, create_sql;
+    query(detail::substitute(kTableSql, lit), [&](const Row& r) {
+      type = value_text(r[0]);
+      create_sql = std::holds_alternative<std::string>(r[1]) ? std::get<std::string>(r[1]) : "";
+    });
+    if (type != "table") return info;  // missing, or a view
+    info.exists = true;
+    query(detail::substitute(kColumns, lit), [&](const Row& r) {
+      ColumnInfo c;
+      c.name = value_text(r[0]);
+      c.type = value_text(r[1]);
+      c.not_null = value_int(r[2]) != 0;
+      if (!std::holds_alternative<std::monostate>(r[3])) c.default_sql = value_text(r[3]);
+      const auto pk = value_int(r[4]);
+      if (pk > 0) {
+        if (info.primary_key.size() < static_cast<size_t>(pk)) info.primary_key.resize(pk);
+        info.primary_key[pk - 1] = c.name;
+      }
+      info.columns.push_back(std::move(c));
+    });
+    auto parsed = sqlite::parse_create_table(create_sql);
+    if (info.primary_key.empty() && !parsed.without_rowid) info.row_id = "rowid";
+    for (const auto& clause : parsed.clauses) {
+      ExistingConstraint c;
+      c.name = clause.name;
+      c.columns = clause.columns;
+      c.definition = create_sql.substr(clause.begin, clause.end - clause.begin);
+      switch (clause.kind) {
+        case sqlite::Clause::Kind::column: continue;
+        case sqlite::Clause::Kind::check: c.kind = ExistingConstraint::Kind::check; c.definition = clause.body; break;
+        case sqlite::Clause::Kind::unique: c.kind = ExistingConstraint::Kind::unique; break;
+        case sqlite::Clause::Kind::primary_key: c.kind = ExistingConstraint::Kind::primary_key; break;
+        case sqlite::Clause::Kind::foreign_key: continue;  // read from the pragma below
+      }
+      info.constraints.push_back(std::move(c));
+    }
+    query(detail::substitute(kUniqueIndexes, lit), [&](const Row& r) {
+      if (value_text(r[1]) != "c") return;  // 'u' and 'pk' come from the table text above
+      ExistingConstraint c;
+      c.kind = ExistingConstraint::Kind::unique_index;
+      c.name = value_text(r[0]);
+      c.definition = value_text(r[2]);
+      c.columns = detail::split_unit(value_text(r[3]));
+      info.constraints.push_back(std::move(c));
+    });
+    query(detail::substitute(kForeignKeys, lit), [&](const Row& r) {
+      ExistingConstraint c;
+      c.kind = ExistingConstraint::Kind::foreign_key;
+      c.definition = "REFERENCES " + value_text(r[1]);
+      c.columns = detail::split_unit(value_text(r[2]));
+      info.constraints.push_back(std::move(c));
+    });
+    return info;
+  }
+
+  void validate_expression(std::string_view table, std::string_view expr) override {
+    const std::string sql =
+        "SELECT 1 FROM " + dialect().quote_ident(table) + " WHERE NOT (" + std::string(expr) + ")";
+    sqlite_api::sqlite3_stmt* stmt = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite_api::sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &stmt, &tail);
+    std::string error = rc == SQLITE_OK ? "" : sqlite_api::sqlite3_errmsg(db_);
+    sqlite_api::sqlite3_finalize(stmt);
+    if (rc != SQLITE_OK) throw DatabaseError(error, {}, rc);
+    for (; tail && *tail; ++tail) {
+      if (!std::isspace(static_cast<unsigned char>(*tail))) throw DatabaseError("text after the expression", {}, SQLITE_ERROR);
+    }
+  }
+
+ protected:
+  [[noreturn]] void raise(const std::exception& e) const override {
+    int code = 0;
+    if (auto* se = dynamic_cast<const soci::sqlite3_soci_error*>(&e)) code = se->result();
+    if (db_ && code != 0) code = sqlite_api::sqlite3_extended_errcode(db_);
+    std::string message = secrets::scrub(e.what());
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+    throw DatabaseError(message, {}, code);
+  }
+
+ private:
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Connection> open_sqlite(const ConnectionTarget& target, const ConnectOptions& options) {
+  return std::make_unique<SqliteConnection>(target, options);
+}
+
+}  // namespace cc::dialect

@@ -1,0 +1,25 @@
+// constraintctl.toml: optional project settings. Command-line options and
+// CONSTRAINTCTL_DB override what it says.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace cc::model {
+
+struct Config {
+  std::filesystem::path project_dir = ".";
+  std::optional<std::string> database;  // URL; a relative sqlite path is relative to project_dir
+  std::filesystem::path schema_dir = "schema";
+  std::filesystem::path migrations_dir = "migrations";
+  int sqlite_busy_timeout_ms = 5000;
+  int postgres_statement_timeout_ms = 0;  // scans: 0 = no limit
+  int postgres_lock_timeout_ms = 2000;
+};
+
+// Reads `project_dir`/constraintctl.toml when it exists (defaults otherwise).
+// Relative directories in the file are resolved against `project_dir`.
+Config load_config(const std::filesystem::path& project_dir);
+
+}  // namespace cc::model

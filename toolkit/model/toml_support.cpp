@@ -1,0 +1,42 @@
+#include "model/toml_support.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace cc::model {
+
+void Problems::raise(std::string_view heading) const {
+  std::string message(heading);
+  const size_t shown = std::min<size_t>(lines_.size(), 50);
+  for (size_t i = 0; i < shown; ++i) message += "\n  " + lines_[i];
+  if (lines_.size() > shown) message += "\n  ... and " + std::to_string(lines_.size() - shown) + " more";
+  throw UsageError(message);
+}
+
+std::string toml_type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date or time";
+  }
+}
+
+void check_keys(const toml::table& tbl, std::initializer_list<std::string_view> allowed, std::string_view where,
+                Problems& problems) {
+  for (auto&& [key, value] : tbl) {
+    (void)value;
+    if (std::find(allowed.begin(), allowed.end(), key.str()) == allowed.end()) {
+      std::string list;
+      for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      problems.add(key.source(),
+                   "unknown key '" + std::string(key.str()) + "' in " + std::string(where) + " (expected one of: " + list + ")");
+    }
+  }
+}
+
+}  // namespace cc::model

@@ -1,0 +1,123 @@
+#include "scan/scan_report.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace cc::scan {
+namespace {
+
+std::string show_value(const dialect::Value& v) {
+  if (auto s = std::get_if<std::string>(&v)) return "'" + *s + "'";
+  return dialect::value_text(v);
+}
+
+nlohmann::ordered_json json_value(const dialect::Value& v) {
+  if (std::holds_alternative<std::monostate>(v)) return nullptr;
+  if (auto i = std::get_if<std::int64_t>(&v)) return *i;
+  if (auto d = std::get_if<double>(&v)) return *d;
+  return std::get<std::string>(v);
+}
+
+std::string pad(std::string s, size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+std::string pad_left(std::string s, size_t width) {
+  if (s.size() < width) s.insert(0, width - s.size(), ' ');
+  return s;
+}
+
+std::string pairs(const std::vector<std::pair<std::string, dialect::Value>>& kv) {
+  std::string out;
+  for (const auto& [k, v] : kv) out += (out.empty() ? "" : " ") + k + "=" + show_value(v);
+  return out;
+}
+
+}  // namespace
+
+std::string render_text(const ScanReport& report, const TextOptions& options) {
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "scan of %s: %zu tables, %zu constraints, %.2f s\n\n", report.database.c_str(), report.tables,
+                report.constraints.size(), report.elapsed_ms / 1000.0);
+  out += line;
+  size_t wt = 5, wn = 10;
+  for (const auto& c : report.constraints) {
+    wt = std::max(wt, c.table.size());
+    wn = std::max(wn, c.name.size());
+  }
+  out += pad("TABLE", wt) + "  " + pad("CONSTRAINT", wn) + "  KIND    VIOLATIONS  IN DB  REPAIR\n";
+  for (const auto& c : report.constraints) {
+    out += pad(c.table, wt) + "  " + pad(c.name, wn) + "  " + pad(c.kind, 6) + "  " + pad_left(std::to_string(c.violations), 10) +
+           "  " + pad(c.present ? "yes" : "no", 5) + "  " + std::string(model::to_string(c.policy)) + "\n";
+  }
+  if (options.samples) {
+    bool header = false;
+    for (const auto& c : report.constraints) {
+      if (c.samples.empty()) continue;
+      if (!header) out += "\nsample rows:\n";
+      header = true;
+      out += "  " + c.name + " (" + c.definition + "; " + c.where.str() + ")\n";
+      for (const auto& s : c.samples) {
+        if (c.kind == "unique") {
+          out += "    " + pairs(s.values) + "  rows=" + std::to_string(s.rows) + " ids=" + s.ids + "\n";
+        } else {
+          out += "    " + pairs(s.key) + "  " + pairs(s.values) + "\n";
+        }
+      }
+    }
+  }
+  const auto violated = report.violated_constraints();
+  out += "\n";
+  if (violated == 0) {
+    out += "ok: no violations\n";
+  } else {
+    out += std::to_string(violated) + " of " + std::to_string(report.constraints.size()) + " constraints violated by " +
+           std::to_string(report.total_violations()) + " rows\n";
+  }
+  return out;
+}
+
+nlohmann::ordered_json to_json(const ScanReport& report) {
+  nlohmann::ordered_json doc;
+  doc["command"] = "scan";
+  doc["database"] = report.database;
+  doc["dialect"] = report.dialect;
+  auto& list = doc["constraints"] = nlohmann::ordered_json::array();
+  for (const auto& c : report.constraints) {
+    nlohmann::ordered_json j;
+    j["table"] = c.table;
+    j["name"] = c.name;
+    j["kind"] = c.kind;
+    j["violations"] = c.violations;
+    if (c.kind == "unique") j["groups"] = c.groups;
+    j["present"] = c.present;
+    j["definition"] = c.definition;
+    j["repair"] = std::string(model::to_string(c.policy));
+    j["source"] = c.where.str();
+    auto& samples = j["samples"] = nlohmann::ordered_json::array();
+    for (const auto& s : c.samples) {
+      nlohmann::ordered_json js;
+      if (!s.key.empty()) {
+        for (const auto& [k, v] : s.key) js["key"][k] = json_value(v);
+      }
+      js["values"] = nlohmann::ordered_json::object();
+      for (const auto& [k, v] : s.values) js["values"][k] = json_value(v);
+      if (c.kind == "unique") {
+        js["rows"] = s.rows;
+        js["ids"] = s.ids;
+      }
+      samples.push_back(std::move(js));
+    }
+    list.push_back(std::move(j));
+  }
+  doc["summary"] = {{"tables", report.tables},
+                    {"constraints", report.constraints.size()},
+                    {"violated", report.violated_constraints()},
+                    {"violations", report.total_violations()}};
+  doc["elapsed_ms"] = static_cast<std::int64_t>(report.elapsed_ms);
+  return doc;
+}
+
+}  // namespace cc::scan

@@ -1,0 +1,19 @@
+// Presenting a scan: the text report for people and the stable JSON document
+// for scripts (keys documented in docs/json.md).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "scan/scanner.h"
+
+namespace cc::scan {
+
+struct TextOptions {
+  bool samples = false;  // list sample rows under the table
+};
+
+std::string render_text(const ScanReport& report, const TextOptions& options);
+nlohmann::ordered_json to_json(const ScanReport& report);
+
+}  // namespace cc::scan

@@ -1,0 +1,94 @@
+#include "scan/scan_sql.h"
+
+namespace cc::scan {
+namespace {
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? sep : "") + parts[i];
+  return out;
+}
+
+// Key columns are names, except the dialects' row ids, which must stay bare.
+std::string key_column(const std::string& name, const dialect::Dialect& d) {
+  return (name == "rowid" || name == "ctid") ? name : d.quote_ident(name);
+}
+
+std::vector<std::string> quoted(const std::vector<std::string>& names, const dialect::Dialect& d) {
+  std::vector<std::string> out;
+  for (const auto& n : names) out.push_back(d.quote_ident(n));
+  return out;
+}
+
+}  // namespace
+
+std::string check_predicate(const model::Check& c, const dialect::Dialect& d) {
+  if (!c.structured()) return "(" + c.expr + ")";
+  const std::string col = d.quote_ident(c.column);
+  std::vector<std::string> parts;
+  if (c.not_null) parts.push_back(col + " IS NOT NULL");
+  if (c.min && c.max) {
+    parts.push_back(col + " BETWEEN " + d.literal(*c.min) + " AND " + d.literal(*c.max));
+  } else if (c.min) {
+    parts.push_back(col + " >= " + d.literal(*c.min));
+  } else if (c.max) {
+    parts.push_back(col + " <= " + d.literal(*c.max));
+  }
+  if (!c.allowed.empty()) {
+    std::vector<std::string> values;
+    for (const auto& v : c.allowed) values.push_back(d.literal(v));
+    parts.push_back(col + " IN (" + join(values, ", ") + ")");
+  }
+  return join(parts, " AND ");
+}
+
+std::string check_count_query(const std::string& table, const std::vector<const model::Check*>& checks,
+                              const dialect::Dialect& d) {
+  std::vector<std::string> counts, all;
+  for (const auto* c : checks) {
+    const std::string p = check_predicate(*c, d);
+    counts.push_back(d.count_if("NOT (" + p + ")"));
+    all.push_back("(" + p + ")");
+  }
+  return "SELECT " + join(counts, ",\n       ") + "\nFROM " + d.quote_ident(table) + "\nWHERE NOT (" +
+         join(all, "\n   AND ") + ")";
+}
+
+std::string row_key_expr(const std::vector<std::string>& key, const dialect::Dialect& d) {
+  if (key.size() == 1) return key_column(key[0], d) + (key[0] == "ctid" ? "::text" : "");
+  std::vector<std::string> cols;
+  for (const auto& k : key) cols.push_back(key_column(k, d));
+  return join(cols, " || '/' || ");
+}
+
+std::string check_sample_query(const std::string& table, const model::Check& check, const std::vector<std::string>& key,
+                               const std::vector<std::string>& shown, int limit, const dialect::Dialect& d) {
+  std::vector<std::string> cols;
+  for (const auto& k : key) cols.push_back(key_column(k, d));
+  const std::string order = join(cols, ", ");
+  for (const auto& s : shown) cols.push_back(d.quote_ident(s));
+  return "SELECT " + join(cols, ", ") + "\nFROM " + d.quote_ident(table) + "\nWHERE NOT (" + check_predicate(check, d) +
+         ")\nORDER BY " + order + "\nLIMIT " + std::to_string(limit);
+}
+
+std::string unique_query(const std::string& table, const model::Unique& u, const std::vector<std::string>& key, int limit,
+                         const dialect::Dialect& d) {
+  const auto cols = quoted(u.columns, d);
+  const std::string col_list = join(cols, ", ");
+  std::vector<std::string> filters;
+  for (const auto& c : cols) filters.push_back(c + " IS NOT NULL");
+  if (!u.where_expr.empty()) filters.push_back("(" + u.where_expr + ")");
+  std::vector<std::string> nulls(cols.size(), "NULL");
+  std::string sql = "WITH dup AS MATERIALIZED (\n  SELECT " + col_list + ", count(*) AS n, " +
+                    d.list_agg(row_key_expr(key, d)) + " AS ids\n  FROM " + d.quote_ident(table) + "\n  WHERE " +
+                    join(filters, " AND ") + "\n  GROUP BY " + col_list + "\n  HAVING count(*) > 1)\n" +
+                    "SELECT 0, count(*), CAST(coalesce(sum(n - 1), 0) AS bigint), NULL, " + join(nulls, ", ") +
+                    " FROM dup";
+  if (limit > 0) {
+    sql += "\nUNION ALL\nSELECT * FROM (SELECT 1, n, NULL, ids, " + col_list + " FROM dup ORDER BY " + col_list +
+           " LIMIT " + std::to_string(limit) + ") AS sample";
+  }
+  return sql;
+}
+
+}  // namespace cc::scan

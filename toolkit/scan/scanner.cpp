@@ -1,0 +1,223 @@
+#include "scan/scanner.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/error.h"
+#include "model/expression.h"
+#include "scan/scan_sql.h"
+
+namespace cc::scan {
+namespace {
+
+using dialect::Row;
+using dialect::TableInfo;
+
+struct TablePlan {
+  const model::Table* spec;
+  TableInfo info;
+  std::vector<std::string> key;  // primary key columns, or the row id
+};
+
+std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// Collects every mismatch between the schema and the database before any scan.
+class Validation {
+ public:
+  void add(const model::SourceLocation& where, const std::string& message) { lines_.push_back(where.str() + ": " + message); }
+  void raise_if_any() const {
+    if (lines_.empty()) return;
+    std::string message = "the schema does not fit the database:";
+    for (const auto& l : lines_) message += "\n  " + l;
+    throw UsageError(message);
+  }
+
+ private:
+  std::vector<std::string> lines_;
+};
+
+void require_column(const TableInfo& info, const std::string& column, const model::SourceLocation& where,
+                    const std::string& what, Validation& v) {
+  if (!column.empty() && !info.find_column(column)) {
+    v.add(where, what + ": table " + in_quotes(info.name) + " has no column " + in_quotes(column));
+  }
+}
+
+void validate_expr(dialect::Connection& db, const std::string& table, const std::string& expr,
+                   const model::SourceLocation& where, const std::string& what, Validation& v) {
+  try {
+    db.validate_expression(table, expr);
+  } catch (const DatabaseError& e) {
+    v.add(where, what + ": the database rejects the expression: " + e.what());
+  }
+}
+
+TablePlan plan_table(dialect::Connection& db, const model::Table& spec, Validation& v) {
+  TablePlan plan{&spec, db.inspect_table(spec.name), {}};
+  if (!plan.info.exists) {
+    v.add(spec.where, "table " + in_quotes(spec.name) + " does not exist in the database");
+    return plan;
+  }
+  plan.key = plan.info.primary_key.empty() ? std::vector<std::string>{plan.info.row_id} : plan.info.primary_key;
+  if (plan.key.size() == 1 && plan.key[0].empty()) plan.key.clear();
+  for (const auto& c : spec.checks) {
+    const std::string what = "check " + in_quotes(c.name);
+    if (c.structured()) {
+      require_column(plan.info, c.column, c.where, what, v);
+    } else {
+      validate_expr(db, spec.name, c.expr, c.where, what, v);
+    }
+    require_column(plan.info, c.repair.column, c.repair.where, what + " repair", v);
+    if (c.repair.policy == model::RepairPolicy::set_expr) {
+      validate_expr(db, spec.name, c.repair.expr + " IS NULL", c.repair.where, what + " repair expr", v);
+    }
+  }
+  for (const auto& u : spec.uniques) {
+    const std::string what = "unique " + in_quotes(u.name);
+    for (const auto& col : u.columns) require_column(plan.info, col, u.where, what, v);
+    if (!u.where_expr.empty()) validate_expr(db, spec.name, u.where_expr, u.where, what + " where", v);
+    require_column(plan.info, u.repair.by, u.repair.where, what + " repair", v);
+  }
+  return plan;
+}
+
+std::vector<std::string> shown_columns(const model::Check& c, const TableInfo& info, const std::vector<std::string>& key) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& col) {
+    if (col.empty() || !info.find_column(col)) return;
+    if (std::find(key.begin(), key.end(), col) != key.end()) return;
+    if (std::find(out.begin(), out.end(), col) == out.end()) out.push_back(col);
+  };
+  add(c.column);
+  if (!c.structured()) {
+    for (const auto& id : model::expression_identifiers(c.expr)) add(id);
+  }
+  add(c.repair.column);
+  return out;
+}
+
+bool has_constraint(const TableInfo& info, const std::string& name) { return info.find_constraint(name) != nullptr; }
+
+void scan_checks(dialect::Connection& db, const TablePlan& plan, const ScanOptions& options, ScanReport& report) {
+  const auto& spec = *plan.spec;
+  if (spec.checks.empty()) return;
+  std::vector<const model::Check*> checks;
+  for (const auto& c : spec.checks) checks.push_back(&c);
+  const auto& d = db.dialect();
+  std::vector<std::int64_t> counts(checks.size(), 0);
+  db.query(check_count_query(spec.name, checks, d), [&](const Row& r) {
+    for (size_t i = 0; i < checks.size() && i < r.size(); ++i) counts[i] = dialect::value_int(r[i]);
+  });
+  for (size_t i = 0; i < checks.size(); ++i) {
+    const auto& c = *checks[i];
+    ConstraintScan s;
+    s.table = spec.name;
+    s.name = c.name;
+    s.kind = "check";
+    s.definition = check_predicate(c, d);
+    s.violations = counts[i];
+    s.present = has_constraint(plan.info, c.name);
+    s.policy = c.repair.policy;
+    s.where = c.where;
+    if (s.violations > 0 && options.sample > 0 && !plan.key.empty()) {
+      const auto shown = shown_columns(c, plan.info, plan.key);
+      db.query(check_sample_query(spec.name, c, plan.key, shown, options.sample, d), [&](const Row& r) {
+        Sample sample;
+        for (size_t k = 0; k < plan.key.size(); ++k) sample.key.emplace_back(plan.key[k], r[k]);
+        for (size_t k = 0; k < shown.size(); ++k) sample.values.emplace_back(shown[k], r[plan.key.size() + k]);
+        s.samples.push_back(std::move(sample));
+      });
+    }
+    report.constraints.push_back(std::move(s));
+  }
+}
+
+void scan_uniques(dialect::Connection& db, const TablePlan& plan, const ScanOptions& options, ScanReport& report) {
+  const auto& d = db.dialect();
+  for (const auto& u : plan.spec->uniques) {
+    ConstraintScan s;
+    s.table = plan.spec->name;
+    s.name = u.name;
+    s.kind = "unique";
+    for (size_t i = 0; i < u.columns.size(); ++i) s.definition += (i ? ", " : "") + d.quote_ident(u.columns[i]);
+    s.definition = "UNIQUE (" + s.definition + ")" + (u.where_expr.empty() ? "" : " WHERE " + u.where_expr);
+    s.present = has_constraint(plan.info, u.name);
+    s.policy = u.repair.policy;
+    s.where = u.where;
+    const int limit = plan.key.empty() ? 0 : options.sample;
+    db.query(unique_query(plan.spec->name, u, plan.key, limit, d), [&](const Row& r) {
+      if (dialect::value_int(r[0]) == 0) {
+        s.groups = dialect::value_int(r[1]);
+        s.violations = dialect::value_int(r[2]);
+        return;
+      }
+      Sample sample;
+      sample.rows = dialect::value_int(r[1]);
+      sample.ids = dialect::value_text(r[3]);
+      for (size_t k = 0; k < u.columns.size(); ++k) sample.values.emplace_back(u.columns[k], r[4 + k]);
+      s.samples.push_back(std::move(sample));
+    });
+    report.constraints.push_back(std::move(s));
+  }
+}
+
+}  // namespace
+
+std::int64_t ScanReport::total_violations() const {
+  std::int64_t n = 0;
+  for (const auto& c : constraints) n += c.violations;
+  return n;
+}
+
+size_t ScanReport::violated_constraints() const {
+  return static_cast<size_t>(std::count_if(constraints.begin(), constraints.end(), [](const auto& c) { return c.violations > 0; }));
+}
+
+ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const ScanOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<const model::Table*> tables;
+  for (const auto& name : options.tables) {
+    const auto* t = schema.find_table(name);
+    if (!t) throw UsageError("--table " + in_quotes(name) + ": no such table in the schema");
+  }
+  for (const auto& t : schema.tables) {
+    if (options.tables.empty() || std::find(options.tables.begin(), options.tables.end(), t.name) != options.tables.end()) {
+      tables.push_back(&t);
+    }
+  }
+
+  ScanReport report;
+  report.dialect = std::string(db.dialect().name());
+  report.tables = tables.size();
+  // Validation runs outside the snapshot: on PostgreSQL a rejected expression
+  // aborts the surrounding transaction.
+  Validation validation;
+  std::vector<TablePlan> plans;
+  for (const auto* t : tables) plans.push_back(plan_table(db, *t, validation));
+  validation.raise_if_any();
+
+  db.begin_read_snapshot();
+  try {
+    for (size_t i = 0; i < plans.size(); ++i) {
+      if (options.progress) options.progress(plans[i].spec->name, i, plans.size());
+      try {
+        scan_checks(db, plans[i], options, report);
+        scan_uniques(db, plans[i], options, report);
+      } catch (const std::exception& e) {
+        rethrow_with_context(e, "table " + in_quotes(plans[i].spec->name));
+      }
+    }
+    db.rollback();
+  } catch (...) {
+    try {
+      db.rollback();
+    } catch (...) {
+      // The original error matters more than a failed rollback on a broken connection.
+    }
+    throw;
+  }
+  report.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
+
+}  // namespace cc::scan

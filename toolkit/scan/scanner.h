@@ -1,0 +1,59 @@
+// Counts the rows that violate each declared constraint, applied or not.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dialect/connection.h"
+#include "model/schema.h"
+
+namespace cc::scan {
+
+struct Sample {
+  std::vector<std::pair<std::string, dialect::Value>> key;     // primary key (or row id) of a violating row
+  std::vector<std::pair<std::string, dialect::Value>> values;  // the columns the constraint looks at
+  std::int64_t rows = 0;                                       // UNIQUE: rows sharing this key
+  std::string ids;                                             // UNIQUE: their row keys, comma separated
+};
+
+struct ConstraintScan {
+  std::string table;
+  std::string name;
+  std::string kind;        // "check" | "unique"
+  std::string definition;  // the condition or column list, as SQL
+  std::int64_t violations = 0;  // CHECK: violating rows; UNIQUE: rows beyond one per key
+  std::int64_t groups = 0;      // UNIQUE: keys held by more than one row
+  bool present = false;         // a constraint of this name exists in the database
+  model::RepairPolicy policy = model::RepairPolicy::report;
+  model::SourceLocation where;
+  std::vector<Sample> samples;
+};
+
+struct ScanOptions {
+  std::vector<std::string> tables;  // empty: all declared tables
+  int sample = 5;                   // sample rows per violated constraint (0: none)
+  std::function<void(const std::string& table, size_t index, size_t count)> progress;
+};
+
+struct ScanReport {
+  std::string database;  // for display; no password
+  std::string dialect;
+  std::vector<ConstraintScan> constraints;
+  size_t tables = 0;
+  double elapsed_ms = 0;
+
+  std::int64_t total_violations() const;
+  size_t violated_constraints() const;
+};
+
+// Validates the declared tables against the database (tables and columns
+// exist; every expression compiles in the database's own parser), then scans
+// inside one read-only snapshot. Problems found in validation are all
+// reported together, before any scan query runs, as a cc::UsageError naming
+// the constraint and its file:line.
+ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const ScanOptions& options);
+
+}  // namespace cc::scan
