@@ -61,6 +61,11 @@ class Connection {
 // database; a file that is not an SQLite database is left untouched.
 std::unique_ptr<Connection> open_connection(const ConnectionTarget& target, const ConnectOptions& options);
 
+// Throws cc::UsageError unless `expr` is one balanced expression (see
+// model::vet_expression). Wrapping text in NOT (...) proves nothing by itself:
+// "x > 0) OR (1 = 1" parses fine once wrapped.
+void require_single_expression(std::string_view expr);
+
 std::unique_ptr<Connection> open_sqlite(const ConnectionTarget& target, const ConnectOptions& options);
 std::unique_ptr<Connection> open_postgres(const ConnectionTarget& target, const ConnectOptions& options);
 

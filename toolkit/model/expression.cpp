@@ -100,4 +100,19 @@ std::string vet_identifier(std::string_view name) {
   return {};
 }
 
+std::string printable(std::string_view name) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace cc::model

@@ -28,4 +28,7 @@ std::vector<std::string> expression_identifiers(std::string_view expr);
 // (PostgreSQL's limit, which would silently truncate).
 std::string vet_identifier(std::string_view name);
 
+// `name` for a message: control characters (NUL included) shown as \xNN.
+std::string printable(std::string_view name);
+
 }  // namespace cc::model

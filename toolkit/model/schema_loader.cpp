@@ -56,7 +56,7 @@ bool literal_equal(const Literal& a, const Literal& b) {
 }
 
 void vet_name(const std::string& name, std::string_view what, const toml::source_region& at, Problems& problems) {
-  if (auto why = vet_identifier(name); !why.empty()) problems.add(at, std::string(what) + " " + in_quotes(name) + " " + why);
+  if (auto why = vet_identifier(name); !why.empty()) problems.add(at, std::string(what) + " " + in_quotes(printable(name)) + " " + why);
 }
 
 void vet_expr(const std::string& expr, std::string_view what, const toml::source_region& at, Problems& problems) {

@@ -78,17 +78,13 @@ std::string unique_query(const std::string& table, const model::Unique& u, const
   std::vector<std::string> filters;
   for (const auto& c : cols) filters.push_back(c + " IS NOT NULL");
   if (!u.where_expr.empty()) filters.push_back("(" + u.where_expr + ")");
-  std::vector<std::string> nulls(cols.size(), "NULL");
-  std::string sql = "WITH dup AS MATERIALIZED (\n  SELECT " + col_list + ", count(*) AS n, " +
-                    d.list_agg(row_key_expr(key, d)) + " AS ids\n  FROM " + d.quote_ident(table) + "\n  WHERE " +
-                    join(filters, " AND ") + "\n  GROUP BY " + col_list + "\n  HAVING count(*) > 1)\n" +
-                    "SELECT 0, count(*), CAST(coalesce(sum(n - 1), 0) AS bigint), NULL, " + join(nulls, ", ") +
-                    " FROM dup";
-  if (limit > 0) {
-    sql += "\nUNION ALL\nSELECT * FROM (SELECT 1, n, NULL, ids, " + col_list + " FROM dup ORDER BY " + col_list +
-           " LIMIT " + std::to_string(limit) + ") AS sample";
-  }
-  return sql;
+  // The summary joined to the sample groups: no UNION, so no type unification
+  // between a NULL placeholder and the key columns' types.
+  return "WITH dup AS MATERIALIZED (\n  SELECT " + col_list + ", count(*) AS n, " + d.list_agg(row_key_expr(key, d)) +
+         " AS ids\n  FROM " + d.quote_ident(table) + "\n  WHERE " + join(filters, " AND ") + "\n  GROUP BY " + col_list +
+         "\n  HAVING count(*) > 1),\nsummary AS (SELECT count(*) AS groups, CAST(coalesce(sum(n - 1), 0) AS bigint) AS surplus "
+         "FROM dup)\nSELECT summary.groups, summary.surplus, sample.*\nFROM summary LEFT JOIN (SELECT n, ids, " + col_list +
+         " FROM dup ORDER BY " + col_list + " LIMIT " + std::to_string(limit) + ") AS sample ON true";
 }
 
 }  // namespace cc::scan

@@ -47,7 +47,7 @@ void validate_expr(dialect::Connection& db, const std::string& table, const std:
                    const model::SourceLocation& where, const std::string& what, Validation& v) {
   try {
     db.validate_expression(table, expr);
-  } catch (const DatabaseError& e) {
+  } catch (const Error& e) {
     v.add(where, what + ": the database rejects the expression: " + e.what());
   }
 }
@@ -146,13 +146,11 @@ void scan_uniques(dialect::Connection& db, const TablePlan& plan, const ScanOpti
     s.where = u.where;
     const int limit = plan.key.empty() ? 0 : options.sample;
     db.query(unique_query(plan.spec->name, u, plan.key, limit, d), [&](const Row& r) {
-      if (dialect::value_int(r[0]) == 0) {
-        s.groups = dialect::value_int(r[1]);
-        s.violations = dialect::value_int(r[2]);
-        return;
-      }
+      s.groups = dialect::value_int(r[0]);
+      s.violations = dialect::value_int(r[1]);
+      if (std::holds_alternative<std::monostate>(r[2])) return;  // no sample group
       Sample sample;
-      sample.rows = dialect::value_int(r[1]);
+      sample.rows = dialect::value_int(r[2]);
       sample.ids = dialect::value_text(r[3]);
       for (size_t k = 0; k < u.columns.size(); ++k) sample.values.emplace_back(u.columns[k], r[4 + k]);
       s.samples.push_back(std::move(sample));

@@ -42,11 +42,36 @@ std::string trim(std::string s) {
   return s;
 }
 
+// SOCI 4.0.3 reads its own options out of the connect string and mangles
+// URIs ("postgresql://u@h/db" reached libpq as dbname "postgres="), so libpq
+// parses the user's string and SOCI gets plain keyword='value' pairs.
+std::string keyword_conninfo(const std::string& conninfo) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (!opts) {
+    std::string why = err ? err : "unparseable";
+    if (err) PQfreemem(err);
+    throw UsageError("invalid PostgreSQL connection string: " + trim(secrets::scrub(why)));
+  }
+  std::string out;
+  for (PQconninfoOption* o = opts; o->keyword; ++o) {
+    if (!o->val) continue;
+    out += (out.empty() ? "" : " ") + std::string(o->keyword) + "='";
+    for (const char* c = o->val; *c; ++c) {
+      if (*c == '\\' || *c == '\'') out += '\\';
+      out += *c;
+    }
+    out += "'";
+  }
+  PQconninfoFree(opts);
+  return out;
+}
+
 class PostgresConnection final : public SociConnection {
  public:
   PostgresConnection(const ConnectionTarget& target, const ConnectOptions& options) {
     try {
-      session_.open(soci::postgresql, target.conninfo);
+      session_.open(soci::postgresql, keyword_conninfo(target.conninfo));
     } catch (const std::exception& e) {
       raise(e);
     }
@@ -113,6 +138,7 @@ class PostgresConnection final : public SociConnection {
   // PQprepare parses and plans without executing, and refuses more than one
   // command: the database's own parser vets the expression.
   void validate_expression(std::string_view table, std::string_view expr) override {
+    require_single_expression(expr);
     const std::string sql = "SELECT 1 FROM " + dialect().quote_ident(table) + " WHERE NOT (" + std::string(expr) + ")";
     PGresult* res = PQprepare(conn_, "", sql.c_str(), 0, nullptr);
     const bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;

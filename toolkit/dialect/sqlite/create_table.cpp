@@ -94,7 +94,11 @@ void read_constraints(std::string_view text, const std::vector<Token>& sig, size
       }
     } else if (t.is_word("FOREIGN") || (t.is_word("REFERENCES") && !column.empty())) {
       c.kind = Clause::Kind::foreign_key;
-      if (!column.empty()) c.columns = {column};
+      if (!column.empty()) {
+        c.columns = {column};
+      } else if (i + 2 < to && sig[i + 1].is_word("KEY") && sig[i + 2].is("(")) {
+        c.columns = column_list(sig, i + 2, matching_paren(sig, i + 2));
+      }
       last = i;
       // A foreign key runs to the next constraint keyword; its end offset is
       // only needed for table constraints, where it runs to the clause end.

@@ -139,6 +139,7 @@ class SqliteConnection final : public SociConnection {
   }
 
   void validate_expression(std::string_view table, std::string_view expr) override {
+    require_single_expression(expr);
     const std::string sql =
         "SELECT 1 FROM " + dialect().quote_ident(table) + " WHERE NOT (" + std::string(expr) + ")";
     sqlite_api::sqlite3_stmt* stmt = nullptr;

@@ -1,0 +1,155 @@
+// The constraintctl binary as users and scripts see it: exit codes, JSON
+// shape, messages, and no password in any output.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace cc::test {
+namespace {
+
+class CliSqlite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    make_sqlite_fixture(*dir_ / "fixture.db", 1000);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string db() { return "sqlite:" + (*dir_ / "fixture.db").string(); }
+  static TempDir* dir_;
+};
+TempDir* CliSqlite::dir_ = nullptr;
+
+TEST_F(CliSqlite, ScanFindsViolationsExitCodeOne) {
+  auto r = run_cli({"--db", db(), "scan"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.out.find("characters_xp_nonnegative"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("25 of 25 constraints violated"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err, "");  // progress only on a terminal
+}
+
+TEST_F(CliSqlite, ScanJsonHasTheDocumentedKeys) {
+  auto r = run_cli({"scan", "--db", db(), "--json"});
+  ASSERT_EQ(r.exit_code, 1) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  auto expected = expected_counts(1000);
+  ASSERT_EQ(doc["constraints"].size(), 25u);
+  std::map<std::string, nlohmann::json> got;
+  for (const auto& c : doc["constraints"]) {
+    for (const char* key : {"table", "name", "kind", "violations"}) EXPECT_TRUE(c.contains(key)) << key;
+    got[c["name"]] = c;
+  }
+  for (const auto& e : expected["constraints"]) {
+    EXPECT_EQ(got[e["name"]]["violations"], e["violations"]) << e["name"];
+    EXPECT_EQ(got[e["name"]]["kind"], e["kind"]) << e["name"];
+    EXPECT_EQ(got[e["name"]]["table"], e["table"]) << e["name"];
+  }
+  EXPECT_EQ(doc["dialect"], "sqlite");
+  EXPECT_GT(doc["summary"]["violations"].get<int>(), 0);
+  EXPECT_FALSE(got["characters_xp_nonnegative"]["samples"].empty());
+}
+
+TEST_F(CliSqlite, TableFilterAndEnvironmentVariable) {
+  auto r = run_cli({"scan", "--table", "characters", "--json"}, source_dir(), {"CONSTRAINTCTL_DB=" + db()});
+  ASSERT_EQ(r.exit_code, 1) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["constraints"].size(), 2u);
+  auto bad = run_cli({"scan", "--table", "nope"}, source_dir(), {"CONSTRAINTCTL_DB=" + db()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--table 'nope'"), std::string::npos) << bad.err;
+}
+
+TEST_F(CliSqlite, CleanDatabaseExitsZero) {
+  TempDir dir;
+  shell("sqlite3 " + (dir / "clean.db").string() + " 'CREATE TABLE t (id INTEGER PRIMARY KEY, x INT); INSERT INTO t VALUES (1, 5);'");
+  write_file(dir / "schema/t.toml", "table = \"t\"\n[[check]]\nname = \"t_x\"\ncolumn = \"x\"\nmin = 0\n");
+  auto r = run_cli({"--db", "sqlite:clean.db", "scan"}, dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("ok: no violations"), std::string::npos) << r.out;
+}
+
+TEST_F(CliSqlite, ConfigFileSuppliesTheDatabase) {
+  TempDir dir;
+  shell("sqlite3 " + (dir / "app.db").string() + " 'CREATE TABLE t (id INTEGER PRIMARY KEY, x INT); INSERT INTO t VALUES (1, -5);'");
+  write_file(dir / "schema/t.toml", "table = \"t\"\n[[check]]\nname = \"t_x\"\ncolumn = \"x\"\nmin = 0\n");
+  write_file(dir / "constraintctl.toml", "database = \"sqlite:app.db\"\n");
+  auto r = run_cli({"--project", dir.path().string(), "scan", "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["constraints"][0]["violations"], 1);
+}
+
+TEST(Cli, UsageErrorsExitTwo) {
+  EXPECT_EQ(run_cli({}).exit_code, 2);
+  EXPECT_EQ(run_cli({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"scan", "--sample", "-3"}).exit_code, 2);
+  auto r = run_cli({"scan"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no database given"), std::string::npos) << r.err;
+  EXPECT_EQ(run_cli({"--help"}).exit_code, 0);
+  auto v = run_cli({"--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("constraintctl "), std::string::npos);
+}
+
+TEST(Cli, MissingSqliteFileExitsThreeAndCreatesNothing) {
+  TempDir dir;
+  auto r = run_cli({"--db", "sqlite:" + (dir / "missing.db").string(), "scan"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "missing.db"));
+}
+
+TEST(Cli, BadSchemaExitsTwoBeforeConnecting) {
+  TempDir dir;
+  write_file(dir / "schema/t.toml", "table = \"t\"\n[[check]]\nname = \"c\"\nexpr = \"x > 0); DROP TABLE canary; --\"\n");
+  // The database does not exist: if the schema error comes first, no connection was tried.
+  auto r = run_cli({"--db", "sqlite:nowhere.db", "scan"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("schema/t.toml:4:8"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("does not exist"), std::string::npos) << r.err;
+}
+
+TEST(Cli, PasswordsNeverReachOutput) {
+  for (const std::string url : {"postgresql://app:TopSecret-42@127.0.0.1:1/app?connect_timeout=2",
+                                "postgresql://app:TopSecret-42@127.0.0.1:notaport/app",
+                                "postgresql:host=127.0.0.1 port=1 password=TopSecret-42 connect_timeout=2"}) {
+    for (bool verbose : {false, true}) {
+      std::vector<std::string> args = {"--db", url, "scan"};
+      if (verbose) args.push_back("--verbose");
+      auto r = run_cli(args);
+      EXPECT_NE(r.exit_code, 0);
+      EXPECT_EQ(r.out.find("TopSecret"), std::string::npos) << r.out;
+      EXPECT_EQ(r.err.find("TopSecret"), std::string::npos) << r.err;
+      EXPECT_FALSE(r.err.empty());
+    }
+  }
+}
+
+TEST(CliPostgres, ScanJsonMatchesExpectedCounts) {
+  CC_REQUIRE_POSTGRES();
+  PgDatabase db;
+  db.load_fixture(1000);
+  auto r = run_cli({"scan", "--db", db.url(), "--json"});
+  ASSERT_EQ(r.exit_code, 1) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["dialect"], "postgresql");
+  std::map<std::string, nlohmann::json> got;
+  for (const auto& c : doc["constraints"]) got[c["name"]] = c;
+  for (const auto& e : expected_counts(1000)["constraints"]) EXPECT_EQ(got[e["name"]]["violations"], e["violations"]) << e["name"];
+}
+
+TEST(CliPostgres, WrongPasswordIsADatabaseErrorWithoutThePassword) {
+  CC_REQUIRE_POSTGRES();
+  // The throwaway server trusts everyone, so use a database that does not exist.
+  std::string url = postgres_url();
+  url.insert(url.find("://") + 3 + url.substr(url.find("://") + 3).find('@'), ":Hidden-pw-7");
+  url = url.substr(0, url.rfind('/')) + "/no_such_db";
+  auto r = run_cli({"--db", url, "scan"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(r.err.find("Hidden-pw-7"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no_such_db"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace cc::test

@@ -1,0 +1,158 @@
+#include "support/test_support.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "dialect/connection_target.h"
+
+namespace cc::test {
+
+std::filesystem::path source_dir() { return CONSTRAINTCTL_SOURCE_DIR; }
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path_ = std::filesystem::temp_directory_path() / ("cctest-" + std::to_string(getpid()) + "-" + std::to_string(rd()));
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void shell(const std::string& command) {
+  const int rc = std::system(command.c_str());
+  ASSERT_EQ(rc, 0) << "command failed: " << command;
+}
+
+static std::string sh_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+void make_sqlite_fixture(const std::filesystem::path& path, int n) {
+  shell(sh_quote((source_dir() / "scripts/make-fixture").string()) + " --force sqlite " + sh_quote(path.string()) + " " +
+        std::to_string(n) + " 2>/dev/null");
+}
+
+nlohmann::json expected_counts(int n) {
+  return nlohmann::json::parse(read_file(source_dir() / "fixtures/expected" / (std::to_string(n) + ".json")));
+}
+
+std::string postgres_url() {
+  const char* url = std::getenv("CONSTRAINTCTL_TEST_PG");
+  return url ? url : "";
+}
+
+static std::string with_dbname(const std::string& base, const std::string& db) {
+  // postgresql://user@host:port/dbname?params -> same with another dbname
+  auto scheme = base.find("://");
+  auto slash = base.find('/', scheme + 3);
+  auto query = base.find('?', scheme + 3);
+  std::string head = base.substr(0, slash == std::string::npos ? (query == std::string::npos ? base.size() : query) : slash);
+  std::string tail = query == std::string::npos ? "" : base.substr(query);
+  return head + "/" + db + tail;
+}
+
+PgDatabase::PgDatabase() {
+  static std::atomic<int> counter{0};
+  std::random_device rd;
+  name_ = "cct_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + "_" + std::to_string(rd() % 100000);
+  url_ = with_dbname(postgres_url(), name_);
+  auto admin = connect(postgres_url());
+  admin->execute("CREATE DATABASE " + name_);
+}
+
+PgDatabase::~PgDatabase() {
+  try {
+    auto admin = connect(postgres_url());
+    admin->execute("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  } catch (...) {
+  }
+}
+
+void PgDatabase::load_fixture(int n) const {
+  shell(sh_quote((source_dir() / "scripts/make-fixture").string()) + " postgres " + sh_quote(url_) + " " + std::to_string(n) +
+        " 2>/dev/null");
+}
+
+void PgDatabase::psql(const std::string& sql) const {
+  auto db = connect(url_);
+  db->execute(sql);
+}
+
+std::unique_ptr<dialect::Connection> connect(const std::string& url, bool read_only) {
+  dialect::ConnectOptions opts;
+  opts.read_only = read_only;
+  return dialect::open_connection(dialect::parse_connection_target(url), opts);
+}
+
+RunResult run_cli(const std::vector<std::string>& args, const std::filesystem::path& cwd, const std::vector<std::string>& env) {
+  TempDir tmp;
+  const auto out_path = tmp / "out", err_path = tmp / "err";
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (chdir(cwd.c_str()) != 0) _exit(127);
+    int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int in = open("/dev/null", O_RDONLY);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    unsetenv("CONSTRAINTCTL_DB");
+    for (const auto& kv : env) putenv(const_cast<char*>(kv.c_str()));
+    std::vector<char*> argv;
+    std::string bin = CONSTRAINTCTL_BIN;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_file(out_path);
+  r.err = read_file(err_path);
+  return r;
+}
+
+void expect_golden(const std::string& name, const std::string& actual) {
+  const auto path = source_dir() / "tests/golden" / name;
+  const char* update = std::getenv("CONSTRAINTCTL_UPDATE_GOLDEN");
+  if (update && std::string(update) == "1") {
+    write_file(path, actual);
+    return;
+  }
+  ASSERT_TRUE(std::filesystem::exists(path)) << "missing golden file " << path
+                                             << " (run with CONSTRAINTCTL_UPDATE_GOLDEN=1 to create it)";
+  EXPECT_EQ(read_file(path), actual) << "golden file " << name << " differs";
+}
+
+}  // namespace cc::test

@@ -1,0 +1,43 @@
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "model/config.h"
+#include "support/test_support.h"
+
+namespace cc::model {
+namespace {
+
+TEST(Config, DefaultsWithoutAFile) {
+  test::TempDir dir;
+  Config c = load_config(dir.path());
+  EXPECT_FALSE(c.database);
+  EXPECT_EQ(c.schema_dir, dir.path() / "schema");
+  EXPECT_EQ(c.sqlite_busy_timeout_ms, 5000);
+}
+
+TEST(Config, ReadsSettings) {
+  test::TempDir dir;
+  test::write_file(dir / "constraintctl.toml",
+                   "database = \"sqlite:dev.db\"\nschema_dir = \"rules\"\n[sqlite]\nbusy_timeout_ms = 100\n"
+                   "[postgresql]\nlock_timeout_ms = 50\n");
+  Config c = load_config(dir.path());
+  EXPECT_EQ(*c.database, "sqlite:dev.db");
+  EXPECT_EQ(c.schema_dir, dir.path() / "rules");
+  EXPECT_EQ(c.sqlite_busy_timeout_ms, 100);
+  EXPECT_EQ(c.postgres_lock_timeout_ms, 50);
+}
+
+TEST(Config, ErrorsNameFileAndLine) {
+  test::TempDir dir;
+  test::write_file(dir / "constraintctl.toml", "database = \"sqlite:x\"\n[sqlite]\nbusy_timeout = 1\n");
+  try {
+    load_config(dir.path());
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("constraintctl.toml:3:1: unknown key 'busy_timeout' in [sqlite]"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace cc::model
