@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "app/context.h"
+#include "app/migrate_commands.h"
 #include "app/scan_command.h"
 #include "core/error.h"
 #include "core/secrets.h"
@@ -50,6 +51,30 @@ int main(int argc, char** argv) {
       "  constraintctl scan --json | jq '.constraints[] | select(.violations > 0)'\n"
       "Exit codes: 0 no violations, 1 violations found, 2 usage or schema error, 3 database error.");
 
+  cc::app::GenerateOptions generate_options;
+  auto* generate = app.add_subcommand("generate", "Write the next migration from the difference between schema/ and migrations/");
+  generate->add_option("--name", generate_options.name, "Name of the migration (default: derived from its operations)");
+  generate->footer("Example:\n  constraintctl generate --name humans_age\nWrites migrations/NNNN_name.toml; nothing is written when nothing changed.");
+
+  auto* status = app.add_subcommand("status", "Applied and pending migrations, edited files, schema changes not yet in a migration");
+  status->footer("Exit codes: 0 consistent, 1 an applied file was edited, a file is missing or history is inconsistent.");
+
+  cc::app::ApplyCommandOptions apply_options;
+  auto* apply = app.add_subcommand("apply", "Apply pending migrations (scans first; refuses while rows violate)");
+  apply->add_option("--to", apply_options.to, "Apply up to this version (default: all)");
+  apply->add_flag("--dry-run", apply_options.dry_run, "Print the SQL per migration without running it");
+  apply->add_option("--lock-wait-ms", apply_options.lock_wait_ms, "Wait this long for another migrator (default 10000)");
+  apply->footer(
+      "Examples:\n  constraintctl --db sqlite:app.db apply\n  constraintctl apply --db postgresql://app@db/app --dry-run\n"
+      "Exit codes: 0 applied (or nothing to do), 1 refused because rows violate, 2 usage or edited migration,\n"
+      "3 database error, 4 another migrator holds the lock.");
+
+  cc::app::RollbackOptions rollback_options;
+  auto* rollback = app.add_subcommand("rollback", "Revert applied migrations down to a version");
+  rollback->add_option("--to", rollback_options.to, "Revert every version above this one (0: all)")->required();
+  rollback->add_flag("--dry-run", rollback_options.dry_run, "Print the SQL without running it");
+  rollback->add_option("--lock-wait-ms", rollback_options.lock_wait_ms, "Wait this long for another migrator (default 10000)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -61,6 +86,10 @@ int main(int argc, char** argv) {
     cc::app::Context ctx(global);
     cc::ExitCode code = cc::ExitCode::ok;
     if (scan->parsed()) code = cc::app::run_scan_command(ctx, scan_options);
+    if (generate->parsed()) code = cc::app::run_generate(ctx, generate_options);
+    if (status->parsed()) code = cc::app::run_status(ctx);
+    if (apply->parsed()) code = cc::app::run_apply(ctx, apply_options);
+    if (rollback->parsed()) code = cc::app::run_rollback(ctx, rollback_options);
     return static_cast<int>(code);
   } catch (const cc::Error& e) {
     return fail(e.code(), e.what());

@@ -2,6 +2,9 @@
 
 #include "core/error.h"
 #include "core/sql_lexer.h"
+#include "dialect/dialect.h"
+
+#include <algorithm>
 
 namespace cc::dialect::sqlite {
 namespace {
@@ -164,6 +167,62 @@ CreateTable parse_create_table(std::string_view text) {
       }
       start = i + 1;
     }
+  }
+  return out;
+}
+
+}  // namespace cc::dialect::sqlite
+
+namespace cc::dialect::sqlite {
+
+std::string edit_create_table(std::string_view text, const std::vector<std::string>& drop, const std::vector<CheckToAdd>& add,
+                              std::string_view new_name) {
+  const CreateTable parsed = parse_create_table(text);
+  const auto sig = sql::significant(sql::tokenize(text));
+  struct Cut {
+    size_t begin, end;
+  };
+  std::vector<Cut> cuts;
+  for (const auto& name : drop) {
+    const Clause* found = nullptr;
+    for (const auto& c : parsed.clauses) {
+      if (c.kind == Clause::Kind::check && c.name == name) found = &c;
+    }
+    if (!found) throw Error(ExitCode::findings, "CHECK constraint '" + name + "' is not in the table's definition (drift)");
+    size_t begin = found->begin;
+    if (!found->column_level) {
+      // Take the separating comma before a table constraint with it.
+      for (size_t i = 0; i < sig.size() && sig[i].offset < found->begin; ++i) {
+        if (sig[i].is(",")) begin = sig[i].offset;
+      }
+    } else {
+      // Take the whitespace before a column constraint with it.
+      while (begin > 0 && (text[begin - 1] == ' ' || text[begin - 1] == '\t')) --begin;
+    }
+    cuts.push_back({begin, found->end});
+  }
+  std::string out(text);
+  std::sort(cuts.begin(), cuts.end(), [](const Cut& a, const Cut& b) { return a.begin > b.begin; });
+  // The end of the last definition: new constraints go right after it.
+  size_t insert_at = 0;
+  for (const auto& t : sig) {
+    if (t.offset < parsed.body_close) insert_at = t.offset + t.text.size();
+  }
+  std::string added;
+  for (const auto& a : add) {
+    added += ",\n  CONSTRAINT " + sqlite_dialect().quote_ident(a.name) + " CHECK (" + a.expr + ")";
+  }
+  out.insert(insert_at, added);
+  for (const auto& c : cuts) out.erase(c.begin, c.end - c.begin);  // all before insert_at, from the back
+  if (!new_name.empty()) {
+    // CREATE [TEMP] TABLE [IF NOT EXISTS] name (
+    size_t i = 0;
+    while (i < sig.size() && !sig[i].is_word("TABLE")) ++i;
+    ++i;
+    if (i + 2 < sig.size() && sig[i].is_word("IF") && sig[i + 1].is_word("NOT") && sig[i + 2].is_word("EXISTS")) i += 3;
+    size_t name_begin = sig[i].offset, name_end = name_begin;
+    for (; i < sig.size() && !sig[i].is("("); ++i) name_end = sig[i].offset + sig[i].text.size();
+    out.replace(name_begin, name_end - name_begin, sqlite_dialect().quote_ident(new_name));
   }
   return out;
 }

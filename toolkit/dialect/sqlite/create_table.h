@@ -32,3 +32,19 @@ struct CreateTable {
 CreateTable parse_create_table(std::string_view sql);
 
 }  // namespace cc::dialect::sqlite
+
+namespace cc::dialect::sqlite {
+
+struct CheckToAdd {
+  std::string name;
+  std::string expr;
+};
+
+// `sql` (a CREATE TABLE statement) with the named CHECK constraints in
+// `drop` removed, `add` appended as table constraints, and, when `new_name`
+// is not empty, the table renamed. Everything else stays byte-identical.
+// Throws cc::Error(findings) when a CHECK to drop is not in the text.
+std::string edit_create_table(std::string_view sql, const std::vector<std::string>& drop, const std::vector<CheckToAdd>& add,
+                              std::string_view new_name);
+
+}  // namespace cc::dialect::sqlite

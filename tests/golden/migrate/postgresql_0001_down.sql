@@ -1,0 +1,31 @@
+-- short exclusive steps, each waiting at most lock_timeout, retried up to 5 times
+BEGIN;
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "st_relationships" DROP CONSTRAINT "st_relationships_user_chronicle_gameline_unique";
+ALTER TABLE "humans" DROP CONSTRAINT "humans_apparent_age_range";
+ALTER TABLE "humans" DROP CONSTRAINT "humans_age_range";
+ALTER TABLE "humans" DROP CONSTRAINT "humans_temporary_willpower_le_willpower";
+ALTER TABLE "humans" DROP CONSTRAINT "humans_temporary_willpower_range";
+ALTER TABLE "humans" DROP CONSTRAINT "humans_willpower_range";
+ALTER TABLE "characters" DROP CONSTRAINT "characters_status_valid";
+ALTER TABLE "characters" DROP CONSTRAINT "characters_xp_nonnegative";
+ALTER TABLE "attribute_blocks" DROP CONSTRAINT "attribute_blocks_wits_range";
+ALTER TABLE "attribute_blocks" DROP CONSTRAINT "attribute_blocks_intelligence_range";
+ALTER TABLE "attribute_blocks" DROP CONSTRAINT "attribute_blocks_perception_range";
+ALTER TABLE "attribute_blocks" DROP CONSTRAINT "attribute_blocks_appearance_range";
+ALTER TABLE "attribute_blocks" DROP CONSTRAINT "attribute_blocks_manipulation_range";
+ALTER TABLE "attribute_blocks" DROP CONSTRAINT "attribute_blocks_charisma_range";
+ALTER TABLE "attribute_blocks" DROP CONSTRAINT "attribute_blocks_stamina_range";
+ALTER TABLE "attribute_blocks" DROP CONSTRAINT "attribute_blocks_dexterity_range";
+ALTER TABLE "attribute_blocks" DROP CONSTRAINT "attribute_blocks_strength_range";
+ALTER TABLE "ability_blocks" DROP CONSTRAINT "ability_blocks_subterfuge_range";
+ALTER TABLE "ability_blocks" DROP CONSTRAINT "ability_blocks_streetwise_range";
+ALTER TABLE "ability_blocks" DROP CONSTRAINT "ability_blocks_intimidation_range";
+ALTER TABLE "ability_blocks" DROP CONSTRAINT "ability_blocks_expression_range";
+ALTER TABLE "ability_blocks" DROP CONSTRAINT "ability_blocks_empathy_range";
+ALTER TABLE "ability_blocks" DROP CONSTRAINT "ability_blocks_brawl_range";
+ALTER TABLE "ability_blocks" DROP CONSTRAINT "ability_blocks_athletics_range";
+ALTER TABLE "ability_blocks" DROP CONSTRAINT "ability_blocks_alertness_range";
+-- recorded with the last transactional step
+INSERT INTO constraintctl_history (version, name, checksum, direction, started_at, tool_version, applied_by) VALUES (1, 'initial', '271ecf5ac5f680e57e5e3a5fd52e9468987a650be5cde736672fd3d884fb8192', 'down', clock_timestamp(), 'test', 'tester@host');
+COMMIT;

@@ -1,0 +1,33 @@
+// generate, status, apply, rollback.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "app/context.h"
+#include "core/error.h"
+
+namespace cc::app {
+
+struct GenerateOptions {
+  std::string name;
+};
+ExitCode run_generate(Context& ctx, const GenerateOptions& options);
+
+ExitCode run_status(Context& ctx);
+
+struct ApplyCommandOptions {
+  std::optional<int> to;
+  bool dry_run = false;
+  int lock_wait_ms = 10000;
+};
+ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options);
+
+struct RollbackOptions {
+  int to = -1;
+  bool dry_run = false;
+  int lock_wait_ms = 10000;
+};
+ExitCode run_rollback(Context& ctx, const RollbackOptions& options);
+
+}  // namespace cc::app

@@ -1,0 +1,278 @@
+// SQLite migrations. SQLite 3.40 cannot ALTER a CHECK into a table, so a
+// table whose CHECKs change is rebuilt with the documented procedure
+// (lang_altertable.html, "other kinds of table schema changes"), once per
+// table per migration however many of its constraints change:
+//   foreign_keys OFF before BEGIN (a no-op inside a transaction) and verified;
+//   BEGIN IMMEDIATE; save the table's indexes and triggers and all views;
+//   CREATE TABLE new from the original text with the constraints edited in;
+//   copy; drop the views; DROP the old table; RENAME new (legacy_alter_table,
+//   so dangling references elsewhere are not re-parsed mid-way); recreate
+//   indexes, triggers and views from their saved SQL; restore
+//   sqlite_sequence; foreign_key_check; history row; COMMIT; foreign_keys
+//   restored. Any error rolls the whole migration back.
+// A UNIQUE is a unique index: no rebuild. Where the linked SQLite parses
+// ALTER TABLE ... ADD/DROP CONSTRAINT, that native form is used instead.
+#include <map>
+#include <set>
+
+#include "core/error.h"
+#include "dialect/migrator.h"
+#include "dialect/sqlite/create_table.h"
+
+namespace cc::dialect {
+namespace {
+
+std::string q(std::string_view s) { return sqlite_dialect().quote_ident(s); }
+std::string lit(std::string_view s) { return sqlite_dialect().quote_string(s); }
+
+bool is_busy(const DatabaseError& e) {
+  const int primary = e.sqlite_code() & 0xff;
+  return primary == 5 /* SQLITE_BUSY */ || primary == 6 /* SQLITE_LOCKED */;
+}
+
+// The changes a migration makes to one table's CHECKs.
+struct TableChecks {
+  std::vector<std::string> drop;
+  std::vector<sqlite::CheckToAdd> add;
+};
+
+class SqliteMigrator final : public Migrator {
+ public:
+  SqliteMigrator(Connection& db, MigratorOptions options) : db_(db), options_(std::move(options)) {}
+
+  // SQLite has no advisory lock: each migration takes the write lock with
+  // BEGIN IMMEDIATE (waiting up to the busy timeout) and re-reads history
+  // inside it, so concurrent migrators serialise and never apply twice.
+  void lock() override {
+    std::string mode;
+    db_.query("PRAGMA journal_mode", [&](const Row& r) { mode = value_text(r[0]); });
+    if (mode == "off" || mode == "memory") {
+      throw UsageError("journal_mode is " + mode + ": a failed rebuild could not be rolled back; refusing to migrate");
+    }
+  }
+  void unlock() override {}
+
+  void ensure_history() override {
+    db_.execute(std::string("CREATE TABLE IF NOT EXISTS ") + kHistoryTable +
+                " (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, name TEXT NOT NULL, checksum TEXT NOT NULL, "
+                "direction TEXT NOT NULL CHECK (direction IN ('up', 'down')), started_at TEXT NOT NULL, "
+                "finished_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')), tool_version TEXT NOT NULL, "
+                "applied_by TEXT NOT NULL)");
+  }
+
+  std::vector<HistoryRow> history() override {
+    bool exists = false;
+    db_.query(std::string("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '") + kHistoryTable + "'",
+              [&](const Row& r) { exists = value_int(r[0]) > 0; });
+    return detail::read_history(db_, exists);
+  }
+
+  std::vector<PlannedStatement> plan(const migrate::Migration& m, bool up) override {
+    std::vector<PlannedStatement> out;
+    out.push_back({"PRAGMA foreign_keys = OFF", "before the transaction: inside one it is a no-op"});
+    out.push_back({"BEGIN IMMEDIATE", "take the write lock up front"});
+    for (const auto& s : statements(m.steps(up))) out.push_back(s);
+    out.push_back({"PRAGMA foreign_key_check", "must return no rows, or everything rolls back"});
+    out.push_back({detail::history_insert(sqlite_dialect(), m, up, "strftime('%Y-%m-%d %H:%M:%f', 'now')", options_), ""});
+    out.push_back({"COMMIT", ""});
+    out.push_back({"PRAGMA foreign_keys = <as before>", ""});
+    return out;
+  }
+
+  bool run(const migrate::Migration& m, bool up) override {
+    std::string fk_before;
+    db_.query("PRAGMA foreign_keys", [&](const Row& r) { fk_before = value_text(r[0]); });
+    db_.execute("PRAGMA foreign_keys = OFF");
+    std::string fk_now;
+    db_.query("PRAGMA foreign_keys", [&](const Row& r) { fk_now = value_text(r[0]); });
+    if (fk_now != "0") throw DatabaseError("could not turn foreign keys off before the rebuild (is a transaction open?)");
+    std::string started;
+    db_.query("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')", [&](const Row& r) { started = value_text(r[0]); });
+    const std::string started_at = lit(started);
+    try {
+      begin_immediate();
+    } catch (...) {
+      db_.execute("PRAGMA foreign_keys = " + fk_before);
+      throw;
+    }
+    bool ran = false;
+    try {
+      const std::string dir = detail::current_direction(db_, m.version);
+      if (!(up ? dir == "up" : dir != "up")) {
+        for (const auto& s : statements(m.steps(up))) db_.execute(s.sql);
+        std::string problem;
+        db_.query("PRAGMA foreign_key_check", [&](const Row& r) {
+          if (problem.empty()) problem = "table " + value_text(r[0]) + " row " + value_text(r[1]) + " references a missing " + value_text(r[2]);
+        });
+        if (!problem.empty()) throw DatabaseError("foreign_key_check failed after the rebuild: " + problem);
+        db_.execute(detail::history_insert(sqlite_dialect(), m, up, started_at, options_));
+        ran = true;
+      }
+      db_.execute(ran ? "COMMIT" : "ROLLBACK");
+    } catch (...) {
+      try {
+        db_.execute("ROLLBACK");
+      } catch (...) {
+      }
+      try {
+        db_.execute("PRAGMA legacy_alter_table = OFF");
+        db_.execute("PRAGMA foreign_keys = " + fk_before);
+      } catch (...) {
+      }
+      throw;
+    }
+    db_.execute("PRAGMA foreign_keys = " + fk_before);
+    return ran;
+  }
+
+  std::string capabilities() override {
+    return native_alter() ? "native ALTER TABLE ADD/DROP CONSTRAINT" : "table rebuild for CHECK changes (no native ALTER TABLE ADD CONSTRAINT in this SQLite), unique indexes for UNIQUE";
+  }
+
+ private:
+  void begin_immediate() {
+    try {
+      db_.execute("BEGIN IMMEDIATE");
+    } catch (const DatabaseError& e) {
+      if (is_busy(e)) throw Error(ExitCode::locked, "another process holds the database's write lock (" + std::string(e.what()) + ")");
+      throw;
+    }
+  }
+
+  // Newer SQLite releases may parse ALTER TABLE ... ADD CONSTRAINT. Trying it
+  // on a scratch temp table inside a savepoint that is rolled back tells,
+  // without touching the database: a syntax error means the form is unknown.
+  // (The table must exist: SQLite resolves it before parsing the rest.)
+  bool native_alter() {
+    if (native_alter_known_) return native_alter_;
+    native_alter_known_ = true;
+    db_.execute("SAVEPOINT cc_probe");
+    try {
+      db_.execute("CREATE TEMP TABLE cc_probe (x)");
+      db_.execute("ALTER TABLE temp.cc_probe ADD CONSTRAINT p CHECK (x > 0)");
+      native_alter_ = true;
+    } catch (const DatabaseError& e) {
+      native_alter_ = std::string(e.what()).find("syntax error") == std::string::npos;
+    }
+    db_.execute("ROLLBACK TO SAVEPOINT cc_probe");
+    db_.execute("RELEASE SAVEPOINT cc_probe");
+    return native_alter_;
+  }
+
+  // The statements for `steps`, in order: one rebuild per table whose CHECKs
+  // change, then the unique indexes.
+  std::vector<PlannedStatement> statements(const std::vector<migrate::Operation>& steps) {
+    std::vector<std::string> order;
+    std::map<std::string, TableChecks> checks;
+    std::vector<PlannedStatement> uniques;
+    for (const auto& op : steps) {
+      const auto& d = op.def;
+      switch (op.kind) {
+        case migrate::OpKind::add_check:
+        case migrate::OpKind::drop_check:
+          if (!checks.count(d.table)) order.push_back(d.table);
+          if (op.kind == migrate::OpKind::add_check) {
+            checks[d.table].add.push_back({d.name, d.check});
+          } else {
+            checks[d.table].drop.push_back(d.name);
+          }
+          break;
+        case migrate::OpKind::add_unique: {
+          std::string cols;
+          for (size_t i = 0; i < d.columns.size(); ++i) cols += (i ? ", " : "") + q(d.columns[i]);
+          uniques.push_back({"CREATE UNIQUE INDEX " + q(d.name) + " ON " + q(d.table) + " (" + cols + ")" +
+                                 (d.where.empty() ? "" : " WHERE " + d.where),
+                             "a UNIQUE is a unique index: no rebuild"});
+          break;
+        }
+        case migrate::OpKind::drop_unique:
+          uniques.push_back({"DROP INDEX " + q(d.name), ""});
+          break;
+      }
+    }
+    std::vector<PlannedStatement> out;
+    for (const auto& table : order) {
+      const auto& c = checks[table];
+      if (native_alter()) {
+        for (const auto& name : c.drop) out.push_back({"ALTER TABLE " + q(table) + " DROP CONSTRAINT " + q(name), "native"});
+        for (const auto& a : c.add) {
+          out.push_back({"ALTER TABLE " + q(table) + " ADD CONSTRAINT " + q(a.name) + " CHECK (" + a.expr + ")", "native"});
+        }
+      } else {
+        for (auto& s : rebuild(table, c)) out.push_back(std::move(s));
+      }
+    }
+    for (auto& u : uniques) out.push_back(std::move(u));
+    return out;
+  }
+
+  std::vector<PlannedStatement> rebuild(const std::string& table, const TableChecks& changes) {
+    std::string create_sql;
+    db_.query("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = " + lit(table), [&](const Row& r) {
+      create_sql = value_text(r[0]);
+    });
+    if (create_sql.empty()) throw UsageError("table '" + table + "' does not exist");
+    const std::string temp = "cc_new_" + table;
+    const std::string new_sql = sqlite::edit_create_table(create_sql, changes.drop, changes.add, temp);
+
+    std::vector<std::string> cols;
+    db_.query("SELECT name FROM pragma_table_xinfo(" + lit(table) + ") WHERE hidden NOT IN (1, 2, 3) ORDER BY cid",
+              [&](const Row& r) { cols.push_back(q(value_text(r[0]))); });
+    std::string col_list;
+    for (size_t i = 0; i < cols.size(); ++i) col_list += (i ? ", " : "") + cols[i];
+
+    std::vector<std::string> restore;  // indexes and triggers of the table, then every view
+    db_.query("SELECT sql FROM sqlite_schema WHERE tbl_name = " + lit(table) +
+                  " AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type = 'trigger', rowid",
+              [&](const Row& r) { restore.push_back(value_text(r[0])); });
+    std::vector<std::string> views, view_names;
+    db_.query("SELECT name, sql FROM sqlite_schema WHERE type = 'view' ORDER BY rowid", [&](const Row& r) {
+      view_names.push_back(value_text(r[0]));
+      views.push_back(value_text(r[1]));
+    });
+    bool has_sequence = false;
+    db_.query("SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_sequence'", [&](const Row& r) { has_sequence = value_int(r[0]) > 0; });
+
+    std::vector<PlannedStatement> out;
+    out.push_back({new_sql, "rebuild " + table + ": the original CREATE TABLE text with the constraints edited in"});
+    out.push_back({"INSERT INTO " + q(temp) + " (" + col_list + ") SELECT " + col_list + " FROM " + q(table),
+                   "copy every row (fails, rolling back, if a row violates a new CHECK)"});
+    if (has_sequence) {
+      out.push_back({"CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER)", ""});
+      out.push_back({"INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = " + lit(table),
+                     "AUTOINCREMENT must never go down"});
+    }
+    for (const auto& v : view_names) out.push_back({"DROP VIEW " + q(v), ""});
+    out.push_back({"DROP TABLE " + q(table), "foreign keys are off: nothing cascades"});
+    out.push_back({"PRAGMA legacy_alter_table = ON", ""});
+    out.push_back({"ALTER TABLE " + q(temp) + " RENAME TO " + q(table), ""});
+    out.push_back({"PRAGMA legacy_alter_table = OFF", ""});
+    for (const auto& s : restore) out.push_back({s, ""});
+    for (const auto& s : views) out.push_back({s, ""});
+    // INSTEAD OF triggers belong to views and were dropped with them.
+    for (const auto& v : view_names) {
+      db_.query("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = " + lit(v) + " ORDER BY rowid",
+                [&](const Row& r) { out.push_back({value_text(r[0]), ""}); });
+    }
+    if (has_sequence) {
+      out.push_back({"DELETE FROM sqlite_sequence WHERE name = " + lit(table) + " AND EXISTS (SELECT 1 FROM cc_saved_sequence "
+                     "WHERE name = " + lit(table) + ")", ""});
+      out.push_back({"INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = " + lit(table), ""});
+      out.push_back({"DELETE FROM cc_saved_sequence", ""});
+    }
+    return out;
+  }
+
+  Connection& db_;
+  MigratorOptions options_;
+  bool native_alter_known_ = false;
+  bool native_alter_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Migrator> make_sqlite_migrator(Connection& db, const MigratorOptions& options) {
+  return std::make_unique<SqliteMigrator>(db, options);
+}
+
+}  // namespace cc::dialect

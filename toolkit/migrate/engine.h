@@ -1,0 +1,74 @@
+// The migration engine: compares migrations/ with the database's history and
+// decides what to run. How each step runs is the dialect Migrator's business.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dialect/migrator.h"
+#include "migrate/migration.h"
+#include "scan/scanner.h"
+
+namespace cc::migrate {
+
+struct VersionStatus {
+  int version = 0;
+  std::string name;
+  std::string state;  // applied | pending | rolled_back | edited | missing_file
+  std::string file_checksum;
+  std::string recorded_checksum;
+  std::string applied_at;
+  std::string applied_by;
+};
+
+struct Status {
+  std::vector<VersionStatus> versions;
+  std::vector<std::string> problems;  // edited files, missing files, tampered history
+  int current = 0;                    // highest applied version
+  std::vector<std::string> pending_schema_changes;  // what `generate` would write
+  std::string capabilities;
+
+  size_t pending() const;
+};
+
+// Reads history and compares it with the files. Never changes anything.
+Status compute_status(dialect::Migrator& migrator, const std::vector<Migration>& migrations);
+
+// Throws cc::UsageError naming version and both checksums when history and
+// files disagree (an edited applied file, a missing file, a tampered history).
+void require_consistent(const Status& status);
+
+struct ApplyOptions {
+  std::optional<int> to;  // highest version to apply (default: all)
+  bool dry_run = false;
+  int sample = 5;
+};
+
+struct StepResult {
+  std::string id;      // 0001_initial
+  std::string direction;
+  bool ran = false;    // false: another migrator did it first, or dry run
+  double elapsed_ms = 0;
+  std::vector<dialect::PlannedStatement> plan;  // dry run only
+};
+
+struct ApplyResult {
+  std::vector<StepResult> steps;
+  std::optional<scan::ScanReport> refused;  // rows violate constraints to be added: nothing was changed
+};
+
+// Applies pending migrations up to options.to. Before changing anything it
+// scans the data for every constraint the pending migrations add and refuses
+// (ApplyResult::refused) when rows violate them.
+ApplyResult apply(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations,
+                  const ApplyOptions& options);
+
+// Reverts applied migrations above `to`, newest first.
+ApplyResult rollback(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations, int to,
+                     bool dry_run);
+
+// The constraints some migrations add, as a schema the scanner can check.
+model::Schema schema_of_additions(const std::vector<const Migration*>& migrations, bool up);
+
+}  // namespace cc::migrate
