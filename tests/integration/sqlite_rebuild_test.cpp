@@ -1,0 +1,157 @@
+// The SQLite rebuild must change nothing but the constraint: every index,
+// trigger, view, child row, AUTOINCREMENT counter, generated column,
+// collation and default survives, on ordinary, STRICT and WITHOUT ROWID tables.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "core/error.h"
+#include "support/test_support.h"
+
+namespace cc::test {
+namespace {
+
+class SqliteRebuild : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = dir_ / "rich.db";
+    shell("sqlite3 " + db_.string() + R"SQL( <<'SQL'
+PRAGMA foreign_keys = ON;
+CREATE TABLE canary (id INTEGER PRIMARY KEY);
+INSERT INTO canary VALUES (42);
+CREATE TABLE "Order" (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    "check"  INTEGER NOT NULL DEFAULT 3 CHECK ("check" <> 13),
+    name     TEXT COLLATE NOCASE DEFAULT 'x' CONSTRAINT name_not_empty CHECK (length(name) > 0),
+    price    REAL,
+    doubled  INTEGER GENERATED ALWAYS AS ("check" * 2) VIRTUAL,
+    stored   TEXT GENERATED ALWAYS AS (upper(name)) STORED,
+    CHECK (price IS NULL OR price >= 0)
+);
+CREATE TABLE line (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL REFERENCES "Order" (id) ON DELETE CASCADE, qty INTEGER);
+CREATE TABLE audit (n INTEGER);
+CREATE INDEX order_check_desc ON "Order" ("check" DESC);
+CREATE INDEX order_partial ON "Order" (price) WHERE price > 10;
+CREATE INDEX order_expr ON "Order" (lower(name));
+CREATE UNIQUE INDEX "we""ird; DROP TABLE canary; --" ON "Order" (name, price);
+CREATE TRIGGER order_audit AFTER UPDATE OF "check" ON "Order" BEGIN INSERT INTO audit VALUES (NEW."check"); END;
+CREATE TRIGGER line_audit AFTER INSERT ON line BEGIN INSERT INTO audit SELECT count(*) FROM "Order"; END;
+CREATE VIEW order_lines AS SELECT o.id, o.name, count(l.id) AS lines FROM "Order" o LEFT JOIN line l ON l.order_id = o.id GROUP BY o.id;
+CREATE TRIGGER order_lines_io INSTEAD OF DELETE ON order_lines BEGIN DELETE FROM "Order" WHERE id = OLD.id; END;
+CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE strict_t (id INTEGER PRIMARY KEY, n INTEGER) STRICT;
+INSERT INTO "Order" ("check", name, price) SELECT value % 7, 'n' || value, value * 1.5 FROM generate_series(1, 200);
+INSERT INTO line (order_id, qty) SELECT id, id % 5 FROM "Order";
+INSERT INTO line (order_id, qty) SELECT id, 1 FROM "Order" WHERE id % 3 = 0;
+DELETE FROM "Order" WHERE id > 190;
+INSERT INTO kv SELECT 'k' || value, value FROM generate_series(1, 50);
+INSERT INTO strict_t SELECT value, value FROM generate_series(1, 50);
+SQL)SQL");
+    write_file(dir_ / "schema/order.toml",
+               "table = \"Order\"\n[[check]]\nname = \"order_price_cap\"\ncolumn = \"price\"\nmax = 1000\n"
+               "[[check]]\nname = \"order check small\"\nexpr = '\"check\" < 100'\n");
+    write_file(dir_ / "schema/kv.toml", "table = \"kv\"\n[[check]]\nname = \"kv_v_pos\"\ncolumn = \"v\"\nmin = 0\n");
+    write_file(dir_ / "schema/strict.toml", "table = \"strict_t\"\n[[check]]\nname = \"strict_n\"\ncolumn = \"n\"\nmax = 100\n");
+    ASSERT_EQ(run_cli({"generate"}, dir_.path()).exit_code, 0);
+  }
+
+  std::map<std::string, std::string> schema_text() {
+    std::map<std::string, std::string> out;
+    connect("sqlite:" + db_.string())->query("SELECT type || ' ' || name, sql FROM sqlite_schema WHERE name NOT LIKE 'constraintctl%'",
+                                             [&](const dialect::Row& r) { out[dialect::value_text(r[0])] = dialect::value_text(r[1]); });
+    return out;
+  }
+  std::string scalar(const std::string& sql) {
+    std::string v;
+    connect("sqlite:" + db_.string())->query(sql, [&](const dialect::Row& r) { v = dialect::value_text(r[0]); });
+    return v;
+  }
+  std::string dump(const std::string& table) {
+    std::string out;
+    connect("sqlite:" + db_.string())->query("SELECT * FROM " + table + " ORDER BY 1", [&](const dialect::Row& r) {
+      for (const auto& v : r) out += dialect::value_text(v) + "|";
+      out += "\n";
+    });
+    return out;
+  }
+  RunResult cli(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--db", "sqlite:" + db_.string()});
+    return run_cli(args, dir_.path());
+  }
+  // SQLite writes a renamed table's name quoted; everything else must be
+  // identical. Both sides are compared with the name in one spelling.
+  static std::string unquote_name(std::string sql, const std::string& name) {
+    const std::string quoted = "CREATE TABLE \"" + name + "\"";
+    if (sql.rfind(quoted, 0) == 0) sql = "CREATE TABLE " + name + sql.substr(quoted.size());
+    return sql;
+  }
+
+  TempDir dir_;
+  std::filesystem::path db_;
+};
+
+TEST_F(SqliteRebuild, AddingChecksChangesOnlyTheConstraints) {
+  const auto before = schema_text();
+  const auto seq_before = scalar("SELECT seq FROM sqlite_sequence WHERE name = 'Order'");
+  const std::string orders = dump("\"Order\""), lines = dump("line"), kv = dump("kv"), strict_rows = dump("strict_t");
+  ASSERT_EQ(seq_before, "200");
+
+  auto r = cli({"apply"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto after = schema_text();
+  ASSERT_EQ(after.size(), before.size());
+  for (const auto& [key, sql] : before) {
+    ASSERT_TRUE(after.count(key)) << key << " is gone";
+    if (key == "table Order" || key == "table kv" || key == "table strict_t") continue;
+    EXPECT_EQ(after.at(key), sql) << key;
+  }
+  const std::string order_before = unquote_name(before.at("table Order"), "Order");
+  const std::string order_after = unquote_name(after.at("table Order"), "Order");
+  const std::string added = ",\n  CONSTRAINT \"order_price_cap\" CHECK (\"price\" <= 1000),\n  CONSTRAINT \"order check small\" CHECK ((\"check\" < 100))";
+  const auto last = order_before.find_last_not_of(" \n", order_before.rfind(')') - 1) + 1;  // end of the last definition
+  EXPECT_EQ(order_after, order_before.substr(0, last) + added + order_before.substr(last));
+  EXPECT_NE(unquote_name(after.at("table kv"), "kv").find("WITHOUT ROWID"), std::string::npos);
+  EXPECT_NE(unquote_name(after.at("table strict_t"), "strict_t").find("STRICT"), std::string::npos);
+
+  EXPECT_EQ(dump("\"Order\""), orders);
+  EXPECT_EQ(dump("line"), lines);  // no child row cascaded away
+  EXPECT_EQ(dump("kv"), kv);
+  EXPECT_EQ(dump("strict_t"), strict_rows);
+  EXPECT_EQ(scalar("SELECT seq FROM sqlite_sequence WHERE name = 'Order'"), seq_before);
+  EXPECT_EQ(scalar("SELECT count(*) FROM canary"), "1");
+  EXPECT_EQ(scalar("PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(scalar("PRAGMA foreign_key_check"), "");
+  // Triggers fire, the view works, the new checks and the old ones hold.
+  connect("sqlite:" + db_.string())->execute("UPDATE \"Order\" SET \"check\" = 5 WHERE id = 1");
+  EXPECT_EQ(scalar("SELECT n FROM audit ORDER BY rowid DESC LIMIT 1"), "5");
+  EXPECT_EQ(scalar("SELECT lines FROM order_lines WHERE id = 3"), "2");
+  EXPECT_THROW(connect("sqlite:" + db_.string())->execute("UPDATE \"Order\" SET price = 5000 WHERE id = 1"), DatabaseError);
+  EXPECT_THROW(connect("sqlite:" + db_.string())->execute("UPDATE \"Order\" SET \"check\" = 13 WHERE id = 1"), DatabaseError);
+  EXPECT_THROW(connect("sqlite:" + db_.string())->execute("UPDATE kv SET v = -1 WHERE k = 'k1'"), DatabaseError);
+  auto ins = connect("sqlite:" + db_.string());
+  ins->execute("INSERT INTO \"Order\" (name) VALUES ('new')");
+  EXPECT_EQ(scalar("SELECT max(id) FROM \"Order\""), "201");  // AUTOINCREMENT did not reuse 191..200
+
+  // Rolling back restores the original definitions exactly.
+  ASSERT_EQ(cli({"rollback", "--to", "0"}).exit_code, 0);
+  const auto back = schema_text();
+  for (const auto& [key, sql] : before) {
+    const bool table = key.rfind("table ", 0) == 0;
+    EXPECT_EQ(table ? unquote_name(back.at(key), key.substr(6)) : back.at(key), table ? unquote_name(sql, key.substr(6)) : sql) << key;
+  }
+  EXPECT_EQ(dump("line"), lines);
+  EXPECT_EQ(scalar("PRAGMA integrity_check"), "ok");
+}
+
+TEST_F(SqliteRebuild, ViolatingRowRollsBackTheWholeMigration) {
+  connect("sqlite:" + db_.string())->execute("UPDATE kv SET v = -5 WHERE k = 'k7'");
+  const auto before = schema_text();
+  auto r = cli({"apply"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // refused by the scan
+  EXPECT_EQ(schema_text(), before);
+  EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_schema WHERE name LIKE 'cc_new_%'"), "0");
+}
+
+
+}  // namespace
+}  // namespace cc::test
