@@ -44,12 +44,24 @@ int main(int argc, char** argv) {
   scan->add_option("--table", scan_options.tables, "Only this table (repeatable)");
   scan->add_option("--sample", scan_options.sample, "Sample rows per violated constraint (default 5 with --verbose or --json)")
       ->check(CLI::Range(0, 1000));
+  scan->add_flag("--fix", scan_options.fix, "Repair violating rows by each constraint's policy, audited and undoable");
+  scan->add_flag("--dry-run", scan_options.dry_run, "With --fix: show what would change (before -> after), change nothing");
+  scan->add_flag("--allow-cascade", scan_options.allow_cascade, "With --fix: allow deletes that cascade into child tables");
+  scan->add_option("--policy", scan_options.policies, "With --fix: CONSTRAINT=POLICY override for this run (repeatable)");
   scan->footer(
       "Examples:\n"
       "  constraintctl --db sqlite:app.db scan\n"
       "  constraintctl scan --db postgresql://app@db:5432/app --table humans --verbose\n"
       "  constraintctl scan --json | jq '.constraints[] | select(.violations > 0)'\n"
+      "  constraintctl scan --fix --dry-run          # what would change, before -> after\n"
+      "  constraintctl scan --fix                    # repair, print the run id\n"
+      "  constraintctl scan --fix --policy humans_age_range=report\n"
       "Exit codes: 0 no violations, 1 violations found, 2 usage or schema error, 3 database error.");
+
+  std::string undo_run_id;
+  auto* fix_undo = app.add_subcommand("fix-undo", "Undo one fix run exactly, from its audit trail");
+  fix_undo->add_option("RUN_ID", undo_run_id, "The run id printed by scan --fix")->required();
+  fix_undo->footer("Refuses, changing nothing, when a row the run touched has changed again since.");
 
   cc::app::GenerateOptions generate_options;
   auto* generate = app.add_subcommand("generate", "Write the next migration from the difference between schema/ and migrations/");
@@ -63,6 +75,7 @@ int main(int argc, char** argv) {
   auto* apply = app.add_subcommand("apply", "Apply pending migrations (scans first; refuses while rows violate)");
   apply->add_option("--to", apply_options.to, "Apply up to this version (default: all)");
   apply->add_flag("--dry-run", apply_options.dry_run, "Print the SQL per migration without running it");
+  apply->add_flag("--fix", apply_options.fix, "Repair violating rows by policy first (audited; undo with fix-undo)");
   apply->add_option("--lock-wait-ms", apply_options.lock_wait_ms, "Wait this long for another migrator (default 10000)");
   apply->footer(
       "Examples:\n  constraintctl --db sqlite:app.db apply\n  constraintctl apply --db postgresql://app@db/app --dry-run\n"
@@ -86,6 +99,7 @@ int main(int argc, char** argv) {
     cc::app::Context ctx(global);
     cc::ExitCode code = cc::ExitCode::ok;
     if (scan->parsed()) code = cc::app::run_scan_command(ctx, scan_options);
+    if (fix_undo->parsed()) code = cc::app::run_fix_undo(ctx, undo_run_id);
     if (generate->parsed()) code = cc::app::run_generate(ctx, generate_options);
     if (status->parsed()) code = cc::app::run_status(ctx);
     if (apply->parsed()) code = cc::app::run_apply(ctx, apply_options);

@@ -9,6 +9,8 @@
 
 #include "dialect/migrator.h"
 #include "migrate/engine.h"
+#include "app/scan_command.h"
+#include "scan/fixer.h"
 #include "scan/scan_report.h"
 
 #ifndef CONSTRAINTCTL_VERSION
@@ -19,13 +21,6 @@ namespace cc::app {
 namespace {
 
 using json = nlohmann::ordered_json;
-
-std::string applied_by() {
-  const char* user = std::getenv("USER");
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  return std::string(user && *user ? user : "unknown") + "@" + host;
-}
 
 dialect::MigratorOptions migrator_options(const Context& ctx, int lock_wait_ms) {
   dialect::MigratorOptions o;
@@ -211,6 +206,27 @@ ExitCode run_status(Context& ctx) {
 
 ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
   const auto migrations = migrate::load_migrations(ctx.config().migrations_dir);  // before connecting
+  if (options.fix && options.dry_run) throw UsageError("apply --fix --dry-run: use scan --fix --dry-run to preview repairs");
+  if (options.fix) {
+    // Repair first, in its own audited transaction; the apply that follows
+    // scans again, so rows written in between are caught, never slipped in.
+    const auto& schema = ctx.schema();
+    auto fix_db = ctx.connect(false);
+    scan::FixOptions fo;
+    fo.tool_version = CONSTRAINTCTL_VERSION;
+    fo.applied_by = applied_by();
+    fo.sample = 0;
+    scan::FixReport fixed = scan::run_fix(*fix_db, schema, fo);
+    if (!fixed.run_id.empty() && !ctx.options().json && !ctx.options().quiet) {
+      std::int64_t changed = 0, deleted = 0;
+      for (const auto& a : fixed.actions) {
+        changed += a.changed;
+        deleted += a.deleted;
+      }
+      std::cout << "fixed      " << changed << " updates, " << deleted << " deletes (run " << fixed.run_id
+                << "; undo with constraintctl fix-undo " << fixed.run_id << ")\n";
+    }
+  }
   auto db = ctx.connect(false);
   auto migrator = dialect::make_migrator(*db, migrator_options(ctx, options.lock_wait_ms));
   migrate::ApplyOptions ao;

@@ -19,6 +19,7 @@ ExitCode run_status(Context& ctx);
 struct ApplyCommandOptions {
   std::optional<int> to;
   bool dry_run = false;
+  bool fix = false;  // repair violating rows by policy first (audited, undoable)
   int lock_wait_ms = 10000;
 };
 ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options);

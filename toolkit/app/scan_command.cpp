@@ -1,14 +1,141 @@
 #include "app/scan_command.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 
+#include "scan/fixer.h"
 #include "scan/scan_report.h"
 #include "scan/scanner.h"
 
+#ifndef CONSTRAINTCTL_VERSION
+#define CONSTRAINTCTL_VERSION "0.0.0"
+#endif
+
 namespace cc::app {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::map<std::string, model::RepairPolicy> parse_policies(const std::vector<std::string>& specs) {
+  static const std::map<std::string, model::RepairPolicy> names = {
+      {"report", model::RepairPolicy::report},     {"clamp", model::RepairPolicy::clamp},
+      {"set", model::RepairPolicy::set_value},     {"set_expr", model::RepairPolicy::set_expr},
+      {"set_null", model::RepairPolicy::set_null}, {"set_default", model::RepairPolicy::set_default},
+      {"delete", model::RepairPolicy::delete_row}, {"delete_duplicates", model::RepairPolicy::delete_duplicates}};
+  std::map<std::string, model::RepairPolicy> out;
+  for (const auto& spec : specs) {
+    const auto eq = spec.rfind('=');
+    if (eq == std::string::npos || eq == 0) throw UsageError("--policy '" + spec + "': expected CONSTRAINT=POLICY");
+    auto it = names.find(spec.substr(eq + 1));
+    if (it == names.end()) throw UsageError("--policy '" + spec + "': unknown policy '" + spec.substr(eq + 1) + "'");
+    out[spec.substr(0, eq)] = it->second;
+  }
+  return out;
+}
+
+json sample_json(const scan::Sample& s) {
+  json j;
+  auto value = [](const dialect::Value& v) -> json {
+    if (std::holds_alternative<std::monostate>(v)) return nullptr;
+    if (auto i = std::get_if<std::int64_t>(&v)) return *i;
+    if (auto d = std::get_if<double>(&v)) return *d;
+    return std::get<std::string>(v);
+  };
+  for (const auto& [k, v] : s.key) j["key"][k] = value(v);
+  for (const auto& [k, v] : s.values) j["values"][k] = value(v);
+  return j;
+}
+
+std::function<void(const std::string&, size_t, size_t)> progress_printer(const Context& ctx, const char* verb) {
+  if (!ctx.show_progress()) return nullptr;
+  return [verb](const std::string& table, size_t i, size_t n) {
+    std::fprintf(stderr, "\r\033[K%s %s (%zu/%zu)", verb, table.c_str(), i + 1, n);
+    std::fflush(stderr);
+  };
+}
+
+ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
+  const auto& schema = ctx.schema();
+  scan::FixOptions fo;
+  fo.tables = options.tables;
+  fo.dry_run = options.dry_run;
+  fo.allow_cascade = options.allow_cascade;
+  fo.overrides = parse_policies(options.policies);
+  fo.sample = options.sample >= 0 ? options.sample : 5;
+  fo.tool_version = CONSTRAINTCTL_VERSION;
+  fo.applied_by = applied_by();
+  auto db = ctx.connect(/*read_only=*/options.dry_run);
+  scan::FixReport report = scan::run_fix(*db, schema, fo);
+  report.after.database = ctx.target().display();
+  const bool clean = report.after.total_violations() == 0;
+
+  if (ctx.options().json) {
+    json doc = scan::to_json(report.after);
+    doc["command"] = options.dry_run ? "scan --fix --dry-run" : "scan --fix";
+    if (!report.run_id.empty()) doc["run_id"] = report.run_id;
+    doc["dry_run"] = options.dry_run;
+    json fixes = json::array();
+    for (const auto& a : report.actions) {
+      json j{{"table", a.table}, {"name", a.name}, {"kind", a.kind}, {"policy", a.policy}, {"changed", a.changed}, {"deleted", a.deleted}};
+      if (options.dry_run) {
+        j["preview"] = json::array();
+        for (const auto& s : a.preview) j["preview"].push_back(sample_json(s));
+      }
+      fixes.push_back(std::move(j));
+    }
+    doc["fixes"] = std::move(fixes);
+    doc["cascaded"] = report.cascaded;
+    std::cout << doc.dump(2) << "\n";
+  } else {
+    if (report.actions.empty()) {
+      std::cout << "Nothing to repair: no row breaks a constraint that has a repair policy.\n";
+    } else {
+      std::cout << (options.dry_run ? "Would repair (dry run, nothing changed):\n" : "Repaired:\n");
+      for (const auto& a : report.actions) {
+        char line[512];
+        std::snprintf(line, sizeof line, "  %-18s %-48s %-18s %8lld updated %8lld deleted\n", a.table.c_str(), a.name.c_str(),
+                      a.policy.c_str(), static_cast<long long>(a.changed), static_cast<long long>(a.deleted));
+        std::cout << line;
+        for (const auto& s : a.preview) {
+          std::cout << "      ";
+          for (const auto& [k, v] : s.key) std::cout << k << "=" << dialect::value_text(v) << " ";
+          if (s.values.size() == 2) {
+            std::cout << s.values[0].first << ": " << dialect::value_text(s.values[0].second) << " -> "
+                      << dialect::value_text(s.values[1].second);
+          }
+          std::cout << "\n";
+        }
+      }
+      if (report.cascaded > 0) std::cout << "  plus " << report.cascaded << " child rows deleted through ON DELETE CASCADE (audited)\n";
+      if (!report.run_id.empty()) {
+        std::cout << "\nrun id " << report.run_id << ": every changed or deleted row's before-image is in constraintctl_audit.\n"
+                  << "Undo with: constraintctl fix-undo " << report.run_id << "\n";
+      }
+    }
+    if (!options.dry_run) {
+      std::cout << "\nAfter the fix:\n";
+      std::cout << scan::render_text(report.after, scan::TextOptions{!clean});
+    }
+  }
+  if (options.dry_run) return report.actions.empty() && clean ? ExitCode::ok : ExitCode::findings;
+  return clean ? ExitCode::ok : ExitCode::findings;
+}
+
+}  // namespace
+
+std::string applied_by() {
+  const char* user = std::getenv("USER");
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string(user && *user ? user : "unknown") + "@" + host;
+}
 
 ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
+  if (options.dry_run && !options.fix) throw UsageError("--dry-run goes with --fix");
+  if (options.fix) return run_fix_command(ctx, options);
+  if (options.allow_cascade || !options.policies.empty()) throw UsageError("--allow-cascade and --policy go with --fix");
   const auto& schema = ctx.schema();  // validated before any connection
   auto db = ctx.connect(/*read_only=*/true);
 
@@ -16,15 +143,9 @@ ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
   scan_options.tables = options.tables;
   const bool show_samples = ctx.options().json || ctx.options().verbose;
   scan_options.sample = options.sample >= 0 ? options.sample : (show_samples ? 5 : 0);
-  const bool progress = ctx.show_progress();
-  if (progress) {
-    scan_options.progress = [](const std::string& table, size_t i, size_t n) {
-      std::fprintf(stderr, "\r\033[Kscanning %s (%zu/%zu)", table.c_str(), i + 1, n);
-      std::fflush(stderr);
-    };
-  }
+  scan_options.progress = progress_printer(ctx, "scanning");
   scan::ScanReport report = scan::run_scan(*db, schema, scan_options);
-  if (progress) std::fprintf(stderr, "\r\033[K");
+  if (scan_options.progress) std::fprintf(stderr, "\r\033[K");
   report.database = ctx.target().display();
 
   if (ctx.options().json) {
@@ -33,6 +154,18 @@ ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
     std::cout << scan::render_text(report, scan::TextOptions{scan_options.sample > 0});
   }
   return report.total_violations() > 0 ? ExitCode::findings : ExitCode::ok;
+}
+
+ExitCode run_fix_undo(Context& ctx, const std::string& run_id) {
+  auto db = ctx.connect(false);
+  scan::UndoReport r = scan::undo_fix(*db, run_id, applied_by());
+  if (ctx.options().json) {
+    std::cout << json{{"command", "fix-undo"}, {"run_id", r.run_id}, {"restored", r.restored}, {"reinserted", r.reinserted}}.dump(2)
+              << "\n";
+  } else if (!ctx.options().quiet) {
+    std::cout << "undid fix run " << r.run_id << ": " << r.restored << " rows restored, " << r.reinserted << " rows re-inserted\n";
+  }
+  return ExitCode::ok;
 }
 
 }  // namespace cc::app

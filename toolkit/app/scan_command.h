@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -11,9 +12,20 @@ namespace cc::app {
 struct ScanCommandOptions {
   std::vector<std::string> tables;
   int sample = -1;  // -1: 5 when samples are shown (--verbose or --json), else 0
+  bool fix = false;
+  bool dry_run = false;
+  bool allow_cascade = false;
+  std::vector<std::string> policies;  // NAME=POLICY overrides for this run
 };
 
-// `constraintctl scan`: prints the report; returns ok, or findings when any row violates.
+// `constraintctl scan [--fix [--dry-run]]`: prints the report; returns ok, or
+// findings when any row violates (after the fix, for --fix).
 ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options);
+
+// `constraintctl fix-undo RUN_ID`.
+ExitCode run_fix_undo(Context& ctx, const std::string& run_id);
+
+// The who@where recorded in history and audit rows.
+std::string applied_by();
 
 }  // namespace cc::app

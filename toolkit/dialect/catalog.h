@@ -11,6 +11,7 @@ struct ColumnInfo {
   std::string type;
   bool not_null = false;
   std::string default_sql;  // empty when none
+  bool generated = false;   // computed by the database: never written
 };
 
 struct ExistingConstraint {
@@ -22,6 +23,14 @@ struct ExistingConstraint {
   bool valid = true;       // PostgreSQL: convalidated / indisvalid AND indisready
 };
 
+// A foreign key in another table that points at this one.
+struct Referrer {
+  std::string table;
+  std::vector<std::string> columns;         // in the referring table
+  std::vector<std::string> parent_columns;  // in this table
+  bool cascade = false;                     // ON DELETE CASCADE
+};
+
 struct TableInfo {
   std::string name;
   bool exists = false;
@@ -29,6 +38,7 @@ struct TableInfo {
   std::vector<std::string> primary_key;  // empty: none declared
   std::string row_id;                    // when there is no primary key: "rowid" (SQLite) or "ctid" (PostgreSQL)
   std::vector<ExistingConstraint> constraints;
+  std::vector<Referrer> referrers;  // foreign keys of other tables pointing here
 
   const ColumnInfo* find_column(std::string_view column) const;
   const ExistingConstraint* find_constraint(std::string_view constraint) const;

@@ -44,6 +44,8 @@ class Connection {
   virtual void rollback() = 0;
 
   virtual void execute(std::string_view sql) = 0;
+  // Runs one data-changing statement and returns the number of rows it changed.
+  virtual std::int64_t execute_count(std::string_view sql) = 0;
   // Runs `sql` and hands each row to `on_row`. Throws cc::DatabaseError with
   // the database's message; the SQL is not repeated in the message.
   virtual void query(std::string_view sql, const RowHandler& on_row) = 0;

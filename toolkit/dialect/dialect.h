@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "model/schema.h"
 
@@ -33,6 +34,13 @@ class Dialect {
 
   // An aggregate joining `expr` values (as text) with ',' in ascending order.
   virtual std::string list_agg(std::string_view expr) const = 0;
+
+  // JSON for the audit trail. row_json: the row `alias` as a JSON object of
+  // `columns` (values keep their types); json_get: the value of `key` in the
+  // JSON `json`, as SQL type `type`; json_type: the column type that holds it.
+  virtual std::string row_json(std::string_view alias, const std::vector<std::string>& columns) const = 0;
+  virtual std::string json_get(std::string_view json, std::string_view key, std::string_view type) const = 0;
+  virtual std::string json_type() const = 0;
 
   // A literal from the schema, rendered for this dialect.
   std::string literal(const model::Literal& value) const;

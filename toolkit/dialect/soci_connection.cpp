@@ -40,6 +40,17 @@ void SociConnection::execute(std::string_view sql) {
   }
 }
 
+std::int64_t SociConnection::execute_count(std::string_view sql) {
+  try {
+    soci::statement st = (session_.prepare << std::string(sql));
+    st.execute(true);
+    return st.get_affected_rows();
+  } catch (const std::exception& e) {
+    raise(e);
+  }
+  return 0;  // not reached: raise() throws
+}
+
 void SociConnection::query(std::string_view sql, const RowHandler& on_row) {
   try {
     soci::rowset<soci::row> rows = session_.prepare << std::string(sql);

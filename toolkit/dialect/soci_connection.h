@@ -14,6 +14,7 @@ class SociConnection : public Connection {
   void commit() override;
   void rollback() override;
   void execute(std::string_view sql) override;
+  std::int64_t execute_count(std::string_view sql) override;
   void query(std::string_view sql, const RowHandler& on_row) override;
 
  protected:

@@ -13,9 +13,18 @@ namespace {
 // Catalog queries. %s is the table as a regclass literal ('"Name"'); names are
 // resolved through the search_path exactly as the user's own SQL would.
 constexpr const char* kColumns =
-    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid) "
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attgenerated <> '' "
     "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
     "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
+// Foreign keys of every table that point at this one.
+constexpr const char* kReferrers =
+    "SELECT t.relname, "
+    "(SELECT string_agg(a.attname, chr(31) ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord) "
+    " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum), "
+    "(SELECT string_agg(a.attname, chr(31) ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY k(attnum, ord) "
+    " JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum), c.confdeltype = 'c' "
+    "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid WHERE c.contype = 'f' AND c.confrelid = %s::regclass "
+    "ORDER BY t.relname, c.conname";
 constexpr const char* kConstraints =
     "SELECT c.conname, c.contype, pg_get_constraintdef(c.oid, true), c.convalidated, "
     "coalesce(ix.indisvalid AND ix.indisready, true), "
@@ -105,7 +114,8 @@ class PostgresConnection final : public SociConnection {
       c.name = value_text(r[0]);
       c.type = value_text(r[1]);
       c.not_null = truthy(r[2]);
-      if (!std::holds_alternative<std::monostate>(r[3])) c.default_sql = value_text(r[3]);
+      c.generated = truthy(r[4]);
+      if (!std::holds_alternative<std::monostate>(r[3]) && !c.generated) c.default_sql = value_text(r[3]);
       info.columns.push_back(std::move(c));
     });
     query(detail::substitute(kConstraints, lit), [&](const Row& r) {
@@ -130,6 +140,14 @@ class PostgresConnection final : public SociConnection {
       c.valid = truthy(r[2]);
       c.columns = detail::split_unit(value_text(r[3]));
       info.constraints.push_back(std::move(c));
+    });
+    query(detail::substitute(kReferrers, lit), [&](const Row& r) {
+      Referrer ref;
+      ref.table = value_text(r[0]);
+      ref.columns = detail::split_unit(value_text(r[1]));
+      ref.parent_columns = detail::split_unit(value_text(r[2]));
+      ref.cascade = truthy(r[3]);
+      info.referrers.push_back(std::move(ref));
     });
     if (info.primary_key.empty()) info.row_id = "ctid";
     return info;

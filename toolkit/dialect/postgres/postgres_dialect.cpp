@@ -13,6 +13,13 @@ class PostgresDialect final : public Dialect {
   std::string count_if(std::string_view predicate) const override {
     return "count(*) FILTER (WHERE " + std::string(predicate) + ")";
   }
+  std::string row_json(std::string_view alias, const std::vector<std::string>&) const override {
+    return "to_jsonb(" + std::string(alias) + ".*)";
+  }
+  std::string json_get(std::string_view json, std::string_view key, std::string_view type) const override {
+    return "CAST((" + std::string(json) + " ->> " + quote_string(key) + ") AS " + std::string(type) + ")";
+  }
+  std::string json_type() const override { return "jsonb"; }
   std::string list_agg(std::string_view expr) const override {
     return "string_agg((" + std::string(expr) + ")::text, ',' ORDER BY " + std::string(expr) + ")";
   }

@@ -20,7 +20,12 @@ using sqlite_api::sqlite3;
 // Catalog queries. Each takes the table name as a quoted string literal.
 constexpr const char* kTableSql = "SELECT type, sql FROM sqlite_schema WHERE name = %s COLLATE NOCASE AND type IN ('table', 'view')";
 constexpr const char* kColumns =
-    "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_xinfo(%s) WHERE hidden <> 1 ORDER BY cid";
+    "SELECT name, type, \"notnull\", dflt_value, pk, hidden IN (2, 3) FROM pragma_table_xinfo(%s) WHERE hidden <> 1 ORDER BY cid";
+// Foreign keys of every table that point at this one.
+constexpr const char* kReferrers =
+    "SELECT m.name, group_concat(fk.\"from\", char(31)), group_concat(coalesce(fk.\"to\", ''), char(31)), max(fk.on_delete) "
+    "FROM sqlite_schema m, pragma_foreign_key_list(m.name) fk WHERE m.type = 'table' AND fk.\"table\" = %s COLLATE NOCASE "
+    "GROUP BY m.name, fk.id ORDER BY m.name, fk.id";
 constexpr const char* kUniqueIndexes =
     "SELECT il.name, il.origin, s.sql, (SELECT group_concat(ii.name, char(31)) FROM "
     "(SELECT name FROM pragma_index_info(il.name) ORDER BY seqno) ii) "
@@ -96,6 +101,7 @@ class SqliteConnection final : public SociConnection {
       c.type = value_text(r[1]);
       c.not_null = value_int(r[2]) != 0;
       if (!std::holds_alternative<std::monostate>(r[3])) c.default_sql = value_text(r[3]);
+      c.generated = value_int(r[5]) != 0;
       const auto pk = value_int(r[4]);
       if (pk > 0) {
         if (info.primary_key.size() < static_cast<size_t>(pk)) info.primary_key.resize(pk);
@@ -134,6 +140,15 @@ class SqliteConnection final : public SociConnection {
       c.definition = "REFERENCES " + value_text(r[1]);
       c.columns = detail::split_unit(value_text(r[2]));
       info.constraints.push_back(std::move(c));
+    });
+    query(detail::substitute(kReferrers, lit), [&](const Row& r) {
+      Referrer ref;
+      ref.table = value_text(r[0]);
+      ref.columns = detail::split_unit(value_text(r[1]));
+      ref.parent_columns = detail::split_unit(value_text(r[2]));
+      if (ref.parent_columns.size() == 1 && ref.parent_columns[0].empty()) ref.parent_columns = info.primary_key;
+      ref.cascade = value_text(r[3]) == "CASCADE";
+      info.referrers.push_back(std::move(ref));
     });
     return info;
   }

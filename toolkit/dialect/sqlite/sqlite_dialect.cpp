@@ -15,6 +15,17 @@ class SqliteDialect final : public Dialect {
     return "coalesce(sum((" + std::string(predicate) + ") IS TRUE), 0)";
   }
   std::string list_agg(std::string_view expr) const override { return "group_concat(" + std::string(expr) + ", ',')"; }
+  std::string row_json(std::string_view alias, const std::vector<std::string>& columns) const override {
+    std::string out = "json_object(";
+    for (size_t i = 0; i < columns.size(); ++i) {
+      out += (i ? ", " : "") + quote_string(columns[i]) + ", " + std::string(alias) + "." + quote_ident(columns[i]);
+    }
+    return out + ")";
+  }
+  std::string json_get(std::string_view json, std::string_view key, std::string_view) const override {
+    return "json_extract(" + std::string(json) + ", " + quote_string("$." + quote_ident(key)) + ")";
+  }
+  std::string json_type() const override { return "TEXT"; }
 };
 
 }  // namespace

@@ -1,0 +1,530 @@
+#include "scan/fixer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <random>
+
+#include "core/error.h"
+#include "scan/scan_sql.h"
+
+namespace cc::scan {
+namespace {
+
+using dialect::Connection;
+using dialect::Dialect;
+using dialect::Row;
+using dialect::TableInfo;
+
+constexpr const char* kAudit = "constraintctl_audit";
+constexpr const char* kRuns = "constraintctl_fix_runs";
+constexpr int kMaxPasses = 5;
+
+std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? sep : "") + parts[i];
+  return out;
+}
+
+std::string new_run_id() {
+  std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::gmtime(&now));
+  std::random_device rd;
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "%04x", rd() & 0xffff);
+  return std::string(buf) + "-" + suffix;
+}
+
+std::int64_t scalar(Connection& db, const std::string& sql) {
+  std::int64_t v = 0;
+  db.query(sql, [&](const Row& r) { v = dialect::value_int(r[0]); });
+  return v;
+}
+
+bool is_pg(const Dialect& d) { return d.kind() == dialect::Kind::postgresql; }
+
+void ensure_audit_tables(Connection& db) {
+  const auto& d = db.dialect();
+  const std::string id = is_pg(d) ? "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY" : "id INTEGER PRIMARY KEY";
+  const std::string json = d.json_type();
+  db.execute(std::string("CREATE TABLE IF NOT EXISTS ") + kRuns +
+             " (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, tool_version TEXT NOT NULL, "
+             "applied_by TEXT NOT NULL, summary TEXT, undone_at TEXT, undone_by TEXT)");
+  db.execute(std::string("CREATE TABLE IF NOT EXISTS ") + kAudit + " (" + id +
+             ", run_id TEXT NOT NULL, table_name TEXT NOT NULL, action TEXT NOT NULL, row_key " + json +
+             " NOT NULL, before_row " + json + " NOT NULL, after_row " + json + ")");
+  db.execute(std::string("CREATE INDEX IF NOT EXISTS constraintctl_audit_run ON ") + kAudit + " (run_id, table_name)");
+}
+
+std::string now_sql(const Dialect& d) {
+  return is_pg(d) ? "CAST(clock_timestamp() AS text)" : "strftime('%Y-%m-%d %H:%M:%f', 'now')";
+}
+
+// Everything about one table that the statements need.
+struct TableCtx {
+  const Dialect* d;
+  std::string name;                // as declared
+  std::string q;                   // quoted
+  TableInfo info;
+  std::vector<std::string> key;    // primary key columns, or {"rowid"}
+  std::vector<std::string> data;   // columns an image holds and a restore writes (not generated)
+
+  std::string key_list() const {
+    std::vector<std::string> k;
+    for (const auto& c : key) k.push_back(c == "rowid" ? c : d->quote_ident(c));
+    return join(k, ", ");
+  }
+  std::string key_json(const std::string& alias) const {
+    if (d->kind() == dialect::Kind::postgresql) {
+      std::vector<std::string> parts;
+      for (const auto& c : key) parts.push_back(d->quote_string(c) + ", " + alias + "." + d->quote_ident(c));
+      return "jsonb_build_object(" + join(parts, ", ") + ")";
+    }
+    std::vector<std::string> parts;
+    for (const auto& c : key) parts.push_back(d->quote_string(c) + ", " + alias + "." + (c == "rowid" ? c : d->quote_ident(c)));
+    return "json_object(" + join(parts, ", ") + ")";
+  }
+  std::string row_json(const std::string& alias) const { return d->row_json(alias, data); }
+  std::string type_of(const std::string& col) const {
+    if (col == "rowid") return "INTEGER";
+    const auto* c = info.find_column(col);
+    return c && !c->type.empty() ? c->type : "TEXT";
+  }
+  // alias's key equals the key stored in audit row `audit`.
+  std::string key_match(const std::string& alias, const std::string& audit) const {
+    std::vector<std::string> parts;
+    for (const auto& c : key) {
+      parts.push_back(alias + "." + (c == "rowid" ? c : d->quote_ident(c)) + " = " + d->json_get(audit + ".row_key", c, type_of(c)));
+    }
+    return join(parts, " AND ");
+  }
+};
+
+TableCtx table_ctx(Connection& db, const std::string& table) {
+  TableCtx t;
+  t.d = &db.dialect();
+  t.name = table;
+  t.q = t.d->quote_ident(table);
+  t.info = db.inspect_table(table);
+  if (!t.info.exists) throw UsageError("table '" + table + "' does not exist");
+  t.key = t.info.primary_key;
+  if (t.key.empty()) {
+    if (t.info.row_id != "rowid") {
+      throw UsageError("table '" + table + "' has no primary key: a fix could not name the rows it changes, so it is refused");
+    }
+    t.key = {"rowid"};
+  }
+  for (const auto& c : t.info.columns) {
+    if (!c.generated) t.data.push_back(c.name);
+  }
+  return t;
+}
+
+// The SQL value a repair assigns to its column.
+std::string repair_value(const model::Check& c, const model::Repair& r, const TableCtx& t) {
+  const auto& d = *t.d;
+  const std::string col = d.quote_ident(r.column.empty() ? c.column : r.column);
+  switch (r.policy) {
+    case model::RepairPolicy::clamp: {
+      std::string out = "CASE";
+      if (c.min) out += " WHEN " + col + " < " + d.literal(*c.min) + " THEN " + d.literal(*c.min);
+      if (c.max) out += " WHEN " + col + " > " + d.literal(*c.max) + " THEN " + d.literal(*c.max);
+      return out + " ELSE " + col + " END";
+    }
+    case model::RepairPolicy::set_value: return d.literal(*r.value);
+    case model::RepairPolicy::set_expr: return "(" + r.expr + ")";
+    case model::RepairPolicy::set_null: return "NULL";
+    case model::RepairPolicy::set_default: {
+      const auto* info = t.info.find_column(r.column.empty() ? c.column : r.column);
+      if (!info || info->default_sql.empty()) {
+        throw UsageError("repair of '" + c.name + "': column has no default to set (" + r.where.str() + ")");
+      }
+      return info->default_sql;
+    }
+    default: return "";
+  }
+}
+
+model::Repair effective_repair(const model::Repair& declared, const std::string& name, const FixOptions& o) {
+  model::Repair r = declared;
+  if (auto it = o.overrides.find(name); it != o.overrides.end()) r.policy = it->second;
+  return r;
+}
+
+bool repairs(model::RepairPolicy p) { return p != model::RepairPolicy::report; }
+
+// Audits, with the opt-in checked, the child rows a delete would cascade to.
+std::int64_t audit_cascade(Connection& db, const TableCtx& t, const std::string& doomed, const std::string& run_id,
+                           bool allowed, const std::string& what) {
+  std::int64_t n = 0;
+  const auto& d = *t.d;
+  for (const auto& ref : t.info.referrers) {
+    if (!ref.cascade) continue;
+    TableCtx child = table_ctx(db, ref.table);
+    std::vector<std::string> fk, pk;
+    for (const auto& c : ref.columns) fk.push_back("cc_row." + d.quote_ident(c));
+    for (const auto& c : ref.parent_columns) pk.push_back(d.quote_ident(c));
+    const std::string cond = "(" + join(fk, ", ") + ") IN (SELECT " + join(pk, ", ") + " FROM " + t.q + " WHERE " + doomed + ")";
+    const std::int64_t affected = scalar(db, "SELECT count(*) FROM " + child.q + " AS cc_row WHERE " + cond);
+    if (affected == 0) continue;
+    if (!allowed) {
+      throw UsageError(what + ": deleting these rows of '" + t.name + "' would also delete " + std::to_string(affected) +
+                       " row(s) of '" + ref.table + "' (ON DELETE CASCADE). Nothing was changed. Allow it with "
+                       "--allow-cascade or allow_cascade = true in the repair.");
+    }
+    for (const auto& gr : child.info.referrers) {
+      if (gr.cascade) throw UsageError(what + ": the cascade from '" + t.name + "' continues past '" + ref.table + "' into '" +
+                                       gr.table + "'; more than one level of cascade is not supported");
+    }
+    n += db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, table_name, action, row_key, before_row) SELECT " +
+                          d.quote_string(run_id) + ", " + d.quote_string(ref.table) + ", 'cascade', " + child.key_json("cc_row") +
+                          ", " + child.row_json("cc_row") + " FROM " + child.q + " AS cc_row WHERE " + cond);
+  }
+  return n;
+}
+
+struct TableWork {
+  const model::Table* spec;
+  std::vector<const model::Check*> checks;  // with a repairing policy and violations
+  std::vector<const model::Unique*> uniques;
+};
+
+// Dry run: what each repair would do, with before -> after samples.
+void preview(Connection& db, const TableWork& w, const FixOptions& o, const ScanReport& before, FixReport& report) {
+  TableCtx t = table_ctx(db, w.spec->name);
+  auto violations = [&](const std::string& name) {
+    for (const auto& c : before.constraints) {
+      if (c.name == name) return c.violations;
+    }
+    return std::int64_t{0};
+  };
+  for (const auto* c : w.checks) {
+    const auto r = effective_repair(c->repair, c->name, o);
+    FixAction a{t.name, c->name, "check", std::string(model::to_string(r.policy)), violations(c->name), 0, 0, {}};
+    const std::string where = "NOT (" + check_predicate(*c, *t.d) + ")";
+    if (r.policy == model::RepairPolicy::delete_row) {
+      a.deleted = a.violations;
+      audit_cascade(db, t, where, "", true, c->name);  // only counts nothing here: cascade shown at run time
+    } else {
+      a.changed = a.violations;
+      const std::string col = r.column.empty() ? c->column : r.column;
+      db.query("SELECT " + t.key_list() + ", " + t.d->quote_ident(col) + ", " + repair_value(*c, r, t) + " FROM " + t.q +
+                   " WHERE " + where + " ORDER BY " + t.key_list() + " LIMIT " + std::to_string(o.sample),
+               [&](const Row& row) {
+                 Sample s;
+                 for (size_t k = 0; k < t.key.size(); ++k) s.key.emplace_back(t.key[k], row[k]);
+                 s.values.emplace_back(col, row[t.key.size()]);
+                 s.values.emplace_back(col + " (after)", row[t.key.size() + 1]);
+                 a.preview.push_back(std::move(s));
+               });
+    }
+    report.actions.push_back(std::move(a));
+  }
+  for (const auto* u : w.uniques) {
+    FixAction a{t.name, u->name, "unique", "delete_duplicates", violations(u->name), 0, violations(u->name), {}};
+    report.actions.push_back(std::move(a));
+  }
+}
+
+// The keys of a UNIQUE's surplus rows: all but the kept one per duplicated key.
+std::string duplicate_keys_sql(const TableCtx& t, const model::Unique& u, const model::Repair& r) {
+  std::vector<std::string> cols, filters;
+  for (const auto& c : u.columns) {
+    cols.push_back(t.d->quote_ident(c));
+    filters.push_back(t.d->quote_ident(c) + " IS NOT NULL");
+  }
+  if (!u.where_expr.empty()) filters.push_back("(" + u.where_expr + ")");
+  const std::string dir = r.keep == model::Keep::lowest ? " ASC" : " DESC";
+  std::string order = r.by.empty() ? "" : t.d->quote_ident(r.by) + dir + ", ";
+  order += t.key_list();  // ties broken by key, so the run is deterministic
+  if (r.by.empty()) order = t.key_list() + dir;
+  return "SELECT " + t.key_list() + " FROM (SELECT " + t.key_list() + ", row_number() OVER (PARTITION BY " + join(cols, ", ") +
+         " ORDER BY " + order + ") AS cc_rn FROM " + t.q + " WHERE " + join(filters, " AND ") + ") AS cc_d WHERE cc_rn > 1";
+}
+
+void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const std::string& run_id, FixReport& report) {
+  TableCtx t = table_ctx(db, w.spec->name);
+  const auto& d = *t.d;
+  const std::string run = d.quote_string(run_id), tname = d.quote_string(t.name);
+  const std::string audit_prefix = std::string("INSERT INTO ") + kAudit + " (run_id, table_name, action, row_key, before_row) SELECT " +
+                                   run + ", " + tname + ", ";
+  // Indices, not pointers: report.actions grows while we work.
+  std::map<std::string, size_t> actions;
+  auto action_for = [&](const std::string& name, const std::string& kind, const std::string& policy) {
+    report.actions.push_back(FixAction{t.name, name, kind, policy, 0, 0, 0, {}});
+    return report.actions.size() - 1;
+  };
+
+  // UNIQUE duplicates first: a deleted row need not be clamped.
+  for (const auto* u : w.uniques) {
+    const auto r = effective_repair(u->repair, u->name, o);
+    const size_t a = action_for(u->name, "unique", "delete_duplicates");
+    db.execute("DROP TABLE IF EXISTS cc_fix_dups");
+    db.execute("CREATE TEMP TABLE cc_fix_dups AS " + duplicate_keys_sql(t, *u, r));
+    const std::string doomed = "(" + t.key_list() + ") IN (SELECT " + t.key_list() + " FROM cc_fix_dups)";
+    report.cascaded += audit_cascade(db, t, doomed, run_id, o.allow_cascade || r.allow_cascade, u->name);
+    report.audited += db.execute_count(audit_prefix + "'delete', " + t.key_json("cc_row") + ", " + t.row_json("cc_row") + " FROM " +
+                                       t.q + " AS cc_row WHERE " + doomed);
+    report.actions[a].deleted = db.execute_count("DELETE FROM " + t.q + " WHERE " + doomed);
+    db.execute("DROP TABLE cc_fix_dups");
+  }
+  if (w.checks.empty()) return;
+
+  // The rows breaking any repairable rule, found in one pass.
+  std::vector<std::string> preds;
+  for (const auto* c : w.checks) preds.push_back("(" + check_predicate(*c, d) + ")");
+  db.execute("DROP TABLE IF EXISTS cc_fix_keys");
+  db.execute("CREATE TEMP TABLE cc_fix_keys AS SELECT " + t.key_list() + " FROM " + t.q + " WHERE NOT (" + join(preds, " AND ") + ")");
+  const std::string mine = "(" + t.key_list() + ") IN (SELECT " + t.key_list() + " FROM cc_fix_keys)";
+  report.audited += db.execute_count(audit_prefix + "'update', " + t.key_json("cc_row") + ", " + t.row_json("cc_row") + " FROM " +
+                                     t.q + " AS cc_row WHERE " + mine);
+  for (const auto* c : w.checks) {
+    const auto r = effective_repair(c->repair, c->name, o);
+    actions[c->name] = action_for(c->name, "check", std::string(model::to_string(r.policy)));
+  }
+  // Apply the rules in schema order until none is broken.
+  for (int pass = 1;; ++pass) {
+    std::int64_t changed = 0;
+    for (const auto* c : w.checks) {
+      const auto r = effective_repair(c->repair, c->name, o);
+      const std::string where = mine + " AND NOT (" + check_predicate(*c, d) + ")";
+      FixAction& a = report.actions[actions[c->name]];
+      if (r.policy == model::RepairPolicy::delete_row) {
+        report.cascaded += audit_cascade(db, t, where, run_id, o.allow_cascade || r.allow_cascade, c->name);
+        const auto n = db.execute_count("DELETE FROM " + t.q + " WHERE " + where);
+        a.deleted += n;
+        changed += n;
+      } else {
+        const std::string col = d.quote_ident(r.column.empty() ? c->column : r.column);
+        const auto n = db.execute_count("UPDATE " + t.q + " SET " + col + " = " + repair_value(*c, r, t) + " WHERE " + where);
+        a.changed += n;
+        changed += n;
+      }
+    }
+    const auto left = scalar(db, "SELECT count(*) FROM " + t.q + " WHERE " + mine + " AND NOT (" + join(preds, " AND ") + ")");
+    if (left == 0) break;
+    if (changed == 0 || pass == kMaxPasses) {
+      throw Error(ExitCode::findings, "table '" + t.name + "': the repairs do not converge (" + std::to_string(left) +
+                                          " row(s) still break a rule after " + std::to_string(pass) +
+                                          " passes); the rules contradict each other. Nothing was changed.");
+    }
+  }
+  // After-images; rows that ended up unchanged leave no audit row.
+  const std::string audit_rows = std::string(kAudit) + ".run_id = " + run + " AND " + kAudit + ".table_name = " + tname;
+  db.execute(std::string("UPDATE ") + kAudit + " SET action = 'delete' WHERE " + audit_rows + " AND action = 'update' AND NOT EXISTS (SELECT 1 FROM " +
+             t.q + " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + ")");
+  db.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + t.row_json("cc_row") + " FROM " + t.q + " AS cc_row WHERE " +
+             t.key_match("cc_row", kAudit) + ") WHERE " + audit_rows + " AND action = 'update'");
+  report.audited -= db.execute_count(std::string("DELETE FROM ") + kAudit + " WHERE " + audit_rows +
+                                     " AND action = 'update' AND after_row = before_row");
+  db.execute("DROP TABLE cc_fix_keys");
+}
+
+}  // namespace
+
+FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions& options) {
+  for (const auto& [name, policy] : options.overrides) {
+    bool found = false;
+    for (const auto& t : schema.tables) {
+      for (const auto& c : t.checks) {
+        if (c.name != name) continue;
+        found = true;
+        if (policy == model::RepairPolicy::clamp && (!c.structured() || (!c.min && !c.max))) {
+          throw UsageError("--policy " + name + "=clamp: clamp needs a check with min or max");
+        }
+        if (policy == model::RepairPolicy::delete_duplicates) throw UsageError("--policy " + name + ": delete_duplicates is for UNIQUE");
+        if ((policy == model::RepairPolicy::set_value && !c.repair.value) || (policy == model::RepairPolicy::set_expr && c.repair.expr.empty())) {
+          throw UsageError("--policy " + name + ": set and set_expr need their value in schema/; only report, clamp, set_null, set_default and delete can be chosen here");
+        }
+      }
+      for (const auto& u : t.uniques) {
+        if (u.name != name) continue;
+        found = true;
+        if (policy != model::RepairPolicy::report && policy != model::RepairPolicy::delete_duplicates) {
+          throw UsageError("--policy " + name + ": a UNIQUE can only be report or delete_duplicates");
+        }
+      }
+    }
+    if (!found) throw UsageError("--policy " + name + ": no such constraint in the schema");
+  }
+
+  ScanOptions so;
+  so.tables = options.tables;
+  so.sample = 0;
+  ScanReport before = run_scan(db, schema, so);  // validates the schema against the database, counts
+
+  std::vector<TableWork> work;
+  for (const auto& t : schema.tables) {
+    if (!options.tables.empty() && std::find(options.tables.begin(), options.tables.end(), t.name) == options.tables.end()) continue;
+    auto violated = [&](const std::string& name) {
+      for (const auto& c : before.constraints) {
+        if (c.name == name) return c.violations > 0;
+      }
+      return false;
+    };
+    TableWork w{&t, {}, {}};
+    for (const auto& c : t.checks) {
+      if (repairs(effective_repair(c.repair, c.name, options).policy) && violated(c.name)) w.checks.push_back(&c);
+    }
+    for (const auto& u : t.uniques) {
+      if (repairs(effective_repair(u.repair, u.name, options).policy) && violated(u.name)) w.uniques.push_back(&u);
+    }
+    // Once one rule of a table is repaired, all its repairable rules take
+    // part: a clamp on one column can break another rule (willpower).
+    if (!w.checks.empty()) {
+      w.checks.clear();
+      for (const auto& c : t.checks) {
+        if (repairs(effective_repair(c.repair, c.name, options).policy)) w.checks.push_back(&c);
+      }
+    }
+    if (!w.checks.empty() || !w.uniques.empty()) work.push_back(w);
+  }
+
+  FixReport report;
+  report.dry_run = options.dry_run;
+  if (options.dry_run) {
+    for (const auto& w : work) preview(db, w, options, before, report);
+    report.after = std::move(before);
+    return report;
+  }
+  if (work.empty()) {
+    report.after = std::move(before);
+    return report;
+  }
+
+  const auto& d = db.dialect();
+  const bool sqlite = !is_pg(d);
+  if (sqlite) db.execute("PRAGMA foreign_keys = ON");  // the declared cascades must happen, and be audited
+  ensure_audit_tables(db);
+  report.run_id = new_run_id();
+  db.execute(sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+  try {
+    db.execute(std::string("INSERT INTO ") + kRuns + " (run_id, started_at, tool_version, applied_by) VALUES (" +
+               d.quote_string(report.run_id) + ", " + now_sql(d) + ", " + d.quote_string(options.tool_version) + ", " +
+               d.quote_string(options.applied_by) + ")");
+    for (const auto& w : work) {
+      try {
+        fix_table(db, w, options, report.run_id, report);
+      } catch (const std::exception& e) {
+        rethrow_with_context(e, "fix table '" + w.spec->name + "'");
+      }
+    }
+    std::int64_t changed = 0, deleted = 0;
+    for (const auto& a : report.actions) {
+      changed += a.changed;
+      deleted += a.deleted;
+    }
+    db.execute(std::string("UPDATE ") + kRuns + " SET finished_at = " + now_sql(d) + ", summary = " +
+               d.quote_string(std::to_string(changed) + " updated, " + std::to_string(deleted) + " deleted, " +
+                              std::to_string(report.cascaded) + " cascaded") +
+               " WHERE run_id = " + d.quote_string(report.run_id));
+    db.execute("COMMIT");
+  } catch (...) {
+    try {
+      db.execute("ROLLBACK");
+    } catch (...) {
+    }
+    throw;
+  }
+  ScanOptions after_options;
+  after_options.tables = options.tables;
+  after_options.sample = options.sample;
+  report.after = run_scan(db, schema, after_options);
+  return report;
+}
+
+UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string& applied_by) {
+  const auto& d = db.dialect();
+  const bool sqlite = !is_pg(d);
+  const std::string run = d.quote_string(run_id);
+  UndoReport report;
+  report.run_id = run_id;
+  bool runs_table = false;
+  db.query(sqlite ? std::string("SELECT count(*) FROM sqlite_schema WHERE name = '") + kRuns + "'"
+                  : std::string("SELECT count(*) FROM pg_class WHERE oid = to_regclass('") + kRuns + "')",
+           [&](const Row& r) { runs_table = dialect::value_int(r[0]) > 0; });
+  if (!runs_table) throw UsageError("fix run " + in_quotes(run_id) + " is unknown: this database has no fix runs");
+  if (sqlite) db.execute("PRAGMA foreign_keys = ON");
+  db.execute(sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+  try {
+    std::string undone;
+    bool found = false;
+    db.query(std::string("SELECT coalesce(undone_at, '') FROM ") + kRuns + " WHERE run_id = " + run, [&](const Row& r) {
+      found = true;
+      undone = dialect::value_text(r[0]);
+    });
+    if (!found) throw UsageError("fix run " + in_quotes(run_id) + " is unknown");
+    if (!undone.empty()) throw UsageError("fix run " + in_quotes(run_id) + " was already undone at " + undone);
+
+    std::vector<std::string> tables;
+    db.query(std::string("SELECT table_name, min(id) FROM ") + kAudit + " WHERE run_id = " + run + " GROUP BY table_name ORDER BY 2",
+             [&](const Row& r) { tables.push_back(dialect::value_text(r[0])); });
+    // Refuse if anything changed since the run: updated rows must still hold
+    // their after-image, deleted keys must still be free.
+    for (const auto& name : tables) {
+      TableCtx t = table_ctx(db, name);
+      const std::string mine = std::string(kAudit) + ".run_id = " + run + " AND " + kAudit + ".table_name = " + d.quote_string(name);
+      std::vector<std::string> changed;
+      db.query(std::string("SELECT CAST(row_key AS TEXT) FROM ") + kAudit + " WHERE " + mine + " AND action = 'update' AND NOT EXISTS (SELECT 1 FROM " +
+                   t.q + " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + " AND " + t.row_json("cc_row") + " = " + kAudit +
+                   ".after_row) LIMIT 5",
+               [&](const Row& r) { changed.push_back(dialect::value_text(r[0])); });
+      db.query(std::string("SELECT CAST(row_key AS TEXT) FROM ") + kAudit + " WHERE " + mine + " AND action IN ('delete', 'cascade') AND EXISTS (SELECT 1 FROM " +
+                   t.q + " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + ") LIMIT 5",
+               [&](const Row& r) { changed.push_back(dialect::value_text(r[0]) + " (deleted by the run, present again)"); });
+      if (!changed.empty()) {
+        throw Error(ExitCode::findings, "fix run " + in_quotes(run_id) + ": rows of '" + name +
+                                            "' changed again since the run, so undo would overwrite newer data; nothing was changed. "
+                                            "Rows: " + join(changed, ", "));
+      }
+    }
+    // Deleted rows come back first, parents before the children that
+    // cascaded from them; then updated rows get their before-image.
+    for (const char* action : {"delete", "cascade"}) {
+      for (const auto& name : tables) {
+        TableCtx t = table_ctx(db, name);
+        std::vector<std::string> cols, values;
+        for (const auto& c : t.data) {
+          cols.push_back(d.quote_ident(c));
+          values.push_back(d.json_get("a.before_row", c, t.type_of(c)));
+        }
+        if (t.key.size() == 1 && t.key[0] == "rowid") {
+          cols.push_back("rowid");
+          values.push_back(d.json_get("a.row_key", "rowid", "INTEGER"));
+        }
+        report.reinserted += db.execute_count("INSERT INTO " + t.q + " (" + join(cols, ", ") + ")" +
+                                              (sqlite ? "" : " OVERRIDING SYSTEM VALUE") + " SELECT " + join(values, ", ") + " FROM " +
+                                              kAudit + " AS a WHERE a.run_id = " + run + " AND a.table_name = " + d.quote_string(name) +
+                                              " AND a.action = '" + action + "' ORDER BY a.id");
+      }
+    }
+    for (const auto& name : tables) {
+      TableCtx t = table_ctx(db, name);
+      std::vector<std::string> sets;
+      for (const auto& c : t.data) {
+        if (std::find(t.key.begin(), t.key.end(), c) != t.key.end()) continue;
+        sets.push_back(d.quote_ident(c) + " = " + d.json_get(std::string(kAudit) + ".before_row", c, t.type_of(c)));
+      }
+      if (sets.empty()) continue;
+      // SET col = (before-image) for each audited row, matched by key.
+      report.restored += db.execute_count("UPDATE " + t.q + " SET " + join(sets, ", ") + " FROM " + kAudit + " WHERE " + kAudit +
+                                          ".run_id = " + run + " AND " + kAudit + ".table_name = " + d.quote_string(name) + " AND " +
+                                          kAudit + ".action = 'update' AND " + t.key_match(t.q, kAudit));
+    }
+    db.execute(std::string("UPDATE ") + kRuns + " SET undone_at = " + now_sql(d) + ", undone_by = " + d.quote_string(applied_by) +
+               " WHERE run_id = " + run);
+    db.execute("COMMIT");
+  } catch (...) {
+    try {
+      db.execute("ROLLBACK");
+    } catch (...) {
+    }
+    throw;
+  }
+  return report;
+}
+
+}  // namespace cc::scan

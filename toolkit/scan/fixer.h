@@ -1,0 +1,68 @@
+// Repairs by policy (scan --fix) with an audit trail, and their exact undo.
+//
+// A fix run works set-based, one table at a time, inside one transaction:
+//   1. the keys of the rows that break any repairable rule, in one pass;
+//   2. the before-image of each of those rows into constraintctl_audit;
+//   3. one UPDATE or DELETE per rule, restricted to those keys, in schema
+//      order, repeated until no rule is broken (interacting rules such as
+//      clamping willpower, then temporary_willpower <= willpower) or the run
+//      gives up and rolls back;
+//   4. after-images, so undo can tell whether a row changed again since.
+// Rows deleted through ON DELETE CASCADE are audited too, and only with an
+// explicit opt-in. Nothing is lost: undo restores the exact prior content.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "dialect/connection.h"
+#include "model/schema.h"
+#include "scan/scanner.h"
+
+namespace cc::scan {
+
+struct FixOptions {
+  std::vector<std::string> tables;                          // empty: all
+  bool dry_run = false;
+  bool allow_cascade = false;                               // for every delete policy
+  std::map<std::string, model::RepairPolicy> overrides;     // constraint name -> policy for this run
+  int sample = 5;
+  std::string tool_version;
+  std::string applied_by;
+};
+
+struct FixAction {
+  std::string table;
+  std::string name;
+  std::string kind;    // check | unique
+  std::string policy;
+  std::int64_t violations = 0;  // before the run
+  std::int64_t changed = 0;     // rows updated
+  std::int64_t deleted = 0;     // rows deleted (UNIQUE duplicates, delete policy)
+  std::vector<Sample> preview;  // dry run: key, values before, and "after" values
+};
+
+struct FixReport {
+  std::string run_id;  // empty for a dry run or when nothing needed fixing
+  bool dry_run = false;
+  std::vector<FixAction> actions;
+  std::int64_t cascaded = 0;    // child rows deleted through ON DELETE CASCADE
+  std::int64_t audited = 0;     // audit rows written
+  ScanReport after;             // scan after the run (dry run: the scan before)
+};
+
+FixReport run_fix(dialect::Connection& db, const model::Schema& schema, const FixOptions& options);
+
+struct UndoReport {
+  std::string run_id;
+  std::int64_t restored = 0;    // updated rows put back
+  std::int64_t reinserted = 0;  // deleted rows inserted again
+};
+
+// Restores every row a fix run changed or deleted. Refuses, changing nothing,
+// when the run is unknown or undone already, or when any of its rows changed
+// again since (naming them).
+UndoReport undo_fix(dialect::Connection& db, const std::string& run_id, const std::string& applied_by);
+
+}  // namespace cc::scan
