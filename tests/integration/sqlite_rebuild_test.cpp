@@ -57,7 +57,7 @@ SQL)SQL");
 
   std::map<std::string, std::string> schema_text() {
     std::map<std::string, std::string> out;
-    connect("sqlite:" + db_.string())->query("SELECT type || ' ' || name, sql FROM sqlite_schema WHERE name NOT LIKE 'constraintctl%'",
+    connect("sqlite:" + db_.string())->query("SELECT type || ' ' || name, sql FROM sqlite_schema WHERE tbl_name NOT LIKE 'constraintctl%'",
                                              [&](const dialect::Row& r) { out[dialect::value_text(r[0])] = dialect::value_text(r[1]); });
     return out;
   }

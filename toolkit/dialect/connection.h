@@ -50,6 +50,10 @@ class Connection {
   // the database's message; the SQL is not repeated in the message.
   virtual void query(std::string_view sql, const RowHandler& on_row) = 0;
 
+  // SQLite: lift defensive mode so the documented sqlite_schema edit for
+  // removing CHECKs can run (and restore it). No-op elsewhere.
+  virtual void allow_schema_edits(bool allow) = 0;
+
   // Tables, columns, keys and the constraints and unique indexes that exist.
   virtual TableInfo inspect_table(std::string_view table) = 0;
 

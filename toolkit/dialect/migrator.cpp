@@ -32,6 +32,7 @@ std::vector<HistoryRow> read_history(Connection& db, bool table_exists) {
   return rows;
 }
 
+
 std::string history_insert(const Dialect& d, const migrate::Migration& m, bool up, const std::string& started_at,
                            const MigratorOptions& options) {
   return std::string("INSERT INTO ") + kHistoryTable +
@@ -40,10 +41,58 @@ std::string history_insert(const Dialect& d, const migrate::Migration& m, bool u
          started_at + ", " + d.quote_string(options.tool_version) + ", " + d.quote_string(options.applied_by) + ")";
 }
 
+std::string history_event(const Dialect& d, int version, const std::string& direction, const std::string& detail,
+                          const MigratorOptions& options) {
+  const std::string now = d.kind() == Kind::postgresql ? "clock_timestamp()" : "strftime('%Y-%m-%d %H:%M:%f', 'now')";
+  return std::string("INSERT INTO ") + kHistoryTable +
+         " (version, name, checksum, direction, started_at, tool_version, applied_by) VALUES (" + std::to_string(version) + ", " +
+         d.quote_string(detail) + ", '', " + d.quote_string(direction) + ", " + now + ", " + d.quote_string(options.tool_version) +
+         ", " + d.quote_string(options.applied_by) + ")";
+}
+
+void create_bookkeeping(Connection& db) {
+  const bool pg = db.dialect().kind() == Kind::postgresql;
+  const std::string directions = "CHECK (direction IN ('up', 'down', 'drop_checks', 'restore_checks'))";
+  if (pg) {
+    db.execute(std::string("CREATE TABLE IF NOT EXISTS ") + kHistoryTable +
+               " (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, version integer NOT NULL, name text NOT NULL, "
+               "checksum text NOT NULL, direction text NOT NULL " + directions + ", "
+               "started_at timestamptz NOT NULL, finished_at timestamptz NOT NULL DEFAULT clock_timestamp(), "
+               "tool_version text NOT NULL, applied_by text NOT NULL)");
+  } else {
+    db.execute(std::string("CREATE TABLE IF NOT EXISTS ") + kHistoryTable +
+               " (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, name TEXT NOT NULL, checksum TEXT NOT NULL, "
+               "direction TEXT NOT NULL " + directions + ", started_at TEXT NOT NULL, "
+               "finished_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')), tool_version TEXT NOT NULL, "
+               "applied_by TEXT NOT NULL)");
+  }
+  db.execute(std::string("CREATE TABLE IF NOT EXISTS ") + kDroppedTable +
+             " (name TEXT PRIMARY KEY, table_name TEXT NOT NULL, definition TEXT NOT NULL, dropped_at TEXT NOT NULL, "
+             "dropped_by TEXT NOT NULL)");
+}
+
+std::vector<migrate::ConstraintDef> dropped_checks(Connection& db) {
+  std::vector<migrate::ConstraintDef> out;
+  bool exists = false;
+  const bool pg = db.dialect().kind() == Kind::postgresql;
+  db.query(pg ? std::string("SELECT count(*) FROM pg_class WHERE oid = to_regclass('") + kDroppedTable + "')"
+              : std::string("SELECT count(*) FROM sqlite_schema WHERE name = '") + kDroppedTable + "'",
+           [&](const Row& r) { exists = value_int(r[0]) > 0; });
+  if (!exists) return out;
+  db.query(std::string("SELECT name, table_name, definition FROM ") + kDroppedTable + " ORDER BY table_name, name", [&](const Row& r) {
+    migrate::ConstraintDef d;
+    d.name = value_text(r[0]);
+    d.table = value_text(r[1]);
+    d.check = value_text(r[2]);
+    out.push_back(std::move(d));
+  });
+  return out;
+}
+
 std::string current_direction(Connection& db, int version) {
   std::string dir;
   db.query(std::string("SELECT direction FROM ") + kHistoryTable + " WHERE version = " + std::to_string(version) +
-               " ORDER BY id DESC LIMIT 1",
+               " AND direction IN ('up', 'down') ORDER BY id DESC LIMIT 1",
            [&](const Row& r) { dir = value_text(r[0]); });
   return dir;
 }

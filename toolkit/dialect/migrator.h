@@ -15,13 +15,15 @@
 namespace cc::dialect {
 
 constexpr const char* kHistoryTable = "constraintctl_history";
+// CHECKs removed by drop-checks: verify expects them absent, apply puts them back.
+constexpr const char* kDroppedTable = "constraintctl_dropped";
 
 struct HistoryRow {
   std::int64_t id = 0;
   int version = 0;
   std::string name;
   std::string checksum;
-  std::string direction;  // "up" | "down"
+  std::string direction;  // "up" | "down" | "drop_checks" | "restore_checks"
   std::string started_at;
   std::string finished_at;
   std::string tool_version;
@@ -40,6 +42,13 @@ struct MigratorOptions {
 struct PlannedStatement {
   std::string sql;
   std::string comment;  // why, e.g. "build the index without blocking writers"
+};
+
+// Extra work for one run: operations to leave out (checks that drop-checks
+// already removed) and statements committed together with the history row.
+struct RunExtras {
+  std::vector<std::string> skip;
+  std::vector<std::string> record;
 };
 
 class Migrator {
@@ -64,7 +73,12 @@ class Migrator {
   // rerun after an interruption resumes: completed steps are recognised in
   // the catalog, never repeated or recorded twice. Returns false when
   // another migrator had already done it (nothing run).
-  virtual bool run(const migrate::Migration& m, bool up) = 0;
+  virtual bool run(const migrate::Migration& m, bool up, const RunExtras& extras = {}) = 0;
+
+  // Runs operations that belong to no version (drop-checks, and apply
+  // restoring dropped checks) the same way, committing `record` with the
+  // last transactional step.
+  virtual void run_ops(const std::vector<migrate::Operation>& ops, const std::vector<std::string>& record) = 0;
 
   // Capabilities, for status output.
   virtual std::string capabilities() = 0;
@@ -79,6 +93,13 @@ namespace detail {
 std::vector<HistoryRow> read_history(Connection& db, bool table_exists);
 std::string history_insert(const Dialect& d, const migrate::Migration& m, bool up, const std::string& started_at,
                            const MigratorOptions& options);
+// A history row for an event that is not a version (drop_checks, restore_checks).
+std::string history_event(const Dialect& d, int version, const std::string& direction, const std::string& detail,
+                          const MigratorOptions& options);
+// The DDL of the history and dropped tables, per dialect.
+void create_bookkeeping(Connection& db);
+// The names and definitions drop-checks removed.
+std::vector<migrate::ConstraintDef> dropped_checks(Connection& db);
 // The direction the history says `version` is in now: "up", "down" or "" (never run).
 std::string current_direction(Connection& db, int version);
 }  // namespace detail

@@ -12,7 +12,9 @@ namespace {
 // The last history row per version.
 std::map<int, dialect::HistoryRow> latest_rows(const std::vector<dialect::HistoryRow>& rows) {
   std::map<int, dialect::HistoryRow> latest;
-  for (const auto& r : rows) latest[r.version] = r;
+  for (const auto& r : rows) {
+    if (r.direction == "up" || r.direction == "down") latest[r.version] = r;
+  }
   return latest;
 }
 
@@ -49,6 +51,7 @@ Status compute_status(dialect::Migrator& migrator, const std::vector<Migration>&
   {
     std::map<int, std::string> last_dir;
     for (const auto& r : rows) {
+      if (r.direction != "up" && r.direction != "down") continue;
       if (r.direction == last_dir[r.version]) {
         st.problems.push_back("history row " + std::to_string(r.id) + " records version " + std::to_string(r.version) + " '" +
                               r.direction + "' twice in a row (tampered or duplicated history)");

@@ -101,6 +101,8 @@ class PostgresConnection final : public SociConnection {
     return v;
   }
 
+  void allow_schema_edits(bool) override {}
+
   void begin_read_snapshot() override { execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); }
 
   TableInfo inspect_table(std::string_view table) override {

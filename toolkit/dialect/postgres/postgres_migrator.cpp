@@ -8,6 +8,7 @@
 // Every exclusive step runs under lock_timeout with bounded retries, so it
 // never queues behind a long reader while blocking every later writer. The
 // one-migrator lock is a session advisory lock on this very connection.
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -58,13 +59,7 @@ class PostgresMigrator final : public Migrator {
     locked_ = false;
   }
 
-  void ensure_history() override {
-    db_.execute(std::string("CREATE TABLE IF NOT EXISTS ") + kHistoryTable +
-                " (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, version integer NOT NULL, name text NOT NULL, "
-                "checksum text NOT NULL, direction text NOT NULL CHECK (direction IN ('up', 'down')), "
-                "started_at timestamptz NOT NULL, finished_at timestamptz NOT NULL DEFAULT clock_timestamp(), "
-                "tool_version text NOT NULL, applied_by text NOT NULL)");
-  }
+  void ensure_history() override { detail::create_bookkeeping(db_); }
 
   std::vector<HistoryRow> history() override {
     bool exists = false;
@@ -76,19 +71,40 @@ class PostgresMigrator final : public Migrator {
     return postgres_plan(m, up, options_);
   }
 
-  bool run(const migrate::Migration& m, bool up) override {
+  bool run(const migrate::Migration& m, bool up, const RunExtras& extras) override {
     const std::string dir = detail::current_direction(db_, m.version);
     if (up ? dir == "up" : dir != "up") return false;  // another migrator got here first
     std::string started;
     db_.query("SELECT CAST(clock_timestamp() AS text)", [&](const Row& r) { started = value_text(r[0]); });
-    const std::string started_at = postgresql_dialect().quote_string(started) + "::timestamptz";
-    const auto steps = m.steps(up);
+    std::vector<std::string> record = {
+        detail::history_insert(postgresql_dialect(), m, up, postgresql_dialect().quote_string(started) + "::timestamptz", options_)};
+    record.insert(record.end(), extras.record.begin(), extras.record.end());
+    std::vector<migrate::Operation> steps;
+    for (const auto& op : m.steps(up)) {
+      if (std::find(extras.skip.begin(), extras.skip.end(), op.def.name) == extras.skip.end()) steps.push_back(op);
+    }
+    execute(steps, record);
+    return true;
+  }
 
-    // Phase 1: unique indexes, built without blocking writers.
+  void run_ops(const std::vector<migrate::Operation>& ops, const std::vector<std::string>& record) override { execute(ops, record); }
+
+  std::string capabilities() override {
+    return "transactional DDL, NOT VALID + VALIDATE for CHECK, CREATE UNIQUE INDEX CONCURRENTLY + USING INDEX for UNIQUE, "
+           "advisory lock";
+  }
+
+ private:
+  // Phase 1: unique indexes built without blocking writers. Phase 2: every
+  // exclusive step in one short transaction. Phase 3: validations, each in
+  // its own transaction. `record` commits with the last transactional step.
+  void execute(const std::vector<migrate::Operation>& steps, const std::vector<std::string>& record) {
     for (const auto& op : steps) {
       if (op.kind == migrate::OpKind::add_unique) build_unique_index(op);
     }
-    // Phase 2: every exclusive step in one short transaction.
+    auto commit_record = [&] {
+      for (const auto& sql : record) db_.execute(sql);
+    };
     std::vector<const migrate::Operation*> to_validate;
     with_lock_retries("the exclusive step", [&] {
       to_validate.clear();
@@ -97,10 +113,9 @@ class PostgresMigrator final : public Migrator {
       for (const auto& op : steps) {
         if (exclusive_step(op)) to_validate.push_back(&op);
       }
-      if (to_validate.empty()) db_.execute(detail::history_insert(postgresql_dialect(), m, up, started_at, options_));
+      if (to_validate.empty()) commit_record();
       db_.execute("COMMIT");
     });
-    // Phase 3: validations, each in its own transaction; the last carries history.
     for (size_t i = 0; i < to_validate.size(); ++i) {
       const auto& op = *to_validate[i];
       with_lock_retries("VALIDATE " + op.def.name, [&] {
@@ -116,19 +131,12 @@ class PostgresMigrator final : public Migrator {
           }
           throw;
         }
-        if (i + 1 == to_validate.size()) db_.execute(detail::history_insert(postgresql_dialect(), m, up, started_at, options_));
+        if (i + 1 == to_validate.size()) commit_record();
         db_.execute("COMMIT");
       });
     }
-    return true;
   }
 
-  std::string capabilities() override {
-    return "transactional DDL, NOT VALID + VALIDATE for CHECK, CREATE UNIQUE INDEX CONCURRENTLY + USING INDEX for UNIQUE, "
-           "advisory lock";
-  }
-
- private:
   // Runs `fn`; on lock_timeout (55P03) rolls back and retries with backoff.
   template <typename Fn>
   void with_lock_retries(const std::string& what, Fn&& fn) {

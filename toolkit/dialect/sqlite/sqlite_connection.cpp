@@ -78,6 +78,10 @@ class SqliteConnection final : public SociConnection {
 
   std::string server_version() override { return sqlite_api::sqlite3_libversion(); }
 
+  void allow_schema_edits(bool allow) override {
+    sqlite_api::sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, allow ? 0 : 1, static_cast<int*>(nullptr));
+  }
+
   void begin_read_snapshot() override {
     execute("BEGIN");
     // A deferred transaction takes its snapshot at the first read; take it now.

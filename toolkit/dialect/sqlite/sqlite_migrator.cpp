@@ -12,6 +12,7 @@
 //   restored. Any error rolls the whole migration back.
 // A UNIQUE is a unique index: no rebuild. Where the linked SQLite parses
 // ALTER TABLE ... ADD/DROP CONSTRAINT, that native form is used instead.
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -52,13 +53,7 @@ class SqliteMigrator final : public Migrator {
   }
   void unlock() override {}
 
-  void ensure_history() override {
-    db_.execute(std::string("CREATE TABLE IF NOT EXISTS ") + kHistoryTable +
-                " (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, name TEXT NOT NULL, checksum TEXT NOT NULL, "
-                "direction TEXT NOT NULL CHECK (direction IN ('up', 'down')), started_at TEXT NOT NULL, "
-                "finished_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')), tool_version TEXT NOT NULL, "
-                "applied_by TEXT NOT NULL)");
-  }
+  void ensure_history() override { detail::create_bookkeeping(db_); }
 
   std::vector<HistoryRow> history() override {
     bool exists = false;
@@ -79,7 +74,29 @@ class SqliteMigrator final : public Migrator {
     return out;
   }
 
-  bool run(const migrate::Migration& m, bool up) override {
+  bool run(const migrate::Migration& m, bool up, const RunExtras& extras) override {
+    std::vector<migrate::Operation> steps;
+    for (const auto& op : m.steps(up)) {
+      if (std::find(extras.skip.begin(), extras.skip.end(), op.def.name) == extras.skip.end()) steps.push_back(op);
+    }
+    return execute(steps, extras.record, &m, up);
+  }
+
+  void run_ops(const std::vector<migrate::Operation>& ops, const std::vector<std::string>& record) override {
+    execute(ops, record, nullptr, true);
+  }
+
+  std::string capabilities() override {
+    return native_alter() ? "native ALTER TABLE ADD/DROP CONSTRAINT" : "table rebuild for CHECK changes (no native ALTER TABLE ADD CONSTRAINT in this SQLite), unique indexes for UNIQUE";
+  }
+
+ private:
+  // One transaction: foreign keys off before it and verified, BEGIN
+  // IMMEDIATE, (for a version) a re-check that nobody applied it meanwhile,
+  // the statements, foreign_key_check, history and `record`, COMMIT.
+  // Returns false when another migrator had already run the version.
+  bool execute(const std::vector<migrate::Operation>& steps, const std::vector<std::string>& record, const migrate::Migration* m,
+               bool up) {
     std::string fk_before;
     db_.query("PRAGMA foreign_keys", [&](const Row& r) { fk_before = value_text(r[0]); });
     db_.execute("PRAGMA foreign_keys = OFF");
@@ -88,24 +105,35 @@ class SqliteMigrator final : public Migrator {
     if (fk_now != "0") throw DatabaseError("could not turn foreign keys off before the rebuild (is a transaction open?)");
     std::string started;
     db_.query("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')", [&](const Row& r) { started = value_text(r[0]); });
-    const std::string started_at = lit(started);
+    db_.allow_schema_edits(true);
+    schema_version_ = -1;
+    auto restore = [&] {
+      try {
+        db_.execute("PRAGMA legacy_alter_table = OFF");
+        db_.execute("PRAGMA writable_schema = OFF");
+        db_.allow_schema_edits(false);
+        db_.execute("PRAGMA foreign_keys = " + fk_before);
+      } catch (...) {
+      }
+    };
     try {
       begin_immediate();
     } catch (...) {
-      db_.execute("PRAGMA foreign_keys = " + fk_before);
+      restore();
       throw;
     }
     bool ran = false;
     try {
-      const std::string dir = detail::current_direction(db_, m.version);
-      if (!(up ? dir == "up" : dir != "up")) {
-        for (const auto& s : statements(m.steps(up))) db_.execute(s.sql);
+      const std::string dir = m ? detail::current_direction(db_, m->version) : "";
+      if (!m || !(up ? dir == "up" : dir != "up")) {
+        for (const auto& s : statements(steps)) db_.execute(s.sql);
         std::string problem;
         db_.query("PRAGMA foreign_key_check", [&](const Row& r) {
           if (problem.empty()) problem = "table " + value_text(r[0]) + " row " + value_text(r[1]) + " references a missing " + value_text(r[2]);
         });
         if (!problem.empty()) throw DatabaseError("foreign_key_check failed after the rebuild: " + problem);
-        db_.execute(detail::history_insert(sqlite_dialect(), m, up, started_at, options_));
+        if (m) db_.execute(detail::history_insert(sqlite_dialect(), *m, up, lit(started), options_));
+        for (const auto& sql : record) db_.execute(sql);
         ran = true;
       }
       db_.execute(ran ? "COMMIT" : "ROLLBACK");
@@ -114,22 +142,13 @@ class SqliteMigrator final : public Migrator {
         db_.execute("ROLLBACK");
       } catch (...) {
       }
-      try {
-        db_.execute("PRAGMA legacy_alter_table = OFF");
-        db_.execute("PRAGMA foreign_keys = " + fk_before);
-      } catch (...) {
-      }
+      restore();
       throw;
     }
-    db_.execute("PRAGMA foreign_keys = " + fk_before);
+    restore();
     return ran;
   }
 
-  std::string capabilities() override {
-    return native_alter() ? "native ALTER TABLE ADD/DROP CONSTRAINT" : "table rebuild for CHECK changes (no native ALTER TABLE ADD CONSTRAINT in this SQLite), unique indexes for UNIQUE";
-  }
-
- private:
   void begin_immediate() {
     try {
       db_.execute("BEGIN IMMEDIATE");
@@ -193,7 +212,9 @@ class SqliteMigrator final : public Migrator {
     std::vector<PlannedStatement> out;
     for (const auto& table : order) {
       const auto& c = checks[table];
-      if (native_alter()) {
+      if (c.add.empty()) {
+        for (auto& s : drop_by_schema_edit(table, c.drop)) out.push_back(std::move(s));
+      } else if (native_alter()) {
         for (const auto& name : c.drop) out.push_back({"ALTER TABLE " + q(table) + " DROP CONSTRAINT " + q(name), "native"});
         for (const auto& a : c.add) {
           out.push_back({"ALTER TABLE " + q(table) + " ADD CONSTRAINT " + q(a.name) + " CHECK (" + a.expr + ")", "native"});
@@ -204,6 +225,27 @@ class SqliteMigrator final : public Migrator {
     }
     for (auto& u : uniques) out.push_back(std::move(u));
     return out;
+  }
+
+  // SQLite's documented cheap procedure, sanctioned for removing CHECK
+  // constraints only: edit the table's text in sqlite_schema and bump
+  // schema_version so every connection reloads it. Milliseconds at any size.
+  std::vector<PlannedStatement> drop_by_schema_edit(const std::string& table, const std::vector<std::string>& drop) {
+    std::string create_sql;
+    db_.query("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = " + lit(table), [&](const Row& r) {
+      create_sql = value_text(r[0]);
+    });
+    if (create_sql.empty()) throw UsageError("table '" + table + "' does not exist");
+    if (schema_version_ < 0) {
+      db_.query("PRAGMA schema_version", [&](const Row& r) { schema_version_ = value_int(r[0]); });
+    }
+    ++schema_version_;
+    return {{"PRAGMA writable_schema = ON", "remove CHECKs of " + table + " by editing its stored definition (no rebuild)"},
+            {"UPDATE sqlite_schema SET sql = " + lit(sqlite::edit_create_table(create_sql, drop, {}, "")) +
+                 " WHERE type = 'table' AND name = " + lit(table),
+             ""},
+            {"PRAGMA schema_version = " + std::to_string(schema_version_), "other connections reload the schema"},
+            {"PRAGMA writable_schema = OFF", ""}};
   }
 
   std::vector<PlannedStatement> rebuild(const std::string& table, const TableChecks& changes) {
@@ -265,6 +307,7 @@ class SqliteMigrator final : public Migrator {
 
   Connection& db_;
   MigratorOptions options_;
+  std::int64_t schema_version_ = -1;
   bool native_alter_known_ = false;
   bool native_alter_ = false;
 };
