@@ -17,7 +17,8 @@ std::string render_all(const dialect::Dialect& d) {
     out += "-- " + t.name + ": counts\n";
     if (!checks.empty()) out += check_count_query(t.name, checks, d) + ";\n";
     for (const auto& c : t.checks) {
-      out += "-- " + c.name + ": samples\n" + check_sample_query(t.name, c, {"id"}, {c.column}, 5, d) + ";\n";
+      const std::vector<std::string> shown = c.structured() ? std::vector<std::string>{c.column} : std::vector<std::string>{};
+      out += "-- " + c.name + ": samples\n" + check_sample_query(t.name, c, {"id"}, shown, 5, d) + ";\n";
     }
     for (const auto& u : t.uniques) out += "-- " + u.name + "\n" + unique_query(t.name, u, {"id"}, 5, d) + ";\n";
   }
@@ -40,7 +41,9 @@ TEST(ScanSql, QuotesHostileNamesAndLiterals) {
             "FROM \"we\"\"ird; DROP TABLE canary; --\"\nWHERE NOT ((\"Order\" IN ('it''s', 5, 1.5)))");
   const std::string u = unique_query(t.name, t.uniques[0], {"k1", "k2"}, 0, dialect::sqlite_dialect());
   EXPECT_NE(u.find("WHERE \"a\"\"b\" IS NOT NULL AND \"select\" IS NOT NULL AND (x > 0)"), std::string::npos) << u;
-  EXPECT_NE(u.find("group_concat(\"k1\" || '/' || \"k2\", ',')"), std::string::npos) << u;
+  EXPECT_EQ(u.find("group_concat"), std::string::npos) << u;  // no sample: no key lists
+  const std::string with_ids = unique_query(t.name, t.uniques[0], {"k1", "k2"}, 3, dialect::sqlite_dialect());
+  EXPECT_NE(with_ids.find("group_concat(\"k1\" || '/' || \"k2\", ',')"), std::string::npos) << with_ids;
 }
 
 TEST(ScanSql, RowIdsStayBare) {

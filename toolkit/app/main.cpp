@@ -6,6 +6,7 @@
 
 #include "app/context.h"
 #include "app/migrate_commands.h"
+#include "app/verify_commands.h"
 #include "app/scan_command.h"
 #include "core/error.h"
 #include "core/secrets.h"
@@ -88,6 +89,27 @@ int main(int argc, char** argv) {
   rollback->add_flag("--dry-run", rollback_options.dry_run, "Print the SQL without running it");
   rollback->add_option("--lock-wait-ms", rollback_options.lock_wait_ms, "Wait this long for another migrator (default 10000)");
 
+  bool strict = false;
+  auto* verify = app.add_subcommand("verify", "Check every constraint is present, as declared, validated and enforced (probe writes)");
+  verify->add_flag("--strict", strict, "Count CHECK/UNIQUE constraints constraintctl does not manage (on its tables) as drift");
+  verify->footer(
+      "Each constraint is proven with a write that must be rejected, inside a savepoint that is rolled back.\n"
+      "Exit codes: 0 all ok, 1 findings (missing, different, not validated, not enforced, drift).");
+
+  cc::app::DropChecksOptions drop_options;
+  auto* drop = app.add_subcommand("drop-checks", "Partial rollback: drop CHECK constraints, keep every UNIQUE (apply restores them)");
+  drop->add_option("--table", drop_options.tables, "Only the checks of this table (repeatable)");
+  drop->add_option("--constraint", drop_options.constraint, "Only this check");
+  drop->add_option("--lock-wait-ms", drop_options.lock_wait_ms, "Wait this long for another migrator (default 10000)");
+  drop->footer("Examples:\n  constraintctl drop-checks\n  constraintctl drop-checks --table humans\n"
+               "  constraintctl drop-checks --constraint humans_age_range");
+
+  cc::app::HealthOptions health_options;
+  auto* health = app.add_subcommand("health", "A 0-100 score from violations, verification and migration state");
+  health->add_option("--fail-under", health_options.fail_under, "Exit 1 when the score is below N (for cron and CI)")
+      ->check(CLI::Range(0, 100));
+  health->footer("Formula: docs/health.md. Example: constraintctl health --json --fail-under 90");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -100,6 +122,9 @@ int main(int argc, char** argv) {
     cc::ExitCode code = cc::ExitCode::ok;
     if (scan->parsed()) code = cc::app::run_scan_command(ctx, scan_options);
     if (fix_undo->parsed()) code = cc::app::run_fix_undo(ctx, undo_run_id);
+    if (verify->parsed()) code = cc::app::run_verify(ctx, strict);
+    if (drop->parsed()) code = cc::app::run_drop_checks(ctx, drop_options);
+    if (health->parsed()) code = cc::app::run_health(ctx, health_options);
     if (generate->parsed()) code = cc::app::run_generate(ctx, generate_options);
     if (status->parsed()) code = cc::app::run_status(ctx);
     if (apply->parsed()) code = cc::app::run_apply(ctx, apply_options);

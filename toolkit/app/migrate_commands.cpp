@@ -22,15 +22,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-dialect::MigratorOptions migrator_options(const Context& ctx, int lock_wait_ms) {
-  dialect::MigratorOptions o;
-  o.lock_wait_ms = lock_wait_ms;
-  o.lock_timeout_ms = ctx.config().postgres_lock_timeout_ms;
-  o.tool_version = CONSTRAINTCTL_VERSION;
-  o.applied_by = applied_by();
-  return o;
-}
-
 std::string sanitize_name(std::string s) {
   for (auto& c : s) {
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
@@ -91,11 +82,12 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
     doc["command"] = command;
     doc["dry_run"] = dry_run;
     doc["steps"] = steps_json(r);
+    doc["restored"] = r.restored;
     std::cout << doc.dump(2) << "\n";
     return ExitCode::ok;
   }
   if (r.steps.empty()) {
-    if (!ctx.options().quiet) std::cout << "Nothing to do: the database is at the requested version.\n";
+    if (!ctx.options().quiet && r.restored.empty()) std::cout << "Nothing to do: the database is at the requested version.\n";
     return ExitCode::ok;
   }
   for (const auto& s : r.steps) {
@@ -112,6 +104,15 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
 }
 
 }  // namespace
+
+dialect::MigratorOptions migrator_options(const Context& ctx, int lock_wait_ms) {
+  dialect::MigratorOptions o;
+  o.lock_wait_ms = lock_wait_ms;
+  o.lock_timeout_ms = ctx.config().postgres_lock_timeout_ms;
+  o.tool_version = CONSTRAINTCTL_VERSION;
+  o.applied_by = applied_by();
+  return o;
+}
 
 ExitCode run_generate(Context& ctx, const GenerateOptions& options) {
   const auto& schema = ctx.schema();
@@ -232,7 +233,11 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
   migrate::ApplyOptions ao;
   ao.to = options.to;
   ao.dry_run = options.dry_run;
-  return report_run(ctx, "apply", migrate::apply(*db, *migrator, migrations, ao), options.dry_run);
+  const auto result = migrate::apply(*db, *migrator, migrations, ao, migrator_options(ctx, options.lock_wait_ms));
+  if (!result.restored.empty() && !ctx.options().json && !ctx.options().quiet) {
+    std::cout << "restored   " << result.restored.size() << " CHECK constraint(s) that drop-checks had removed\n";
+  }
+  return report_run(ctx, "apply", result, options.dry_run);
 }
 
 ExitCode run_rollback(Context& ctx, const RollbackOptions& options) {

@@ -6,6 +6,7 @@
 
 #include "app/context.h"
 #include "core/error.h"
+#include "dialect/migrator.h"
 
 namespace cc::app {
 
@@ -30,5 +31,7 @@ struct RollbackOptions {
   int lock_wait_ms = 10000;
 };
 ExitCode run_rollback(Context& ctx, const RollbackOptions& options);
+
+dialect::MigratorOptions migrator_options(const Context& ctx, int lock_wait_ms);
 
 }  // namespace cc::app

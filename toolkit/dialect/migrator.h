@@ -80,6 +80,10 @@ class Migrator {
   // last transactional step.
   virtual void run_ops(const std::vector<migrate::Operation>& ops, const std::vector<std::string>& record) = 0;
 
+  // Empty when `existing` (from the catalog) has the declared definition, as
+  // the database normalises both; otherwise a description of the difference.
+  virtual std::string definition_difference(const migrate::ConstraintDef& declared, const ExistingConstraint& existing) = 0;
+
   // Capabilities, for status output.
   virtual std::string capabilities() = 0;
 };

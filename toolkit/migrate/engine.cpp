@@ -180,16 +180,30 @@ ApplyResult run_steps(dialect::Connection& db, dialect::Migrator& migrator, cons
       }
     }
   }
+  const auto dropped = dialect::detail::dropped_checks(db);
   for (const auto* m : todo) {
     StepResult step;
     step.id = m->id();
     step.direction = up ? "up" : "down";
+    // Checks that drop-checks already removed are not dropped again; they
+    // leave the dropped list with the migration that drops them for good.
+    dialect::RunExtras extras;
+    for (const auto& op : m->steps(up)) {
+      if (op.kind != OpKind::drop_check) continue;
+      for (const auto& d : dropped) {
+        if (d.name == op.def.name) {
+          extras.skip.push_back(d.name);
+          extras.record.push_back(std::string("DELETE FROM ") + dialect::kDroppedTable + " WHERE name = " +
+                                  db.dialect().quote_string(d.name));
+        }
+      }
+    }
     if (dry_run) {
       step.plan = migrator.plan(*m, up);
     } else {
       const auto t0 = std::chrono::steady_clock::now();
       try {
-        step.ran = migrator.run(*m, up);
+        step.ran = migrator.run(*m, up, extras);
       } catch (const std::exception& e) {
         rethrow_with_context(e, std::string(up ? "apply " : "rollback ") + m->id());
       }
@@ -203,7 +217,7 @@ ApplyResult run_steps(dialect::Connection& db, dialect::Migrator& migrator, cons
 }  // namespace
 
 ApplyResult apply(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations,
-                  const ApplyOptions& options) {
+                  const ApplyOptions& options, const dialect::MigratorOptions& migrator_options) {
   if (options.to && (*options.to < 0 || *options.to > static_cast<int>(migrations.size()))) {
     throw UsageError("--to " + std::to_string(*options.to) + ": no such version (have 1.." + std::to_string(migrations.size()) + ")");
   }
@@ -216,7 +230,104 @@ ApplyResult apply(dialect::Connection& db, dialect::Migrator& migrator, const st
   for (const auto& m : migrations) {
     if (m.version > st.current && m.version <= target) todo.push_back(&m);
   }
-  return run_steps(db, migrator, todo, true, options.dry_run, options.sample);
+  ApplyResult result = run_steps(db, migrator, todo, true, options.dry_run, options.sample);
+  if (result.refused || options.dry_run) return result;
+
+  // Put back the checks drop-checks removed that the applied state still has.
+  const std::vector<ConstraintDef> dropped = dialect::detail::dropped_checks(db);
+  std::vector<Operation> restore;
+  std::vector<std::string> record;
+  std::string names;
+  std::vector<Migration> applied;
+  for (const auto& m : migrations) {
+    if (m.version <= std::max(st.current, target)) applied.push_back(m);
+  }
+  const State full = replay(applied);
+  for (const auto& d : dropped) {
+    auto it = full.find(d.name);
+    if (it == full.end()) continue;
+    restore.push_back(Operation{OpKind::add_check, it->second});
+    record.push_back(std::string("DELETE FROM ") + dialect::kDroppedTable + " WHERE name = " + db.dialect().quote_string(d.name));
+    names += (names.empty() ? "" : ", ") + d.name;
+  }
+  if (restore.empty()) return result;
+  Migration pseudo;
+  pseudo.operations = restore;
+  scan::ScanOptions so;
+  so.sample = options.sample;
+  scan::ScanReport report = scan::run_scan(db, schema_of_additions({&pseudo}, true), so);
+  if (report.total_violations() > 0) {
+    result.refused = std::move(report);
+    return result;
+  }
+  record.push_back(dialect::detail::history_event(db.dialect(), std::max(st.current, target), "restore_checks", names, migrator_options));
+  try {
+    migrator.run_ops(restore, record);
+  } catch (const std::exception& e) {
+    rethrow_with_context(e, "restore the checks drop-checks removed");
+  }
+  for (const auto& op : restore) result.restored.push_back(op.def.name);
+  return result;
+}
+
+State expected_state(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations,
+                     std::vector<ConstraintDef>* dropped, Status* status) {
+  Status st = compute_status(migrator, migrations);
+  std::vector<Migration> applied;
+  for (const auto& m : migrations) {
+    if (m.version <= st.current) applied.push_back(m);
+  }
+  State state = replay(applied);
+  auto gone = dialect::detail::dropped_checks(db);
+  for (const auto& d : gone) state.erase(d.name);
+  if (dropped) *dropped = std::move(gone);
+  if (status) *status = std::move(st);
+  return state;
+}
+
+DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations,
+                             const std::vector<std::string>& tables, const std::string& constraint,
+                             const dialect::MigratorOptions& options) {
+  LockGuard guard(migrator);
+  migrator.ensure_history();
+  Status st;
+  std::vector<ConstraintDef> already;
+  const State state = expected_state(db, migrator, migrations, &already, &st);
+  require_consistent(st);
+  if (!constraint.empty()) {
+    auto it = state.find(constraint);
+    if (it == state.end()) {
+      const bool was = std::any_of(already.begin(), already.end(), [&](const auto& d) { return d.name == constraint; });
+      throw UsageError("--constraint " + constraint + (was ? ": already dropped by drop-checks" : ": no applied constraint of that name"));
+    }
+    if (it->second.unique) throw UsageError("--constraint " + constraint + " is a UNIQUE; drop-checks keeps UNIQUE constraints");
+  }
+  for (const auto& t : tables) {
+    const bool known = std::any_of(state.begin(), state.end(), [&](const auto& kv) { return kv.second.table == t; }) ||
+                       std::any_of(already.begin(), already.end(), [&](const auto& d) { return d.table == t; });
+    if (!known) throw UsageError("--table " + t + ": no applied constraint on that table");
+  }
+  DropChecksResult result;
+  std::vector<Operation> ops;
+  std::vector<std::string> record;
+  std::string names;
+  const auto& d = db.dialect();
+  const std::string now = d.kind() == dialect::Kind::postgresql ? "CAST(clock_timestamp() AS text)" : "strftime('%Y-%m-%d %H:%M:%f', 'now')";
+  for (const auto& [name, def] : state) {
+    if (def.unique) continue;
+    if (!constraint.empty() && name != constraint) continue;
+    if (!tables.empty() && std::find(tables.begin(), tables.end(), def.table) == tables.end()) continue;
+    ops.push_back(Operation{OpKind::drop_check, def});
+    record.push_back(std::string("INSERT INTO ") + dialect::kDroppedTable + " (name, table_name, definition, dropped_at, dropped_by) VALUES (" +
+                     d.quote_string(name) + ", " + d.quote_string(def.table) + ", " + d.quote_string(def.check) + ", " + now + ", " +
+                     d.quote_string(options.applied_by) + ")");
+    names += (names.empty() ? "" : ", ") + name;
+    result.dropped.push_back(def);
+  }
+  if (ops.empty()) return result;
+  record.push_back(dialect::detail::history_event(d, st.current, "drop_checks", names, options));
+  migrator.run_ops(ops, record);
+  return result;
 }
 
 ApplyResult rollback(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations, int to,

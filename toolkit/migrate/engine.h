@@ -55,6 +55,7 @@ struct StepResult {
 
 struct ApplyResult {
   std::vector<StepResult> steps;
+  std::vector<std::string> restored;  // checks drop-checks had removed, put back by apply
   std::optional<scan::ScanReport> refused;  // rows violate constraints to be added: nothing was changed
 };
 
@@ -62,11 +63,26 @@ struct ApplyResult {
 // scans the data for every constraint the pending migrations add and refuses
 // (ApplyResult::refused) when rows violate them.
 ApplyResult apply(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations,
-                  const ApplyOptions& options);
+                  const ApplyOptions& options, const dialect::MigratorOptions& migrator_options);
 
 // Reverts applied migrations above `to`, newest first.
 ApplyResult rollback(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations, int to,
                      bool dry_run);
+
+struct DropChecksResult {
+  std::vector<ConstraintDef> dropped;
+};
+
+// The partial rollback: drops the applied CHECK constraints (all, those of
+// `tables`, or the one named) and keeps every UNIQUE. Recorded, so verify
+// expects them absent and the next apply puts them back.
+DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations,
+                             const std::vector<std::string>& tables, const std::string& constraint, const dialect::MigratorOptions& options);
+
+// The constraints that should exist now: the applied versions replayed, less
+// the checks drop-checks removed (returned in `dropped`).
+State expected_state(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations,
+                     std::vector<ConstraintDef>* dropped = nullptr, Status* status = nullptr);
 
 // The constraints some migrations add, as a schema the scanner can check.
 model::Schema schema_of_additions(const std::vector<const Migration*>& migrations, bool up);

@@ -78,13 +78,24 @@ std::string unique_query(const std::string& table, const model::Unique& u, const
   std::vector<std::string> filters;
   for (const auto& c : cols) filters.push_back(c + " IS NOT NULL");
   if (!u.where_expr.empty()) filters.push_back("(" + u.where_expr + ")");
-  // The summary joined to the sample groups: no UNION, so no type unification
-  // between a NULL placeholder and the key columns' types.
-  return "WITH dup AS MATERIALIZED (\n  SELECT " + col_list + ", count(*) AS n, " + d.list_agg(row_key_expr(key, d)) +
-         " AS ids\n  FROM " + d.quote_ident(table) + "\n  WHERE " + join(filters, " AND ") + "\n  GROUP BY " + col_list +
-         "\n  HAVING count(*) > 1),\nsummary AS (SELECT count(*) AS groups, CAST(coalesce(sum(n - 1), 0) AS bigint) AS surplus "
-         "FROM dup)\nSELECT summary.groups, summary.surplus, sample.*\nFROM summary LEFT JOIN (SELECT n, ids, " + col_list +
-         " FROM dup ORDER BY " + col_list + " LIMIT " + std::to_string(limit) + ") AS sample ON true";
+  const std::string scope = join(filters, " AND ");
+  std::string sql = "WITH dup AS MATERIALIZED (\n  SELECT " + col_list + ", count(*) AS n\n  FROM " + d.quote_ident(table) +
+                    "\n  WHERE " + scope + "\n  GROUP BY " + col_list + "\n  HAVING count(*) > 1),\n" +
+                    "summary AS (SELECT count(*) AS groups, CAST(coalesce(sum(n - 1), 0) AS bigint) AS surplus FROM dup)";
+  if (limit <= 0) return sql + "\nSELECT groups, surplus, NULL, NULL FROM summary";
+  // Row keys only for the sampled groups: aggregating them for every group
+  // cost as much as the grouping itself.
+  std::vector<std::string> join_on;
+  for (const auto& c : cols) join_on.push_back("cc_ids." + c + " = cc_sample." + c);
+  std::vector<std::string> sample_cols;
+  for (const auto& c : cols) sample_cols.push_back("cc_sample." + c);
+  sql += ",\ncc_sample AS MATERIALIZED (SELECT " + col_list + ", n FROM dup ORDER BY " + col_list + " LIMIT " + std::to_string(limit) +
+         "),\ncc_ids AS (SELECT " + col_list + ", " + d.list_agg(row_key_expr(key, d)) + " AS ids FROM " + d.quote_ident(table) +
+         " WHERE " + scope + " AND (" + col_list + ") IN (SELECT " + col_list + " FROM cc_sample) GROUP BY " + col_list + ")\n" +
+         "SELECT summary.groups, summary.surplus, cc_sample.n, cc_ids.ids, " + join(sample_cols, ", ") +
+         "\nFROM summary LEFT JOIN cc_sample ON true LEFT JOIN cc_ids ON " + join(join_on, " AND ") + "\nORDER BY " +
+         join(sample_cols, ", ");
+  return sql;
 }
 
 }  // namespace cc::scan

@@ -181,7 +181,7 @@ WHERE NOT ("temporary_willpower" BETWEEN 0 AND 10)
 ORDER BY "id"
 LIMIT 5;
 -- humans_temporary_willpower_le_willpower: samples
-SELECT "id", ""
+SELECT "id"
 FROM "humans"
 WHERE NOT ((temporary_willpower <= willpower))
 ORDER BY "id"
@@ -201,11 +201,14 @@ LIMIT 5;
 -- st_relationships: counts
 -- st_relationships_user_chronicle_gameline_unique
 WITH dup AS MATERIALIZED (
-  SELECT "user_id", "chronicle_id", "gameline", count(*) AS n, string_agg(("id")::text, ',' ORDER BY "id") AS ids
+  SELECT "user_id", "chronicle_id", "gameline", count(*) AS n
   FROM "st_relationships"
   WHERE "user_id" IS NOT NULL AND "chronicle_id" IS NOT NULL AND "gameline" IS NOT NULL
   GROUP BY "user_id", "chronicle_id", "gameline"
   HAVING count(*) > 1),
-summary AS (SELECT count(*) AS groups, CAST(coalesce(sum(n - 1), 0) AS bigint) AS surplus FROM dup)
-SELECT summary.groups, summary.surplus, sample.*
-FROM summary LEFT JOIN (SELECT n, ids, "user_id", "chronicle_id", "gameline" FROM dup ORDER BY "user_id", "chronicle_id", "gameline" LIMIT 5) AS sample ON true;
+summary AS (SELECT count(*) AS groups, CAST(coalesce(sum(n - 1), 0) AS bigint) AS surplus FROM dup),
+cc_sample AS MATERIALIZED (SELECT "user_id", "chronicle_id", "gameline", n FROM dup ORDER BY "user_id", "chronicle_id", "gameline" LIMIT 5),
+cc_ids AS (SELECT "user_id", "chronicle_id", "gameline", string_agg(("id")::text, ',' ORDER BY "id") AS ids FROM "st_relationships" WHERE "user_id" IS NOT NULL AND "chronicle_id" IS NOT NULL AND "gameline" IS NOT NULL AND ("user_id", "chronicle_id", "gameline") IN (SELECT "user_id", "chronicle_id", "gameline" FROM cc_sample) GROUP BY "user_id", "chronicle_id", "gameline")
+SELECT summary.groups, summary.surplus, cc_sample.n, cc_ids.ids, cc_sample."user_id", cc_sample."chronicle_id", cc_sample."gameline"
+FROM summary LEFT JOIN cc_sample ON true LEFT JOIN cc_ids ON cc_ids."user_id" = cc_sample."user_id" AND cc_ids."chronicle_id" = cc_sample."chronicle_id" AND cc_ids."gameline" = cc_sample."gameline"
+ORDER BY cc_sample."user_id", cc_sample."chronicle_id", cc_sample."gameline";

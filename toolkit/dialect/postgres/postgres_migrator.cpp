@@ -89,6 +89,47 @@ class PostgresMigrator final : public Migrator {
 
   void run_ops(const std::vector<migrate::Operation>& ops, const std::vector<std::string>& record) override { execute(ops, record); }
 
+  std::string definition_difference(const migrate::ConstraintDef& declared, const ExistingConstraint& existing) override {
+    if (!declared.unique) {
+      if (existing.kind != ExistingConstraint::Kind::check) return "it is a " + std::string(to_string(existing.kind)) + ", not a CHECK";
+      migrate::Operation op{migrate::OpKind::add_check, declared};
+      db_.execute("BEGIN");
+      bool same = false;
+      try {
+        same = same_check(op, existing);
+      } catch (...) {
+        db_.execute("ROLLBACK");
+        throw;
+      }
+      db_.execute("ROLLBACK");
+      return same ? "" : "the database has " + existing.definition;
+    }
+    if (existing.kind != ExistingConstraint::Kind::unique && existing.kind != ExistingConstraint::Kind::unique_index) {
+      return "it is a " + std::string(to_string(existing.kind)) + ", not a UNIQUE";
+    }
+    if (existing.columns != declared.columns) return "the database has " + existing.definition;
+    // Partial predicates compared after PostgreSQL normalised both.
+    std::string actual, wanted;
+    const auto& d = postgresql_dialect();
+    db_.query("SELECT coalesce(pg_get_expr(ix.indpred, ix.indrelid, true), '') FROM pg_index ix JOIN pg_class c ON c.oid = ix.indexrelid "
+              "WHERE c.relname = " + d.quote_string(declared.name) + " AND ix.indrelid = to_regclass(" + d.quote_string(q(declared.table)) + ")",
+              [&](const Row& r) { actual = value_text(r[0]); });
+    if (!declared.where.empty()) {
+      db_.execute("BEGIN");
+      try {
+        db_.execute("CREATE TEMP TABLE cc_norm (LIKE " + q(declared.table) + ")");
+        db_.execute("CREATE INDEX cc_norm_idx ON cc_norm (" + q(declared.columns[0]) + ") WHERE (" + declared.where + ")");
+        db_.query("SELECT pg_get_expr(ix.indpred, ix.indrelid, true) FROM pg_index ix WHERE ix.indexrelid = 'cc_norm_idx'::regclass",
+                  [&](const Row& r) { wanted = value_text(r[0]); });
+      } catch (...) {
+        db_.execute("ROLLBACK");
+        throw;
+      }
+      db_.execute("ROLLBACK");
+    }
+    return actual == wanted ? "" : "the database has " + existing.definition;
+  }
+
   std::string capabilities() override {
     return "transactional DDL, NOT VALID + VALIDATE for CHECK, CREATE UNIQUE INDEX CONCURRENTLY + USING INDEX for UNIQUE, "
            "advisory lock";

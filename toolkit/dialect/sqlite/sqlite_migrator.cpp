@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "dialect/migrator.h"
+#include "core/sql_lexer.h"
 #include "dialect/sqlite/create_table.h"
 
 namespace cc::dialect {
@@ -84,6 +85,63 @@ class SqliteMigrator final : public Migrator {
 
   void run_ops(const std::vector<migrate::Operation>& ops, const std::vector<std::string>& record) override {
     execute(ops, record, nullptr, true);
+  }
+
+  // SQLite keeps constraint text as written and has no normaliser, so both
+  // sides are compared as token streams: case-folded keywords and unquoted
+  // identifiers, quotes removed, redundant outer parentheses dropped.
+  std::string definition_difference(const migrate::ConstraintDef& declared, const ExistingConstraint& existing) override {
+    if (!declared.unique) {
+      if (existing.kind != ExistingConstraint::Kind::check) return "it is not a CHECK";
+      return normalize(existing.definition) == normalize(declared.check) ? "" : "the database has CHECK (" + existing.definition + ")";
+    }
+    if (existing.kind != ExistingConstraint::Kind::unique && existing.kind != ExistingConstraint::Kind::unique_index) {
+      return "it is not a UNIQUE";
+    }
+    if (existing.columns != declared.columns) return "the database has " + existing.definition;
+    std::string where;
+    if (existing.kind == ExistingConstraint::Kind::unique_index) {
+      const auto toks = sql::significant(sql::tokenize(existing.definition));
+      int depth = 0;
+      for (size_t i = 0; i < toks.size(); ++i) {
+        if (toks[i].is("(")) ++depth;
+        if (toks[i].is(")")) --depth;
+        if (depth == 0 && toks[i].is_word("WHERE")) {
+          where = existing.definition.substr(toks[i].offset + toks[i].text.size());
+          break;
+        }
+      }
+    }
+    return normalize(where) == normalize(declared.where) ? "" : "the database has " + existing.definition;
+  }
+
+  static std::string normalize(std::string_view expr) {
+    auto toks = sql::significant(sql::tokenize(expr));
+    // Drop parentheses that enclose the whole expression.
+    for (;;) {
+      if (toks.size() < 2 || !toks.front().is("(") || !toks.back().is(")")) break;
+      int depth = 0;
+      bool encloses = true;
+      for (size_t i = 0; i < toks.size(); ++i) {
+        if (toks[i].is("(")) ++depth;
+        if (toks[i].is(")")) --depth;
+        if (depth == 0 && i + 1 < toks.size()) {
+          encloses = false;
+          break;
+        }
+      }
+      if (!encloses) break;
+      toks = std::vector<sql::Token>(toks.begin() + 1, toks.end() - 1);
+    }
+    std::string out;
+    for (const auto& t : toks) {
+      std::string text = t.kind == sql::TokenKind::quoted_identifier ? sql::identifier_name(t) : std::string(t.text);
+      if (t.kind == sql::TokenKind::word || t.kind == sql::TokenKind::quoted_identifier) {
+        for (auto& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      }
+      out += text + " ";
+    }
+    return out;
   }
 
   std::string capabilities() override {

@@ -1,0 +1,26 @@
+// verify, drop-checks, health.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "app/context.h"
+#include "core/error.h"
+
+namespace cc::app {
+
+ExitCode run_verify(Context& ctx, bool strict);
+
+struct DropChecksOptions {
+  std::vector<std::string> tables;
+  std::string constraint;
+  int lock_wait_ms = 10000;
+};
+ExitCode run_drop_checks(Context& ctx, const DropChecksOptions& options);
+
+struct HealthOptions {
+  int fail_under = -1;
+};
+ExitCode run_health(Context& ctx, const HealthOptions& options);
+
+}  // namespace cc::app

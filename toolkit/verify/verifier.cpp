@@ -1,0 +1,279 @@
+#include "verify/verifier.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "core/error.h"
+#include "migrate/engine.h"
+#include "model/expression.h"
+
+namespace cc::verify {
+namespace {
+
+using dialect::ExistingConstraint;
+using dialect::Row;
+using dialect::TableInfo;
+using dialect::Value;
+
+bool is_pg(const dialect::Connection& db) { return db.dialect().kind() == dialect::Kind::postgresql; }
+
+std::string literal_of(const dialect::Dialect& d, const Value& v) {
+  if (std::holds_alternative<std::monostate>(v)) return "NULL";
+  if (std::holds_alternative<std::string>(v)) return d.quote_string(std::get<std::string>(v));
+  return dialect::value_text(v);
+}
+
+std::string key_col(const dialect::Dialect& d, const std::string& c) { return c == "rowid" || c == "ctid" ? c : d.quote_ident(c); }
+
+// Values likely to break a CHECK on a column of this type. NULL last: it
+// only breaks NOT NULL-style checks.
+std::vector<std::string> candidates(const std::string& type) {
+  std::string t = type;
+  for (auto& c : t) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const bool numeric = t.find("INT") != std::string::npos || t.find("NUM") != std::string::npos || t.find("REAL") != std::string::npos ||
+                       t.find("FLOA") != std::string::npos || t.find("DOUB") != std::string::npos || t.find("DEC") != std::string::npos;
+  if (numeric) return {"-1000000000", "1000000000", "-1", "0", "1", "NULL"};
+  return {"'~cc-probe~'", "''", "'0'", "NULL"};
+}
+
+class Prober {
+ public:
+  Prober(dialect::Connection& db) : db_(db), d_(db.dialect()) {}
+
+  // Runs every probe in one transaction that is rolled back at the end.
+  void begin() {
+    db_.execute(is_pg(db_) ? "BEGIN" : "BEGIN IMMEDIATE");
+    if (is_pg(db_)) db_.execute("SET CONSTRAINTS ALL IMMEDIATE");
+  }
+  void end() { db_.execute("ROLLBACK"); }
+
+  // "" when rejected by this constraint; otherwise why not.
+  std::string check(const migrate::ConstraintDef& def, const TableInfo& info, std::string& how) {
+    std::vector<std::string> cols;
+    for (const auto& id : model::expression_identifiers(def.check)) {
+      if (info.find_column(id)) cols.push_back(id);
+    }
+    if (cols.empty()) return "the condition names no column of the table";
+    const auto key = keys(info);
+    std::vector<Value> row = first_rows(info, key, "", 1);
+    for (const auto& col : cols) {
+      for (const auto& v : candidates(info.find_column(col)->type)) {
+        std::string sql;
+        if (!row.empty()) {
+          sql = "UPDATE " + d_.quote_ident(info.name) + " SET " + d_.quote_ident(col) + " = " + v + " WHERE " + where_key(key, row);
+        } else if (!is_pg(db_)) {
+          sql = "INSERT INTO " + d_.quote_ident(info.name) + " (" + d_.quote_ident(col) + ") VALUES (" + v + ")";
+        } else {
+          how = "skipped: the table is empty and an INSERT probe would advance sequences; the catalog shows it validated";
+          return "";
+        }
+        std::string message;
+        if (attempt(sql, message) && rejected_by(message, def.name, false)) {
+          how = "rejected: " + d_.quote_ident(col) + " = " + v;
+          return "";
+        }
+      }
+    }
+    if (row.empty()) {
+      how = "skipped: the table is empty and no probe row could be inserted";
+      return "";
+    }
+    return "no probe value was rejected (tried columns " + model::printable(cols[0]) + (cols.size() > 1 ? ", ..." : "") + ")";
+  }
+
+  std::string unique(const migrate::ConstraintDef& def, const TableInfo& info, std::string& how) {
+    const auto key = keys(info);
+    std::string scope;
+    for (const auto& c : def.columns) scope += (scope.empty() ? "" : " AND ") + d_.quote_ident(c) + " IS NOT NULL";
+    if (!def.where.empty()) scope += " AND (" + def.where + ")";
+    std::vector<Value> rows = first_rows(info, key, scope, 2);
+    if (rows.size() < 2 * key.size()) {
+      how = "skipped: fewer than two rows in the constraint's scope to collide";
+      return "";
+    }
+    std::vector<Value> first(rows.begin(), rows.begin() + key.size()), second(rows.begin() + key.size(), rows.end());
+    std::string sets;
+    for (const auto& c : def.columns) {
+      sets += (sets.empty() ? "" : ", ") + d_.quote_ident(c) + " = (SELECT " + d_.quote_ident(c) + " FROM " + d_.quote_ident(info.name) +
+              " WHERE " + where_key(key, first) + ")";
+    }
+    std::string message;
+    if (attempt("UPDATE " + d_.quote_ident(info.name) + " SET " + sets + " WHERE " + where_key(key, second), message) &&
+        rejected_by(message, def.name, true)) {
+      how = "rejected: a second row given the first row's key";
+      return "";
+    }
+    return "a duplicate key was accepted";
+  }
+
+ private:
+  std::vector<std::string> keys(const TableInfo& info) {
+    if (!info.primary_key.empty()) return info.primary_key;
+    return {info.row_id.empty() ? "rowid" : info.row_id};
+  }
+
+  std::vector<Value> first_rows(const TableInfo& info, const std::vector<std::string>& key, const std::string& scope, int n) {
+    std::string cols;
+    for (const auto& k : key) cols += (cols.empty() ? "" : ", ") + key_col(d_, k);
+    std::vector<Value> out;
+    db_.query("SELECT " + cols + " FROM " + d_.quote_ident(info.name) + (scope.empty() ? "" : " WHERE " + scope) + " ORDER BY " + cols +
+                  " LIMIT " + std::to_string(n),
+              [&](const Row& r) { out.insert(out.end(), r.begin(), r.end()); });
+    return out;
+  }
+
+  std::string where_key(const std::vector<std::string>& key, const std::vector<Value>& values) {
+    std::string w;
+    for (size_t i = 0; i < key.size(); ++i) {
+      w += (w.empty() ? "" : " AND ") + key_col(d_, key[i]) + (key[i] == "ctid" ? " = CAST(" + literal_of(d_, values[i]) + " AS tid)"
+                                                                                 : " = " + literal_of(d_, values[i]));
+    }
+    return w;
+  }
+
+  // Runs `sql` in a savepoint that is always rolled back. True when the
+  // database refused it; `message` then holds why.
+  bool attempt(const std::string& sql, std::string& message) {
+    db_.execute("SAVEPOINT cc_probe");
+    bool failed = false;
+    try {
+      db_.execute(sql);
+    } catch (const DatabaseError& e) {
+      failed = true;
+      message = e.what();
+      last_sqlstate_ = e.sqlstate();
+      last_code_ = e.sqlite_code();
+    }
+    db_.execute("ROLLBACK TO SAVEPOINT cc_probe");
+    db_.execute("RELEASE SAVEPOINT cc_probe");
+    return failed;
+  }
+
+  bool rejected_by(const std::string& message, const std::string& name, bool unique) {
+    if (is_pg(db_)) {
+      return last_sqlstate_ == (unique ? "23505" : "23514") && message.find("\"" + name + "\"") != std::string::npos;
+    }
+    if (unique) return last_code_ == 2067 || message.find("UNIQUE constraint failed") != std::string::npos;  // SQLite names no constraint
+    return (last_code_ == 275 || message.find("CHECK constraint failed") != std::string::npos) && message.find(name) != std::string::npos;
+  }
+
+  dialect::Connection& db_;
+  const dialect::Dialect& d_;
+  std::string last_sqlstate_;
+  int last_code_ = 0;
+};
+
+std::string kind_name(ExistingConstraint::Kind k) { return std::string(dialect::to_string(k)); }
+
+}  // namespace
+
+size_t VerifyReport::failures() const {
+  size_t n = static_cast<size_t>(std::count_if(constraints.begin(), constraints.end(), [](const Finding& f) { return f.status != "ok"; }));
+  if (strict) {
+    n += static_cast<size_t>(std::count_if(unmanaged.begin(), unmanaged.end(), [](const Finding& f) {
+      return f.kind == "check" || f.kind == "unique" || f.kind == "unique_index";
+    }));
+  }
+  return n + problems.size();
+}
+
+VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<migrate::Migration>& migrations,
+                        bool strict) {
+  VerifyReport report;
+  report.strict = strict;
+  migrate::Status st;
+  std::vector<migrate::ConstraintDef> dropped;
+  const migrate::State expected = migrate::expected_state(db, migrator, migrations, &dropped, &st);
+  report.version = st.current;
+  report.problems = st.problems;
+
+  // Every name constraintctl ever managed: anything a migration file adds.
+  std::map<std::string, std::string> managed;  // name -> table
+  for (const auto& m : migrations) {
+    for (const auto& op : m.operations) managed[op.def.name] = op.def.table;
+  }
+  std::set<std::string> tables;
+  for (const auto& [name, table] : managed) tables.insert(table);
+
+  std::map<std::string, TableInfo> infos;
+  for (const auto& t : tables) infos[t] = db.inspect_table(t);
+
+  bool ignore_checks = false;
+  if (!is_pg(db)) {
+    db.query("PRAGMA ignore_check_constraints", [&](const Row& r) { ignore_checks = dialect::value_int(r[0]) != 0; });
+  }
+
+  // Catalog and definition first (PostgreSQL normalises in its own
+  // transactions), then every probe in one rolled-back transaction.
+  std::vector<std::pair<size_t, const migrate::ConstraintDef*>> to_probe;
+  for (const auto& [name, def] : expected) {
+    Finding f{def.table, name, def.unique ? "unique" : "check", "ok", "", "", false};
+    const TableInfo& info = infos[def.table];
+    const ExistingConstraint* existing = info.exists ? info.find_constraint(name) : nullptr;
+    if (!info.exists) {
+      f.status = "missing_table";
+      f.detail = "table '" + def.table + "' does not exist";
+    } else if (!existing) {
+      f.status = "missing";
+      f.detail = "declared " + def.describe() + " but the database has no constraint of that name";
+    } else if (auto diff = migrator.definition_difference(def, *existing); !diff.empty()) {
+      f.status = "different";
+      f.detail = "declared " + def.describe() + "; " + diff;
+    } else if (!existing->valid) {
+      f.status = "not_validated";
+      f.detail = def.unique ? "its index is INVALID or not ready" : "NOT VALID: existing rows were never checked";
+    } else if (!def.unique && ignore_checks) {
+      f.status = "not_enforced";
+      f.detail = "PRAGMA ignore_check_constraints is ON for this connection";
+    } else {
+      to_probe.emplace_back(report.constraints.size(), &def);
+    }
+    report.constraints.push_back(std::move(f));
+  }
+  if (!to_probe.empty()) {
+    Prober prober(db);
+    prober.begin();
+    try {
+      for (auto [index, def] : to_probe) {
+        Finding& f = report.constraints[index];
+        const std::string why = def->unique ? prober.unique(*def, infos[def->table], f.probe) : prober.check(*def, infos[def->table], f.probe);
+        if (!why.empty()) {
+          f.status = "not_enforced";
+          f.detail = why;
+          f.probe = "accepted";
+        }
+      }
+    } catch (...) {
+      prober.end();
+      throw;
+    }
+    prober.end();
+  }
+  for (const auto& d : dropped) {
+    Finding f{d.table, d.name, "check", "ok", "dropped by drop-checks: expected absent", "", true};
+    const TableInfo& info = infos[d.table];
+    if (info.exists && info.find_constraint(d.name)) {
+      f.status = "unexpected";
+      f.detail = "drop-checks removed it, yet the database has it";
+    }
+    report.constraints.push_back(std::move(f));
+  }
+  for (const auto& [name, table] : managed) {
+    if (expected.count(name) || std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; })) continue;
+    const TableInfo& info = infos[table];
+    if (const auto* c = info.exists ? info.find_constraint(name) : nullptr) {
+      report.constraints.push_back(Finding{table, name, kind_name(c->kind), "unexpected",
+                                           "created by constraintctl but no applied migration declares it (" + c->definition + ")", "", false});
+    }
+  }
+  for (const auto& [table, info] : infos) {
+    for (const auto& c : info.constraints) {
+      if (!c.name.empty() && managed.count(c.name)) continue;
+      report.unmanaged.push_back(Finding{table, c.name.empty() ? "(unnamed)" : c.name, kind_name(c.kind), "unmanaged", c.definition, "", false});
+    }
+  }
+  return report;
+}
+
+}  // namespace cc::verify
