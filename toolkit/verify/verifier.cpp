@@ -26,14 +26,17 @@ std::string literal_of(const dialect::Dialect& d, const Value& v) {
 
 std::string key_col(const dialect::Dialect& d, const std::string& c) { return c == "rowid" || c == "ctid" ? c : d.quote_ident(c); }
 
-// Values likely to break a CHECK on a column of this type. NULL last: it
+// Values likely to break a CHECK on a column of this type, extremes first,
+// then small ones: when a value breaks another constraint first (SQLite
+// reports the first failing CHECK), an in-range value may still break a
+// cross-column rule such as temporary_willpower <= willpower. NULL last: it
 // only breaks NOT NULL-style checks.
 std::vector<std::string> candidates(const std::string& type) {
   std::string t = type;
   for (auto& c : t) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   const bool numeric = t.find("INT") != std::string::npos || t.find("NUM") != std::string::npos || t.find("REAL") != std::string::npos ||
                        t.find("FLOA") != std::string::npos || t.find("DOUB") != std::string::npos || t.find("DEC") != std::string::npos;
-  if (numeric) return {"-1000000000", "1000000000", "-1", "0", "1", "NULL"};
+  if (numeric) return {"-1000000000", "1000000000", "-1", "0", "1", "2", "5", "9", "10", "11", "100", "1000", "NULL"};
   return {"'~cc-probe~'", "''", "'0'", "NULL"};
 }
 

@@ -1,0 +1,185 @@
+// verify, drop-checks and health on the reference domain, both dialects:
+// the life cycle a team runs (fix, apply, verify, partial rollback, health)
+// and every kind of drift made by hand.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "support/test_support.h"
+
+namespace cc::test {
+namespace {
+
+class VerifyTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (pg()) {
+      CC_REQUIRE_POSTGRES();
+      pgdb_ = std::make_unique<PgDatabase>();
+      url_ = pgdb_->url();
+      pgdb_->load_fixture(1000);
+    } else {
+      make_sqlite_fixture(dir_ / "app.db", 1000);
+      url_ = "sqlite:" + (dir_ / "app.db").string();
+    }
+  }
+  bool pg() const { return GetParam() == "postgresql"; }
+  void exec(const std::string& sql) { connect(url_)->execute(sql); }
+  RunResult cli(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--db", url_});
+    return run_cli(args);
+  }
+  nlohmann::json json_of(std::vector<std::string> args, int expect) {
+    args.push_back("--json");
+    auto r = cli(args);
+    EXPECT_EQ(r.exit_code, expect) << r.err << r.out;
+    return r.out.empty() ? nlohmann::json{} : nlohmann::json::parse(r.out);
+  }
+  std::map<std::string, std::string> statuses(const nlohmann::json& doc) {
+    std::map<std::string, std::string> m;
+    for (const auto& c : doc["constraints"]) m[c["name"]] = c["status"];
+    return m;
+  }
+  std::string fingerprint() {
+    std::string out;
+    auto db = connect(url_);
+    for (const char* t : {"characters", "attribute_blocks", "ability_blocks", "humans", "st_relationships"}) {
+      db->query(std::string("SELECT * FROM ") + t + " ORDER BY 1", [&](const dialect::Row& r) {
+        for (const auto& v : r) out += dialect::value_text(v) + "|";
+        out += "\n";
+      });
+    }
+    db->query(pg() ? "SELECT last_value FROM characters_id_seq" : "SELECT seq FROM sqlite_sequence WHERE name = 'characters'",
+              [&](const dialect::Row& r) { out += "seq " + dialect::value_text(r[0]); });
+    return out;
+  }
+  void fix_and_apply() {
+    ASSERT_EQ(cli({"scan", "--fix", "-q"}).exit_code, 0);
+    auto r = cli({"apply"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<PgDatabase> pgdb_;
+  std::string url_;
+};
+
+TEST_P(VerifyTest, HealthOfAFreshDatabaseWithViolations) {
+  auto h = json_of({"health"}, 0);
+  // data 0 (every declared constraint violated), enforcement 0 (none applied),
+  // migrations 0.75 (one pending): 0*40 + 0*40 + 0.75*20 = 15.
+  EXPECT_EQ(h["score"], 15);
+  EXPECT_EQ(h["pending_migrations"], 1);
+  EXPECT_EQ(json_of({"health", "--fail-under", "90"}, 1)["score"], 15);
+}
+
+TEST_P(VerifyTest, LifeCycleVerifyDropChecksRestore) {
+  fix_and_apply();
+  const auto before = fingerprint();
+  auto v = json_of({"verify"}, 0);
+  ASSERT_EQ(v["constraints"].size(), 25u);
+  for (const auto& c : v["constraints"]) {
+    EXPECT_EQ(c["status"], "ok") << c.dump();
+    EXPECT_EQ(c["probe"].get<std::string>().rfind("rejected", 0), 0u) << c.dump();
+    for (const char* key : {"table", "name", "kind", "status"}) EXPECT_TRUE(c.contains(key));
+  }
+  EXPECT_EQ(fingerprint(), before);  // probes left no trace, sequences included
+  EXPECT_EQ(json_of({"health"}, 0)["score"], 100);
+
+  // Partial rollback: the CHECKs go, the UNIQUE stays enforced.
+  auto dropped = json_of({"drop-checks"}, 0);
+  EXPECT_EQ(dropped["dropped"].size(), 24u);
+  exec("UPDATE characters SET xp = -5 WHERE id = 1");  // allowed now
+  EXPECT_THROW(exec("INSERT INTO st_relationships (user_id, chronicle_id, gameline) SELECT user_id, chronicle_id, gameline "
+                    "FROM st_relationships WHERE gameline IS NOT NULL ORDER BY id LIMIT 1"),
+               DatabaseError);
+  exec("UPDATE characters SET xp = 0 WHERE id = 1");
+  auto after_drop = json_of({"verify"}, 0);  // the checks are expected absent
+  int absent = 0;
+  for (const auto& c : after_drop["constraints"]) {
+    EXPECT_EQ(c["status"], "ok") << c.dump();
+    if (c.contains("expected")) ++absent;
+  }
+  EXPECT_EQ(absent, 24);
+  EXPECT_EQ(json_of({"health"}, 0)["score"], 81);  // 40 + 40*(24*0.5+1)/25 + 20
+  auto st = cli({"status"});
+  EXPECT_EQ(st.exit_code, 0) << st.err;
+  EXPECT_EQ(json_of({"drop-checks"}, 0)["dropped"].size(), 0u);  // nothing left to drop
+
+  auto applied = cli({"apply"});  // puts them back
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_NE(applied.out.find("restored   24"), std::string::npos) << applied.out;
+  EXPECT_THROW(exec("UPDATE characters SET xp = -5 WHERE id = 1"), DatabaseError);
+  for (const auto& c : json_of({"verify"}, 0)["constraints"]) EXPECT_EQ(c["status"], "ok") << c.dump();
+
+  // Per table and per constraint.
+  EXPECT_EQ(json_of({"drop-checks", "--table", "humans"}, 0)["dropped"].size(), 5u);
+  EXPECT_EQ(json_of({"drop-checks", "--constraint", "characters_xp_nonnegative"}, 0)["dropped"].size(), 1u);
+  EXPECT_EQ(cli({"drop-checks", "--constraint", "st_relationships_user_chronicle_gameline_unique"}).exit_code, 2);
+  EXPECT_EQ(cli({"drop-checks", "--constraint", "nope"}).exit_code, 2);
+  ASSERT_EQ(cli({"apply"}).exit_code, 0);
+  // A full rollback also forgets what drop-checks had removed.
+  ASSERT_EQ(json_of({"drop-checks", "--table", "characters"}, 0)["dropped"].size(), 2u);
+  auto rb = cli({"rollback", "--to", "0"});
+  ASSERT_EQ(rb.exit_code, 0) << rb.err;
+  EXPECT_EQ(json_of({"verify"}, 0)["constraints"].size(), 0u);
+}
+
+TEST_P(VerifyTest, DriftMadeByHandIsReported) {
+  fix_and_apply();
+  if (pg()) {
+    exec("ALTER TABLE characters DROP CONSTRAINT characters_xp_nonnegative");
+    exec("ALTER TABLE humans DROP CONSTRAINT humans_age_range");
+    exec("ALTER TABLE humans ADD CONSTRAINT humans_age_range CHECK (age BETWEEN 0 AND 999)");
+    exec("ALTER TABLE humans DROP CONSTRAINT humans_willpower_range");
+    exec("ALTER TABLE humans ADD CONSTRAINT humans_willpower_range CHECK (willpower BETWEEN 1 AND 10) NOT VALID");
+    exec("ALTER TABLE characters ADD CONSTRAINT app_own_check CHECK (length(name) > 0)");
+  } else {
+    // SQLite edits go through the same documented sqlite_schema procedure a DBA would use.
+    auto db = connect(url_);
+    db->allow_schema_edits(true);
+    std::string sql;
+    db->query("SELECT sql FROM sqlite_schema WHERE name = 'humans'", [&](const dialect::Row& r) { sql = dialect::value_text(r[0]); });
+    const std::string from = "CHECK (\"age\" BETWEEN 0 AND 500)", to = "CHECK (\"age\" BETWEEN 0 AND 999)";
+    ASSERT_NE(sql.find(from), std::string::npos) << sql;
+    sql.replace(sql.find(from), from.size(), to);
+    std::int64_t version = 0;
+    db->query("PRAGMA schema_version", [&](const dialect::Row& r) { version = dialect::value_int(r[0]); });
+    db->execute("BEGIN");
+    db->execute("PRAGMA writable_schema = ON");
+    db->execute("UPDATE sqlite_schema SET sql = '" + sql + "' WHERE name = 'humans'");
+    db->execute("PRAGMA schema_version = " + std::to_string(version + 1));
+    db->execute("PRAGMA writable_schema = OFF");
+    db->execute("COMMIT");
+    exec("DROP INDEX st_relationships_user_chronicle_gameline_unique");
+    exec("CREATE UNIQUE INDEX app_own_unique ON characters (name, id)");
+  }
+  auto v = json_of({"verify"}, 1);
+  auto s = statuses(v);
+  EXPECT_EQ(s["humans_age_range"], "different");
+  if (pg()) {
+    EXPECT_EQ(s["characters_xp_nonnegative"], "missing");
+    EXPECT_EQ(s["humans_willpower_range"], "not_validated");
+    EXPECT_EQ(s["characters_status_valid"], "ok");
+  } else {
+    EXPECT_EQ(s["st_relationships_user_chronicle_gameline_unique"], "missing");
+  }
+  bool listed = false;
+  for (const auto& u : v["unmanaged"]) listed |= (u["name"] == (pg() ? "app_own_check" : "app_own_unique"));
+  EXPECT_TRUE(listed) << v["unmanaged"].dump();
+  EXPECT_LT(json_of({"health"}, 0)["score"].get<int>(), 100);
+}
+
+TEST_P(VerifyTest, StrictCountsUnmanagedChecks) {
+  fix_and_apply();
+  exec(pg() ? "CREATE UNIQUE INDEX app_own_unique ON characters (name, id)" : "CREATE UNIQUE INDEX app_own_unique ON characters (name, id)");
+  EXPECT_EQ(cli({"verify"}).exit_code, 0);
+  EXPECT_EQ(cli({"verify", "--strict"}).exit_code, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dialects, VerifyTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& param_info) { return param_info.param; });
+
+}  // namespace
+}  // namespace cc::test
