@@ -88,6 +88,17 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
     doc["fixes"] = std::move(fixes);
     doc["cascaded"] = report.cascaded;
     std::cout << doc.dump(2) << "\n";
+  } else if (ctx.options().quiet) {
+    std::int64_t changed = 0, deleted = 0;
+    for (const auto& a : report.actions) {
+      changed += a.changed;
+      deleted += a.deleted;
+    }
+    if (!report.run_id.empty()) {
+      std::cout << "fixed: " << changed << " updates, " << deleted << " deletes, " << report.cascaded << " cascaded; run id "
+                << report.run_id << "\n";
+    }
+    if (!options.dry_run) std::cout << scan::render_text(report.after, scan::TextOptions{false, true});
   } else {
     if (report.actions.empty()) {
       std::cout << "Nothing to repair: no row breaks a constraint that has a repair policy.\n";
@@ -116,7 +127,7 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
     }
     if (!options.dry_run) {
       std::cout << "\nAfter the fix:\n";
-      std::cout << scan::render_text(report.after, scan::TextOptions{!clean});
+      std::cout << scan::render_text(report.after, scan::TextOptions{!clean, false});
     }
   }
   if (options.dry_run) return report.actions.empty() && clean ? ExitCode::ok : ExitCode::findings;
@@ -150,8 +161,8 @@ ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
 
   if (ctx.options().json) {
     std::cout << scan::to_json(report).dump(2) << "\n";
-  } else if (!ctx.options().quiet || report.total_violations() > 0) {
-    std::cout << scan::render_text(report, scan::TextOptions{scan_options.sample > 0});
+  } else {
+    std::cout << scan::render_text(report, scan::TextOptions{scan_options.sample > 0, ctx.options().quiet});
   }
   return report.total_violations() > 0 ? ExitCode::findings : ExitCode::ok;
 }

@@ -39,16 +39,22 @@ std::string pairs(const std::vector<std::pair<std::string, dialect::Value>>& kv)
 std::string render_text(const ScanReport& report, const TextOptions& options) {
   std::string out;
   char line[256];
-  std::snprintf(line, sizeof line, "scan of %s: %zu tables, %zu constraints, %.2f s\n\n", report.database.c_str(), report.tables,
-                report.constraints.size(), report.elapsed_ms / 1000.0);
-  out += line;
+  const auto violated = report.violated_constraints();
+  if (!options.only_violated) {
+    std::snprintf(line, sizeof line, "scan of %s: %zu tables, %zu constraints, %.2f s\n\n", report.database.c_str(), report.tables,
+                  report.constraints.size(), report.elapsed_ms / 1000.0);
+    out += line;
+  }
   size_t wt = 5, wn = 10;
   for (const auto& c : report.constraints) {
     wt = std::max(wt, c.table.size());
     wn = std::max(wn, c.name.size());
   }
-  out += pad("TABLE", wt) + "  " + pad("CONSTRAINT", wn) + "  KIND    VIOLATIONS  IN DB  REPAIR\n";
+  if (!options.only_violated || violated > 0) {
+    out += pad("TABLE", wt) + "  " + pad("CONSTRAINT", wn) + "  KIND    VIOLATIONS  IN DB  REPAIR\n";
+  }
   for (const auto& c : report.constraints) {
+    if (options.only_violated && c.violations == 0) continue;
     out += pad(c.table, wt) + "  " + pad(c.name, wn) + "  " + pad(c.kind, 6) + "  " + pad_left(std::to_string(c.violations), 10) +
            "  " + pad(c.present ? "yes" : "no", 5) + "  " + std::string(model::to_string(c.policy)) + "\n";
   }
@@ -68,8 +74,7 @@ std::string render_text(const ScanReport& report, const TextOptions& options) {
       }
     }
   }
-  const auto violated = report.violated_constraints();
-  out += "\n";
+  if (!options.only_violated || violated > 0) out += "\n";
   if (violated == 0) {
     out += "ok: no violations\n";
   } else {

@@ -10,7 +10,8 @@
 namespace cc::scan {
 
 struct TextOptions {
-  bool samples = false;  // list sample rows under the table
+  bool samples = false;        // list sample rows under the table
+  bool only_violated = false;  // --quiet: the violated constraints and the summary line
 };
 
 std::string render_text(const ScanReport& report, const TextOptions& options);
