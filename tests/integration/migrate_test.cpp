@@ -211,7 +211,7 @@ TEST_P(MigrateTest, SecondMigrationChangesAndRollsBackOneStep) {
 TEST_P(MigrateTest, ConcurrentMigratorsApplyExactlyOnce) {
   ASSERT_EQ(run_cli({"generate"}, dir_.path()).exit_code, 0);
   std::vector<std::future<RunResult>> runs;
-  for (int i = 0; i < 4; ++i) runs.push_back(std::async(std::launch::async, [this] { return cli({"apply"}); }));
+  for (int i = 0; i < 8; ++i) runs.push_back(std::async(std::launch::async, [this] { return cli({"apply"}); }));
   int ok = 0;
   for (auto& f : runs) {
     auto r = f.get();

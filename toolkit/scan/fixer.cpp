@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/fault.h"
 #include "scan/scan_sql.h"
 
 namespace cc::scan {
@@ -303,6 +304,7 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
         a.changed += n;
         changed += n;
       }
+      fault::point("fix-rule");
     }
     const auto left = scalar(db, "SELECT count(*) FROM " + t.q + " WHERE " + mine + " AND NOT (" + join(preds, " AND ") + ")");
     if (left == 0) break;
@@ -421,6 +423,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
                d.quote_string(std::to_string(changed) + " updated, " + std::to_string(deleted) + " deleted, " +
                               std::to_string(report.cascaded) + " cascaded") +
                " WHERE run_id = " + d.quote_string(report.run_id));
+    fault::point("before-commit");
     db.execute("COMMIT");
   } catch (...) {
     try {
@@ -514,6 +517,7 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
                                           ".run_id = " + run + " AND " + kAudit + ".table_name = " + d.quote_string(name) + " AND " +
                                           kAudit + ".action = 'update' AND " + t.key_match(t.q, kAudit));
     }
+    fault::point("undo-before-commit");
     db.execute(std::string("UPDATE ") + kRuns + " SET undone_at = " + now_sql(d) + ", undone_by = " + d.quote_string(applied_by) +
                " WHERE run_id = " + run);
     db.execute("COMMIT");

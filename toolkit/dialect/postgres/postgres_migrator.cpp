@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/fault.h"
 #include "dialect/migrator.h"
 #include "dialect/postgres/postgres_plan.h"
 
@@ -146,6 +147,7 @@ class PostgresMigrator final : public Migrator {
     auto commit_record = [&] {
       for (const auto& sql : record) db_.execute(sql);
     };
+    fault::point("pg-after-index-builds");
     std::vector<const migrate::Operation*> to_validate;
     with_lock_retries("the exclusive step", [&] {
       to_validate.clear();
@@ -153,8 +155,10 @@ class PostgresMigrator final : public Migrator {
       db_.execute("SET LOCAL lock_timeout = " + std::to_string(options_.lock_timeout_ms));
       for (const auto& op : steps) {
         if (exclusive_step(op)) to_validate.push_back(&op);
+        fault::point("pg-exclusive-step");
       }
       if (to_validate.empty()) commit_record();
+      fault::point("before-commit");
       db_.execute("COMMIT");
     });
     for (size_t i = 0; i < to_validate.size(); ++i) {
@@ -175,6 +179,7 @@ class PostgresMigrator final : public Migrator {
         if (i + 1 == to_validate.size()) commit_record();
         db_.execute("COMMIT");
       });
+      fault::point("pg-validated");
     }
   }
 

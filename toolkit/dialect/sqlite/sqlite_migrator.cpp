@@ -17,6 +17,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/fault.h"
 #include "dialect/migrator.h"
 #include "core/sql_lexer.h"
 #include "dialect/sqlite/create_table.h"
@@ -184,7 +185,10 @@ class SqliteMigrator final : public Migrator {
     try {
       const std::string dir = m ? detail::current_direction(db_, m->version) : "";
       if (!m || !(up ? dir == "up" : dir != "up")) {
-        for (const auto& s : statements(steps)) db_.execute(s.sql);
+        for (const auto& s : statements(steps)) {
+          db_.execute(s.sql);
+          fault::point("sqlite-statement");
+        }
         std::string problem;
         db_.query("PRAGMA foreign_key_check", [&](const Row& r) {
           if (problem.empty()) problem = "table " + value_text(r[0]) + " row " + value_text(r[1]) + " references a missing " + value_text(r[2]);
@@ -192,6 +196,7 @@ class SqliteMigrator final : public Migrator {
         if (!problem.empty()) throw DatabaseError("foreign_key_check failed after the rebuild: " + problem);
         if (m) db_.execute(detail::history_insert(sqlite_dialect(), *m, up, lit(started), options_));
         for (const auto& sql : record) db_.execute(sql);
+        fault::point("before-commit");
         ran = true;
       }
       db_.execute(ran ? "COMMIT" : "ROLLBACK");
