@@ -136,7 +136,8 @@ TEST(CliPostgres, ScanJsonMatchesExpectedCounts) {
   EXPECT_EQ(doc["dialect"], "postgresql");
   std::map<std::string, nlohmann::json> got;
   for (const auto& c : doc["constraints"]) got[c["name"]] = c;
-  for (const auto& e : expected_counts(1000)["constraints"]) EXPECT_EQ(got[e["name"]]["violations"], e["violations"]) << e["name"];
+  const auto expected = expected_counts(1000);
+  for (const auto& e : expected["constraints"]) EXPECT_EQ(got[e["name"]]["violations"], e["violations"]) << e["name"];
 }
 
 TEST(CliPostgres, WrongPasswordIsADatabaseErrorWithoutThePassword) {

@@ -130,7 +130,8 @@ TEST_P(FixTest, ApplyFixRepairsThenAddsTheConstraints) {
   EXPECT_NE(r.out.find("fixed"), std::string::npos) << r.out;
   auto scan = cli({"scan", "--json"});
   EXPECT_EQ(scan.exit_code, 0) << scan.out;
-  for (const auto& c : nlohmann::json::parse(scan.out)["constraints"]) EXPECT_TRUE(c["present"].get<bool>()) << c["name"];
+  const auto scanned = nlohmann::json::parse(scan.out);
+  for (const auto& c : scanned["constraints"]) EXPECT_TRUE(c["present"].get<bool>()) << c["name"];
   EXPECT_THROW(exec("UPDATE characters SET xp = -1 WHERE id = 1"), DatabaseError);
 }
 

@@ -231,7 +231,8 @@ columns = ["y"]
 name = "t_xy"
 columns = ["x", "y"]
 )");
-  const auto got = by_name(scan(model::load_schema_dir(dir / "schema")));
+  const auto report = scan(model::load_schema_dir(dir / "schema"));  // by_name points into it
+  const auto got = by_name(report);
   EXPECT_TRUE(got.at("t_x_pos")->present);
   EXPECT_FALSE(got.at("t_x_small")->present);
   EXPECT_TRUE(got.at("t_y_unique")->present);
