@@ -155,3 +155,21 @@ TEST(SchemaLoader, DeepNestingIsAnErrorNotACrash) {
 
 }  // namespace
 }  // namespace cc::model
+
+namespace cc::model {
+namespace {
+
+// Found by the fuzzer: toml++ 3.3's debug build asserts on this table header;
+// the release library must reject it as a parse error with a position.
+TEST(SchemaLoader, FuzzRegressionBrokenTableHeader) {
+  const std::string text = test::read_file(test::source_dir() / "tests/fuzz/corpus/schema/regression-toml-assert.toml");
+  try {
+    parse_schema_text(text, "schema/a.toml");
+    FAIL() << "expected a parse error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("schema/a.toml:11:2:"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace cc::model
