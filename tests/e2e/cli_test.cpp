@@ -154,3 +154,58 @@ TEST(CliPostgres, WrongPasswordIsADatabaseErrorWithoutThePassword) {
 
 }  // namespace
 }  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+// Text output as users read it, as golden files (timing normalised).
+std::string normalised(std::string text, const std::string& db_path) {
+  for (size_t pos; (pos = text.find(db_path)) != std::string::npos;) text.replace(pos, db_path.size(), "DB");
+  const std::string marker = " constraints, ";
+  if (auto pos = text.find(marker); pos != std::string::npos) {
+    auto end = text.find('\n', pos);
+    text.replace(pos + marker.size(), end - pos - marker.size(), "T s");
+  }
+  return text;
+}
+
+TEST(CliText, ScanAndFixOutputGolden) {
+  TempDir dir;
+  make_sqlite_fixture(dir / "g.db", 1000);
+  const std::string db = "sqlite:" + (dir / "g.db").string();
+  auto scan = run_cli({"--db", db, "scan", "--verbose", "--sample", "2", "--table", "humans"});
+  EXPECT_EQ(scan.exit_code, 1);
+  expect_golden("cli/scan_humans_verbose.txt", normalised(scan.out, (dir / "g.db").string()));
+  auto dry = run_cli({"--db", db, "scan", "--fix", "--dry-run", "--table", "characters"});
+  expect_golden("cli/fix_dry_run_characters.txt", normalised(dry.out, (dir / "g.db").string()));
+  auto err = run_cli({"--db", db, "scan", "--table", "nope"});
+  expect_golden("cli/error_unknown_table.txt", err.err);
+}
+
+TEST(CliText, ColourOnlyOnATerminalAndNeverWithNoColor) {
+  TempDir dir;
+  make_sqlite_fixture(dir / "c.db", 1000);
+  const std::string cmd = std::string(CONSTRAINTCTL_BIN) + " --db sqlite:" + (dir / "c.db").string() + " scan -q";
+  auto piped = run_cli({"--db", "sqlite:" + (dir / "c.db").string(), "scan", "-q"});
+  EXPECT_EQ(piped.out.find("\033["), std::string::npos);
+  // `script` gives the command a pseudo-terminal.
+  shell("script -qec '" + cmd + "' /dev/null > " + (dir / "tty.txt").string() + " || true");
+  EXPECT_NE(read_file(dir / "tty.txt").find("\033[1;31m"), std::string::npos);
+  shell("NO_COLOR=1 script -qec '" + cmd + "' /dev/null > " + (dir / "nocolor.txt").string() + " || true");
+  EXPECT_EQ(read_file(dir / "nocolor.txt").find("\033["), std::string::npos);
+  EXPECT_NE(read_file(dir / "nocolor.txt").find("25 of 25 constraints violated"), std::string::npos);
+}
+
+TEST(CliText, EveryCommandHasHelpWithExamples) {
+  for (const std::string cmd : {"scan", "apply", "drop-checks", "generate"}) {
+    auto r = run_cli({cmd, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find("Example"), std::string::npos) << cmd << r.out;
+  }
+  for (const std::string cmd : {"status", "rollback", "verify", "health", "fix-undo"}) {
+    EXPECT_EQ(run_cli({cmd, "--help"}).exit_code, 0) << cmd;
+  }
+}
+
+}  // namespace
+}  // namespace cc::test

@@ -51,4 +51,9 @@ std::unique_ptr<dialect::Connection> Context::connect(bool read_only) {
 
 bool Context::show_progress() const { return !options_.quiet && isatty(STDERR_FILENO); }
 
+bool Context::color() const {
+  const char* no_color = std::getenv("NO_COLOR");
+  return isatty(STDOUT_FILENO) && !(no_color && *no_color);
+}
+
 }  // namespace cc::app

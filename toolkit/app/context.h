@@ -39,6 +39,8 @@ class Context {
 
   // True when progress may be drawn: stderr is a terminal and not --quiet.
   bool show_progress() const;
+  // True when stdout is a terminal and NO_COLOR is unset or empty.
+  bool color() const;
 
  private:
   GlobalOptions options_;

@@ -73,7 +73,7 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
                 << "Repair them (see below), then run " << command << " again.\n\n";
       auto report = *r.refused;
       report.database = ctx.target().display();
-      std::cout << scan::render_text(report, scan::TextOptions{true, true});
+      std::cout << scan::render_text(report, scan::TextOptions{true, true, ctx.color()});
     }
     return ExitCode::findings;
   }

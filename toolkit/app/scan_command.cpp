@@ -98,7 +98,7 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
       std::cout << "fixed: " << changed << " updates, " << deleted << " deletes, " << report.cascaded << " cascaded; run id "
                 << report.run_id << "\n";
     }
-    if (!options.dry_run) std::cout << scan::render_text(report.after, scan::TextOptions{false, true});
+    if (!options.dry_run) std::cout << scan::render_text(report.after, scan::TextOptions{false, true, ctx.color()});
   } else {
     if (report.actions.empty()) {
       std::cout << "Nothing to repair: no row breaks a constraint that has a repair policy.\n";
@@ -127,7 +127,7 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
     }
     if (!options.dry_run) {
       std::cout << "\nAfter the fix:\n";
-      std::cout << scan::render_text(report.after, scan::TextOptions{!clean, false});
+      std::cout << scan::render_text(report.after, scan::TextOptions{!clean, false, ctx.color()});
     }
   }
   if (options.dry_run) return report.actions.empty() && clean ? ExitCode::ok : ExitCode::findings;
@@ -162,7 +162,7 @@ ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
   if (ctx.options().json) {
     std::cout << scan::to_json(report).dump(2) << "\n";
   } else {
-    std::cout << scan::render_text(report, scan::TextOptions{scan_options.sample > 0, ctx.options().quiet});
+    std::cout << scan::render_text(report, scan::TextOptions{scan_options.sample > 0, ctx.options().quiet, ctx.color()});
   }
   return report.total_violations() > 0 ? ExitCode::findings : ExitCode::ok;
 }

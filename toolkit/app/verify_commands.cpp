@@ -48,7 +48,10 @@ ExitCode run_verify(Context& ctx, bool strict) {
     for (const auto& f : r.constraints) {
       if (ctx.options().quiet && f.status == "ok") continue;
       char line[512];
-      std::snprintf(line, sizeof line, "%-14s %-18s %-48s %s\n", f.status.c_str(), f.table.c_str(), f.name.c_str(),
+      const bool good = f.status == "ok";
+      const char* on = !ctx.color() ? "" : (good ? "\033[32m" : "\033[31m");
+      const char* off = ctx.color() ? "\033[0m" : "";
+      std::snprintf(line, sizeof line, "%s%-14s%s %-18s %-48s %s\n", on, f.status.c_str(), off, f.table.c_str(), f.name.c_str(),
                     (f.status == "ok" ? (f.expected_absent ? f.detail : f.probe) : f.detail).c_str());
       std::cout << line;
     }

@@ -55,7 +55,9 @@ std::string render_text(const ScanReport& report, const TextOptions& options) {
   }
   for (const auto& c : report.constraints) {
     if (options.only_violated && c.violations == 0) continue;
-    out += pad(c.table, wt) + "  " + pad(c.name, wn) + "  " + pad(c.kind, 6) + "  " + pad_left(std::to_string(c.violations), 10) +
+    const std::string count = pad_left(std::to_string(c.violations), 10);
+    const std::string shown = !options.color ? count : (c.violations > 0 ? "\033[31m" : "\033[32m") + count + "\033[0m";
+    out += pad(c.table, wt) + "  " + pad(c.name, wn) + "  " + pad(c.kind, 6) + "  " + shown +
            "  " + pad(c.present ? "yes" : "no", 5) + "  " + std::string(model::to_string(c.policy)) + "\n";
   }
   if (options.samples) {
@@ -75,11 +77,13 @@ std::string render_text(const ScanReport& report, const TextOptions& options) {
     }
   }
   if (!options.only_violated || violated > 0) out += "\n";
+  const char* on = options.color ? (violated == 0 ? "\033[1;32m" : "\033[1;31m") : "";
+  const char* off = options.color ? "\033[0m" : "";
   if (violated == 0) {
-    out += "ok: no violations\n";
+    out += std::string(on) + "ok: no violations" + off + "\n";
   } else {
-    out += std::to_string(violated) + " of " + std::to_string(report.constraints.size()) + " constraints violated by " +
-           std::to_string(report.total_violations()) + " rows\n";
+    out += std::string(on) + std::to_string(violated) + " of " + std::to_string(report.constraints.size()) +
+           " constraints violated by " + std::to_string(report.total_violations()) + " rows" + off + "\n";
   }
   return out;
 }

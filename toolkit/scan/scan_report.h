@@ -12,6 +12,7 @@ namespace cc::scan {
 struct TextOptions {
   bool samples = false;        // list sample rows under the table
   bool only_violated = false;  // --quiet: the violated constraints and the summary line
+  bool color = false;          // ANSI colour (a terminal, and NO_COLOR unset)
 };
 
 std::string render_text(const ScanReport& report, const TextOptions& options);
