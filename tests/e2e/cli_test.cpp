@@ -209,3 +209,25 @@ TEST(CliText, EveryCommandHasHelpWithExamples) {
 
 }  // namespace
 }  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+// The second example domain's README flow, end to end.
+TEST(ExampleBookshop, ReadmeFlow) {
+  TempDir dir;
+  std::filesystem::copy(source_dir() / "examples/bookshop", dir.path(), std::filesystem::copy_options::recursive);
+  shell("sqlite3 " + (dir / "shop.db").string() + " < " + (dir / "fixtures/sqlite.sql").string());
+  auto scan = run_cli({"scan", "--json"}, dir.path());
+  EXPECT_EQ(scan.exit_code, 1);
+  EXPECT_EQ(nlohmann::json::parse(scan.out)["summary"]["violations"], 9);
+  EXPECT_EQ(run_cli({"generate"}, dir.path()).out.find("wrote"), std::string::npos);  // migrations/ is up to date
+  EXPECT_EQ(run_cli({"scan", "--fix", "-q"}, dir.path()).exit_code, 1);  // the report-only rule remains
+  EXPECT_EQ(run_cli({"apply"}, dir.path()).exit_code, 1);                // refused because of it
+  connect("sqlite:" + (dir / "shop.db").string())->execute("UPDATE books SET isbn = '9780000000005' WHERE id = 5");
+  EXPECT_EQ(run_cli({"apply"}, dir.path()).exit_code, 0);
+  EXPECT_EQ(run_cli({"verify"}, dir.path()).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace cc::test
