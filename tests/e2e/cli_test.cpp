@@ -185,13 +185,14 @@ TEST(CliText, ScanAndFixOutputGolden) {
 TEST(CliText, ColourOnlyOnATerminalAndNeverWithNoColor) {
   TempDir dir;
   make_sqlite_fixture(dir / "c.db", 1000);
-  const std::string cmd = std::string(CONSTRAINTCTL_BIN) + " --db sqlite:" + (dir / "c.db").string() + " scan -q";
+  const std::string cmd = std::string(CONSTRAINTCTL_BIN) + " --project " + source_dir().string() + " --db sqlite:" +
+                          (dir / "c.db").string() + " scan -q";
   auto piped = run_cli({"--db", "sqlite:" + (dir / "c.db").string(), "scan", "-q"});
   EXPECT_EQ(piped.out.find("\033["), std::string::npos);
   // `script` gives the command a pseudo-terminal.
-  shell("script -qec '" + cmd + "' /dev/null > " + (dir / "tty.txt").string() + " || true");
-  EXPECT_NE(read_file(dir / "tty.txt").find("\033[1;31m"), std::string::npos);
-  shell("NO_COLOR=1 script -qec '" + cmd + "' /dev/null > " + (dir / "nocolor.txt").string() + " || true");
+  shell("script -qec '" + cmd + "' /dev/null > " + (dir / "tty.txt").string() + " 2>&1 < /dev/null || true");
+  EXPECT_NE(read_file(dir / "tty.txt").find("\033[1;31m"), std::string::npos) << read_file(dir / "tty.txt");
+  shell("NO_COLOR=1 script -qec '" + cmd + "' /dev/null > " + (dir / "nocolor.txt").string() + " 2>&1 < /dev/null || true");
   EXPECT_EQ(read_file(dir / "nocolor.txt").find("\033["), std::string::npos);
   EXPECT_NE(read_file(dir / "nocolor.txt").find("25 of 25 constraints violated"), std::string::npos);
 }

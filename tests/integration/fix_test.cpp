@@ -14,48 +14,8 @@ namespace {
 const std::vector<std::string> kReferenceTables = {"characters", "attribute_blocks", "ability_blocks", "humans", "st_relationships",
                                                    "users", "chronicles"};
 
-class FixTest : public ::testing::TestWithParam<std::string> {
+class FixTest : public DialectTest {
  protected:
-  void SetUp() override {
-    if (pg()) {
-      CC_REQUIRE_POSTGRES();
-      pgdb_ = std::make_unique<PgDatabase>();
-      url_ = pgdb_->url();
-    } else {
-      shell("sqlite3 " + (dir_ / "app.db").string() + " 'PRAGMA user_version = 1'");
-      url_ = "sqlite:" + (dir_ / "app.db").string();
-    }
-  }
-  bool pg() const { return GetParam() == "postgresql"; }
-  void load_fixture(int n) {
-    if (pg()) {
-      pgdb_->load_fixture(n);
-    } else {
-      make_sqlite_fixture(dir_ / "app.db", n);
-    }
-  }
-  void exec(const std::string& sql) { connect(url_)->execute(sql); }
-  std::string content(const std::vector<std::string>& tables) {
-    std::string out;
-    auto db = connect(url_);
-    for (const auto& t : tables) {
-      out += "-- " + t + "\n";
-      db->query("SELECT * FROM " + t + " ORDER BY 1", [&](const dialect::Row& r) {
-        for (const auto& v : r) out += dialect::value_text(v) + "|";
-        out += "\n";
-      });
-    }
-    return out;
-  }
-  std::int64_t scalar(const std::string& sql) {
-    std::int64_t v = -1;
-    connect(url_)->query(sql, [&](const dialect::Row& r) { v = dialect::value_int(r[0]); });
-    return v;
-  }
-  RunResult cli(std::vector<std::string> args, const std::filesystem::path& cwd = source_dir()) {
-    args.insert(args.begin(), {"--db", url_});
-    return run_cli(args, cwd);
-  }
   nlohmann::json fix_json(std::vector<std::string> extra = {}, const std::filesystem::path& cwd = source_dir(), int expect = 0) {
     std::vector<std::string> args = {"scan", "--fix", "--json"};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -63,10 +23,6 @@ class FixTest : public ::testing::TestWithParam<std::string> {
     EXPECT_EQ(r.exit_code, expect) << r.err << r.out;
     return r.out.empty() ? nlohmann::json{} : nlohmann::json::parse(r.out);
   }
-
-  TempDir dir_;
-  std::unique_ptr<PgDatabase> pgdb_;
-  std::string url_;
 };
 
 TEST_P(FixTest, ReferenceFixtureRepairsAuditsAndUndoesExactly) {

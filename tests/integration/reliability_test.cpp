@@ -17,40 +17,21 @@ namespace {
 const std::vector<std::string> kTables = {"characters", "attribute_blocks", "ability_blocks", "humans", "st_relationships",
                                           "users", "chronicles", "character_log"};
 
-class CrashTest : public ::testing::TestWithParam<std::string> {
+class CrashTest : public DialectTest {
  protected:
   void SetUp() override {
-    if (pg()) {
-      CC_REQUIRE_POSTGRES();
-      pgdb_ = std::make_unique<PgDatabase>();
-      url_ = pgdb_->url();
-      pgdb_->load_fixture(1000);
-    } else {
-      make_sqlite_fixture(dir_ / "app.db", 1000);
-      url_ = "sqlite:" + (dir_ / "app.db").string();
-    }
+    DialectTest::SetUp();
+    if (IsSkipped()) return;
+    load_fixture(1000);
   }
-  bool pg() const { return GetParam() == "postgresql"; }
-  RunResult cli(std::vector<std::string> args, std::vector<std::string> env = {}) {
+  RunResult cli(std::vector<std::string> args, std::vector<std::string> env = {}) const {
     args.insert(args.begin(), {"--db", url_});
     return run_cli(args, source_dir(), env);
   }
-  std::int64_t scalar(const std::string& sql) {
-    std::int64_t v = -1;
-    connect(url_)->query(sql, [&](const dialect::Row& r) { v = dialect::value_int(r[0]); });
-    return v;
-  }
   // Row content of every table, plus the constraint catalog and history.
   std::string state() {
-    std::string out;
+    std::string out = content(kTables);
     auto db = connect(url_);
-    for (const auto& t : kTables) {
-      out += "-- " + t + "\n";
-      db->query("SELECT * FROM " + t + " ORDER BY 1", [&](const dialect::Row& r) {
-        for (const auto& v : r) out += dialect::value_text(v) + "|";
-        out += "\n";
-      });
-    }
     if (pg()) {
       db->query("SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = 'public'::regnamespace "
                 "AND conrelid::regclass::text NOT LIKE 'constraintctl%' ORDER BY 1",
@@ -76,10 +57,6 @@ class CrashTest : public ::testing::TestWithParam<std::string> {
       EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_schema WHERE name LIKE 'cc_new_%'"), 0);
     }
   }
-
-  TempDir dir_;
-  std::unique_ptr<PgDatabase> pgdb_;
-  std::string url_;
 };
 
 TEST_P(CrashTest, KillDuringFixChangesNothing) {

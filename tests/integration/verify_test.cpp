@@ -11,24 +11,12 @@
 namespace cc::test {
 namespace {
 
-class VerifyTest : public ::testing::TestWithParam<std::string> {
+class VerifyTest : public DialectTest {
  protected:
   void SetUp() override {
-    if (pg()) {
-      CC_REQUIRE_POSTGRES();
-      pgdb_ = std::make_unique<PgDatabase>();
-      url_ = pgdb_->url();
-      pgdb_->load_fixture(1000);
-    } else {
-      make_sqlite_fixture(dir_ / "app.db", 1000);
-      url_ = "sqlite:" + (dir_ / "app.db").string();
-    }
-  }
-  bool pg() const { return GetParam() == "postgresql"; }
-  void exec(const std::string& sql) { connect(url_)->execute(sql); }
-  RunResult cli(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--db", url_});
-    return run_cli(args);
+    DialectTest::SetUp();
+    if (IsSkipped()) return;
+    load_fixture(1000);
   }
   nlohmann::json json_of(std::vector<std::string> args, int expect) {
     args.push_back("--json");
@@ -41,28 +29,17 @@ class VerifyTest : public ::testing::TestWithParam<std::string> {
     for (const auto& c : doc["constraints"]) m[c["name"]] = c["status"];
     return m;
   }
+  // Every row of the reference tables plus the characters id sequence.
   std::string fingerprint() {
-    std::string out;
-    auto db = connect(url_);
-    for (const char* t : {"characters", "attribute_blocks", "ability_blocks", "humans", "st_relationships"}) {
-      db->query(std::string("SELECT * FROM ") + t + " ORDER BY 1", [&](const dialect::Row& r) {
-        for (const auto& v : r) out += dialect::value_text(v) + "|";
-        out += "\n";
-      });
-    }
-    db->query(pg() ? "SELECT last_value FROM characters_id_seq" : "SELECT seq FROM sqlite_sequence WHERE name = 'characters'",
-              [&](const dialect::Row& r) { out += "seq " + dialect::value_text(r[0]); });
-    return out;
+    return content({"characters", "attribute_blocks", "ability_blocks", "humans", "st_relationships"}) + "seq " +
+           std::to_string(scalar(pg() ? "SELECT last_value FROM characters_id_seq"
+                                      : "SELECT seq FROM sqlite_sequence WHERE name = 'characters'"));
   }
   void fix_and_apply() {
     ASSERT_EQ(cli({"scan", "--fix", "-q"}).exit_code, 0);
     auto r = cli({"apply"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
-
-  TempDir dir_;
-  std::unique_ptr<PgDatabase> pgdb_;
-  std::string url_;
 };
 
 TEST_P(VerifyTest, HealthOfAFreshDatabaseWithViolations) {

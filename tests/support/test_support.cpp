@@ -143,6 +143,51 @@ RunResult run_cli(const std::vector<std::string>& args, const std::filesystem::p
   return r;
 }
 
+void DialectTest::SetUp() {
+  if (pg()) {
+    CC_REQUIRE_POSTGRES();
+    pgdb_ = std::make_unique<PgDatabase>();
+    url_ = pgdb_->url();
+  } else {
+    shell("sqlite3 " + (dir_ / "app.db").string() + " 'PRAGMA user_version = 1'");
+    url_ = "sqlite:" + (dir_ / "app.db").string();
+  }
+}
+
+void DialectTest::load_fixture(int n) {
+  if (pg()) {
+    pgdb_->load_fixture(n);
+  } else {
+    make_sqlite_fixture(dir_ / "app.db", n);
+  }
+}
+
+void DialectTest::exec(const std::string& sql) const { connect(url_)->execute(sql); }
+
+std::int64_t DialectTest::scalar(const std::string& sql) const {
+  std::int64_t v = -1;
+  connect(url_)->query(sql, [&](const dialect::Row& r) { v = dialect::value_int(r[0]); });
+  return v;
+}
+
+std::string DialectTest::content(const std::vector<std::string>& tables) const {
+  std::string out;
+  auto db = connect(url_);
+  for (const auto& t : tables) {
+    out += "-- " + t + "\n";
+    db->query("SELECT * FROM " + t + " ORDER BY 1", [&](const dialect::Row& r) {
+      for (const auto& v : r) out += dialect::value_text(v) + "|";
+      out += "\n";
+    });
+  }
+  return out;
+}
+
+RunResult DialectTest::cli(std::vector<std::string> args, const std::filesystem::path& cwd) const {
+  args.insert(args.begin(), {"--db", url_});
+  return run_cli(args, cwd);
+}
+
 void expect_golden(const std::string& name, const std::string& actual) {
   const auto path = source_dir() / "tests/golden" / name;
   const char* update = std::getenv("CONSTRAINTCTL_UPDATE_GOLDEN");

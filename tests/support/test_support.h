@@ -79,6 +79,27 @@ struct RunResult {
 RunResult run_cli(const std::vector<std::string>& args, const std::filesystem::path& cwd = source_dir(),
                   const std::vector<std::string>& env = {});
 
+// Base for tests parametrised by dialect ("sqlite" | "postgresql"): an empty
+// database of that dialect per test (a SQLite file or a database on the
+// throwaway server), and the helpers every such test needs. Derived SetUp()
+// must call DialectTest::SetUp() first and return if IsSkipped().
+class DialectTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override;
+  bool pg() const { return GetParam() == "postgresql"; }
+  void load_fixture(int n);
+  void exec(const std::string& sql) const;
+  std::int64_t scalar(const std::string& sql) const;  // first column of the last row, -1 if none
+  // Every row of `tables`, ordered by the first column: equal strings mean equal content.
+  std::string content(const std::vector<std::string>& tables) const;
+  // The binary with --db pointing at this database.
+  RunResult cli(std::vector<std::string> args, const std::filesystem::path& cwd = source_dir()) const;
+
+  TempDir dir_;
+  std::unique_ptr<PgDatabase> pgdb_;
+  std::string url_;
+};
+
 // Compares `actual` with tests/golden/<name>; CONSTRAINTCTL_UPDATE_GOLDEN=1 rewrites it.
 void expect_golden(const std::string& name, const std::string& actual);
 
