@@ -199,3 +199,51 @@ INSTANTIATE_TEST_SUITE_P(Dialects, HostileNames, ::testing::Values("sqlite", "po
 
 }  // namespace
 }  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+// SQLite runs out of disk in the middle of the rebuild's copy: a small tmpfs
+// holds the database with too little room for the rebuilt tables.
+TEST(SqliteDiskFull, RebuildFailsCleanlyWithStorageFull) {
+  TempDir dir;
+  const auto mnt = dir / "small";
+  std::filesystem::create_directories(mnt);
+  make_sqlite_fixture(dir / "seed.db", 3000);
+  ASSERT_EQ(run_cli({"--db", "sqlite:" + (dir / "seed.db").string(), "scan", "--fix", "-q"}).exit_code, 0);
+  const auto size = std::filesystem::file_size(dir / "seed.db");
+  const std::string mount = "mount -t tmpfs -o size=" + std::to_string(size + size / 3) + " tmpfs " + mnt.string() + " 2>/dev/null";
+  if (std::system(mount.c_str()) != 0) GTEST_SKIP() << "cannot mount a small tmpfs here (needs root)";
+  struct Unmount {
+    std::string path;
+    ~Unmount() { std::system(("umount " + path).c_str()); }
+  } unmount{mnt.string()};
+  std::filesystem::copy_file(dir / "seed.db", mnt / "app.db");
+  const std::string url = "sqlite:" + (mnt / "app.db").string();
+  auto content = [&] {
+    std::string out;
+    auto db = connect(url);
+    for (const char* t : {"characters", "attribute_blocks", "ability_blocks", "humans", "st_relationships"}) {
+      db->query(std::string("SELECT * FROM ") + t + " ORDER BY 1", [&](const dialect::Row& r) {
+        for (const auto& v : r) out += dialect::value_text(v) + "|";
+      });
+    }
+    return out;
+  };
+  const auto before = content();
+  auto r = run_cli({"--db", url, "apply"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("storage full"), std::string::npos) << r.err;
+  EXPECT_EQ(content(), before);
+  std::string ok;
+  connect(url)->query("PRAGMA integrity_check", [&](const dialect::Row& row) { ok = dialect::value_text(row[0]); });
+  EXPECT_EQ(ok, "ok");
+  std::int64_t leftovers = -1;
+  connect(url)->query("SELECT count(*) FROM sqlite_schema WHERE name LIKE 'cc_new_%'", [&](const dialect::Row& row) {
+    leftovers = dialect::value_int(row[0]);
+  });
+  EXPECT_EQ(leftovers, 0);
+}
+
+}  // namespace
+}  // namespace cc::test

@@ -179,6 +179,10 @@ class SqliteConnection final : public SociConnection {
     if (db_ && code != 0) code = sqlite_api::sqlite3_extended_errcode(db_);
     std::string message = secrets::scrub(e.what());
     while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+    if ((code & 0xff) == 13 /* SQLITE_FULL */) {
+      message = "storage full: the filesystem holding '" + path_ + "' has no room left (" + message +
+                "); the transaction was rolled back";
+    }
     throw DatabaseError(message, {}, code);
   }
 
