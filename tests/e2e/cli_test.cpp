@@ -189,10 +189,11 @@ TEST(CliText, ColourOnlyOnATerminalAndNeverWithNoColor) {
                           (dir / "c.db").string() + " scan -q";
   auto piped = run_cli({"--db", "sqlite:" + (dir / "c.db").string(), "scan", "-q"});
   EXPECT_EQ(piped.out.find("\033["), std::string::npos);
-  // `script` gives the command a pseudo-terminal.
-  shell("script -qec '" + cmd + "' /dev/null > " + (dir / "tty.txt").string() + " 2>&1 < /dev/null || true");
+  // `script` gives the command a pseudo-terminal. Its input stays open (a
+  // sleeping pipe): at end of input script may stop before the command ends.
+  shell("sleep 2 | script -qec '" + cmd + "' /dev/null > " + (dir / "tty.txt").string() + " 2>&1 || true");
   EXPECT_NE(read_file(dir / "tty.txt").find("\033[1;31m"), std::string::npos) << read_file(dir / "tty.txt");
-  shell("NO_COLOR=1 script -qec '" + cmd + "' /dev/null > " + (dir / "nocolor.txt").string() + " 2>&1 < /dev/null || true");
+  shell("sleep 2 | NO_COLOR=1 script -qec '" + cmd + "' /dev/null > " + (dir / "nocolor.txt").string() + " 2>&1 || true");
   EXPECT_EQ(read_file(dir / "nocolor.txt").find("\033["), std::string::npos);
   EXPECT_NE(read_file(dir / "nocolor.txt").find("25 of 25 constraints violated"), std::string::npos);
 }

@@ -173,3 +173,21 @@ TEST(SchemaLoader, FuzzRegressionBrokenTableHeader) {
 
 }  // namespace
 }  // namespace cc::model
+
+namespace cc::model {
+namespace {
+
+// Found by the fuzzer: a non-ASCII character where a value starts reaches a
+// TOML_UNREACHABLE inside toml++ 3.3's headers; the release library reports it.
+TEST(SchemaLoader, FuzzRegressionNonAsciiValueStart) {
+  const std::string text = test::read_file(test::source_dir() / "tests/fuzz/corpus/schema/regression-toml-unreachable.toml");
+  try {
+    parse_schema_text(text, "schema/b.toml");
+    FAIL() << "expected a parse error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("schema/b.toml:4:6:"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace cc::model

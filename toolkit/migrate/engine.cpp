@@ -166,20 +166,25 @@ ApplyResult run_steps(dialect::Connection& db, dialect::Migrator& migrator, cons
                       bool dry_run, int sample) {
   ApplyResult result;
   if (todo.empty()) return result;
-  {
-    // Scan first: refuse, changing nothing, when existing rows break a
-    // constraint to be added (going down, the reverse of a drop adds one).
-    model::Schema additions = schema_of_additions(todo, up);
-    if (!additions.tables.empty()) {
-      scan::ScanOptions so;
-      so.sample = sample;
-      scan::ScanReport report = scan::run_scan(db, additions, so);
-      if (report.total_violations() > 0) {
-        result.refused = std::move(report);
-        return result;
-      }
-    }
-  }
+  // Refuse, changing nothing, when existing rows break a constraint to be
+  // added (going down, the reverse of a drop adds one). PostgreSQL scans
+  // first: its constraints go in NOT VALID, so violations would only show at
+  // VALIDATE. SQLite needs no separate pass: the rebuild's copy into the new
+  // table enforces every CHECK and the unique index build every UNIQUE,
+  // inside the migration's transaction, so a violation rolls it back and the
+  // scan then only explains why.
+  model::Schema additions = schema_of_additions(todo, up);
+  auto refuse_if_violated = [&]() -> bool {
+    if (additions.tables.empty()) return false;
+    scan::ScanOptions so;
+    so.sample = sample;
+    scan::ScanReport report = scan::run_scan(db, additions, so);
+    if (report.total_violations() == 0) return false;
+    result.refused = std::move(report);
+    return true;
+  };
+  const bool scan_first = db.dialect().kind() == dialect::Kind::postgresql;
+  if (scan_first && !dry_run && refuse_if_violated()) return result;
   const auto dropped = dialect::detail::dropped_checks(db);
   for (const auto* m : todo) {
     StepResult step;
@@ -204,6 +209,11 @@ ApplyResult run_steps(dialect::Connection& db, dialect::Migrator& migrator, cons
       const auto t0 = std::chrono::steady_clock::now();
       try {
         step.ran = migrator.run(*m, up, extras);
+      } catch (const DatabaseError& e) {
+        const int code = e.sqlite_code();
+        const bool violated = code == 275 /* CHECK */ || code == 2067 /* UNIQUE */ || code == 1555 /* PRIMARY KEY */;
+        if (!scan_first && violated && refuse_if_violated()) return result;
+        rethrow_with_context(e, std::string(up ? "apply " : "rollback ") + m->id());
       } catch (const std::exception& e) {
         rethrow_with_context(e, std::string(up ? "apply " : "rollback ") + m->id());
       }
