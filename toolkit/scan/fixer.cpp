@@ -47,6 +47,25 @@ std::int64_t scalar(Connection& db, const std::string& sql) {
 
 bool is_pg(const Dialect& d) { return d.kind() == dialect::Kind::postgresql; }
 
+// Runs `fn` in one write transaction (SQLite takes the write lock up front),
+// commits after `fault_point`, and rolls back on any exception.
+template <typename Fn>
+void in_write_transaction(Connection& db, const char* fault_point, Fn&& fn) {
+  db.execute(is_pg(db.dialect()) ? "BEGIN" : "BEGIN IMMEDIATE");
+  try {
+    fn();
+    fault::point(fault_point);
+    db.execute("COMMIT");
+  } catch (...) {
+    try {
+      db.execute("ROLLBACK");
+    } catch (...) {
+      // The original error matters more than a failed rollback on a broken connection.
+    }
+    throw;
+  }
+}
+
 void ensure_audit_tables(Connection& db) {
   const auto& d = db.dialect();
   const std::string id = is_pg(d) ? "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY" : "id INTEGER PRIMARY KEY";
@@ -402,8 +421,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
   if (sqlite) db.execute("PRAGMA foreign_keys = ON");  // the declared cascades must happen, and be audited
   ensure_audit_tables(db);
   report.run_id = new_run_id();
-  db.execute(sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
-  try {
+  in_write_transaction(db, "before-commit", [&] {
     db.execute(std::string("INSERT INTO ") + kRuns + " (run_id, started_at, tool_version, applied_by) VALUES (" +
                d.quote_string(report.run_id) + ", " + now_sql(d) + ", " + d.quote_string(options.tool_version) + ", " +
                d.quote_string(options.applied_by) + ")");
@@ -423,15 +441,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
                d.quote_string(std::to_string(changed) + " updated, " + std::to_string(deleted) + " deleted, " +
                               std::to_string(report.cascaded) + " cascaded") +
                " WHERE run_id = " + d.quote_string(report.run_id));
-    fault::point("before-commit");
-    db.execute("COMMIT");
-  } catch (...) {
-    try {
-      db.execute("ROLLBACK");
-    } catch (...) {
-    }
-    throw;
-  }
+  });
   ScanOptions after_options;
   after_options.tables = options.tables;
   after_options.sample = options.sample;
@@ -451,8 +461,7 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
            [&](const Row& r) { runs_table = dialect::value_int(r[0]) > 0; });
   if (!runs_table) throw UsageError("fix run " + in_quotes(run_id) + " is unknown: this database has no fix runs");
   if (sqlite) db.execute("PRAGMA foreign_keys = ON");
-  db.execute(sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
-  try {
+  in_write_transaction(db, "undo-before-commit", [&] {
     std::string undone;
     bool found = false;
     db.query(std::string("SELECT coalesce(undone_at, '') FROM ") + kRuns + " WHERE run_id = " + run, [&](const Row& r) {
@@ -517,17 +526,9 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
                                           ".run_id = " + run + " AND " + kAudit + ".table_name = " + d.quote_string(name) + " AND " +
                                           kAudit + ".action = 'update' AND " + t.key_match(t.q, kAudit));
     }
-    fault::point("undo-before-commit");
     db.execute(std::string("UPDATE ") + kRuns + " SET undone_at = " + now_sql(d) + ", undone_by = " + d.quote_string(applied_by) +
                " WHERE run_id = " + run);
-    db.execute("COMMIT");
-  } catch (...) {
-    try {
-      db.execute("ROLLBACK");
-    } catch (...) {
-    }
-    throw;
-  }
+  });
   return report;
 }
 
