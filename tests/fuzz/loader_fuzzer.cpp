@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "core/sql_lexer.h"
 #include "dialect/sqlite/create_table.h"
-#include "migrate/migration.h"
+#include "model/migration.h"
 #include "model/expression.h"
 #include "model/schema_loader.h"
 

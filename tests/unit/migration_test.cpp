@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "dialect/postgres/postgres_plan.h"
 #include "dialect/sqlite/create_table.h"
-#include "migrate/migration.h"
+#include "migrate/diff.h"
+#include "model/migration.h"
 #include "model/schema_loader.h"
 #include "support/test_support.h"
 
@@ -123,22 +123,6 @@ TEST(Migration, ReferenceMigrationMatchesTheSchema) {
   auto migrations = load_migrations(test::source_dir() / "migrations");
   EXPECT_TRUE(diff(replay(migrations), declared_state(schema), schema).empty())
       << "schema/ has changes that migrations/ lacks: run constraintctl generate";
-}
-
-std::string plan_text(const std::vector<dialect::PlannedStatement>& plan) {
-  std::string out;
-  for (const auto& p : plan) out += (p.comment.empty() ? "" : "-- " + p.comment + "\n") + p.sql + ";\n";
-  return out;
-}
-
-TEST(MigrationSql, PostgresPlanGolden) {
-  auto migrations = load_migrations(test::source_dir() / "migrations");
-  ASSERT_FALSE(migrations.empty());
-  dialect::MigratorOptions o;
-  o.tool_version = "test";
-  o.applied_by = "tester@host";
-  test::expect_golden("migrate/postgresql_0001_up.sql", plan_text(dialect::postgres_plan(migrations[0], true, o)));
-  test::expect_golden("migrate/postgresql_0001_down.sql", plan_text(dialect::postgres_plan(migrations[0], false, o)));
 }
 
 TEST(MigrationSql, SqliteCreateTableEdits) {

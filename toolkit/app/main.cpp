@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
   cc::app::ApplyCommandOptions apply_options;
   auto* apply = app.add_subcommand("apply", "Apply pending migrations (scans first; refuses while rows violate)");
   apply->add_option("--to", apply_options.to, "Apply up to this version (default: all)");
-  apply->add_flag("--dry-run", apply_options.dry_run, "Print the SQL per migration without running it");
+  apply->add_flag("--dry-run", apply_options.dry_run,
+                  "Print the SQL apply would run (runnable in psql / sqlite3), change nothing; exits as apply would");
   apply->add_flag("--fix", apply_options.fix, "Repair violating rows by policy first (audited; undo with fix-undo)");
   apply->add_option("--lock-wait-ms", apply_options.lock_wait_ms, "Wait this long for another migrator (default 10000)");
   apply->footer(
@@ -101,6 +102,7 @@ int main(int argc, char** argv) {
   drop->add_option("--table", drop_options.tables, "Only the checks of this table (repeatable)");
   drop->add_option("--constraint", drop_options.constraint, "Only this check");
   drop->add_option("--lock-wait-ms", drop_options.lock_wait_ms, "Wait this long for another migrator (default 10000)");
+  drop->add_flag("--dry-run", drop_options.dry_run, "Print the SQL it would run (runnable in psql / sqlite3), change nothing");
   drop->footer("Examples:\n  constraintctl drop-checks\n  constraintctl drop-checks --table humans\n"
                "  constraintctl drop-checks --constraint humans_age_range");
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dialect/migrator.h"
+#include "dialect/plan.h"
 #include "migrate/engine.h"
 #include "app/scan_command.h"
 #include "scan/fixer.h"
@@ -40,40 +41,55 @@ json steps_json(const migrate::ApplyResult& r) {
     j["direction"] = s.direction;
     j["ran"] = s.ran;
     j["elapsed_ms"] = static_cast<std::int64_t>(s.elapsed_ms);
-    if (!s.plan.empty()) {
-      j["sql"] = json::array();
-      for (const auto& p : s.plan) j["sql"].push_back(p.sql);
+    j["sql"] = json::array();
+    for (const auto& u : s.plan.units) {
+      for (const auto& st : u.steps) j["sql"].push_back(st.sql);
     }
+    j["already_done"] = s.plan.already_done;
     list.push_back(std::move(j));
   }
   return list;
 }
 
-void print_plan(const migrate::StepResult& s) {
-  std::cout << "-- " << s.id << " (" << s.direction << ")\n";
-  for (const auto& p : s.plan) {
-    if (!p.comment.empty()) std::cout << "-- " << p.comment << "\n";
-    std::cout << p.sql << ";\n";
+}  // namespace
+
+std::string dry_run_script(const migrate::ApplyResult& r, const dialect::Dialect& d) {
+  std::string out;
+  if (!r.bookkeeping.empty()) {
+    dialect::Plan book;
+    book.title = "constraintctl's bookkeeping tables (history, dropped checks)";
+    dialect::Unit u;
+    u.kind = dialect::Unit::Kind::alone;
+    for (const auto& sql : r.bookkeeping) u.steps.push_back({sql, "", "", "bookkeeping", false, ""});
+    book.units.push_back(std::move(u));
+    out += dialect::render_script(book, d) + "\n";
   }
-  std::cout << "\n";
+  for (const auto& s : r.steps) out += dialect::render_script(s.plan, d) + "\n";
+  return out;
 }
 
-ExitCode report_run(Context& ctx, const std::string& command, const migrate::ApplyResult& r, bool dry_run) {
+ExitCode report_run(Context& ctx, const std::string& command, const migrate::ApplyResult& r, const dialect::Dialect& d) {
   const bool json_out = ctx.options().json;
+  const bool dry_run = r.dry_run;
   if (r.refused) {
+    const std::string what = dry_run ? command + " would refuse: existing rows violate constraints it would add; nothing would run"
+                                     : command + " refused: existing rows violate constraints it would add; nothing was changed";
     if (json_out) {
       json doc;
       doc["command"] = command;
+      doc["dry_run"] = dry_run;
       doc["refused"] = true;
-      doc["reason"] = "existing rows violate constraints this would add; nothing was changed";
+      doc["reason"] = what;
       doc["scan"] = scan::to_json(*r.refused);
       std::cout << doc.dump(2) << "\n";
     } else {
-      std::cerr << "constraintctl: " << command << " refused: existing rows violate constraints it would add; nothing was changed.\n"
-                << "Repair them (see below), then run " << command << " again.\n\n";
       auto report = *r.refused;
       report.database = ctx.target().display();
-      std::cout << scan::render_text(report, scan::TextOptions{true, true, ctx.color()});
+      std::cerr << "constraintctl: " << what << ".\n"
+                << "Repair them (see below), then run " << command << " again.\n\n";
+      // A dry run's stdout stays SQL: the table goes to stderr.
+      (dry_run ? std::cerr : std::cout) << scan::render_text(report, scan::TextOptions{true, true, ctx.color()});
+      if (dry_run) std::cout << "-- " << what << "\n";
     }
     return ExitCode::findings;
   }
@@ -81,19 +97,32 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
     json doc;
     doc["command"] = command;
     doc["dry_run"] = dry_run;
+    doc["bookkeeping"] = r.bookkeeping;
     doc["steps"] = steps_json(r);
     doc["restored"] = r.restored;
+    if (dry_run) doc["script"] = dry_run_script(r, d);
     std::cout << doc.dump(2) << "\n";
     return ExitCode::ok;
   }
+  if (dry_run) {
+    std::cout << "-- constraintctl " << command << " --dry-run: the SQL it would run, in order, on " << ctx.target().display() << "\n";
+    if (r.steps.empty() && r.bookkeeping.empty()) {
+      std::cout << "-- nothing to do: the database is at the requested version\n";
+      return ExitCode::ok;
+    }
+    std::cout << "\n" << dry_run_script(r, d);
+    return ExitCode::ok;
+  }
   if (r.steps.empty()) {
-    if (!ctx.options().quiet && r.restored.empty()) std::cout << "Nothing to do: the database is at the requested version.\n";
+    if (!ctx.options().quiet) {
+      std::cout << "Nothing to do: the database is at the requested version"
+                << (r.bookkeeping.empty() ? "" : " (constraintctl's bookkeeping tables were created)") << ".\n";
+    }
     return ExitCode::ok;
   }
   for (const auto& s : r.steps) {
-    if (dry_run) {
-      print_plan(s);
-    } else if (!ctx.options().quiet) {
+    if (s.id == "restore_checks" || s.id == "drop_checks") continue;
+    if (!ctx.options().quiet) {
       char line[256];
       std::snprintf(line, sizeof line, "%s %-40s %s (%.0f ms)\n", s.direction == "up" ? "applied   " : "rolled back", s.id.c_str(),
                     s.ran ? "ok" : "already done by another migrator", s.elapsed_ms);
@@ -102,8 +131,6 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
   }
   return ExitCode::ok;
 }
-
-}  // namespace
 
 dialect::MigratorOptions migrator_options(const Context& ctx, int lock_wait_ms) {
   dialect::MigratorOptions o;
@@ -234,17 +261,17 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
   ao.to = options.to;
   ao.dry_run = options.dry_run;
   const auto result = migrate::apply(*db, *migrator, migrations, ao, migrator_options(ctx, options.lock_wait_ms));
-  if (!result.restored.empty() && !ctx.options().json && !ctx.options().quiet) {
+  if (!result.restored.empty() && !result.dry_run && !ctx.options().json && !ctx.options().quiet) {
     std::cout << "restored   " << result.restored.size() << " CHECK constraint(s) that drop-checks had removed\n";
   }
-  return report_run(ctx, "apply", result, options.dry_run);
+  return report_run(ctx, "apply", result, db->dialect());
 }
 
 ExitCode run_rollback(Context& ctx, const RollbackOptions& options) {
   const auto migrations = migrate::load_migrations(ctx.config().migrations_dir);
   auto db = ctx.connect(false);
   auto migrator = dialect::make_migrator(*db, migrator_options(ctx, options.lock_wait_ms));
-  return report_run(ctx, "rollback", migrate::rollback(*db, *migrator, migrations, options.to, options.dry_run), options.dry_run);
+  return report_run(ctx, "rollback", migrate::rollback(*db, *migrator, migrations, options.to, options.dry_run), db->dialect());
 }
 
 }  // namespace cc::app

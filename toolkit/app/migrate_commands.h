@@ -7,6 +7,7 @@
 #include "app/context.h"
 #include "core/error.h"
 #include "dialect/migrator.h"
+#include "migrate/engine.h"
 
 namespace cc::app {
 
@@ -33,5 +34,9 @@ struct RollbackOptions {
 ExitCode run_rollback(Context& ctx, const RollbackOptions& options);
 
 dialect::MigratorOptions migrator_options(const Context& ctx, int lock_wait_ms);
+
+// The output of a command that ran (or, dry run, would run) migration plans:
+// a dry run prints SQL only on stdout, and exits as the real run would.
+ExitCode report_run(Context& ctx, const std::string& command, const migrate::ApplyResult& r, const dialect::Dialect& d);
 
 }  // namespace cc::app

@@ -66,7 +66,8 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
   fo.sample = options.sample >= 0 ? options.sample : 5;
   fo.tool_version = CONSTRAINTCTL_VERSION;
   fo.applied_by = applied_by();
-  auto db = ctx.connect(/*read_only=*/options.dry_run);
+  // A dry run writes too, inside a transaction that is always rolled back.
+  auto db = ctx.connect(/*read_only=*/false);
   scan::FixReport report = scan::run_fix(*db, schema, fo);
   report.after.database = ctx.target().display();
   const bool clean = report.after.total_violations() == 0;
@@ -115,6 +116,8 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
           if (s.values.size() == 2) {
             std::cout << s.values[0].first << ": " << dialect::value_text(s.values[0].second) << " -> "
                       << dialect::value_text(s.values[1].second);
+          } else if (s.values.empty()) {
+            std::cout << "deleted";
           }
           std::cout << "\n";
         }
@@ -125,12 +128,15 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
                   << "Undo with: constraintctl fix-undo " << report.run_id << "\n";
       }
     }
-    if (!options.dry_run) {
+    if (options.dry_run && !report.actions.empty()) {
+      std::cout << "\nAfter the fix (predicted by running it and rolling it back):\n";
+      std::cout << scan::render_text(report.after, scan::TextOptions{!clean, false, ctx.color()});
+    } else if (!options.dry_run) {
       std::cout << "\nAfter the fix:\n";
       std::cout << scan::render_text(report.after, scan::TextOptions{!clean, false, ctx.color()});
     }
   }
-  if (options.dry_run) return report.actions.empty() && clean ? ExitCode::ok : ExitCode::findings;
+  // A dry run exits as the real run would: by what the repairs leave.
   return clean ? ExitCode::ok : ExitCode::findings;
 }
 

@@ -75,9 +75,14 @@ ExitCode run_drop_checks(Context& ctx, const DropChecksOptions& options) {
   auto db = ctx.connect(false);
   const auto mo = migrator_options(ctx, options.lock_wait_ms);
   auto migrator = dialect::make_migrator(*db, mo);
-  const auto r = migrate::drop_checks(*db, *migrator, migrations, options.tables, options.constraint, mo);
+  const auto r = migrate::drop_checks(*db, *migrator, migrations, options.tables, options.constraint, mo, options.dry_run);
+  if (options.dry_run && !r.dropped.empty()) return report_run(ctx, "drop-checks", r.run, db->dialect());
+  if (options.dry_run && !ctx.options().json) {
+    std::cout << "-- constraintctl drop-checks --dry-run: nothing to drop, no applied CHECK constraint matches\n";
+    return ExitCode::ok;
+  }
   if (ctx.options().json) {
-    json doc{{"command", "drop-checks"}, {"dropped", json::array()}};
+    json doc{{"command", "drop-checks"}, {"dry_run", options.dry_run}, {"dropped", json::array()}};
     for (const auto& d : r.dropped) doc["dropped"].push_back(json{{"table", d.table}, {"name", d.name}, {"check", d.check}});
     std::cout << doc.dump(2) << "\n";
   } else if (r.dropped.empty()) {

@@ -15,6 +15,7 @@ struct DropChecksOptions {
   std::vector<std::string> tables;
   std::string constraint;
   int lock_wait_ms = 10000;
+  bool dry_run = false;
 };
 ExitCode run_drop_checks(Context& ctx, const DropChecksOptions& options);
 

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cc {
 
@@ -37,19 +38,66 @@ class UsageError : public Error {
   explicit UsageError(std::string message) : Error(ExitCode::usage, std::move(message)) {}
 };
 
-// A failure reported by the database or the connection. Keeps the SQLSTATE
-// (PostgreSQL) or extended result code (SQLite) so callers can tell a check
-// violation from a syntax error.
+// What went wrong in the database, mapped once by each driver from its own
+// codes (SQLSTATE, SQLite extended result codes) so that no code above the
+// dialect layer compares codes.
+enum class DbErrorKind {
+  other,
+  check_violation,
+  unique_violation,      // includes a PRIMARY KEY collision
+  not_null_violation,
+  foreign_key_violation,
+  lock_timeout,          // a lock wait gave up (PostgreSQL lock_timeout)
+  statement_timeout,     // the statement was cancelled by a timeout
+  busy,                  // SQLite: another connection holds the lock
+  deadlock,
+  serialization,
+  storage_full,
+  read_only,             // read-only transaction, connection or file
+  permission_denied,
+  syntax,                // the database could not parse or resolve the SQL
+  undefined_object,      // no such table, column, function, constraint
+  connection,            // the connection failed or was lost
+};
+
+std::string_view to_string(DbErrorKind kind);
+
+// A violation of a data rule: the write was refused because of the data.
+inline bool is_violation(DbErrorKind k) {
+  return k == DbErrorKind::check_violation || k == DbErrorKind::unique_violation || k == DbErrorKind::not_null_violation ||
+         k == DbErrorKind::foreign_key_violation;
+}
+// The statement gave up waiting for another session.
+inline bool is_wait(DbErrorKind k) {
+  return k == DbErrorKind::lock_timeout || k == DbErrorKind::busy || k == DbErrorKind::statement_timeout ||
+         k == DbErrorKind::deadlock;
+}
+
+// What the database said beside its message, where it says it.
+struct DbErrorDetail {
+  std::string code;        // SQLSTATE, or the SQLite extended result code in decimal
+  std::string constraint;  // PG_DIAG_CONSTRAINT_NAME; SQLite: the CHECK name in its message
+  std::string table;       // PG_DIAG_TABLE_NAME; SQLite: the table in its message
+  std::vector<std::string> columns;  // SQLite UNIQUE: "t.a, t.b" from its message
+  std::string sql;         // the statement that failed
+};
+
+// A failure reported by the database or the connection. Carries its kind and
+// the detail the database gave, so callers can tell a check violation from a
+// lock timeout without looking at codes or message text.
 class DatabaseError : public Error {
  public:
-  DatabaseError(std::string message, std::string sqlstate = {}, int sqlite_code = 0)
-      : Error(ExitCode::database, std::move(message)), sqlstate_(std::move(sqlstate)), sqlite_code_(sqlite_code) {}
-  const std::string& sqlstate() const { return sqlstate_; }
-  int sqlite_code() const { return sqlite_code_; }
+  explicit DatabaseError(std::string message, DbErrorKind kind = DbErrorKind::other, DbErrorDetail detail = {})
+      : Error(ExitCode::database, std::move(message)), kind_(kind), detail_(std::move(detail)) {}
+  DbErrorKind kind() const { return kind_; }
+  const DbErrorDetail& detail() const { return detail_; }
+  const std::string& constraint() const { return detail_.constraint; }
+  // The database's own code, for messages only.
+  const std::string& native_code() const { return detail_.code; }
 
  private:
-  std::string sqlstate_;
-  int sqlite_code_;
+  DbErrorKind kind_;
+  DbErrorDetail detail_;
 };
 
 // Returns a copy of `e` (same type and code) whose message is "context: message".

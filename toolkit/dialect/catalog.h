@@ -21,6 +21,7 @@ struct ExistingConstraint {
   std::string definition;  // as the database renders it (CHECK (...), UNIQUE (...), CREATE UNIQUE INDEX ...)
   std::vector<std::string> columns;
   bool valid = true;       // PostgreSQL: convalidated / indisvalid AND indisready
+  bool planned = false;    // not in the catalog yet: an earlier step of the same plan adds it
 };
 
 // A foreign key in another table that points at this one.

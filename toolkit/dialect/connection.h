@@ -63,6 +63,39 @@ class Connection {
   virtual void validate_expression(std::string_view table, std::string_view expr) = 0;
 };
 
+// One transaction, rolled back on every path that does not commit it
+// (an exception, an early return). Never hand-write BEGIN/COMMIT pairs.
+class Transaction {
+ public:
+  enum class Mode { write, read_snapshot, probes };
+  explicit Transaction(Connection& db, Mode mode = Mode::write);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  void commit();
+  void rollback();
+
+ private:
+  Connection& db_;
+  bool open_ = true;
+};
+
+// A savepoint inside a transaction, rolled back and released unless released.
+class Savepoint {
+ public:
+  Savepoint(Connection& db, std::string name);
+  ~Savepoint();
+  Savepoint(const Savepoint&) = delete;
+  Savepoint& operator=(const Savepoint&) = delete;
+  void release();   // keep what was done since
+  void rollback();  // undo what was done since, and release
+
+ private:
+  Connection& db_;
+  std::string name_;
+  bool open_ = true;
+};
+
 // Opens a connection. A missing SQLite file is an error, never a new empty
 // database; a file that is not an SQLite database is left untouched.
 std::unique_ptr<Connection> open_connection(const ConnectionTarget& target, const ConnectOptions& options);

@@ -21,6 +21,11 @@ std::string Dialect::literal(const model::Literal& value) const {
   return quote_string(std::get<std::string>(value));
 }
 
+std::string Dialect::column_ref(std::string_view alias, std::string_view column) const {
+  const std::string col = is_row_id(column) ? std::string(column) : quote_ident(column);
+  return alias.empty() ? col : std::string(alias) + "." + col;
+}
+
 const Dialect& dialect_for(Kind kind) { return kind == Kind::sqlite ? sqlite_dialect() : postgresql_dialect(); }
 
 }  // namespace cc::dialect

@@ -14,6 +14,24 @@ namespace cc::dialect {
 
 enum class Kind { sqlite, postgresql };
 
+// What a database can do, declared by its dialect instead of guessed by the
+// layers above (which never compare dialect kinds).
+struct Capabilities {
+  bool transactional_ddl = true;
+  // ADD CONSTRAINT ... NOT VALID then VALIDATE: existing rows are only checked
+  // later, so a migration must scan for violations before it starts.
+  bool add_not_valid = false;
+  bool concurrent_index_build = false;  // CREATE INDEX CONCURRENTLY
+  bool advisory_lock = false;           // a session lock for one migrator at a time
+  bool native_alter_check = false;      // ALTER TABLE ... ADD/DROP CONSTRAINT for CHECK
+  bool deferrable_constraints = false;  // probes need SET CONSTRAINTS ALL IMMEDIATE
+  // An INSERT probe leaves a trace (a sequence value) even when rolled back.
+  bool insert_probe_leaves_trace = false;
+  // The implicit identity of a row when there is no primary key ("" if none).
+  std::string_view row_id;
+};
+
+
 class Dialect {
  public:
   virtual ~Dialect() = default;
@@ -41,6 +59,30 @@ class Dialect {
   virtual std::string row_json(std::string_view alias, const std::vector<std::string>& columns) const = 0;
   virtual std::string json_get(std::string_view json, std::string_view key, std::string_view type) const = 0;
   virtual std::string json_type() const = 0;
+
+  virtual const Capabilities& capabilities() const = 0;
+
+  // The statement that starts a write transaction (SQLite takes the write
+  // lock up front), and the one that starts a transaction of probes.
+  virtual std::string begin_write() const = 0;
+  virtual std::vector<std::string> begin_probes() const = 0;
+  // The current time as text, in SQL.
+  virtual std::string now_text() const = 0;
+  // A query returning one row with 1 when `table` exists, else 0.
+  virtual std::string table_exists_sql(std::string_view table) const = 0;
+  // The column definition of a generated integer primary key named id.
+  virtual std::string identity_primary_key() const = 0;
+  // What an INSERT putting back rows with their original identity values needs after its column list.
+  virtual std::string insert_keeping_identity() const = 0;
+  // Statements that make foreign-key actions happen on this connection (before a transaction).
+  virtual std::vector<std::string> enforce_foreign_keys() const = 0;
+  // A query returning one row with 1 when CHECK constraints are switched off for this connection.
+  virtual std::string checks_disabled_sql() const = 0;
+  // `column` of `alias` as SQL; the row identity (rowid, ctid) is not quoted.
+  std::string column_ref(std::string_view alias, std::string_view column) const;
+  bool is_row_id(std::string_view column) const { return !capabilities().row_id.empty() && column == capabilities().row_id; }
+  // A JSON object of the key columns of row `alias` (values keep their types).
+  virtual std::string key_json(std::string_view alias, const std::vector<std::string>& key) const = 0;
 
   // A literal from the schema, rendered for this dialect.
   std::string literal(const model::Literal& value) const;

@@ -41,44 +41,69 @@ std::string history_insert(const Dialect& d, const migrate::Migration& m, bool u
          started_at + ", " + d.quote_string(options.tool_version) + ", " + d.quote_string(options.applied_by) + ")";
 }
 
+std::string history_insert_now(Connection& db, const migrate::Migration& m, bool up, const MigratorOptions& options) {
+  std::string started;
+  db.query("SELECT " + db.dialect().now_text(), [&](const Row& r) { started = value_text(r[0]); });
+  return history_insert(db.dialect(), m, up, db.dialect().quote_string(started), options);
+}
+
+std::vector<std::string> records(Connection& db, const Work& work, const MigratorOptions& options) {
+  std::vector<std::string> out;
+  if (work.migration) out.push_back(history_insert_now(db, *work.migration, work.up, options));
+  out.insert(out.end(), work.record.begin(), work.record.end());
+  return out;
+}
+
+bool table_exists(Connection& db, std::string_view table) {
+  bool exists = false;
+  db.query(db.dialect().table_exists_sql(table), [&](const Row& r) { exists = value_int(r[0]) > 0; });
+  return exists;
+}
+
 std::string history_event(const Dialect& d, int version, const std::string& direction, const std::string& detail,
                           const MigratorOptions& options) {
-  const std::string now = d.kind() == Kind::postgresql ? "clock_timestamp()" : "strftime('%Y-%m-%d %H:%M:%f', 'now')";
+  // A literal-free expression the column's type accepts on both dialects.
+  const std::string now = d.kind() == Kind::postgresql ? "clock_timestamp()" : d.now_text();
   return std::string("INSERT INTO ") + kHistoryTable +
          " (version, name, checksum, direction, started_at, tool_version, applied_by) VALUES (" + std::to_string(version) + ", " +
          d.quote_string(detail) + ", '', " + d.quote_string(direction) + ", " + now + ", " + d.quote_string(options.tool_version) +
          ", " + d.quote_string(options.applied_by) + ")";
 }
 
-void create_bookkeeping(Connection& db) {
-  const bool pg = db.dialect().kind() == Kind::postgresql;
+std::vector<std::string> missing_bookkeeping(Connection& db) {
+  const auto& d = db.dialect();
+  std::vector<std::string> out;
   const std::string directions = "CHECK (direction IN ('up', 'down', 'drop_checks', 'restore_checks'))";
-  if (pg) {
-    db.execute(std::string("CREATE TABLE IF NOT EXISTS ") + kHistoryTable +
-               " (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, version integer NOT NULL, name text NOT NULL, "
-               "checksum text NOT NULL, direction text NOT NULL " + directions + ", "
-               "started_at timestamptz NOT NULL, finished_at timestamptz NOT NULL DEFAULT clock_timestamp(), "
-               "tool_version text NOT NULL, applied_by text NOT NULL)");
-  } else {
-    db.execute(std::string("CREATE TABLE IF NOT EXISTS ") + kHistoryTable +
-               " (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, name TEXT NOT NULL, checksum TEXT NOT NULL, "
-               "direction TEXT NOT NULL " + directions + ", started_at TEXT NOT NULL, "
-               "finished_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')), tool_version TEXT NOT NULL, "
-               "applied_by TEXT NOT NULL)");
+  if (!table_exists(db, kHistoryTable)) {
+    if (d.kind() == Kind::postgresql) {
+      out.push_back(std::string("CREATE TABLE IF NOT EXISTS ") + kHistoryTable +
+                    " (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, version integer NOT NULL, name text NOT NULL, "
+                    "checksum text NOT NULL, direction text NOT NULL " + directions + ", "
+                    "started_at timestamptz NOT NULL, finished_at timestamptz NOT NULL DEFAULT clock_timestamp(), "
+                    "tool_version text NOT NULL, applied_by text NOT NULL)");
+    } else {
+      out.push_back(std::string("CREATE TABLE IF NOT EXISTS ") + kHistoryTable +
+                    " (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, name TEXT NOT NULL, checksum TEXT NOT NULL, "
+                    "direction TEXT NOT NULL " + directions + ", started_at TEXT NOT NULL, "
+                    "finished_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')), tool_version TEXT NOT NULL, "
+                    "applied_by TEXT NOT NULL)");
+    }
   }
-  db.execute(std::string("CREATE TABLE IF NOT EXISTS ") + kDroppedTable +
-             " (name TEXT PRIMARY KEY, table_name TEXT NOT NULL, definition TEXT NOT NULL, dropped_at TEXT NOT NULL, "
-             "dropped_by TEXT NOT NULL)");
+  if (!table_exists(db, kDroppedTable)) {
+    out.push_back(std::string("CREATE TABLE IF NOT EXISTS ") + kDroppedTable +
+                  " (name TEXT PRIMARY KEY, table_name TEXT NOT NULL, definition TEXT NOT NULL, dropped_at TEXT NOT NULL, "
+                  "dropped_by TEXT NOT NULL)");
+  }
+  return out;
+}
+
+void create_bookkeeping(Connection& db) {
+  for (const auto& sql : missing_bookkeeping(db)) db.execute(sql);
 }
 
 std::vector<migrate::ConstraintDef> dropped_checks(Connection& db) {
   std::vector<migrate::ConstraintDef> out;
-  bool exists = false;
-  const bool pg = db.dialect().kind() == Kind::postgresql;
-  db.query(pg ? std::string("SELECT count(*) FROM pg_class WHERE oid = to_regclass('") + kDroppedTable + "')"
-              : std::string("SELECT count(*) FROM sqlite_schema WHERE name = '") + kDroppedTable + "'",
-           [&](const Row& r) { exists = value_int(r[0]) > 0; });
-  if (!exists) return out;
+  if (!table_exists(db, kDroppedTable)) return out;
   db.query(std::string("SELECT name, table_name, definition FROM ") + kDroppedTable + " ORDER BY table_name, name", [&](const Row& r) {
     migrate::ConstraintDef d;
     d.name = value_text(r[0]);

@@ -10,7 +10,8 @@
 #include <vector>
 
 #include "dialect/connection.h"
-#include "migrate/migration.h"
+#include "dialect/plan.h"
+#include "model/migration.h"
 
 namespace cc::dialect {
 
@@ -38,17 +39,13 @@ struct MigratorOptions {
   std::string applied_by;       // user@host
 };
 
-// One statement of a plan, as --dry-run prints it.
-struct PlannedStatement {
-  std::string sql;
-  std::string comment;  // why, e.g. "build the index without blocking writers"
-};
-
-// Extra work for one run: operations to leave out (checks that drop-checks
-// already removed) and statements committed together with the history row.
-struct RunExtras {
-  std::vector<std::string> skip;
-  std::vector<std::string> record;
+// Work for one run: a version in one direction, or operations that belong
+// to no version (drop-checks, apply restoring what drop-checks removed).
+struct Work {
+  const migrate::Migration* migration = nullptr;
+  bool up = true;
+  std::vector<migrate::Operation> ops;  // what to run (checks drop-checks removed already left out)
+  std::vector<std::string> record;      // statements committed with the last transactional step
 };
 
 class Migrator {
@@ -60,25 +57,19 @@ class Migrator {
   virtual void lock() = 0;
   virtual void unlock() = 0;
 
-  // Creates the history table when it does not exist.
-  virtual void ensure_history() = 0;
   // All history rows in id order (empty when the table does not exist).
   virtual std::vector<HistoryRow> history() = 0;
 
-  // The statements run() would execute for this migration and direction.
-  virtual std::vector<PlannedStatement> plan(const migrate::Migration& m, bool up) = 0;
+  // The plan for `work`, made from the catalog as it is now: operations found
+  // done already (an interrupted run) are left out and listed, and what
+  // cannot work (a different constraint of the same name) is refused here,
+  // before any change. Reads only.
+  virtual Plan plan(const Work& work) = 0;
 
-  // Runs the migration in one direction and records it in history, the
-  // history row committing together with the last transactional step. A
-  // rerun after an interruption resumes: completed steps are recognised in
-  // the catalog, never repeated or recorded twice. Returns false when
-  // another migrator had already done it (nothing run).
-  virtual bool run(const migrate::Migration& m, bool up, const RunExtras& extras = {}) = 0;
-
-  // Runs operations that belong to no version (drop-checks, and apply
-  // restoring dropped checks) the same way, committing `record` with the
-  // last transactional step.
-  virtual void run_ops(const std::vector<migrate::Operation>& ops, const std::vector<std::string>& record) = 0;
+  // Runs exactly `plan`, the history row committing with its last
+  // transactional step. Returns false when another migrator had already run
+  // the version (nothing run).
+  virtual bool execute(const Plan& plan, const Work& work) = 0;
 
   // Empty when `existing` (from the catalog) has the declared definition, as
   // the database normalises both; otherwise a description of the difference.
@@ -95,17 +86,25 @@ std::unique_ptr<Migrator> make_postgres_migrator(Connection& db, const MigratorO
 // Shared helpers for the history table.
 namespace detail {
 std::vector<HistoryRow> read_history(Connection& db, bool table_exists);
+// `started_at` is SQL (a literal or an expression).
 std::string history_insert(const Dialect& d, const migrate::Migration& m, bool up, const std::string& started_at,
                            const MigratorOptions& options);
+// The statement recording that a version was run, with the time now as a literal.
+std::string history_insert_now(Connection& db, const migrate::Migration& m, bool up, const MigratorOptions& options);
 // A history row for an event that is not a version (drop_checks, restore_checks).
 std::string history_event(const Dialect& d, int version, const std::string& direction, const std::string& detail,
                           const MigratorOptions& options);
-// The DDL of the history and dropped tables, per dialect.
+// The DDL of the bookkeeping tables (history, dropped) that do not exist yet.
+std::vector<std::string> missing_bookkeeping(Connection& db);
+// Creates them (what a plan's bookkeeping unit runs).
 void create_bookkeeping(Connection& db);
+bool table_exists(Connection& db, std::string_view table);
 // The names and definitions drop-checks removed.
 std::vector<migrate::ConstraintDef> dropped_checks(Connection& db);
 // The direction the history says `version` is in now: "up", "down" or "" (never run).
 std::string current_direction(Connection& db, int version);
+// The steps of `work` (a version or loose operations) that record it.
+std::vector<std::string> records(Connection& db, const Work& work, const MigratorOptions& options);
 }  // namespace detail
 
 }  // namespace cc::dialect

@@ -160,68 +160,92 @@ model::Schema schema_of_additions(const std::vector<const Migration*>& migration
   return schema;
 }
 
+bool ApplyResult::changed() const {
+  if (dry_run) return false;
+  return !bookkeeping.empty() || !restored.empty() ||
+         std::any_of(steps.begin(), steps.end(), [](const StepResult& s) { return s.ran; });
+}
+
 namespace {
 
-ApplyResult run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<const Migration*>& todo, bool up,
-                      bool dry_run, int sample) {
-  ApplyResult result;
-  if (todo.empty()) return result;
-  // Refuse, changing nothing, when existing rows break a constraint to be
-  // added (going down, the reverse of a drop adds one). PostgreSQL scans
-  // first: its constraints go in NOT VALID, so violations would only show at
-  // VALIDATE. SQLite needs no separate pass: the rebuild's copy into the new
-  // table enforces every CHECK and the unique index build every UNIQUE,
-  // inside the migration's transaction, so a violation rolls it back and the
-  // scan then only explains why.
-  model::Schema additions = schema_of_additions(todo, up);
-  auto refuse_if_violated = [&]() -> bool {
-    if (additions.tables.empty()) return false;
-    scan::ScanOptions so;
-    so.sample = sample;
-    scan::ScanReport report = scan::run_scan(db, additions, so);
-    if (report.total_violations() == 0) return false;
-    result.refused = std::move(report);
-    return true;
-  };
-  const bool scan_first = db.dialect().kind() == dialect::Kind::postgresql;
-  if (scan_first && !dry_run && refuse_if_violated()) return result;
-  const auto dropped = dialect::detail::dropped_checks(db);
-  for (const auto* m : todo) {
-    StepResult step;
-    step.id = m->id();
-    step.direction = up ? "up" : "down";
-    // Checks that drop-checks already removed are not dropped again; they
-    // leave the dropped list with the migration that drops them for good.
-    dialect::RunExtras extras;
-    for (const auto& op : m->steps(up)) {
-      if (op.kind != OpKind::drop_check) continue;
-      for (const auto& d : dropped) {
-        if (d.name == op.def.name) {
-          extras.skip.push_back(d.name);
-          extras.record.push_back(std::string("DELETE FROM ") + dialect::kDroppedTable + " WHERE name = " +
-                                  db.dialect().quote_string(d.name));
-        }
-      }
-    }
-    if (dry_run) {
-      step.plan = migrator.plan(*m, up);
-    } else {
+// Creates the bookkeeping tables that are missing (dry run: only lists them).
+void bookkeeping(dialect::Connection& db, bool dry_run, ApplyResult& result) {
+  result.dry_run = dry_run;
+  result.bookkeeping = dialect::detail::missing_bookkeeping(db);
+  if (dry_run) return;
+  for (const auto& sql : result.bookkeeping) db.execute(sql);
+}
+
+// Scans the rows for the constraints `ops` add; true (and `result.refused`)
+// when some rows violate them.
+bool refuse_if_violated(dialect::Connection& db, const model::Schema& additions, int sample, ApplyResult& result) {
+  if (additions.tables.empty()) return false;
+  scan::ScanOptions so;
+  so.sample = sample;
+  scan::ScanReport report = scan::run_scan(db, additions, so);
+  if (report.total_violations() == 0) return false;
+  result.refused = std::move(report);
+  return true;
+}
+
+// Plans `work` and (unless a dry run) executes exactly that plan.
+StepResult run_work(dialect::Migrator& migrator, const dialect::Work& work, const std::string& id, bool dry_run) {
+  StepResult step;
+  step.id = id;
+  step.direction = work.up ? "up" : "down";
+  try {
+    step.plan = migrator.plan(work);
+    if (!dry_run) {
       const auto t0 = std::chrono::steady_clock::now();
-      try {
-        step.ran = migrator.run(*m, up, extras);
-      } catch (const DatabaseError& e) {
-        const int code = e.sqlite_code();
-        const bool violated = code == 275 /* CHECK */ || code == 2067 /* UNIQUE */ || code == 1555 /* PRIMARY KEY */;
-        if (!scan_first && violated && refuse_if_violated()) return result;
-        rethrow_with_context(e, std::string(up ? "apply " : "rollback ") + m->id());
-      } catch (const std::exception& e) {
-        rethrow_with_context(e, std::string(up ? "apply " : "rollback ") + m->id());
-      }
+      step.ran = migrator.execute(step.plan, work);
       step.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }
-    result.steps.push_back(std::move(step));
+  } catch (const std::exception& e) {
+    rethrow_with_context(e, (work.migration ? std::string(work.up ? "apply " : "rollback ") : std::string()) + id);
   }
-  return result;
+  return step;
+}
+
+std::string forget_dropped(const dialect::Dialect& d, const std::string& name) {
+  return std::string("DELETE FROM ") + dialect::kDroppedTable + " WHERE name = " + d.quote_string(name);
+}
+
+void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<const Migration*>& todo, bool up, bool dry_run,
+               int sample, ApplyResult& result) {
+  if (todo.empty()) return;
+  // Refuse, changing nothing, when existing rows break a constraint to be
+  // added (going down, the reverse of a drop adds one). Where constraints go
+  // in NOT VALID, violations would only show at VALIDATE, so the scan comes
+  // first. Elsewhere (SQLite) the rebuild's copy enforces every CHECK and the
+  // unique index build every UNIQUE inside the migration's transaction, so a
+  // violation rolls it back and the scan then only explains why. A dry run
+  // always scans: it must predict the refusal without running anything.
+  const model::Schema additions = schema_of_additions(todo, up);
+  const bool scan_first = db.dialect().capabilities().add_not_valid || dry_run;
+  if (scan_first && refuse_if_violated(db, additions, sample, result)) return;
+  const auto dropped = dialect::detail::dropped_checks(db);
+  for (const auto* m : todo) {
+    // Checks that drop-checks already removed are not dropped again; they
+    // leave the dropped list with the migration that drops them for good.
+    dialect::Work work;
+    work.migration = m;
+    work.up = up;
+    for (const auto& op : m->steps(up)) {
+      const bool gone = op.kind == OpKind::drop_check &&
+                        std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == op.def.name; });
+      if (gone) {
+        work.record.push_back(forget_dropped(db.dialect(), op.def.name));
+      } else {
+        work.ops.push_back(op);
+      }
+    }
+    try {
+      result.steps.push_back(run_work(migrator, work, m->id(), dry_run));
+    } catch (const DatabaseError& e) {
+      if (!scan_first && is_violation(e.kind()) && refuse_if_violated(db, additions, sample, result)) return;
+      throw;
+    }
+  }
 }
 
 }  // namespace
@@ -232,21 +256,21 @@ ApplyResult apply(dialect::Connection& db, dialect::Migrator& migrator, const st
     throw UsageError("--to " + std::to_string(*options.to) + ": no such version (have 1.." + std::to_string(migrations.size()) + ")");
   }
   LockGuard guard(migrator);
-  if (!options.dry_run) migrator.ensure_history();
+  ApplyResult result;
   Status st = compute_status(migrator, migrations);
   require_consistent(st);
+  bookkeeping(db, options.dry_run, result);
   const int target = options.to.value_or(static_cast<int>(migrations.size()));
   std::vector<const Migration*> todo;
   for (const auto& m : migrations) {
     if (m.version > st.current && m.version <= target) todo.push_back(&m);
   }
-  ApplyResult result = run_steps(db, migrator, todo, true, options.dry_run, options.sample);
-  if (result.refused || options.dry_run) return result;
+  run_steps(db, migrator, todo, true, options.dry_run, options.sample, result);
+  if (result.refused) return result;
 
   // Put back the checks drop-checks removed that the applied state still has.
   const std::vector<ConstraintDef> dropped = dialect::detail::dropped_checks(db);
-  std::vector<Operation> restore;
-  std::vector<std::string> record;
+  dialect::Work restore;
   std::string names;
   std::vector<Migration> applied;
   for (const auto& m : migrations) {
@@ -256,27 +280,20 @@ ApplyResult apply(dialect::Connection& db, dialect::Migrator& migrator, const st
   for (const auto& d : dropped) {
     auto it = full.find(d.name);
     if (it == full.end()) continue;
-    restore.push_back(Operation{OpKind::add_check, it->second});
-    record.push_back(std::string("DELETE FROM ") + dialect::kDroppedTable + " WHERE name = " + db.dialect().quote_string(d.name));
+    restore.ops.push_back(Operation{OpKind::add_check, it->second});
+    restore.record.push_back(forget_dropped(db.dialect(), d.name));
     names += (names.empty() ? "" : ", ") + d.name;
   }
-  if (restore.empty()) return result;
+  if (restore.ops.empty()) return result;
   Migration pseudo;
-  pseudo.operations = restore;
-  scan::ScanOptions so;
-  so.sample = options.sample;
-  scan::ScanReport report = scan::run_scan(db, schema_of_additions({&pseudo}, true), so);
-  if (report.total_violations() > 0) {
-    result.refused = std::move(report);
-    return result;
-  }
-  record.push_back(dialect::detail::history_event(db.dialect(), std::max(st.current, target), "restore_checks", names, migrator_options));
-  try {
-    migrator.run_ops(restore, record);
-  } catch (const std::exception& e) {
-    rethrow_with_context(e, "restore the checks drop-checks removed");
-  }
-  for (const auto& op : restore) result.restored.push_back(op.def.name);
+  pseudo.operations = restore.ops;
+  if (refuse_if_violated(db, schema_of_additions({&pseudo}, true), options.sample, result)) return result;
+  restore.record.push_back(
+      dialect::detail::history_event(db.dialect(), std::max(st.current, target), "restore_checks", names, migrator_options));
+  StepResult step = run_work(migrator, restore, "restore_checks", options.dry_run);
+  step.plan.title = "restore the CHECKs drop-checks removed: " + names;
+  result.steps.push_back(std::move(step));
+  for (const auto& op : restore.ops) result.restored.push_back(op.def.name);
   return result;
 }
 
@@ -297,9 +314,9 @@ State expected_state(dialect::Connection& db, dialect::Migrator& migrator, const
 
 DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations,
                              const std::vector<std::string>& tables, const std::string& constraint,
-                             const dialect::MigratorOptions& options) {
+                             const dialect::MigratorOptions& options, bool dry_run) {
   LockGuard guard(migrator);
-  migrator.ensure_history();
+  DropChecksResult result;
   Status st;
   std::vector<ConstraintDef> already;
   const State state = expected_state(db, migrator, migrations, &already, &st);
@@ -317,12 +334,12 @@ DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrato
                        std::any_of(already.begin(), already.end(), [&](const auto& d) { return d.table == t; });
     if (!known) throw UsageError("--table " + t + ": no applied constraint on that table");
   }
-  DropChecksResult result;
-  std::vector<Operation> ops;
-  std::vector<std::string> record;
+  dialect::Work work;
+  auto& ops = work.ops;
+  auto& record = work.record;
   std::string names;
   const auto& d = db.dialect();
-  const std::string now = d.kind() == dialect::Kind::postgresql ? "CAST(clock_timestamp() AS text)" : "strftime('%Y-%m-%d %H:%M:%f', 'now')";
+  const std::string now = d.now_text();
   for (const auto& [name, def] : state) {
     if (def.unique) continue;
     if (!constraint.empty() && name != constraint) continue;
@@ -335,22 +352,28 @@ DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrato
     result.dropped.push_back(def);
   }
   if (ops.empty()) return result;
+  bookkeeping(db, dry_run, result.run);
   record.push_back(dialect::detail::history_event(d, st.current, "drop_checks", names, options));
-  migrator.run_ops(ops, record);
+  StepResult step = run_work(migrator, work, "drop_checks", dry_run);
+  step.plan.title = "drop-checks: " + names;
+  result.run.steps.push_back(std::move(step));
   return result;
 }
 
 ApplyResult rollback(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations, int to,
-                     bool dry_run) {
+                     bool dry_run, const dialect::MigratorOptions&) {
   if (to < 0 || to > static_cast<int>(migrations.size())) throw UsageError("--to " + std::to_string(to) + ": no such version");
   LockGuard guard(migrator);
+  ApplyResult result;
+  result.dry_run = dry_run;
   Status st = compute_status(migrator, migrations);
   require_consistent(st);
   std::vector<const Migration*> todo;
   for (auto it = migrations.rbegin(); it != migrations.rend(); ++it) {
     if (it->version > to && it->version <= st.current) todo.push_back(&*it);
   }
-  return run_steps(db, migrator, todo, false, dry_run, 0);
+  run_steps(db, migrator, todo, false, dry_run, 0, result);
+  return result;
 }
 
 }  // namespace cc::migrate

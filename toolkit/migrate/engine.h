@@ -7,7 +7,8 @@
 #include <vector>
 
 #include "dialect/migrator.h"
-#include "migrate/migration.h"
+#include "migrate/diff.h"
+#include "model/migration.h"
 #include "scan/scanner.h"
 
 namespace cc::migrate {
@@ -46,17 +47,22 @@ struct ApplyOptions {
 };
 
 struct StepResult {
-  std::string id;      // 0001_initial
+  std::string id;      // 0001_initial, or restore_checks / drop_checks
   std::string direction;
   bool ran = false;    // false: another migrator did it first, or dry run
   double elapsed_ms = 0;
-  std::vector<dialect::PlannedStatement> plan;  // dry run only
+  dialect::Plan plan;  // what ran (dry run: what would run)
 };
 
 struct ApplyResult {
+  bool dry_run = false;
+  // CREATE TABLE statements for the bookkeeping tables that were missing:
+  // run before anything else (dry run: would be).
+  std::vector<std::string> bookkeeping;
   std::vector<StepResult> steps;
-  std::vector<std::string> restored;  // checks drop-checks had removed, put back by apply
-  std::optional<scan::ScanReport> refused;  // rows violate constraints to be added: nothing was changed
+  std::vector<std::string> restored;  // checks drop-checks had removed, put back by apply (dry run: would be)
+  std::optional<scan::ScanReport> refused;  // rows violate constraints to be added: nothing was changed (dry run: would refuse)
+  bool changed() const;               // anything was written (bookkeeping included)
 };
 
 // Applies pending migrations up to options.to. Before changing anything it
@@ -67,17 +73,19 @@ ApplyResult apply(dialect::Connection& db, dialect::Migrator& migrator, const st
 
 // Reverts applied migrations above `to`, newest first.
 ApplyResult rollback(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations, int to,
-                     bool dry_run);
+                     bool dry_run, const dialect::MigratorOptions& migrator_options = {});
 
 struct DropChecksResult {
-  std::vector<ConstraintDef> dropped;
+  std::vector<ConstraintDef> dropped;  // dry run: would be dropped
+  ApplyResult run;                     // the plan run (dry run: that would run)
 };
 
 // The partial rollback: drops the applied CHECK constraints (all, those of
 // `tables`, or the one named) and keeps every UNIQUE. Recorded, so verify
 // expects them absent and the next apply puts them back.
 DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations,
-                             const std::vector<std::string>& tables, const std::string& constraint, const dialect::MigratorOptions& options);
+                             const std::vector<std::string>& tables, const std::string& constraint, const dialect::MigratorOptions& options,
+                             bool dry_run = false);
 
 // The constraints that should exist now: the applied versions replayed, less
 // the checks drop-checks removed (returned in `dropped`).

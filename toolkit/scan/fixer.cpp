@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <optional>
 #include <random>
 
 #include "core/error.h"
@@ -45,30 +46,19 @@ std::int64_t scalar(Connection& db, const std::string& sql) {
   return v;
 }
 
-bool is_pg(const Dialect& d) { return d.kind() == dialect::Kind::postgresql; }
-
 // Runs `fn` in one write transaction (SQLite takes the write lock up front),
 // commits after `fault_point`, and rolls back on any exception.
 template <typename Fn>
 void in_write_transaction(Connection& db, const char* fault_point, Fn&& fn) {
-  db.execute(is_pg(db.dialect()) ? "BEGIN" : "BEGIN IMMEDIATE");
-  try {
-    fn();
-    fault::point(fault_point);
-    db.execute("COMMIT");
-  } catch (...) {
-    try {
-      db.execute("ROLLBACK");
-    } catch (...) {
-      // The original error matters more than a failed rollback on a broken connection.
-    }
-    throw;
-  }
+  dialect::Transaction tx(db);
+  fn();
+  fault::point(fault_point);
+  tx.commit();
 }
 
 void ensure_audit_tables(Connection& db) {
   const auto& d = db.dialect();
-  const std::string id = is_pg(d) ? "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY" : "id INTEGER PRIMARY KEY";
+  const std::string id = d.identity_primary_key();
   const std::string json = d.json_type();
   db.execute(std::string("CREATE TABLE IF NOT EXISTS ") + kRuns +
              " (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, tool_version TEXT NOT NULL, "
@@ -79,9 +69,7 @@ void ensure_audit_tables(Connection& db) {
   db.execute(std::string("CREATE INDEX IF NOT EXISTS constraintctl_audit_run ON ") + kAudit + " (run_id, table_name)");
 }
 
-std::string now_sql(const Dialect& d) {
-  return is_pg(d) ? "CAST(clock_timestamp() AS text)" : "strftime('%Y-%m-%d %H:%M:%f', 'now')";
-}
+std::string now_sql(const Dialect& d) { return d.now_text(); }
 
 // Everything about one table that the statements need.
 struct TableCtx {
@@ -94,22 +82,13 @@ struct TableCtx {
 
   std::string key_list() const {
     std::vector<std::string> k;
-    for (const auto& c : key) k.push_back(c == "rowid" ? c : d->quote_ident(c));
+    for (const auto& c : key) k.push_back(d->column_ref("", c));
     return join(k, ", ");
   }
-  std::string key_json(const std::string& alias) const {
-    if (d->kind() == dialect::Kind::postgresql) {
-      std::vector<std::string> parts;
-      for (const auto& c : key) parts.push_back(d->quote_string(c) + ", " + alias + "." + d->quote_ident(c));
-      return "jsonb_build_object(" + join(parts, ", ") + ")";
-    }
-    std::vector<std::string> parts;
-    for (const auto& c : key) parts.push_back(d->quote_string(c) + ", " + alias + "." + (c == "rowid" ? c : d->quote_ident(c)));
-    return "json_object(" + join(parts, ", ") + ")";
-  }
+  std::string key_json(const std::string& alias) const { return d->key_json(alias, key); }
   std::string row_json(const std::string& alias) const { return d->row_json(alias, data); }
   std::string type_of(const std::string& col) const {
-    if (col == "rowid") return "INTEGER";
+    if (d->is_row_id(col)) return "INTEGER";
     const auto* c = info.find_column(col);
     return c && !c->type.empty() ? c->type : "TEXT";
   }
@@ -117,7 +96,7 @@ struct TableCtx {
   std::string key_match(const std::string& alias, const std::string& audit) const {
     std::vector<std::string> parts;
     for (const auto& c : key) {
-      parts.push_back(alias + "." + (c == "rowid" ? c : d->quote_ident(c)) + " = " + d->json_get(audit + ".row_key", c, type_of(c)));
+      parts.push_back(d->column_ref(alias, c) + " = " + d->json_get(audit + ".row_key", c, type_of(c)));
     }
     return join(parts, " AND ");
   }
@@ -212,43 +191,6 @@ struct TableWork {
   std::vector<const model::Unique*> uniques;
 };
 
-// Dry run: what each repair would do, with before -> after samples.
-void preview(Connection& db, const TableWork& w, const FixOptions& o, const ScanReport& before, FixReport& report) {
-  TableCtx t = table_ctx(db, w.spec->name);
-  auto violations = [&](const std::string& name) {
-    for (const auto& c : before.constraints) {
-      if (c.name == name) return c.violations;
-    }
-    return std::int64_t{0};
-  };
-  for (const auto* c : w.checks) {
-    const auto r = effective_repair(c->repair, c->name, o);
-    FixAction a{t.name, c->name, "check", std::string(model::to_string(r.policy)), violations(c->name), 0, 0, {}};
-    const std::string where = "NOT (" + check_predicate(*c, *t.d) + ")";
-    if (r.policy == model::RepairPolicy::delete_row) {
-      a.deleted = a.violations;
-      audit_cascade(db, t, where, "", true, c->name);  // only counts nothing here: cascade shown at run time
-    } else {
-      a.changed = a.violations;
-      const std::string col = r.column.empty() ? c->column : r.column;
-      db.query("SELECT " + t.key_list() + ", " + t.d->quote_ident(col) + ", " + repair_value(*c, r, t) + " FROM " + t.q +
-                   " WHERE " + where + " ORDER BY " + t.key_list() + " LIMIT " + std::to_string(o.sample),
-               [&](const Row& row) {
-                 Sample s;
-                 for (size_t k = 0; k < t.key.size(); ++k) s.key.emplace_back(t.key[k], row[k]);
-                 s.values.emplace_back(col, row[t.key.size()]);
-                 s.values.emplace_back(col + " (after)", row[t.key.size() + 1]);
-                 a.preview.push_back(std::move(s));
-               });
-    }
-    report.actions.push_back(std::move(a));
-  }
-  for (const auto* u : w.uniques) {
-    FixAction a{t.name, u->name, "unique", "delete_duplicates", violations(u->name), 0, violations(u->name), {}};
-    report.actions.push_back(std::move(a));
-  }
-}
-
 // The keys of a UNIQUE's surplus rows: all but the kept one per duplicated key.
 std::string duplicate_keys_sql(const TableCtx& t, const model::Unique& u, const model::Repair& r) {
   std::vector<std::string> cols, filters;
@@ -265,8 +207,37 @@ std::string duplicate_keys_sql(const TableCtx& t, const model::Unique& u, const 
          " ORDER BY " + order + ") AS cc_rn FROM " + t.q + " WHERE " + join(filters, " AND ") + ") AS cc_d WHERE cc_rn > 1";
 }
 
+// Dry run: the keys (and shown values) of up to `limit` rows matching `where`.
+std::vector<Sample> sample_rows(Connection& db, const TableCtx& t, const std::string& where, const std::string& column, int limit) {
+  std::vector<Sample> out;
+  if (limit <= 0) return out;
+  std::vector<std::string> cols;
+  for (const auto& k : t.key) cols.push_back(t.d->column_ref("", k));
+  const std::string shown = column.empty() ? "" : ", " + t.d->quote_ident(column);
+  db.query("SELECT " + join(cols, ", ") + shown + " FROM " + t.q + " WHERE " + where + " ORDER BY " + t.key_list() + " LIMIT " +
+               std::to_string(limit),
+           [&](const Row& row) {
+             Sample s;
+             for (size_t k = 0; k < t.key.size(); ++k) s.key.emplace_back(t.key[k], row[k]);
+             if (!column.empty()) s.values.emplace_back(column, row[t.key.size()]);
+             out.push_back(std::move(s));
+           });
+  return out;
+}
+
+// The condition matching the row a sample names.
+std::string sample_match(const TableCtx& t, const Sample& s) {
+  std::vector<std::string> parts;
+  for (const auto& [k, v] : s.key) {
+    std::string lit = std::holds_alternative<std::string>(v) ? t.d->quote_string(std::get<std::string>(v)) : dialect::value_text(v);
+    parts.push_back(t.d->column_ref("", k) + " = " + lit);
+  }
+  return join(parts, " AND ");
+}
+
 void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const std::string& run_id, FixReport& report) {
   TableCtx t = table_ctx(db, w.spec->name);
+  const bool preview = o.dry_run;
   const auto& d = *t.d;
   const std::string run = d.quote_string(run_id), tname = d.quote_string(t.name);
   const std::string audit_prefix = std::string("INSERT INTO ") + kAudit + " (run_id, table_name, action, row_key, before_row) SELECT " +
@@ -285,6 +256,7 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
     db.execute("DROP TABLE IF EXISTS cc_fix_dups");
     db.execute("CREATE TEMP TABLE cc_fix_dups AS " + duplicate_keys_sql(t, *u, r));
     const std::string doomed = "(" + t.key_list() + ") IN (SELECT " + t.key_list() + " FROM cc_fix_dups)";
+    if (preview) report.actions[a].preview = sample_rows(db, t, doomed, "", o.sample);
     report.cascaded += audit_cascade(db, t, doomed, run_id, o.allow_cascade || r.allow_cascade, u->name);
     report.audited += db.execute_count(audit_prefix + "'delete', " + t.key_json("cc_row") + ", " + t.row_json("cc_row") + " FROM " +
                                        t.q + " AS cc_row WHERE " + doomed);
@@ -304,6 +276,14 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
   for (const auto* c : w.checks) {
     const auto r = effective_repair(c->repair, c->name, o);
     actions[c->name] = action_for(c->name, "check", std::string(model::to_string(r.policy)));
+    if (preview) {
+      // Before: the rows this rule flags now; their after-values are read
+      // once the repairs converged, so interacting rules show what really happens.
+      const std::string col = r.policy == model::RepairPolicy::delete_row ? "" : (r.column.empty() ? c->column : r.column);
+      auto& a = report.actions[actions[c->name]];
+      a.preview = sample_rows(db, t, mine + " AND NOT (" + check_predicate(*c, d) + ")", col, o.sample);
+      a.violations = scalar(db, "SELECT count(*) FROM " + t.q + " WHERE NOT (" + check_predicate(*c, d) + ")");
+    }
   }
   // Apply the rules in schema order until none is broken.
   for (int pass = 1;; ++pass) {
@@ -331,6 +311,26 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
       throw Error(ExitCode::findings, "table '" + t.name + "': the repairs do not converge (" + std::to_string(left) +
                                           " row(s) still break a rule after " + std::to_string(pass) +
                                           " passes); the rules contradict each other. Nothing was changed.");
+    }
+  }
+  if (preview) {
+    for (const auto* c : w.checks) {
+      auto& a = report.actions[actions[c->name]];
+      for (auto& sample : a.preview) {
+        if (sample.values.empty()) continue;  // deleted
+        const std::string col = sample.values[0].first;
+        dialect::Value after = std::monostate{};
+        bool present = false;
+        db.query("SELECT " + d.quote_ident(col) + " FROM " + t.q + " WHERE " + sample_match(t, sample), [&](const Row& row) {
+          after = row[0];
+          present = true;
+        });
+        if (present) {
+          sample.values.emplace_back(col + " (after)", after);
+        } else {
+          sample.values.clear();  // deleted by another rule of the run
+        }
+      }
     }
   }
   // After-images; rows that ended up unchanged leave no audit row.
@@ -406,22 +406,25 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
 
   FixReport report;
   report.dry_run = options.dry_run;
-  if (options.dry_run) {
-    for (const auto& w : work) preview(db, w, options, before, report);
-    report.after = std::move(before);
-    return report;
-  }
   if (work.empty()) {
     report.after = std::move(before);
     return report;
   }
 
   const auto& d = db.dialect();
-  const bool sqlite = !is_pg(d);
-  if (sqlite) db.execute("PRAGMA foreign_keys = ON");  // the declared cascades must happen, and be audited
-  ensure_audit_tables(db);
+  for (const auto& sql : d.enforce_foreign_keys()) db.execute(sql);  // the declared cascades must happen, and be audited
   report.run_id = new_run_id();
-  in_write_transaction(db, "before-commit", [&] {
+  // The dry run is the real run, rolled back: the same statements in the
+  // same order, so it predicts counts, cascades, refusals and convergence
+  // exactly, and leaves nothing behind (the audit tables included).
+  std::optional<dialect::Transaction> trial;
+  if (options.dry_run) {
+    trial.emplace(db);
+  } else {
+    ensure_audit_tables(db);
+  }
+  auto body = [&] {
+    if (options.dry_run) ensure_audit_tables(db);
     db.execute(std::string("INSERT INTO ") + kRuns + " (run_id, started_at, tool_version, applied_by) VALUES (" +
                d.quote_string(report.run_id) + ", " + now_sql(d) + ", " + d.quote_string(options.tool_version) + ", " +
                d.quote_string(options.applied_by) + ")");
@@ -441,26 +444,32 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
                d.quote_string(std::to_string(changed) + " updated, " + std::to_string(deleted) + " deleted, " +
                               std::to_string(report.cascaded) + " cascaded") +
                " WHERE run_id = " + d.quote_string(report.run_id));
-  });
+  };
   ScanOptions after_options;
   after_options.tables = options.tables;
   after_options.sample = options.sample;
+  if (options.dry_run) {
+    body();
+    after_options.inside_transaction = true;
+    report.after = run_scan(db, schema, after_options);  // what the real run would leave
+    trial->rollback();
+    report.run_id.clear();
+    return report;
+  }
+  in_write_transaction(db, "before-commit", body);
   report.after = run_scan(db, schema, after_options);
   return report;
 }
 
 UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string& applied_by) {
   const auto& d = db.dialect();
-  const bool sqlite = !is_pg(d);
   const std::string run = d.quote_string(run_id);
   UndoReport report;
   report.run_id = run_id;
   bool runs_table = false;
-  db.query(sqlite ? std::string("SELECT count(*) FROM sqlite_schema WHERE name = '") + kRuns + "'"
-                  : std::string("SELECT count(*) FROM pg_class WHERE oid = to_regclass('") + kRuns + "')",
-           [&](const Row& r) { runs_table = dialect::value_int(r[0]) > 0; });
+  db.query(d.table_exists_sql(kRuns), [&](const Row& r) { runs_table = dialect::value_int(r[0]) > 0; });
   if (!runs_table) throw UsageError("fix run " + in_quotes(run_id) + " is unknown: this database has no fix runs");
-  if (sqlite) db.execute("PRAGMA foreign_keys = ON");
+  for (const auto& sql : d.enforce_foreign_keys()) db.execute(sql);
   in_write_transaction(db, "undo-before-commit", [&] {
     std::string undone;
     bool found = false;
@@ -503,12 +512,12 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
           cols.push_back(d.quote_ident(c));
           values.push_back(d.json_get("a.before_row", c, t.type_of(c)));
         }
-        if (t.key.size() == 1 && t.key[0] == "rowid") {
-          cols.push_back("rowid");
-          values.push_back(d.json_get("a.row_key", "rowid", "INTEGER"));
+        if (t.key.size() == 1 && d.is_row_id(t.key[0])) {
+          cols.push_back(t.key[0]);
+          values.push_back(d.json_get("a.row_key", t.key[0], "INTEGER"));
         }
         report.reinserted += db.execute_count("INSERT INTO " + t.q + " (" + join(cols, ", ") + ")" +
-                                              (sqlite ? "" : " OVERRIDING SYSTEM VALUE") + " SELECT " + join(values, ", ") + " FROM " +
+                                              d.insert_keeping_identity() + " SELECT " + join(values, ", ") + " FROM " +
                                               kAudit + " AS a WHERE a.run_id = " + run + " AND a.table_name = " + d.quote_string(name) +
                                               " AND a.action = '" + action + "' ORDER BY a.id");
       }

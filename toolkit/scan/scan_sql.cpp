@@ -11,7 +11,7 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep) 
 
 // Key columns are names, except the dialects' row ids, which must stay bare.
 std::string key_column(const std::string& name, const dialect::Dialect& d) {
-  return (name == "rowid" || name == "ctid") ? name : d.quote_ident(name);
+  return d.column_ref("", name);
 }
 
 std::vector<std::string> quoted(const std::vector<std::string>& names, const dialect::Dialect& d) {

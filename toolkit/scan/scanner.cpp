@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "core/error.h"
 #include "model/expression.h"
@@ -194,26 +195,18 @@ ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const 
   for (const auto* t : tables) plans.push_back(plan_table(db, *t, validation));
   validation.raise_if_any();
 
-  db.begin_read_snapshot();
-  try {
-    for (size_t i = 0; i < plans.size(); ++i) {
-      if (options.progress) options.progress(plans[i].spec->name, i, plans.size());
-      try {
-        scan_checks(db, plans[i], options, report);
-        scan_uniques(db, plans[i], options, report);
-      } catch (const std::exception& e) {
-        rethrow_with_context(e, "table " + in_quotes(plans[i].spec->name));
-      }
-    }
-    db.rollback();
-  } catch (...) {
+  std::optional<dialect::Transaction> snapshot;
+  if (!options.inside_transaction) snapshot.emplace(db, dialect::Transaction::Mode::read_snapshot);
+  for (size_t i = 0; i < plans.size(); ++i) {
+    if (options.progress) options.progress(plans[i].spec->name, i, plans.size());
     try {
-      db.rollback();
-    } catch (...) {
-      // The original error matters more than a failed rollback on a broken connection.
+      scan_checks(db, plans[i], options, report);
+      scan_uniques(db, plans[i], options, report);
+    } catch (const std::exception& e) {
+      rethrow_with_context(e, "table " + in_quotes(plans[i].spec->name));
     }
-    throw;
   }
+  if (snapshot) snapshot->rollback();
   report.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   return report;
 }

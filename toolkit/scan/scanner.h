@@ -36,6 +36,9 @@ struct ScanOptions {
   std::vector<std::string> tables;  // empty: all declared tables
   int sample = 5;                   // sample rows per violated constraint (0: none)
   std::function<void(const std::string& table, size_t index, size_t count)> progress;
+  // Read in the caller's open transaction (a fix's dry run scans what its
+  // rolled-back repairs left) instead of a snapshot of its own.
+  bool inside_transaction = false;
 };
 
 struct ScanReport {

@@ -16,15 +16,27 @@ using dialect::Row;
 using dialect::TableInfo;
 using dialect::Value;
 
-bool is_pg(const dialect::Connection& db) { return db.dialect().kind() == dialect::Kind::postgresql; }
-
 std::string literal_of(const dialect::Dialect& d, const Value& v) {
   if (std::holds_alternative<std::monostate>(v)) return "NULL";
   if (std::holds_alternative<std::string>(v)) return d.quote_string(std::get<std::string>(v));
   return dialect::value_text(v);
 }
 
-std::string key_col(const dialect::Dialect& d, const std::string& c) { return c == "rowid" || c == "ctid" ? c : d.quote_ident(c); }
+std::string key_col(const dialect::Dialect& d, const std::string& c) { return d.column_ref("", c); }
+
+bool subset_of(const std::vector<std::string>& small, const std::vector<std::string>& big) {
+  return !small.empty() && std::all_of(small.begin(), small.end(), [&](const std::string& c) {
+    return std::find(big.begin(), big.end(), c) != big.end();
+  });
+}
+
+// What a probe write met.
+struct Outcome {
+  bool refused = false;
+  DbErrorKind kind = DbErrorKind::other;
+  DbErrorDetail detail;
+  std::string message;
+};
 
 // Values likely to break a CHECK on a column of this type, extremes first,
 // then small ones: when a value breaks another constraint first (SQLite
@@ -44,12 +56,8 @@ class Prober {
  public:
   Prober(dialect::Connection& db) : db_(db), d_(db.dialect()) {}
 
-  // Runs every probe in one transaction that is rolled back at the end.
-  void begin() {
-    db_.execute(is_pg(db_) ? "BEGIN" : "BEGIN IMMEDIATE");
-    if (is_pg(db_)) db_.execute("SET CONSTRAINTS ALL IMMEDIATE");
-  }
-  void end() { db_.execute("ROLLBACK"); }
+  // The caller runs every probe in one transaction that is rolled back at
+  // the end (dialect::Transaction in probes mode).
 
   // "" when rejected by this constraint; otherwise why not.
   std::string check(const migrate::ConstraintDef& def, const TableInfo& info, std::string& how) {
@@ -65,14 +73,23 @@ class Prober {
         std::string sql;
         if (!row.empty()) {
           sql = "UPDATE " + d_.quote_ident(info.name) + " SET " + d_.quote_ident(col) + " = " + v + " WHERE " + where_key(key, row);
-        } else if (!is_pg(db_)) {
+        } else if (!d_.capabilities().insert_probe_leaves_trace) {
           sql = "INSERT INTO " + d_.quote_ident(info.name) + " (" + d_.quote_ident(col) + ") VALUES (" + v + ")";
         } else {
           how = "skipped: the table is empty and an INSERT probe would advance sequences; the catalog shows it validated";
           return "";
         }
-        std::string message;
-        if (attempt(sql, message) && rejected_by(message, def.name, false)) {
+        const Outcome o = attempt(sql);
+        if (o.refused && is_wait(o.kind)) {
+          how = "skipped: the probe could not run (" + std::string(to_string(o.kind)) + ": " + o.message + ")";
+          return "";
+        }
+        if (o.refused && o.kind == DbErrorKind::permission_denied) {
+          how = "skipped: no privilege to write a probe row (" + o.message + ")";
+          return "";
+        }
+        // Refused by another rule (another CHECK, a type error): try the next value.
+        if (o.refused && o.kind == DbErrorKind::check_violation && o.detail.constraint == def.name) {
           how = "rejected: " + d_.quote_ident(col) + " = " + v;
           return "";
         }
@@ -101,12 +118,27 @@ class Prober {
       sets += (sets.empty() ? "" : ", ") + d_.quote_ident(c) + " = (SELECT " + d_.quote_ident(c) + " FROM " + d_.quote_ident(info.name) +
               " WHERE " + where_key(key, first) + ")";
     }
-    std::string message;
-    if (attempt("UPDATE " + d_.quote_ident(info.name) + " SET " + sets + " WHERE " + where_key(key, second), message) &&
-        rejected_by(message, def.name, true)) {
-      how = "rejected: a second row given the first row's key";
+    const Outcome o = attempt("UPDATE " + d_.quote_ident(info.name) + " SET " + sets + " WHERE " + where_key(key, second));
+    if (o.refused && is_wait(o.kind)) {
+      how = "skipped: the probe could not run (" + std::string(to_string(o.kind)) + ": " + o.message + ")";
       return "";
     }
+    if (o.refused && o.kind == DbErrorKind::permission_denied) {
+      how = "skipped: no privilege to write a probe row (" + o.message + ")";
+      return "";
+    }
+    if (o.refused && o.kind == DbErrorKind::unique_violation) {
+      const std::string by = unique_rejecter(def, info, o);
+      if (by == def.name) {
+        how = "rejected: a second row given the first row's key";
+        return "";
+      }
+      if (!by.empty()) {
+        how = "rejected: a second row given the first row's key; enforced, also covered by " + by;
+        return "";
+      }
+    }
+    if (o.refused) return "the probe was refused, but not by a UNIQUE on these columns (" + o.message + ")";
     return "a duplicate key was accepted";
   }
 
@@ -135,36 +167,46 @@ class Prober {
     return w;
   }
 
-  // Runs `sql` in a savepoint that is always rolled back. True when the
-  // database refused it; `message` then holds why.
-  bool attempt(const std::string& sql, std::string& message) {
-    db_.execute("SAVEPOINT cc_probe");
-    bool failed = false;
+  // Runs `sql` in a savepoint that is always rolled back.
+  Outcome attempt(const std::string& sql) {
+    Outcome o;
+    dialect::Savepoint sp(db_, "cc_probe");
     try {
       db_.execute(sql);
     } catch (const DatabaseError& e) {
-      failed = true;
-      message = e.what();
-      last_sqlstate_ = e.sqlstate();
-      last_code_ = e.sqlite_code();
+      o.refused = true;
+      o.kind = e.kind();
+      o.detail = e.detail();
+      o.message = e.what();
     }
-    db_.execute("ROLLBACK TO SAVEPOINT cc_probe");
-    db_.execute("RELEASE SAVEPOINT cc_probe");
-    return failed;
+    sp.rollback();
+    return o;
   }
 
-  bool rejected_by(const std::string& message, const std::string& name, bool unique) {
-    if (is_pg(db_)) {
-      return last_sqlstate_ == (unique ? "23505" : "23514") && message.find("\"" + name + "\"") != std::string::npos;
+  // The UNIQUE that refused a duplicate, when it enforces at least the
+  // declared rule: the declared one, or a full UNIQUE on a subset of its
+  // columns (every duplicate of the declared key is one of its keys too).
+  // Databases that name the constraint (PostgreSQL) are taken at their word;
+  // SQLite names the columns instead. Empty: refused by something else.
+  std::string unique_rejecter(const migrate::ConstraintDef& def, const TableInfo& info, const Outcome& o) {
+    if (!o.detail.constraint.empty()) {
+      if (o.detail.constraint == def.name) return def.name;
+      const auto* other = info.find_constraint(o.detail.constraint);
+      const bool unique = other && (other->kind == ExistingConstraint::Kind::unique || other->kind == ExistingConstraint::Kind::unique_index ||
+                                    other->kind == ExistingConstraint::Kind::primary_key);
+      const bool partial = other && other->definition.find(" WHERE ") != std::string::npos;
+      return unique && !partial && subset_of(other->columns, def.columns) ? other->name : "";
     }
-    if (unique) return last_code_ == 2067 || message.find("UNIQUE constraint failed") != std::string::npos;  // SQLite names no constraint
-    return (last_code_ == 275 || message.find("CHECK constraint failed") != std::string::npos) && message.find(name) != std::string::npos;
+    if (o.detail.columns.empty() || !subset_of(o.detail.columns, def.columns)) return "";
+    if (o.detail.columns == def.columns) return def.name;  // SQLite cannot tell which index of these columns fired
+    for (const auto& c : info.constraints) {
+      if (c.columns == o.detail.columns && c.definition.find(" WHERE ") == std::string::npos) return c.name.empty() ? "(unnamed)" : c.name;
+    }
+    return "";
   }
 
   dialect::Connection& db_;
   const dialect::Dialect& d_;
-  std::string last_sqlstate_;
-  int last_code_ = 0;
 };
 
 std::string kind_name(ExistingConstraint::Kind k) { return std::string(dialect::to_string(k)); }
@@ -203,8 +245,8 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
   for (const auto& t : tables) infos[t] = db.inspect_table(t);
 
   bool ignore_checks = false;
-  if (!is_pg(db)) {
-    db.query("PRAGMA ignore_check_constraints", [&](const Row& r) { ignore_checks = dialect::value_int(r[0]) != 0; });
+  if (const auto sql = db.dialect().checks_disabled_sql(); !sql.empty()) {
+    db.query(sql, [&](const Row& r) { ignore_checks = dialect::value_int(r[0]) != 0; });
   }
 
   // Catalog and definition first (PostgreSQL normalises in its own
@@ -236,22 +278,17 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
   }
   if (!to_probe.empty()) {
     Prober prober(db);
-    prober.begin();
-    try {
-      for (auto [index, def] : to_probe) {
-        Finding& f = report.constraints[index];
-        const std::string why = def->unique ? prober.unique(*def, infos[def->table], f.probe) : prober.check(*def, infos[def->table], f.probe);
-        if (!why.empty()) {
-          f.status = "not_enforced";
-          f.detail = why;
-          f.probe = "accepted";
-        }
+    dialect::Transaction probes(db, dialect::Transaction::Mode::probes);
+    for (auto [index, def] : to_probe) {
+      Finding& f = report.constraints[index];
+      const std::string why = def->unique ? prober.unique(*def, infos[def->table], f.probe) : prober.check(*def, infos[def->table], f.probe);
+      if (!why.empty()) {
+        f.status = "not_enforced";
+        f.detail = why;
+        f.probe = "accepted";
       }
-    } catch (...) {
-      prober.end();
-      throw;
     }
-    prober.end();
+    probes.rollback();
   }
   for (const auto& d : dropped) {
     Finding f{d.table, d.name, "check", "ok", "dropped by drop-checks: expected absent", "", true};

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "dialect/migrator.h"
-#include "migrate/migration.h"
+#include "model/migration.h"
 
 namespace cc::verify {
 

@@ -2,6 +2,9 @@
 // SOCI does not expose (PQprepare as a parse-only validator, error fields).
 #include <soci/postgresql/soci-postgresql.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "core/error.h"
 #include "core/secrets.h"
 #include "dialect/soci_connection.h"
@@ -40,6 +43,28 @@ constexpr const char* kUniqueIndexes =
     "FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid "
     "WHERE ix.indrelid = %s::regclass AND ix.indisunique "
     "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = ix.indexrelid) ORDER BY i.relname";
+
+// SQLSTATE -> kind: the one place PostgreSQL's codes are read.
+DbErrorKind kind_of(std::string_view sqlstate) {
+  static const std::pair<std::string_view, DbErrorKind> exact[] = {
+      {"23514", DbErrorKind::check_violation},  {"23505", DbErrorKind::unique_violation},
+      {"23502", DbErrorKind::not_null_violation}, {"23503", DbErrorKind::foreign_key_violation},
+      {"55P03", DbErrorKind::lock_timeout},     {"57014", DbErrorKind::statement_timeout},
+      {"40P01", DbErrorKind::deadlock},         {"40001", DbErrorKind::serialization},
+      {"53100", DbErrorKind::storage_full},     {"25006", DbErrorKind::read_only},
+      {"42501", DbErrorKind::permission_denied}, {"42601", DbErrorKind::syntax},
+      {"42P01", DbErrorKind::undefined_object}, {"42703", DbErrorKind::undefined_object},
+      {"42883", DbErrorKind::undefined_object}, {"42704", DbErrorKind::undefined_object},
+      {"57P01", DbErrorKind::connection},       {"57P02", DbErrorKind::connection},
+      {"57P03", DbErrorKind::connection},
+  };
+  for (const auto& [code, kind] : exact) {
+    if (sqlstate == code) return kind;
+  }
+  if (sqlstate.substr(0, 2) == "08") return DbErrorKind::connection;
+  if (sqlstate.substr(0, 2) == "42") return DbErrorKind::syntax;
+  return DbErrorKind::other;
+}
 
 bool truthy(const Value& v) {
   if (auto s = std::get_if<std::string>(&v)) return *s == "t" || *s == "true" || *s == "1";
@@ -102,6 +127,12 @@ class PostgresConnection final : public SociConnection {
   }
 
   void allow_schema_edits(bool) override {}
+
+  // Statements that return no rows to read go straight to libpq: one round
+  // trip (no prepare and DEALLOCATE), and the error's fields (SQLSTATE,
+  // constraint, table) stay readable. PQexecParams refuses a second command.
+  void execute(std::string_view sql) override { run(sql); }
+  std::int64_t execute_count(std::string_view sql) override { return run(sql); }
 
   void begin_read_snapshot() override { execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); }
 
@@ -169,17 +200,56 @@ class PostgresConnection final : public SociConnection {
       if (const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr) message = primary;
     }
     PQclear(res);
-    if (!ok) throw DatabaseError(secrets::scrub(message), sqlstate);
+    if (!ok) {
+      DbErrorDetail detail;
+      detail.code = sqlstate;
+      detail.sql = sql;
+      throw DatabaseError(secrets::scrub(message), kind_of(sqlstate), std::move(detail));
+    }
   }
 
  protected:
   [[noreturn]] void raise(const std::exception& e) const override {
     std::string sqlstate;
     if (auto* pe = dynamic_cast<const soci::postgresql_soci_error*>(&e)) sqlstate = pe->sqlstate();
-    throw DatabaseError(trim(secrets::scrub(e.what())), sqlstate);
+    std::string message = trim(secrets::scrub(e.what()));
+    // SOCI prefixes libpq's text with its own words; keep the database's.
+    for (const char* prefix : {"Cannot execute query. Fatal error. ", "Cannot execute query. ", "ERROR:  ", "ERROR: "}) {
+      if (message.rfind(prefix, 0) == 0) message.erase(0, std::strlen(prefix));
+    }
+    DbErrorDetail detail;
+    detail.code = sqlstate;
+    throw DatabaseError(message, sqlstate.empty() ? DbErrorKind::connection : kind_of(sqlstate), std::move(detail));
   }
 
  private:
+  std::int64_t run(std::string_view sql) {
+    const std::string text(sql);
+    PGresult* res = PQexecParams(conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
+    const ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+      const char* n = PQcmdTuples(res);
+      const std::int64_t count = n && *n ? std::atoll(n) : 0;
+      PQclear(res);
+      return count;
+    }
+    auto field = [&](int code) -> std::string {
+      const char* v = res ? PQresultErrorField(res, code) : nullptr;
+      return v ? v : "";
+    };
+    DbErrorDetail detail;
+    detail.code = field(PG_DIAG_SQLSTATE);
+    detail.constraint = field(PG_DIAG_CONSTRAINT_NAME);
+    detail.table = field(PG_DIAG_TABLE_NAME);
+    detail.sql = secrets::scrub(text);
+    std::string message = field(PG_DIAG_MESSAGE_PRIMARY);
+    if (message.empty()) message = trim(PQerrorMessage(conn_));
+    if (const std::string more = field(PG_DIAG_MESSAGE_DETAIL); !more.empty()) message += " (" + more + ")";
+    PQclear(res);
+    const DbErrorKind kind = detail.code.empty() ? DbErrorKind::connection : kind_of(detail.code);
+    throw DatabaseError(secrets::scrub(message), kind, std::move(detail));
+  }
+
   PGconn* conn_ = nullptr;
 };
 

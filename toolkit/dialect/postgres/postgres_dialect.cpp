@@ -23,6 +23,37 @@ class PostgresDialect final : public Dialect {
   std::string list_agg(std::string_view expr) const override {
     return "string_agg((" + std::string(expr) + ")::text, ',' ORDER BY " + std::string(expr) + ")";
   }
+
+  const Capabilities& capabilities() const override {
+    static const Capabilities caps = [] {
+      Capabilities c;
+      c.transactional_ddl = true;
+      c.add_not_valid = true;
+      c.concurrent_index_build = true;
+      c.advisory_lock = true;
+      c.native_alter_check = true;
+      c.deferrable_constraints = true;
+      c.insert_probe_leaves_trace = true;
+      c.row_id = "ctid";
+      return c;
+    }();
+    return caps;
+  }
+  std::string begin_write() const override { return "BEGIN"; }
+  std::vector<std::string> begin_probes() const override { return {"BEGIN", "SET CONSTRAINTS ALL IMMEDIATE"}; }
+  std::string now_text() const override { return "CAST(clock_timestamp() AS text)"; }
+  std::string table_exists_sql(std::string_view table) const override {
+    return "SELECT count(*) FROM pg_class WHERE oid = to_regclass(" + quote_string(quote_ident(table)) + ")";
+  }
+  std::string identity_primary_key() const override { return "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"; }
+  std::string insert_keeping_identity() const override { return " OVERRIDING SYSTEM VALUE"; }
+  std::vector<std::string> enforce_foreign_keys() const override { return {}; }
+  std::string checks_disabled_sql() const override { return ""; }
+  std::string key_json(std::string_view alias, const std::vector<std::string>& key) const override {
+    std::string out = "jsonb_build_object(";
+    for (size_t i = 0; i < key.size(); ++i) out += (i ? ", " : "") + quote_string(key[i]) + ", " + column_ref(alias, key[i]);
+    return out + ")";
+  }
 };
 
 }  // namespace

@@ -9,7 +9,10 @@
 // never queues behind a long reader while blocking every later writer. The
 // one-migrator lock is a session advisory lock on this very connection.
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
@@ -60,50 +63,175 @@ class PostgresMigrator final : public Migrator {
     locked_ = false;
   }
 
-  void ensure_history() override { detail::create_bookkeeping(db_); }
+  std::vector<HistoryRow> history() override { return detail::read_history(db_, detail::table_exists(db_, kHistoryTable)); }
 
-  std::vector<HistoryRow> history() override {
-    bool exists = false;
-    db_.query(std::string("SELECT to_regclass('") + kHistoryTable + "') IS NOT NULL", [&](const Row& r) { exists = truthy(r[0]); });
-    return detail::read_history(db_, exists);
-  }
-
-  std::vector<PlannedStatement> plan(const migrate::Migration& m, bool up) override {
-    return postgres_plan(m, up, options_);
-  }
-
-  bool run(const migrate::Migration& m, bool up, const RunExtras& extras) override {
-    const std::string dir = detail::current_direction(db_, m.version);
-    if (up ? dir == "up" : dir != "up") return false;  // another migrator got here first
-    std::string started;
-    db_.query("SELECT CAST(clock_timestamp() AS text)", [&](const Row& r) { started = value_text(r[0]); });
-    std::vector<std::string> record = {
-        detail::history_insert(postgresql_dialect(), m, up, postgresql_dialect().quote_string(started) + "::timestamptz", options_)};
-    record.insert(record.end(), extras.record.begin(), extras.record.end());
-    std::vector<migrate::Operation> steps;
-    for (const auto& op : m.steps(up)) {
-      if (std::find(extras.skip.begin(), extras.skip.end(), op.def.name) == extras.skip.end()) steps.push_back(op);
+  // Phase 1: unique indexes built without blocking writers, each alone.
+  // Phase 2: every exclusive step in one short transaction. Phase 3:
+  // validations, each in its own transaction. The records commit with the
+  // last transactional step. Made from the catalog as it is now, so a rerun
+  // after an interruption plans only what is left.
+  Plan plan(const Work& work) override {
+    Plan p;
+    if (work.migration) p.title = work.migration->id() + (work.up ? " (up)" : " (down)");
+    p.notes.push_back("constraintctl holds the advisory lock pg_advisory_lock(" + std::to_string(kAdvisoryKey) +
+                      ") on its connection while this runs; lock_timeout steps are retried up to " +
+                      std::to_string(options_.lock_retries) + " times");
+    std::map<std::string, TableInfo> infos;
+    auto info_of = [&](const std::string& table) -> const TableInfo& {
+      auto it = infos.find(table);
+      if (it == infos.end()) it = infos.emplace(table, db_.inspect_table(table)).first;
+      return it->second;
+    };
+    const std::string set_timeout = "SET LOCAL lock_timeout = " + std::to_string(options_.lock_timeout_ms);
+    Unit exclusive;
+    exclusive.comment = "short exclusive steps (ACCESS EXCLUSIVE for milliseconds), each waiting at most lock_timeout";
+    exclusive.lock_retries = true;
+    exclusive.fault_before_commit = "before-commit";
+    exclusive.steps.push_back({set_timeout, "", "", "", false, ""});
+    std::vector<const migrate::Operation*> validate;
+    for (const auto& op : work.ops) {
+      const TableInfo& info = info_of(op.def.table);
+      if (!info.exists) throw UsageError(op.describe() + ": table '" + op.def.table + "' does not exist");
+      const ExistingConstraint* existing = info.find_constraint(op.def.name);
+      if (auto it = planned_.find(op.def.name); it != planned_.end()) existing = it->second ? &*it->second : nullptr;
+      planned_[op.def.name] = planned_effect(op);
+      const std::string table = q(op.def.table), name = q(op.def.name), origin = op.describe();
+      switch (op.kind) {
+        case migrate::OpKind::add_check:
+          if (existing) {
+            if (existing->kind != ExistingConstraint::Kind::check || (!existing->planned && !same_check(op, *existing))) {
+              throw Error(ExitCode::findings, op.describe() + ": a different constraint of that name already exists (" +
+                                                  existing->definition + "); drift is never dropped silently");
+            }
+            p.already_done.push_back(origin + (existing->valid ? "" : " (NOT VALID: validated below)"));
+            if (!existing->valid) validate.push_back(&op);
+            break;
+          }
+          exclusive.steps.push_back({"ALTER TABLE " + table + " ADD CONSTRAINT " + name + " CHECK (" + op.def.check + ") NOT VALID",
+                                     "ALTER TABLE " + table + " DROP CONSTRAINT " + name,
+                                     "enforced for new rows at once; existing rows validated below", origin, false,
+                                     "pg-exclusive-step"});
+          validate.push_back(&op);
+          break;
+        case migrate::OpKind::drop_check:
+          if (!existing) {
+            p.already_done.push_back(origin);
+            break;
+          }
+          exclusive.steps.push_back({"ALTER TABLE " + table + " DROP CONSTRAINT " + name,
+                                     "ALTER TABLE " + table + " ADD CONSTRAINT " + name + " CHECK (" + op.def.check + ")", "", origin,
+                                     false, "pg-exclusive-step"});
+          break;
+        case migrate::OpKind::add_unique: {
+          if (existing && existing->kind == ExistingConstraint::Kind::unique) {
+            p.already_done.push_back(origin);
+            break;
+          }
+          if (existing && existing->kind != ExistingConstraint::Kind::unique_index) {
+            throw Error(ExitCode::findings, op.describe() + ": a " + std::string(to_string(existing->kind)) +
+                                                " of that name already exists (" + existing->definition + ")");
+          }
+          if (existing && !existing->valid) {
+            // A failed or interrupted CONCURRENTLY build leaves an INVALID index
+            // that still slows writes (and may enforce uniqueness): drop it first.
+            Unit drop{Unit::Kind::alone, "", {{"DROP INDEX CONCURRENTLY IF EXISTS " + name, "", "", origin, false, ""}}};
+            drop.notice = "dropping INVALID index " + op.def.name + " left by an interrupted build";
+            p.units.push_back(std::move(drop));
+          }
+          if (!existing || !existing->valid) {
+            Unit build{Unit::Kind::alone, "", {{postgres_create_unique_index(op.def), "DROP INDEX CONCURRENTLY IF EXISTS " + name,
+                                                "outside a transaction: writers are not blocked", origin, false, ""}}};
+            build.cleanup = "DROP INDEX CONCURRENTLY IF EXISTS " + name;
+            build.may_violate = true;
+            p.units.push_back(std::move(build));
+          } else {
+            p.already_done.push_back(origin + " (index built)");
+          }
+          if (op.def.where.empty()) {
+            exclusive.steps.push_back({"ALTER TABLE " + table + " ADD CONSTRAINT " + name + " UNIQUE USING INDEX " + name,
+                                       "ALTER TABLE " + table + " DROP CONSTRAINT " + name, "", origin, false, "pg-exclusive-step"});
+          }
+          break;
+        }
+        case migrate::OpKind::drop_unique:
+          if (existing && existing->kind == ExistingConstraint::Kind::unique) {
+            exclusive.steps.push_back({"ALTER TABLE " + table + " DROP CONSTRAINT " + name, "", "", origin, false, "pg-exclusive-step"});
+          } else if (existing) {
+            exclusive.steps.push_back({"DROP INDEX " + name, "", "", origin, false, "pg-exclusive-step"});
+          } else {
+            p.already_done.push_back(origin);
+          }
+          break;
+      }
     }
-    execute(steps, record);
+    std::vector<Step> record;
+    for (const auto& sql : detail::records(db_, work, options_)) record.push_back({sql, "", "recorded with the last transactional step", "history", false, ""});
+    const bool exclusive_needed = exclusive.steps.size() > 1 || validate.empty();
+    if (exclusive_needed) {
+      if (validate.empty()) exclusive.steps.insert(exclusive.steps.end(), record.begin(), record.end());
+      p.units.push_back(std::move(exclusive));
+    }
+    for (size_t i = 0; i < validate.size(); ++i) {
+      const auto& op = *validate[i];
+      Unit v;
+      v.comment = "SHARE UPDATE EXCLUSIVE: reads and writes continue";
+      v.lock_retries = true;
+      v.may_violate = true;
+      v.fault_after = "pg-validated";
+      v.steps.push_back({set_timeout, "", "", "", false, ""});
+      v.steps.push_back({"ALTER TABLE " + q(op.def.table) + " VALIDATE CONSTRAINT " + q(op.def.name), "", "", op.describe(), false, ""});
+      if (i + 1 == validate.size()) v.steps.insert(v.steps.end(), record.begin(), record.end());
+      p.units.push_back(std::move(v));
+    }
+    return p;
+  }
+
+  bool execute(const Plan& plan, const Work& work) override {
+    planned_.clear();  // from now on the catalog itself tells
+    if (work.migration) {
+      const std::string dir = detail::current_direction(db_, work.migration->version);
+      if (work.up ? dir == "up" : dir != "up") return false;  // another migrator got here first
+    }
+    bool builds_done = false;
+    for (const auto& unit : plan.units) {
+      if (!unit.notice.empty()) std::fprintf(stderr, "constraintctl: %s\n", unit.notice.c_str());
+      if (unit.kind == Unit::Kind::alone) {
+        for (const auto& step : unit.steps) run_alone(unit, step);
+        continue;
+      }
+      if (!builds_done) {
+        fault::point("pg-after-index-builds");
+        builds_done = true;
+      }
+      with_lock_retries(unit.comment, [&] {
+        Transaction tx(db_);
+        for (const auto& step : unit.steps) {
+          try {
+            db_.execute(step.sql);
+          } catch (const DatabaseError& e) {
+            if (unit.may_violate && e.kind() == DbErrorKind::check_violation) {
+              throw Error(ExitCode::findings, step.origin + ": rows written since the scan violate it; the constraint stays NOT VALID "
+                                                            "(enforced for new rows). Fix the rows and run apply again: " +
+                                                  std::string(e.what()));
+            }
+            throw;
+          }
+          if (!step.fault.empty()) fault::point(step.fault.c_str());
+        }
+        if (!unit.fault_before_commit.empty()) fault::point(unit.fault_before_commit.c_str());
+        tx.commit();
+      });
+      if (!unit.fault_after.empty()) fault::point(unit.fault_after.c_str());
+    }
+    if (!builds_done) fault::point("pg-after-index-builds");
     return true;
   }
-
-  void run_ops(const std::vector<migrate::Operation>& ops, const std::vector<std::string>& record) override { execute(ops, record); }
 
   std::string definition_difference(const migrate::ConstraintDef& declared, const ExistingConstraint& existing) override {
     if (!declared.unique) {
       if (existing.kind != ExistingConstraint::Kind::check) return "it is a " + std::string(to_string(existing.kind)) + ", not a CHECK";
       migrate::Operation op{migrate::OpKind::add_check, declared};
-      db_.execute("BEGIN");
-      bool same = false;
-      try {
-        same = same_check(op, existing);
-      } catch (...) {
-        db_.execute("ROLLBACK");
-        throw;
-      }
-      db_.execute("ROLLBACK");
-      return same ? "" : "the database has " + existing.definition;
+      return same_check(op, existing) ? "" : "the database has " + existing.definition;
     }
     if (existing.kind != ExistingConstraint::Kind::unique && existing.kind != ExistingConstraint::Kind::unique_index) {
       return "it is a " + std::string(to_string(existing.kind)) + ", not a UNIQUE";
@@ -116,17 +244,12 @@ class PostgresMigrator final : public Migrator {
               "WHERE c.relname = " + d.quote_string(declared.name) + " AND ix.indrelid = to_regclass(" + d.quote_string(q(declared.table)) + ")",
               [&](const Row& r) { actual = value_text(r[0]); });
     if (!declared.where.empty()) {
-      db_.execute("BEGIN");
-      try {
-        db_.execute("CREATE TEMP TABLE cc_norm (LIKE " + q(declared.table) + ")");
-        db_.execute("CREATE INDEX cc_norm_idx ON cc_norm (" + q(declared.columns[0]) + ") WHERE (" + declared.where + ")");
-        db_.query("SELECT pg_get_expr(ix.indpred, ix.indrelid, true) FROM pg_index ix WHERE ix.indexrelid = 'cc_norm_idx'::regclass",
-                  [&](const Row& r) { wanted = value_text(r[0]); });
-      } catch (...) {
-        db_.execute("ROLLBACK");
-        throw;
-      }
-      db_.execute("ROLLBACK");
+      Transaction tx(db_);
+      db_.execute("CREATE TEMP TABLE cc_norm (LIKE " + q(declared.table) + ")");
+      db_.execute("CREATE INDEX cc_norm_idx ON cc_norm (" + q(declared.columns[0]) + ") WHERE (" + declared.where + ")");
+      db_.query("SELECT pg_get_expr(ix.indpred, ix.indrelid, true) FROM pg_index ix WHERE ix.indexrelid = 'cc_norm_idx'::regclass",
+                [&](const Row& r) { wanted = value_text(r[0]); });
+      tx.rollback();
     }
     return actual == wanted ? "" : "the database has " + existing.definition;
   }
@@ -137,53 +260,45 @@ class PostgresMigrator final : public Migrator {
   }
 
  private:
-  // Phase 1: unique indexes built without blocking writers. Phase 2: every
-  // exclusive step in one short transaction. Phase 3: validations, each in
-  // its own transaction. `record` commits with the last transactional step.
-  void execute(const std::vector<migrate::Operation>& steps, const std::vector<std::string>& record) {
-    for (const auto& op : steps) {
-      if (op.kind == migrate::OpKind::add_unique) build_unique_index(op);
-    }
-    auto commit_record = [&] {
-      for (const auto& sql : record) db_.execute(sql);
-    };
-    fault::point("pg-after-index-builds");
-    std::vector<const migrate::Operation*> to_validate;
-    with_lock_retries("the exclusive step", [&] {
-      to_validate.clear();
-      db_.execute("BEGIN");
-      db_.execute("SET LOCAL lock_timeout = " + std::to_string(options_.lock_timeout_ms));
-      for (const auto& op : steps) {
-        if (exclusive_step(op)) to_validate.push_back(&op);
-        fault::point("pg-exclusive-step");
-      }
-      if (to_validate.empty()) commit_record();
-      fault::point("before-commit");
-      db_.execute("COMMIT");
-    });
-    for (size_t i = 0; i < to_validate.size(); ++i) {
-      const auto& op = *to_validate[i];
-      with_lock_retries("VALIDATE " + op.def.name, [&] {
-        db_.execute("BEGIN");
-        db_.execute("SET LOCAL lock_timeout = " + std::to_string(options_.lock_timeout_ms));
-        try {
-          db_.execute("ALTER TABLE " + q(op.def.table) + " VALIDATE CONSTRAINT " + q(op.def.name));
-        } catch (const DatabaseError& e) {
-          if (e.sqlstate() == "23514") {
-            throw Error(ExitCode::findings, "validate " + op.def.name + ": rows written since the scan violate it; the constraint "
-                                            "stays NOT VALID (enforced for new rows). Fix the rows and run apply again: " +
-                                                std::string(e.what()));
-          }
-          throw;
-        }
-        if (i + 1 == to_validate.size()) commit_record();
-        db_.execute("COMMIT");
-      });
-      fault::point("pg-validated");
-    }
+  // What an operation leaves in the catalog, for planning the next version
+  // of a dry run on top of it.
+  static std::optional<ExistingConstraint> planned_effect(const migrate::Operation& op) {
+    if (op.kind == migrate::OpKind::drop_check || op.kind == migrate::OpKind::drop_unique) return std::nullopt;
+    ExistingConstraint c;
+    c.name = op.def.name;
+    c.kind = op.kind == migrate::OpKind::add_check ? ExistingConstraint::Kind::check
+             : op.def.where.empty()                ? ExistingConstraint::Kind::unique
+                                                   : ExistingConstraint::Kind::unique_index;
+    c.columns = op.def.columns;
+    c.definition = op.def.describe();
+    c.planned = true;
+    return c;
   }
 
-  // Runs `fn`; on lock_timeout (55P03) rolls back and retries with backoff.
+  // One statement outside any transaction (CONCURRENTLY). A failed build is
+  // cleaned up: it would leave an INVALID index behind.
+  void run_alone(const Unit& unit, const Step& step) {
+    try {
+      db_.execute(step.sql);
+    } catch (const DatabaseError& e) {
+      if (!unit.cleanup.empty()) {
+        try {
+          db_.execute(unit.cleanup);
+        } catch (const DatabaseError&) {
+          // Reported below with the build's own error; the next run drops it.
+        }
+      }
+      if (unit.may_violate && e.kind() == DbErrorKind::unique_violation) {
+        throw Error(ExitCode::findings, step.origin + ": duplicate rows exist (" + std::string(e.what()) +
+                                            "); run `constraintctl scan` and repair them first");
+      }
+      rethrow_with_context(e, step.origin);
+    }
+    if (!step.fault.empty()) fault::point(step.fault.c_str());
+  }
+
+  // Runs `fn`; on a lock timeout (the transaction is rolled back by its
+  // guard) retries with backoff, a bounded number of times.
   template <typename Fn>
   void with_lock_retries(const std::string& what, Fn&& fn) {
     for (int attempt = 1;; ++attempt) {
@@ -191,132 +306,31 @@ class PostgresMigrator final : public Migrator {
         fn();
         return;
       } catch (const DatabaseError& e) {
-        try {
-          db_.execute("ROLLBACK");
-        } catch (...) {
-        }
-        if (e.sqlstate() != "55P03" || attempt >= options_.lock_retries) {
-          if (e.sqlstate() == "55P03") {
-            throw DatabaseError(what + ": gave up after " + std::to_string(attempt) + " attempts of " +
-                                    std::to_string(options_.lock_timeout_ms) + " ms waiting for a table lock (" +
-                                    std::string(e.what()) + "); a long transaction holds the table; nothing was recorded",
-                                e.sqlstate());
-          }
-          throw;
+        if (e.kind() != DbErrorKind::lock_timeout) throw;
+        if (attempt >= options_.lock_retries) {
+          throw DatabaseError(what + ": gave up after " + std::to_string(attempt) + " attempts of " +
+                                  std::to_string(options_.lock_timeout_ms) + " ms waiting for a table lock (" + std::string(e.what()) +
+                                  "); a long transaction holds the table; nothing was recorded",
+                              e.kind(), e.detail());
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100 << std::min(attempt, 5)));
-      } catch (...) {
-        try {
-          db_.execute("ROLLBACK");
-        } catch (...) {
-        }
-        throw;
       }
     }
-  }
-
-  // The index named after a UNIQUE constraint and the constraint itself.
-  struct IndexState {
-    bool constraint = false;  // a constraint of that name exists
-    bool index = false;       // a unique index of that name exists without a constraint
-    bool valid = false;
-  };
-  IndexState index_state(const migrate::Operation& op) {
-    IndexState s;
-    const auto& d = postgresql_dialect();
-    const std::string table = "to_regclass(" + d.quote_string(q(op.def.table)) + ")";
-    db_.query("SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = " + d.quote_string(op.def.name) +
-                  " AND conrelid = " + table + "), (SELECT ix.indisvalid AND ix.indisready FROM pg_index ix "
-                  "JOIN pg_class c ON c.oid = ix.indexrelid WHERE c.relname = " + d.quote_string(op.def.name) +
-                  " AND ix.indrelid = " + table + ")",
-              [&](const Row& r) {
-                s.constraint = truthy(r[0]);
-                if (!std::holds_alternative<std::monostate>(r[1])) {
-                  s.index = true;
-                  s.valid = truthy(r[1]);
-                }
-              });
-    return s;
-  }
-
-  void build_unique_index(const migrate::Operation& op) {
-    IndexState s = index_state(op);
-    if (s.constraint) return;  // done by an earlier, interrupted run
-    if (s.index && !s.valid) {
-      // A failed or interrupted CONCURRENTLY build leaves an INVALID index
-      // that still slows writes (and may enforce uniqueness): drop it.
-      std::fprintf(stderr, "constraintctl: dropping INVALID index %s left by an interrupted build\n", op.def.name.c_str());
-      db_.execute("DROP INDEX CONCURRENTLY IF EXISTS " + q(op.def.name));
-      s.index = false;
-    }
-    if (s.index) return;  // valid and ready: attach it in phase 2
-    try {
-      db_.execute(postgres_create_unique_index(op.def));
-    } catch (const DatabaseError& e) {
-      try {
-        db_.execute("DROP INDEX CONCURRENTLY IF EXISTS " + q(op.def.name));
-      } catch (...) {
-      }
-      if (e.sqlstate() == "23505") {
-        throw Error(ExitCode::findings, op.describe() + ": duplicate rows exist (" + std::string(e.what()) +
-                                            "); run `constraintctl scan` and repair them first");
-      }
-      rethrow_with_context(e, op.describe());
-    }
-  }
-
-  // Runs the transactional part of `op`; returns true when it left a CHECK to validate.
-  bool exclusive_step(const migrate::Operation& op) {
-    const std::string table = q(op.def.table), name = q(op.def.name);
-    TableInfo info = db_.inspect_table(op.def.table);
-    if (!info.exists) throw UsageError(op.describe() + ": table '" + op.def.table + "' does not exist");
-    const ExistingConstraint* existing = info.find_constraint(op.def.name);
-    switch (op.kind) {
-      case migrate::OpKind::add_check:
-        if (existing) {
-          if (existing->kind != ExistingConstraint::Kind::check || !same_check(op, *existing)) {
-            throw Error(ExitCode::findings, op.describe() + ": a different constraint of that name already exists (" +
-                                                existing->definition + "); drift is never dropped silently");
-          }
-          return !existing->valid;  // resumed: validate what an interrupted run added
-        }
-        db_.execute("ALTER TABLE " + table + " ADD CONSTRAINT " + name + " CHECK (" + op.def.check + ") NOT VALID");
-        return true;
-      case migrate::OpKind::drop_check:
-        if (existing) db_.execute("ALTER TABLE " + table + " DROP CONSTRAINT " + name);
-        return false;
-      case migrate::OpKind::add_unique:
-        if (op.def.where.empty() && (!existing || existing->kind == ExistingConstraint::Kind::unique_index)) {
-          db_.execute("ALTER TABLE " + table + " ADD CONSTRAINT " + name + " UNIQUE USING INDEX " + name);
-        }
-        return false;
-      case migrate::OpKind::drop_unique:
-        if (existing && existing->kind == ExistingConstraint::Kind::unique) {
-          db_.execute("ALTER TABLE " + table + " DROP CONSTRAINT " + name);
-        } else if (existing) {
-          db_.execute("DROP INDEX " + name);
-        }
-        return false;
-    }
-    return false;
   }
 
   // Compares definitions after PostgreSQL normalised both: the declared one
   // is added to an empty copy of the table inside a rolled-back savepoint.
   bool same_check(const migrate::Operation& op, const ExistingConstraint& existing) {
     std::string normalized;
-    db_.execute("SAVEPOINT cc_norm");
-    try {
+    {
+      Transaction tx(db_);
       db_.execute("CREATE TEMP TABLE cc_norm (LIKE " + q(op.def.table) + ")");
       db_.execute("ALTER TABLE cc_norm ADD CONSTRAINT cc_norm_check CHECK (" + op.def.check + ")");
       db_.query("SELECT pg_get_constraintdef(oid, true) FROM pg_constraint WHERE conname = 'cc_norm_check' "
                 "AND conrelid = 'cc_norm'::regclass",
                 [&](const Row& r) { normalized = value_text(r[0]); });
-    } catch (...) {
-      db_.execute("ROLLBACK TO SAVEPOINT cc_norm");
-      throw;
+      tx.rollback();
     }
-    db_.execute("ROLLBACK TO SAVEPOINT cc_norm");
     std::string def = existing.definition;
     const std::string suffix = " NOT VALID";
     if (def.size() > suffix.size() && def.compare(def.size() - suffix.size(), suffix.size(), suffix) == 0) {
@@ -328,6 +342,9 @@ class PostgresMigrator final : public Migrator {
   Connection& db_;
   MigratorOptions options_;
   bool locked_ = false;
+  // Constraints earlier plans of this run add (or drop: nullopt) that have not
+  // run yet (a dry run of several versions).
+  std::map<std::string, std::optional<ExistingConstraint>> planned_;
 };
 
 }  // namespace
@@ -337,51 +354,6 @@ std::string postgres_create_unique_index(const migrate::ConstraintDef& def) {
   for (size_t i = 0; i < def.columns.size(); ++i) cols += (i ? ", " : "") + q(def.columns[i]);
   return "CREATE UNIQUE INDEX CONCURRENTLY " + q(def.name) + " ON " + q(def.table) + " (" + cols + ")" +
          (def.where.empty() ? "" : " WHERE (" + def.where + ")");
-}
-
-std::vector<PlannedStatement> postgres_plan(const migrate::Migration& m, bool up, const MigratorOptions& options) {
-  std::vector<PlannedStatement> out;
-  const auto steps = m.steps(up);
-  for (const auto& op : steps) {
-    if (op.kind == migrate::OpKind::add_unique) {
-      out.push_back({postgres_create_unique_index(op.def), "outside a transaction: writers are not blocked"});
-    }
-  }
-  out.push_back({"BEGIN", "short exclusive steps, each waiting at most lock_timeout, retried up to " +
-                              std::to_string(options.lock_retries) + " times"});
-  out.push_back({"SET LOCAL lock_timeout = " + std::to_string(options.lock_timeout_ms), ""});
-  std::vector<const migrate::Operation*> validate;
-  for (const auto& op : steps) {
-    const std::string table = q(op.def.table), name = q(op.def.name);
-    switch (op.kind) {
-      case migrate::OpKind::add_check:
-        out.push_back({"ALTER TABLE " + table + " ADD CONSTRAINT " + name + " CHECK (" + op.def.check + ") NOT VALID",
-                       "enforced for new rows at once; existing rows validated below"});
-        validate.push_back(&op);
-        break;
-      case migrate::OpKind::drop_check:
-        out.push_back({"ALTER TABLE " + table + " DROP CONSTRAINT " + name, ""});
-        break;
-      case migrate::OpKind::add_unique:
-        if (op.def.where.empty()) out.push_back({"ALTER TABLE " + table + " ADD CONSTRAINT " + name + " UNIQUE USING INDEX " + name, ""});
-        break;
-      case migrate::OpKind::drop_unique:
-        out.push_back({op.def.where.empty() ? "ALTER TABLE " + table + " DROP CONSTRAINT " + name : "DROP INDEX " + name, ""});
-        break;
-    }
-  }
-  auto history = PlannedStatement{detail::history_insert(postgresql_dialect(), m, up, "clock_timestamp()", options),
-                                  "recorded with the last transactional step"};
-  if (validate.empty()) out.push_back(history);
-  out.push_back({"COMMIT", ""});
-  for (size_t i = 0; i < validate.size(); ++i) {
-    out.push_back({"BEGIN", ""});
-    out.push_back({"ALTER TABLE " + q(validate[i]->def.table) + " VALIDATE CONSTRAINT " + q(validate[i]->def.name),
-                   "SHARE UPDATE EXCLUSIVE: reads and writes continue"});
-    if (i + 1 == validate.size()) out.push_back(history);
-    out.push_back({"COMMIT", ""});
-  }
-  return out;
 }
 
 std::unique_ptr<Migrator> make_postgres_migrator(Connection& db, const MigratorOptions& options) {

@@ -1,5 +1,4 @@
-// The statements a PostgreSQL migration runs, rendered without a connection
-// (golden-file tested; also what apply --dry-run prints).
+// PostgreSQL SQL shared by the migrator's plan and its tests.
 #pragma once
 
 #include <vector>
@@ -8,7 +7,6 @@
 
 namespace cc::dialect {
 
-std::vector<PlannedStatement> postgres_plan(const migrate::Migration& m, bool up, const MigratorOptions& options);
 std::string postgres_create_unique_index(const migrate::ConstraintDef& def);
 
 }  // namespace cc::dialect

@@ -34,6 +34,60 @@ constexpr const char* kUniqueIndexes =
 constexpr const char* kForeignKeys =
     "SELECT id, \"table\", group_concat(\"from\", char(31)) FROM pragma_foreign_key_list(%s) GROUP BY id ORDER BY id";
 
+// Extended result code -> kind: the one place SQLite's codes are read.
+DbErrorKind kind_of(int code, std::string_view message) {
+  switch (code) {
+    case SQLITE_CONSTRAINT_CHECK: return DbErrorKind::check_violation;
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY: return DbErrorKind::unique_violation;
+    case SQLITE_CONSTRAINT_NOTNULL: return DbErrorKind::not_null_violation;
+    case SQLITE_CONSTRAINT_FOREIGNKEY: return DbErrorKind::foreign_key_violation;
+    default: break;
+  }
+  switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return DbErrorKind::busy;
+    case SQLITE_FULL: return DbErrorKind::storage_full;
+    case SQLITE_READONLY: return DbErrorKind::read_only;
+    case SQLITE_AUTH:
+    case SQLITE_PERM: return DbErrorKind::permission_denied;
+    case SQLITE_INTERRUPT: return DbErrorKind::statement_timeout;
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOTADB: return DbErrorKind::connection;
+    case SQLITE_ERROR:
+      if (message.find("no such") != std::string_view::npos) return DbErrorKind::undefined_object;
+      if (message.find("syntax error") != std::string_view::npos) return DbErrorKind::syntax;
+      return DbErrorKind::other;
+    default: return DbErrorKind::other;
+  }
+}
+
+// SQLite names the failed CHECK ("CHECK constraint failed: name") and the
+// columns of a failed UNIQUE ("UNIQUE constraint failed: t.a, t.b").
+void parse_constraint(DbErrorKind kind, const std::string& message, DbErrorDetail& detail) {
+  const std::string marker = " constraint failed: ";
+  const auto at = message.find(marker);
+  if (at == std::string::npos) return;
+  const std::string rest = message.substr(at + marker.size());
+  if (kind == DbErrorKind::check_violation) {
+    detail.constraint = rest;
+    return;
+  }
+  if (kind != DbErrorKind::unique_violation && kind != DbErrorKind::not_null_violation) return;
+  size_t pos = 0;
+  while (pos < rest.size()) {
+    size_t end = rest.find(", ", pos);
+    if (end == std::string::npos) end = rest.size();
+    const std::string item = rest.substr(pos, end - pos);
+    const auto dot = item.find('.');
+    if (dot != std::string::npos) {
+      detail.table = item.substr(0, dot);
+      detail.columns.push_back(item.substr(dot + 1));
+    }
+    pos = end + 2;
+  }
+}
+
 // The 16-byte header every SQLite database file starts with.
 bool looks_like_sqlite(const std::filesystem::path& path, std::uintmax_t size) {
   if (size == 0) return true;  // an empty file is an empty database to SQLite
@@ -50,11 +104,12 @@ class SqliteConnection final : public SociConnection {
     std::error_code ec;
     auto status = fs::status(path_, ec);
     if (!fs::exists(status)) {
-      throw DatabaseError("SQLite database '" + path_ + "' does not exist (constraintctl never creates an empty database)");
+      throw DatabaseError("SQLite database '" + path_ + "' does not exist (constraintctl never creates an empty database)",
+                          DbErrorKind::connection);
     }
-    if (!fs::is_regular_file(status)) throw DatabaseError("SQLite database '" + path_ + "' is not a regular file");
+    if (!fs::is_regular_file(status)) throw DatabaseError("SQLite database '" + path_ + "' is not a regular file", DbErrorKind::connection);
     if (!looks_like_sqlite(path_, fs::file_size(path_, ec))) {
-      throw DatabaseError("'" + path_ + "' is not an SQLite database (no SQLite header); it was not opened");
+      throw DatabaseError("'" + path_ + "' is not an SQLite database (no SQLite header); it was not opened", DbErrorKind::connection);
     }
     // SOCI's connect string takes the path quoted; quotes inside are not representable.
     if (path_.find('"') != std::string::npos) throw UsageError("SQLite path '" + path_ + "' contains a double quote");
@@ -166,9 +221,14 @@ class SqliteConnection final : public SociConnection {
     int rc = sqlite_api::sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &stmt, &tail);
     std::string error = rc == SQLITE_OK ? "" : sqlite_api::sqlite3_errmsg(db_);
     sqlite_api::sqlite3_finalize(stmt);
-    if (rc != SQLITE_OK) throw DatabaseError(error, {}, rc);
+    if (rc != SQLITE_OK) {
+      DbErrorDetail detail;
+      detail.code = std::to_string(rc);
+      detail.sql = sql;
+      throw DatabaseError(error, kind_of(rc, error), std::move(detail));
+    }
     for (; tail && *tail; ++tail) {
-      if (!std::isspace(static_cast<unsigned char>(*tail))) throw DatabaseError("text after the expression", {}, SQLITE_ERROR);
+      if (!std::isspace(static_cast<unsigned char>(*tail))) throw DatabaseError("text after the expression", DbErrorKind::syntax);
     }
   }
 
@@ -176,14 +236,22 @@ class SqliteConnection final : public SociConnection {
   [[noreturn]] void raise(const std::exception& e) const override {
     int code = 0;
     if (auto* se = dynamic_cast<const soci::sqlite3_soci_error*>(&e)) code = se->result();
-    if (db_ && code != 0) code = sqlite_api::sqlite3_extended_errcode(db_);
-    std::string message = secrets::scrub(e.what());
+    std::string native;  // SQLite's own words, without SOCI's "loadOne: ... while executing"
+    if (db_ && code != 0) {
+      code = sqlite_api::sqlite3_extended_errcode(db_);
+      native = sqlite_api::sqlite3_errmsg(db_);
+    }
+    std::string message = secrets::scrub(native.empty() ? std::string(e.what()) : native);
     while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-    if ((code & 0xff) == 13 /* SQLITE_FULL */) {
+    if ((code & 0xff) == SQLITE_FULL) {
       message = "storage full: the filesystem holding '" + path_ + "' has no room left (" + message +
                 "); the transaction was rolled back";
     }
-    throw DatabaseError(message, {}, code);
+    DbErrorDetail detail;
+    detail.code = std::to_string(code);
+    const DbErrorKind kind = kind_of(code, message);
+    parse_constraint(kind, message, detail);
+    throw DatabaseError(message, kind, std::move(detail));
   }
 
  private:

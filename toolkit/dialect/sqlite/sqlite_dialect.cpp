@@ -1,3 +1,5 @@
+#include <sqlite3.h>
+
 #include "dialect/dialect.h"
 #include "dialect/quoting.h"
 
@@ -26,6 +28,33 @@ class SqliteDialect final : public Dialect {
     return "json_extract(" + std::string(json) + ", " + quote_string("$." + quote_ident(key)) + ")";
   }
   std::string json_type() const override { return "TEXT"; }
+
+  const Capabilities& capabilities() const override {
+    static const Capabilities caps = [] {
+      Capabilities c;
+      c.transactional_ddl = true;
+      // 3.53.0 added ALTER TABLE ... ADD/DROP CONSTRAINT for CHECK.
+      c.native_alter_check = sqlite3_libversion_number() >= 3053000;
+      c.row_id = "rowid";
+      return c;
+    }();
+    return caps;
+  }
+  std::string begin_write() const override { return "BEGIN IMMEDIATE"; }
+  std::vector<std::string> begin_probes() const override { return {"BEGIN IMMEDIATE"}; }
+  std::string now_text() const override { return "strftime('%Y-%m-%d %H:%M:%f', 'now')"; }
+  std::string table_exists_sql(std::string_view table) const override {
+    return "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = " + quote_string(table);
+  }
+  std::string identity_primary_key() const override { return "id INTEGER PRIMARY KEY"; }
+  std::string insert_keeping_identity() const override { return ""; }
+  std::vector<std::string> enforce_foreign_keys() const override { return {"PRAGMA foreign_keys = ON"}; }
+  std::string checks_disabled_sql() const override { return "PRAGMA ignore_check_constraints"; }
+  std::string key_json(std::string_view alias, const std::vector<std::string>& key) const override {
+    std::string out = "json_object(";
+    for (size_t i = 0; i < key.size(); ++i) out += (i ? ", " : "") + quote_string(key[i]) + ", " + column_ref(alias, key[i]);
+    return out + ")";
+  }
 };
 
 }  // namespace

@@ -14,6 +14,7 @@
 // ALTER TABLE ... ADD/DROP CONSTRAINT, that native form is used instead.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/error.h"
@@ -27,11 +28,8 @@ namespace {
 
 std::string q(std::string_view s) { return sqlite_dialect().quote_ident(s); }
 std::string lit(std::string_view s) { return sqlite_dialect().quote_string(s); }
+Step note(std::string sql, std::string comment = "") { return Step{std::move(sql), "", std::move(comment), "", false, ""}; }
 
-bool is_busy(const DatabaseError& e) {
-  const int primary = e.sqlite_code() & 0xff;
-  return primary == 5 /* SQLITE_BUSY */ || primary == 6 /* SQLITE_LOCKED */;
-}
 
 // The changes a migration makes to one table's CHECKs.
 struct TableChecks {
@@ -55,37 +53,113 @@ class SqliteMigrator final : public Migrator {
   }
   void unlock() override {}
 
-  void ensure_history() override { detail::create_bookkeeping(db_); }
+  std::vector<HistoryRow> history() override { return detail::read_history(db_, detail::table_exists(db_, kHistoryTable)); }
 
-  std::vector<HistoryRow> history() override {
-    bool exists = false;
-    db_.query(std::string("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '") + kHistoryTable + "'",
-              [&](const Row& r) { exists = value_int(r[0]) > 0; });
-    return detail::read_history(db_, exists);
-  }
-
-  std::vector<PlannedStatement> plan(const migrate::Migration& m, bool up) override {
-    std::vector<PlannedStatement> out;
-    out.push_back({"PRAGMA foreign_keys = OFF", "before the transaction: inside one it is a no-op"});
-    out.push_back({"BEGIN IMMEDIATE", "take the write lock up front"});
-    for (const auto& s : statements(m.steps(up))) out.push_back(s);
-    out.push_back({"PRAGMA foreign_key_check", "must return no rows, or everything rolls back"});
-    out.push_back({detail::history_insert(sqlite_dialect(), m, up, "strftime('%Y-%m-%d %H:%M:%f', 'now')", options_), ""});
-    out.push_back({"COMMIT", ""});
-    out.push_back({"PRAGMA foreign_keys = <as before>", ""});
-    return out;
-  }
-
-  bool run(const migrate::Migration& m, bool up, const RunExtras& extras) override {
-    std::vector<migrate::Operation> steps;
-    for (const auto& op : m.steps(up)) {
-      if (std::find(extras.skip.begin(), extras.skip.end(), op.def.name) == extras.skip.end()) steps.push_back(op);
+  // One transaction per version: foreign keys off before it (a no-op inside
+  // one), BEGIN IMMEDIATE, the statements, a foreign-key check of the tables
+  // rebuilt, the records, COMMIT, foreign keys as they were.
+  Plan plan(const Work& work) override {
+    Plan p;
+    if (work.migration) p.title = work.migration->id() + (work.up ? " (up)" : " (down)");
+    db_.query("PRAGMA schema_version", [&](const Row& r) { p.schema_version = value_int(r[0]); });
+    schema_version_ = p.schema_version + static_cast<std::int64_t>(planned_versions_++);
+    std::string fk_before;
+    db_.query("PRAGMA foreign_keys", [&](const Row& r) { fk_before = value_text(r[0]); });
+    rebuilt_.clear();
+    Unit main;
+    main.comment = "one transaction, taking the write lock up front";
+    main.fault_before_commit = "before-commit";
+    for (auto& s : statements(work.ops)) {
+      s.fault = "sqlite-statement";
+      main.steps.push_back(std::move(s));
     }
-    return execute(steps, extras.record, &m, up);
+    main.may_violate = !rebuilt_.empty();
+    // Only a rebuild can break a foreign key; checking the tables rebuilt
+    // (and their children) keeps an unrelated dangling key elsewhere in the
+    // database from blocking this migration.
+    std::set<std::string> fk_tables;
+    for (const auto& t : rebuilt_) {
+      fk_tables.insert(t);
+      for (const auto& ref : db_.inspect_table(t).referrers) fk_tables.insert(ref.table);
+    }
+    for (const auto& t : fk_tables) {
+      main.steps.push_back({"PRAGMA foreign_key_check(" + q(t) + ")", "", "", "foreign_key_check", true, ""});
+    }
+    for (const auto& sql : detail::records(db_, work, options_)) main.steps.push_back({sql, "", "", "history", false, ""});
+    Unit off{Unit::Kind::alone, "", {{"PRAGMA foreign_keys = OFF", "", "before the transaction: inside one it is a no-op", "", false, ""}}};
+    Unit back{Unit::Kind::alone, "", {{"PRAGMA foreign_keys = " + std::string(fk_before == "1" ? "ON" : "OFF"), "", "as before", "", false, ""}}};
+    p.units.push_back(std::move(off));
+    p.units.push_back(std::move(main));
+    p.units.push_back(std::move(back));
+    return p;
   }
 
-  void run_ops(const std::vector<migrate::Operation>& ops, const std::vector<std::string>& record) override {
-    execute(ops, record, nullptr, true);
+  bool execute(const Plan& plan, const Work& work) override {
+    planned_sql_.clear();  // from now on the catalog itself tells
+    planned_versions_ = 0;
+    const Unit* main = nullptr;
+    for (const auto& u : plan.units) {
+      if (u.kind == Unit::Kind::transaction) main = &u;
+    }
+    if (!main) return true;
+    db_.execute(plan.units.front().steps.front().sql);  // PRAGMA foreign_keys = OFF
+    std::string fk_now;
+    db_.query("PRAGMA foreign_keys", [&](const Row& r) { fk_now = value_text(r[0]); });
+    if (fk_now != "0") throw DatabaseError("could not turn foreign keys off before the rebuild (is a transaction open?)");
+    db_.allow_schema_edits(true);
+    auto restore = [&] {
+      try {
+        db_.execute("PRAGMA legacy_alter_table = OFF");
+        db_.execute("PRAGMA writable_schema = OFF");
+        db_.allow_schema_edits(false);
+        db_.execute(plan.units.back().steps.front().sql);  // foreign keys as before
+      } catch (const DatabaseError&) {
+        // The connection is broken; the error that got us here is reported.
+      }
+    };
+    bool ran = false;
+    try {
+      std::optional<Transaction> tx;
+      try {
+        tx.emplace(db_);
+      } catch (const DatabaseError& e) {
+        if (e.kind() == DbErrorKind::busy) {
+          throw Error(ExitCode::locked, "another process holds the database's write lock (" + std::string(e.what()) + ")");
+        }
+        throw;
+      }
+      std::int64_t version = -1;
+      db_.query("PRAGMA schema_version", [&](const Row& r) { version = value_int(r[0]); });
+      const std::string dir = work.migration ? detail::current_direction(db_, work.migration->version) : "";
+      if (work.migration && (work.up ? dir == "up" : dir != "up")) {
+        tx->rollback();  // another migrator got here first
+      } else {
+        if (version != plan.schema_version) {
+          throw Error(ExitCode::locked, "the database schema changed while the migration was planned (another writer); nothing was "
+                                        "changed; run the command again");
+        }
+        for (const auto& step : main->steps) {
+          if (step.must_return_no_rows) {
+            std::string problem;
+            db_.query(step.sql, [&](const Row& r) {
+              if (problem.empty()) problem = "table " + value_text(r[0]) + " row " + value_text(r[1]) + " references a missing " + value_text(r[2]);
+            });
+            if (!problem.empty()) throw DatabaseError("foreign_key_check failed after the rebuild: " + problem, DbErrorKind::foreign_key_violation);
+            continue;
+          }
+          db_.execute(step.sql);
+          if (!step.fault.empty()) fault::point(step.fault.c_str());
+        }
+        fault::point(main->fault_before_commit.c_str());
+        tx->commit();
+        ran = true;
+      }
+    } catch (...) {
+      restore();
+      throw;
+    }
+    restore();
+    return ran;
   }
 
   // SQLite keeps constraint text as written and has no normaliser, so both
@@ -150,108 +224,17 @@ class SqliteMigrator final : public Migrator {
   }
 
  private:
-  // One transaction: foreign keys off before it and verified, BEGIN
-  // IMMEDIATE, (for a version) a re-check that nobody applied it meanwhile,
-  // the statements, foreign_key_check, history and `record`, COMMIT.
-  // Returns false when another migrator had already run the version.
-  bool execute(const std::vector<migrate::Operation>& steps, const std::vector<std::string>& record, const migrate::Migration* m,
-               bool up) {
-    std::string fk_before;
-    db_.query("PRAGMA foreign_keys", [&](const Row& r) { fk_before = value_text(r[0]); });
-    db_.execute("PRAGMA foreign_keys = OFF");
-    std::string fk_now;
-    db_.query("PRAGMA foreign_keys", [&](const Row& r) { fk_now = value_text(r[0]); });
-    if (fk_now != "0") throw DatabaseError("could not turn foreign keys off before the rebuild (is a transaction open?)");
-    std::string started;
-    db_.query("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')", [&](const Row& r) { started = value_text(r[0]); });
-    db_.allow_schema_edits(true);
-    schema_version_ = -1;
-    auto restore = [&] {
-      try {
-        db_.execute("PRAGMA legacy_alter_table = OFF");
-        db_.execute("PRAGMA writable_schema = OFF");
-        db_.allow_schema_edits(false);
-        db_.execute("PRAGMA foreign_keys = " + fk_before);
-      } catch (...) {
-      }
-    };
-    try {
-      begin_immediate();
-    } catch (...) {
-      restore();
-      throw;
-    }
-    bool ran = false;
-    try {
-      const std::string dir = m ? detail::current_direction(db_, m->version) : "";
-      if (!m || !(up ? dir == "up" : dir != "up")) {
-        rebuilt_ = false;
-        for (const auto& s : statements(steps)) {
-          db_.execute(s.sql);
-          fault::point("sqlite-statement");
-        }
-        // Only a rebuild can break a foreign key; the check reads the whole
-        // database, so removing CHECKs by schema edit stays milliseconds.
-        if (rebuilt_) {
-          std::string problem;
-          db_.query("PRAGMA foreign_key_check", [&](const Row& r) {
-            if (problem.empty()) problem = "table " + value_text(r[0]) + " row " + value_text(r[1]) + " references a missing " + value_text(r[2]);
-          });
-          if (!problem.empty()) throw DatabaseError("foreign_key_check failed after the rebuild: " + problem);
-        }
-        if (m) db_.execute(detail::history_insert(sqlite_dialect(), *m, up, lit(started), options_));
-        for (const auto& sql : record) db_.execute(sql);
-        fault::point("before-commit");
-        ran = true;
-      }
-      db_.execute(ran ? "COMMIT" : "ROLLBACK");
-    } catch (...) {
-      try {
-        db_.execute("ROLLBACK");
-      } catch (...) {
-      }
-      restore();
-      throw;
-    }
-    restore();
-    return ran;
-  }
-
-  void begin_immediate() {
-    try {
-      db_.execute("BEGIN IMMEDIATE");
-    } catch (const DatabaseError& e) {
-      if (is_busy(e)) throw Error(ExitCode::locked, "another process holds the database's write lock (" + std::string(e.what()) + ")");
-      throw;
-    }
-  }
-
-  // Newer SQLite releases may parse ALTER TABLE ... ADD CONSTRAINT. Trying it
-  // on a scratch temp table inside a savepoint that is rolled back tells,
-  // without touching the database: a syntax error means the form is unknown.
-  // (The table must exist: SQLite resolves it before parsing the rest.)
-  bool native_alter() {
-    if (native_alter_known_) return native_alter_;
-    native_alter_known_ = true;
-    db_.execute("SAVEPOINT cc_probe");
-    try {
-      db_.execute("CREATE TEMP TABLE cc_probe (x)");
-      db_.execute("ALTER TABLE temp.cc_probe ADD CONSTRAINT p CHECK (x > 0)");
-      native_alter_ = true;
-    } catch (const DatabaseError& e) {
-      native_alter_ = std::string(e.what()).find("syntax error") == std::string::npos;
-    }
-    db_.execute("ROLLBACK TO SAVEPOINT cc_probe");
-    db_.execute("RELEASE SAVEPOINT cc_probe");
-    return native_alter_;
-  }
+  // The linked SQLite's own version says whether it has ALTER TABLE ...
+  // ADD/DROP CONSTRAINT (3.53.0); Debian 12's 3.40 does not, so that path is
+  // not exercised by this project's tests.
+  bool native_alter() const { return sqlite_dialect().capabilities().native_alter_check; }
 
   // The statements for `steps`, in order: one rebuild per table whose CHECKs
   // change, then the unique indexes.
-  std::vector<PlannedStatement> statements(const std::vector<migrate::Operation>& steps) {
+  std::vector<Step> statements(const std::vector<migrate::Operation>& steps) {
     std::vector<std::string> order;
     std::map<std::string, TableChecks> checks;
-    std::vector<PlannedStatement> uniques;
+    std::vector<Step> uniques;
     for (const auto& op : steps) {
       const auto& d = op.def;
       switch (op.kind) {
@@ -269,28 +252,32 @@ class SqliteMigrator final : public Migrator {
           for (size_t i = 0; i < d.columns.size(); ++i) cols += (i ? ", " : "") + q(d.columns[i]);
           uniques.push_back({"CREATE UNIQUE INDEX " + q(d.name) + " ON " + q(d.table) + " (" + cols + ")" +
                                  (d.where.empty() ? "" : " WHERE " + d.where),
-                             "a UNIQUE is a unique index: no rebuild"});
+                             "DROP INDEX " + q(d.name), "a UNIQUE is a unique index: no rebuild", op.describe(), false, ""});
           break;
         }
         case migrate::OpKind::drop_unique:
-          uniques.push_back({"DROP INDEX " + q(d.name), ""});
+          uniques.push_back({"DROP INDEX " + q(d.name), "", "", op.describe(), false, ""});
           break;
       }
     }
-    std::vector<PlannedStatement> out;
+    std::vector<Step> out;
+    schema_edited_ = false;
     for (const auto& table : order) {
       const auto& c = checks[table];
       if (c.add.empty()) {
         for (auto& s : drop_by_schema_edit(table, c.drop)) out.push_back(std::move(s));
       } else if (native_alter()) {
-        for (const auto& name : c.drop) out.push_back({"ALTER TABLE " + q(table) + " DROP CONSTRAINT " + q(name), "native"});
+        for (const auto& name : c.drop) out.push_back(note("ALTER TABLE " + q(table) + " DROP CONSTRAINT " + q(name), "native"));
         for (const auto& a : c.add) {
-          out.push_back({"ALTER TABLE " + q(table) + " ADD CONSTRAINT " + q(a.name) + " CHECK (" + a.expr + ")", "native"});
+          out.push_back(note("ALTER TABLE " + q(table) + " ADD CONSTRAINT " + q(a.name) + " CHECK (" + a.expr + ")", "native"));
         }
       } else {
         for (auto& s : rebuild(table, c)) out.push_back(std::move(s));
       }
     }
+    // One schema_version bump for every edit of this migration: other
+    // connections then reload the schema once.
+    if (schema_edited_) out.push_back(note("PRAGMA schema_version = " + std::to_string(schema_version_ + 1), "other connections reload the schema"));
     for (auto& u : uniques) out.push_back(std::move(u));
     return out;
   }
@@ -298,31 +285,33 @@ class SqliteMigrator final : public Migrator {
   // SQLite's documented cheap procedure, sanctioned for removing CHECK
   // constraints only: edit the table's text in sqlite_schema and bump
   // schema_version so every connection reloads it. Milliseconds at any size.
-  std::vector<PlannedStatement> drop_by_schema_edit(const std::string& table, const std::vector<std::string>& drop) {
+  // The table's CREATE TABLE text: as an earlier plan of this run leaves it
+  // (a dry run of several versions), else as stored.
+  std::string create_sql_of(const std::string& table) {
+    if (auto it = planned_sql_.find(table); it != planned_sql_.end()) return it->second;
     std::string create_sql;
     db_.query("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = " + lit(table), [&](const Row& r) {
       create_sql = value_text(r[0]);
     });
     if (create_sql.empty()) throw UsageError("table '" + table + "' does not exist");
-    if (schema_version_ < 0) {
-      db_.query("PRAGMA schema_version", [&](const Row& r) { schema_version_ = value_int(r[0]); });
-    }
-    ++schema_version_;
-    return {{"PRAGMA writable_schema = ON", "remove CHECKs of " + table + " by editing its stored definition (no rebuild)"},
-            {"UPDATE sqlite_schema SET sql = " + lit(sqlite::edit_create_table(create_sql, drop, {}, "")) +
-                 " WHERE type = 'table' AND name = " + lit(table),
-             ""},
-            {"PRAGMA schema_version = " + std::to_string(schema_version_), "other connections reload the schema"},
-            {"PRAGMA writable_schema = OFF", ""}};
+    return create_sql;
   }
 
-  std::vector<PlannedStatement> rebuild(const std::string& table, const TableChecks& changes) {
-    rebuilt_ = true;
-    std::string create_sql;
-    db_.query("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = " + lit(table), [&](const Row& r) {
-      create_sql = value_text(r[0]);
-    });
-    if (create_sql.empty()) throw UsageError("table '" + table + "' does not exist");
+  std::vector<Step> drop_by_schema_edit(const std::string& table, const std::vector<std::string>& drop) {
+    const std::string create_sql = create_sql_of(table);
+    schema_edited_ = true;
+    const std::string edited = sqlite::edit_create_table(create_sql, drop, {}, "");
+    planned_sql_[table] = edited;
+    return {note("PRAGMA writable_schema = ON", "remove CHECKs of " + table + " by editing its stored definition (no rebuild)"),
+            note("UPDATE sqlite_schema SET sql = " + lit(edited) +
+                 " WHERE type = 'table' AND name = " + lit(table)),
+            note("PRAGMA writable_schema = OFF")};
+  }
+
+  std::vector<Step> rebuild(const std::string& table, const TableChecks& changes) {
+    rebuilt_.push_back(table);
+    const std::string create_sql = create_sql_of(table);
+    planned_sql_[table] = sqlite::edit_create_table(create_sql, changes.drop, changes.add, "");
     const std::string temp = "cc_new_" + table;
     const std::string new_sql = sqlite::edit_create_table(create_sql, changes.drop, changes.add, temp);
 
@@ -333,8 +322,10 @@ class SqliteMigrator final : public Migrator {
     for (size_t i = 0; i < cols.size(); ++i) col_list += (i ? ", " : "") + cols[i];
 
     std::vector<std::string> restore;  // indexes and triggers of the table, then every view
+    // SQLite keeps tbl_name as the CREATE statement wrote it, and names match
+    // case-insensitively: "ON items" belongs to table Items.
     db_.query("SELECT sql FROM sqlite_schema WHERE tbl_name = " + lit(table) +
-                  " AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type = 'trigger', rowid",
+                  " COLLATE NOCASE AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type = 'trigger', rowid",
               [&](const Row& r) { restore.push_back(value_text(r[0])); });
     std::vector<std::string> views, view_names;
     db_.query("SELECT name, sql FROM sqlite_schema WHERE type = 'view' ORDER BY rowid", [&](const Row& r) {
@@ -344,42 +335,45 @@ class SqliteMigrator final : public Migrator {
     bool has_sequence = false;
     db_.query("SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_sequence'", [&](const Row& r) { has_sequence = value_int(r[0]) > 0; });
 
-    std::vector<PlannedStatement> out;
-    out.push_back({new_sql, "rebuild " + table + ": the original CREATE TABLE text with the constraints edited in"});
-    out.push_back({"INSERT INTO " + q(temp) + " (" + col_list + ") SELECT " + col_list + " FROM " + q(table),
-                   "copy every row (fails, rolling back, if a row violates a new CHECK)"});
+    std::vector<Step> out;
+    out.push_back(note(new_sql, "rebuild " + table + ": the original CREATE TABLE text with the constraints edited in"));
+    out.push_back(note("INSERT INTO " + q(temp) + " (" + col_list + ") SELECT " + col_list + " FROM " + q(table),
+                       "copy every row (fails, rolling back, if a row violates a new CHECK)"));
     if (has_sequence) {
-      out.push_back({"CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER)", ""});
-      out.push_back({"INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = " + lit(table),
-                     "AUTOINCREMENT must never go down"});
+      out.push_back(note("CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER)"));
+      out.push_back(note("INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = " + lit(table),
+                         "AUTOINCREMENT must never go down"));
     }
-    for (const auto& v : view_names) out.push_back({"DROP VIEW " + q(v), ""});
-    out.push_back({"DROP TABLE " + q(table), "foreign keys are off: nothing cascades"});
-    out.push_back({"PRAGMA legacy_alter_table = ON", ""});
-    out.push_back({"ALTER TABLE " + q(temp) + " RENAME TO " + q(table), ""});
-    out.push_back({"PRAGMA legacy_alter_table = OFF", ""});
-    for (const auto& s : restore) out.push_back({s, ""});
-    for (const auto& s : views) out.push_back({s, ""});
+    for (const auto& v : view_names) out.push_back(note("DROP VIEW " + q(v)));
+    out.push_back(note("DROP TABLE " + q(table), "foreign keys are off: nothing cascades"));
+    out.push_back(note("PRAGMA legacy_alter_table = ON"));
+    out.push_back(note("ALTER TABLE " + q(temp) + " RENAME TO " + q(table)));
+    out.push_back(note("PRAGMA legacy_alter_table = OFF"));
+    for (const auto& s : restore) out.push_back(note(s));
+    for (const auto& s : views) out.push_back(note(s));
     // INSTEAD OF triggers belong to views and were dropped with them.
     for (const auto& v : view_names) {
-      db_.query("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = " + lit(v) + " ORDER BY rowid",
-                [&](const Row& r) { out.push_back({value_text(r[0]), ""}); });
+      db_.query("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = " + lit(v) + " COLLATE NOCASE ORDER BY rowid",
+                [&](const Row& r) { out.push_back(note(value_text(r[0]))); });
     }
     if (has_sequence) {
-      out.push_back({"DELETE FROM sqlite_sequence WHERE name = " + lit(table) + " AND EXISTS (SELECT 1 FROM cc_saved_sequence "
-                     "WHERE name = " + lit(table) + ")", ""});
-      out.push_back({"INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = " + lit(table), ""});
-      out.push_back({"DELETE FROM cc_saved_sequence", ""});
+      out.push_back(note("DELETE FROM sqlite_sequence WHERE name = " + lit(table) + " AND EXISTS (SELECT 1 FROM cc_saved_sequence "
+                         "WHERE name = " + lit(table) + ")"));
+      out.push_back(note("INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = " + lit(table)));
+      out.push_back(note("DELETE FROM cc_saved_sequence"));
     }
     return out;
   }
 
   Connection& db_;
   MigratorOptions options_;
-  std::int64_t schema_version_ = -1;
-  bool rebuilt_ = false;
-  bool native_alter_known_ = false;
-  bool native_alter_ = false;
+  std::int64_t schema_version_ = -1;  // as the plan found it
+  size_t planned_versions_ = 0;       // plans made since the last execute
+  bool schema_edited_ = false;
+  std::vector<std::string> rebuilt_;  // tables the plan rebuilds
+  // What earlier plans of this run (not yet executed: a dry run) leave in
+  // sqlite_schema, so the next version is planned on top of them.
+  std::map<std::string, std::string> planned_sql_;
 };
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "migrate/migration.h"
+#include "model/migration.h"
 
 #include <openssl/evp.h>
 
@@ -9,13 +9,18 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "dialect/dialect.h"
 #include "model/expression.h"
 #include "model/toml_support.h"
-#include "scan/scan_sql.h"
 
 namespace cc::migrate {
 namespace {
+
+// Migrations hold standard SQL: identifiers double-quoted, quotes doubled.
+std::string sql_ident(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
 
 std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
 
@@ -82,7 +87,7 @@ bool ConstraintDef::same_definition(const ConstraintDef& o) const {
 std::string ConstraintDef::describe() const {
   if (!unique) return "CHECK (" + check + ")";
   std::string cols;
-  for (size_t i = 0; i < columns.size(); ++i) cols += (i ? ", " : "") + dialect::sqlite_dialect().quote_ident(columns[i]);
+  for (size_t i = 0; i < columns.size(); ++i) cols += (i ? ", " : "") + sql_ident(columns[i]);
   return "UNIQUE (" + cols + ")" + (where.empty() ? "" : " WHERE " + where);
 }
 
@@ -131,52 +136,6 @@ State replay(const std::vector<Migration>& migrations) {
     }
   }
   return state;
-}
-
-State declared_state(const model::Schema& schema) {
-  State state;
-  for (const auto& t : schema.tables) {
-    for (const auto& c : t.checks) {
-      ConstraintDef d;
-      d.table = t.name;
-      d.name = c.name;
-      d.check = scan::check_predicate(c, dialect::sqlite_dialect());
-      state[d.name] = d;
-    }
-    for (const auto& u : t.uniques) {
-      ConstraintDef d;
-      d.table = t.name;
-      d.name = u.name;
-      d.unique = true;
-      d.columns = u.columns;
-      d.where = u.where_expr;
-      state[d.name] = d;
-    }
-  }
-  return state;
-}
-
-std::vector<Operation> diff(const State& from, const State& to, const model::Schema& order) {
-  std::vector<Operation> out;
-  for (auto it = from.rbegin(); it != from.rend(); ++it) {
-    auto target = to.find(it->first);
-    if (target == to.end() || !target->second.same_definition(it->second)) {
-      out.push_back(Operation{it->second.unique ? OpKind::drop_unique : OpKind::drop_check, it->second});
-    }
-  }
-  // Adds follow the schema's own order, so generated files read like schema/.
-  auto add = [&](const std::string& name) {
-    const auto& def = to.at(name);
-    auto existing = from.find(name);
-    if (existing == from.end() || !existing->second.same_definition(def)) {
-      out.push_back(Operation{def.unique ? OpKind::add_unique : OpKind::add_check, def});
-    }
-  };
-  for (const auto& t : order.tables) {
-    for (const auto& c : t.checks) add(c.name);
-    for (const auto& u : t.uniques) add(u.name);
-  }
-  return out;
 }
 
 Migration parse_migration(const std::string& text, const std::filesystem::path& file) {

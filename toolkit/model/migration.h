@@ -63,13 +63,6 @@ using State = std::map<std::string, ConstraintDef>;
 // when an operation does not fit the state (dropping what is not there).
 State replay(const std::vector<Migration>& migrations);
 
-// What schema/ declares, as constraint definitions.
-State declared_state(const model::Schema& schema);
-
-// Operations turning `from` into `to`: drops first (reverse name order),
-// then adds (schema order). A changed definition becomes drop + add.
-std::vector<Operation> diff(const State& from, const State& to, const model::Schema& order);
-
 // Loads migrations/*.toml sorted by version. Refuses, before any connection,
 // duplicate or missing versions, bad file names and malformed files.
 std::vector<Migration> load_migrations(const std::filesystem::path& dir);

@@ -1,0 +1,49 @@
+#include "dialect/plan.h"
+
+#include "dialect/dialect.h"
+
+namespace cc::dialect {
+namespace {
+
+// Every line of `text` as a "-- " comment line.
+void comment(std::string& out, const std::string& text, const std::string& indent = "") {
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    out += indent + "-- " + text.substr(pos, end - pos) + "\n";
+    pos = end + 1;
+  }
+}
+
+}  // namespace
+
+bool Plan::empty() const { return statement_count() == 0; }
+
+size_t Plan::statement_count() const {
+  size_t n = 0;
+  for (const auto& u : units) n += u.steps.size();
+  return n;
+}
+
+std::string render_script(const Plan& plan, const Dialect& dialect) {
+  std::string out;
+  if (!plan.title.empty()) comment(out, plan.title);
+  for (const auto& n : plan.notes) comment(out, n);
+  for (const auto& d : plan.already_done) comment(out, "already done (found in the catalog): " + d);
+  for (const auto& u : plan.units) {
+    if (!u.comment.empty()) comment(out, u.comment);
+    if (!u.notice.empty()) comment(out, u.notice);
+    const bool tx = u.kind == Unit::Kind::transaction;
+    if (tx) out += dialect.begin_write() + ";\n";
+    for (const auto& s : u.steps) {
+      if (!s.comment.empty()) comment(out, s.comment, tx ? "  " : "");
+      if (s.must_return_no_rows) comment(out, "must return no rows (constraintctl rolls back if it does):", tx ? "  " : "");
+      out += (tx ? "  " : "") + s.sql + ";\n";
+    }
+    if (tx) out += "COMMIT;\n";
+  }
+  return out;
+}
+
+}  // namespace cc::dialect
