@@ -1,0 +1,215 @@
+// One plan, executed as printed: what --dry-run prints is what the command
+// runs. Its script, run by hand in sqlite3 / psql on a copy of the database,
+// leaves the copy in the same catalog state as the real command leaves the
+// original; it exits as the real command would; a fix's dry run writes
+// nothing; and verify accepts a probe refused by an equivalent UNIQUE.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "dialect/migrator.h"
+#include "migrate/engine.h"
+#include "support/test_support.h"
+
+namespace cc::test {
+namespace {
+
+class PlanTest : public DialectTest {
+ protected:
+  void SetUp() override {
+    DialectTest::SetUp();
+    if (IsSkipped()) return;
+    load_fixture(1000);
+  }
+
+  // A second database with the same content as this one.
+  std::string make_copy() {
+    if (pg()) {
+      copy_ = std::make_unique<PgDatabase>();
+      shell("pg_dump --no-owner -d '" + url_ + "' | psql -q -v ON_ERROR_STOP=1 -d '" + copy_->url() + "' >/dev/null");
+      return copy_->url();
+    }
+    shell("cp " + (dir_ / "app.db").string() + " " + (dir_ / "copy.db").string());
+    return "sqlite:" + (dir_ / "copy.db").string();
+  }
+
+  // Runs a dry-run script the way a person would.
+  void run_script(const std::string& copy_url, const std::string& script) {
+    write_file(dir_ / "script.sql", script);
+    if (pg()) {
+      shell("psql -q -X -v ON_ERROR_STOP=1 -d '" + copy_url + "' -f " + (dir_ / "script.sql").string() + " >/dev/null");
+    } else {
+      shell("sqlite3 -bail " + (dir_ / "copy.db").string() + " < " + (dir_ / "script.sql").string() + " >/dev/null");
+    }
+  }
+
+  // What a migration changes: constraints and indexes, and what the
+  // bookkeeping says.
+  std::string catalog(const std::string& url) {
+    std::string out;
+    auto db = connect(url);
+    auto dump = [&](const std::string& sql) {
+      db->query(sql, [&](const dialect::Row& r) {
+        for (const auto& v : r) out += dialect::value_text(v) + "|";
+        out += "\n";
+      });
+    };
+    if (pg()) {
+      dump("SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid, true), convalidated FROM pg_constraint "
+           "WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2");
+      dump("SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid), indisvalid, indisready FROM pg_index "
+           "WHERE indrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace) ORDER BY 1");
+    } else {
+      dump("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name");
+    }
+    dump("SELECT version, name, direction FROM constraintctl_history ORDER BY id");
+    dump("SELECT name, table_name FROM constraintctl_dropped ORDER BY name");
+    return out;
+  }
+
+  // The real command on this database and its dry-run script on the copy
+  // end in the same catalog.
+  void expect_script_equivalent(const std::string& copy_url, std::vector<std::string> command) {
+    auto dry_args = command;
+    dry_args.push_back("--dry-run");
+    auto dry = cli(dry_args);
+    ASSERT_EQ(dry.exit_code, 0) << dry.err << dry.out;
+    // stdout is SQL only: the script runs as it is, stopping at any error.
+    run_script(copy_url, dry.out);
+    auto real = cli(command);
+    ASSERT_EQ(real.exit_code, 0) << real.err << real.out;
+    EXPECT_EQ(catalog(url_), catalog(copy_url)) << "after " << command[0] << "; the script was:\n" << dry.out;
+  }
+
+  std::unique_ptr<PgDatabase> copy_;
+};
+
+TEST_P(PlanTest, DryRunScriptsLeaveTheSameCatalogAsTheRealCommands) {
+  ASSERT_EQ(cli({"scan", "--fix", "-q"}).exit_code, 0);
+  const std::string copy = make_copy();
+  expect_script_equivalent(copy, {"apply"});
+  expect_script_equivalent(copy, {"drop-checks", "--table", "humans"});
+  // apply restores what drop-checks removed: its dry run shows that restore.
+  auto restore = cli({"apply", "--dry-run"});
+  EXPECT_NE(restore.out.find("restore the CHECKs drop-checks removed"), std::string::npos) << restore.out;
+  expect_script_equivalent(copy, {"apply"});
+  expect_script_equivalent(copy, {"drop-checks"});
+  expect_script_equivalent(copy, {"rollback", "--to", "0"});
+}
+
+TEST_P(PlanTest, ApplyDryRunExitsAsApplyWould) {
+  // Violating rows: both refuse, exit 1; the dry run's stdout stays SQL.
+  auto dry = cli({"apply", "--dry-run"});
+  EXPECT_EQ(dry.exit_code, 1) << dry.err;
+  EXPECT_NE(dry.out.find("-- apply would refuse"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.err.find("characters_xp_nonnegative"), std::string::npos) << dry.err;
+  EXPECT_EQ(cli({"apply"}).exit_code, 1);
+  // Clean: both succeed.
+  ASSERT_EQ(cli({"scan", "--fix", "-q"}).exit_code, 0);
+  EXPECT_EQ(cli({"apply", "--dry-run"}).exit_code, 0);
+  EXPECT_EQ(cli({"apply"}).exit_code, 0);
+  // Nothing to do.
+  auto nothing = cli({"apply", "--dry-run"});
+  EXPECT_EQ(nothing.exit_code, 0);
+  EXPECT_NE(nothing.out.find("nothing to do"), std::string::npos) << nothing.out;
+  // After drop-checks, a violating row makes the restore refuse: both say so.
+  ASSERT_EQ(cli({"drop-checks", "--table", "characters"}).exit_code, 0);
+  exec("UPDATE characters SET xp = -5 WHERE id = 1");
+  EXPECT_EQ(cli({"apply", "--dry-run"}).exit_code, 1);
+  EXPECT_EQ(cli({"apply"}).exit_code, 1);
+  exec("UPDATE characters SET xp = 5 WHERE id = 1");
+  EXPECT_EQ(cli({"apply", "--dry-run"}).exit_code, 0);
+  EXPECT_EQ(cli({"apply"}).exit_code, 0);
+  EXPECT_EQ(cli({"verify"}).exit_code, 0);
+}
+
+TEST_P(PlanTest, FixDryRunWithCascadingDeletesWritesNothing) {
+  const auto before = content({"characters", "attribute_blocks", "ability_blocks", "humans", "st_relationships"});
+  const std::string file_before = pg() ? "" : read_file(dir_ / "app.db");
+  auto dry = cli({"scan", "--fix", "--dry-run", "--allow-cascade", "--policy", "characters_xp_nonnegative=delete"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err << dry.out;
+  EXPECT_NE(dry.out.find("deleted"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("child rows deleted through ON DELETE CASCADE"), std::string::npos) << dry.out;
+  EXPECT_EQ(content({"characters", "attribute_blocks", "ability_blocks", "humans", "st_relationships"}), before);
+  if (pg()) {
+    EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname LIKE 'constraintctl%'"), 0);
+  } else {
+    EXPECT_EQ(read_file(dir_ / "app.db"), file_before) << "the dry run changed the file";
+  }
+  // The dry run predicted the real run: same counts.
+  auto dry_json = cli({"scan", "--fix", "--dry-run", "--allow-cascade", "--policy", "characters_xp_nonnegative=delete", "--json"});
+  auto real_json = cli({"scan", "--fix", "--allow-cascade", "--policy", "characters_xp_nonnegative=delete", "--json"});
+  ASSERT_EQ(real_json.exit_code, dry_json.exit_code) << real_json.err;
+  auto a = nlohmann::json::parse(dry_json.out), b = nlohmann::json::parse(real_json.out);
+  EXPECT_EQ(a["cascaded"], b["cascaded"]);
+  ASSERT_EQ(a["fixes"].size(), b["fixes"].size());
+  for (size_t i = 0; i < a["fixes"].size(); ++i) {
+    EXPECT_EQ(a["fixes"][i]["name"], b["fixes"][i]["name"]);
+    EXPECT_EQ(a["fixes"][i]["changed"], b["fixes"][i]["changed"]) << a["fixes"][i]["name"];
+    EXPECT_EQ(a["fixes"][i]["deleted"], b["fixes"][i]["deleted"]) << a["fixes"][i]["name"];
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dialects, PlanTest, ::testing::Values("sqlite", "postgresql"));
+
+// A UNIQUE beside an equivalent older unique index, and a partial UNIQUE
+// beside a full one: the older, stronger index refuses the probe first, and
+// that proves the declared rule enforced.
+class EquivalentUniqueTest : public DialectTest {};
+
+TEST_P(EquivalentUniqueTest, VerifiesAsEnforced) {
+  exec("CREATE TABLE accounts (id integer PRIMARY KEY, email text, kind text)");
+  exec("INSERT INTO accounts VALUES (1, 'a@x', 'a'), (2, 'b@x', 'a'), (3, 'c@x', 'b')");
+  exec("CREATE UNIQUE INDEX accounts_email_old ON accounts (email)");
+  write_file(dir_ / "schema/accounts.toml",
+             "table = \"accounts\"\n"
+             "[[unique]]\nname = \"accounts_email_uq\"\ncolumns = [\"email\"]\n"
+             "[[unique]]\nname = \"accounts_email_kind_a\"\ncolumns = [\"email\"]\nwhere = \"kind = 'a'\"\n");
+  ASSERT_EQ(cli({"generate"}, dir_.path()).exit_code, 0);
+  auto apply = cli({"apply"}, dir_.path());
+  ASSERT_EQ(apply.exit_code, 0) << apply.err;
+  auto v = cli({"verify", "--json"}, dir_.path());
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  auto doc = nlohmann::json::parse(v.out);
+  ASSERT_EQ(doc["constraints"].size(), 2u);
+  for (const auto& c : doc["constraints"]) {
+    EXPECT_EQ(c["status"], "ok") << c.dump();
+    EXPECT_EQ(c["probe"].get<std::string>().rfind("rejected", 0), 0u) << c.dump();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dialects, EquivalentUniqueTest, ::testing::Values("sqlite", "postgresql"));
+
+// The golden plans of the reference migration, as they are executed.
+class PlanGoldenTest : public DialectTest {};
+
+TEST_P(PlanGoldenTest, ReferenceMigrationPlan) {
+  load_fixture(100);
+  const auto migrations = migrate::load_migrations(source_dir() / "migrations");
+  ASSERT_FALSE(migrations.empty());
+  dialect::MigratorOptions o;
+  o.tool_version = "test";
+  o.applied_by = "tester@host";
+  auto db = connect(url_);
+  auto migrator = dialect::make_migrator(*db, o);
+  dialect::Work up;
+  up.migration = &migrations[0];
+  up.ops = migrations[0].steps(true);
+  std::string text = dialect::render_script(migrator->plan(up), db->dialect());
+  // The recorded start time is the one thing that differs run to run.
+  const std::string marker = "'tester@host')";
+  for (size_t at = text.find("INSERT INTO constraintctl_history"); at != std::string::npos;
+       at = text.find("INSERT INTO constraintctl_history", at + 1)) {
+    const size_t end = text.find(marker, at);
+    const size_t ts = text.rfind("', 'test'", end);
+    const size_t ts_begin = text.rfind(", '", ts - 1);
+    text.replace(ts_begin + 3, ts - ts_begin - 3, "<started_at>");
+  }
+  expect_golden("migrate/" + GetParam() + "_0001_up.sql", text);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dialects, PlanGoldenTest, ::testing::Values("sqlite", "postgresql"));
+
+}  // namespace
+}  // namespace cc::test
