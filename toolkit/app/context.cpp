@@ -27,9 +27,7 @@ const dialect::ConnectionTarget& Context::target() {
   } else if (config_.database) {
     target_ = dialect::parse_connection_target(*config_.database);
     // A relative SQLite path in the config file is relative to the project.
-    if (target_->kind == dialect::Kind::sqlite && !target_->sqlite_path.empty() && target_->sqlite_path[0] != '/') {
-      target_->sqlite_path = (config_.project_dir / target_->sqlite_path).lexically_normal().string();
-    }
+    target_->resolve_relative_to(config_.project_dir);
   } else {
     throw UsageError("no database given: pass --db URL, set CONSTRAINTCTL_DB, or set 'database' in constraintctl.toml");
   }

@@ -76,4 +76,10 @@ ConnectionTarget parse_connection_target(std::string_view url) {
   return t;
 }
 
+void ConnectionTarget::resolve_relative_to(const std::filesystem::path& dir) {
+  if (kind == Kind::sqlite && !sqlite_path.empty() && sqlite_path[0] != '/') {
+    sqlite_path = (dir / sqlite_path).lexically_normal().string();
+  }
+}
+
 }  // namespace cc::dialect

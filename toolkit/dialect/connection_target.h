@@ -3,6 +3,7 @@
 // can never be printed.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,9 @@ struct ConnectionTarget {
 
   // For messages: the URL with any password replaced by ***.
   std::string display() const;
+  // A relative SQLite path is taken relative to `dir` (the project, for the
+  // config file's URL); other targets are left as they are.
+  void resolve_relative_to(const std::filesystem::path& dir);
 };
 
 // Accepts sqlite:PATH, sqlite://PATH, sqlite:///ABS, postgresql://..., postgres://...,

@@ -6,12 +6,12 @@ namespace cc::dialect {
 namespace {
 
 // Every line of `text` as a "-- " comment line.
-void comment(std::string& out, const std::string& text, const std::string& indent = "") {
+void comment(std::string& out, const std::string& text) {
   size_t pos = 0;
   while (pos <= text.size()) {
     size_t end = text.find('\n', pos);
     if (end == std::string::npos) end = text.size();
-    out += indent + "-- " + text.substr(pos, end - pos) + "\n";
+    out += "-- " + text.substr(pos, end - pos) + "\n";
     pos = end + 1;
   }
 }
@@ -36,10 +36,11 @@ std::string render_script(const Plan& plan, const Dialect& dialect) {
     if (!u.notice.empty()) comment(out, u.notice);
     const bool tx = u.kind == Unit::Kind::transaction;
     if (tx) out += dialect.begin_write() + ";\n";
+    // Statements start at column 0, as they are run (scripts grep them).
     for (const auto& s : u.steps) {
-      if (!s.comment.empty()) comment(out, s.comment, tx ? "  " : "");
-      if (s.must_return_no_rows) comment(out, "must return no rows (constraintctl rolls back if it does):", tx ? "  " : "");
-      out += (tx ? "  " : "") + s.sql + ";\n";
+      if (!s.comment.empty()) comment(out, s.comment);
+      if (s.must_return_no_rows) comment(out, "must return no rows (constraintctl rolls back if it does):");
+      out += s.sql + ";\n";
     }
     if (tx) out += "COMMIT;\n";
   }

@@ -4,176 +4,176 @@
 CREATE UNIQUE INDEX CONCURRENTLY "st_relationships_user_chronicle_gameline_unique" ON "st_relationships" ("user_id", "chronicle_id", "gameline");
 -- short exclusive steps (ACCESS EXCLUSIVE for milliseconds), each waiting at most lock_timeout
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_alertness_range" CHECK ("alertness" BETWEEN 0 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_athletics_range" CHECK ("athletics" BETWEEN 0 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_brawl_range" CHECK ("brawl" BETWEEN 0 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_empathy_range" CHECK ("empathy" BETWEEN 0 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_expression_range" CHECK ("expression" BETWEEN 0 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_intimidation_range" CHECK ("intimidation" BETWEEN 0 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_streetwise_range" CHECK ("streetwise" BETWEEN 0 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_subterfuge_range" CHECK ("subterfuge" BETWEEN 0 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_strength_range" CHECK ("strength" BETWEEN 1 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_dexterity_range" CHECK ("dexterity" BETWEEN 1 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_stamina_range" CHECK ("stamina" BETWEEN 1 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_charisma_range" CHECK ("charisma" BETWEEN 1 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_manipulation_range" CHECK ("manipulation" BETWEEN 1 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_appearance_range" CHECK ("appearance" BETWEEN 1 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_perception_range" CHECK ("perception" BETWEEN 1 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_intelligence_range" CHECK ("intelligence" BETWEEN 1 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_wits_range" CHECK ("wits" BETWEEN 1 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "characters" ADD CONSTRAINT "characters_xp_nonnegative" CHECK ("xp" >= 0) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "characters" ADD CONSTRAINT "characters_status_valid" CHECK ("status" IN ('Un', 'Sub', 'App', 'Ret', 'Dec')) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "humans" ADD CONSTRAINT "humans_willpower_range" CHECK ("willpower" BETWEEN 1 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "humans" ADD CONSTRAINT "humans_temporary_willpower_range" CHECK ("temporary_willpower" BETWEEN 0 AND 10) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "humans" ADD CONSTRAINT "humans_temporary_willpower_le_willpower" CHECK ((temporary_willpower <= willpower)) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "humans" ADD CONSTRAINT "humans_age_range" CHECK ("age" BETWEEN 0 AND 500) NOT VALID;
-  -- enforced for new rows at once; existing rows validated below
-  ALTER TABLE "humans" ADD CONSTRAINT "humans_apparent_age_range" CHECK ("apparent_age" BETWEEN 0 AND 200) NOT VALID;
-  ALTER TABLE "st_relationships" ADD CONSTRAINT "st_relationships_user_chronicle_gameline_unique" UNIQUE USING INDEX "st_relationships_user_chronicle_gameline_unique";
+SET LOCAL lock_timeout = 2000;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_alertness_range" CHECK ("alertness" BETWEEN 0 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_athletics_range" CHECK ("athletics" BETWEEN 0 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_brawl_range" CHECK ("brawl" BETWEEN 0 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_empathy_range" CHECK ("empathy" BETWEEN 0 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_expression_range" CHECK ("expression" BETWEEN 0 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_intimidation_range" CHECK ("intimidation" BETWEEN 0 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_streetwise_range" CHECK ("streetwise" BETWEEN 0 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "ability_blocks" ADD CONSTRAINT "ability_blocks_subterfuge_range" CHECK ("subterfuge" BETWEEN 0 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_strength_range" CHECK ("strength" BETWEEN 1 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_dexterity_range" CHECK ("dexterity" BETWEEN 1 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_stamina_range" CHECK ("stamina" BETWEEN 1 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_charisma_range" CHECK ("charisma" BETWEEN 1 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_manipulation_range" CHECK ("manipulation" BETWEEN 1 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_appearance_range" CHECK ("appearance" BETWEEN 1 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_perception_range" CHECK ("perception" BETWEEN 1 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_intelligence_range" CHECK ("intelligence" BETWEEN 1 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "attribute_blocks" ADD CONSTRAINT "attribute_blocks_wits_range" CHECK ("wits" BETWEEN 1 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "characters" ADD CONSTRAINT "characters_xp_nonnegative" CHECK ("xp" >= 0) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "characters" ADD CONSTRAINT "characters_status_valid" CHECK ("status" IN ('Un', 'Sub', 'App', 'Ret', 'Dec')) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "humans" ADD CONSTRAINT "humans_willpower_range" CHECK ("willpower" BETWEEN 1 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "humans" ADD CONSTRAINT "humans_temporary_willpower_range" CHECK ("temporary_willpower" BETWEEN 0 AND 10) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "humans" ADD CONSTRAINT "humans_temporary_willpower_le_willpower" CHECK ((temporary_willpower <= willpower)) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "humans" ADD CONSTRAINT "humans_age_range" CHECK ("age" BETWEEN 0 AND 500) NOT VALID;
+-- enforced for new rows at once; existing rows validated below
+ALTER TABLE "humans" ADD CONSTRAINT "humans_apparent_age_range" CHECK ("apparent_age" BETWEEN 0 AND 200) NOT VALID;
+ALTER TABLE "st_relationships" ADD CONSTRAINT "st_relationships_user_chronicle_gameline_unique" UNIQUE USING INDEX "st_relationships_user_chronicle_gameline_unique";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_alertness_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_alertness_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_athletics_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_athletics_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_brawl_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_brawl_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_empathy_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_empathy_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_expression_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_expression_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_intimidation_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_intimidation_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_streetwise_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_streetwise_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_subterfuge_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "ability_blocks" VALIDATE CONSTRAINT "ability_blocks_subterfuge_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_strength_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_strength_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_dexterity_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_dexterity_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_stamina_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_stamina_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_charisma_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_charisma_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_manipulation_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_manipulation_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_appearance_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_appearance_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_perception_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_perception_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_intelligence_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_intelligence_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_wits_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "attribute_blocks" VALIDATE CONSTRAINT "attribute_blocks_wits_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "characters" VALIDATE CONSTRAINT "characters_xp_nonnegative";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "characters" VALIDATE CONSTRAINT "characters_xp_nonnegative";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "characters" VALIDATE CONSTRAINT "characters_status_valid";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "characters" VALIDATE CONSTRAINT "characters_status_valid";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "humans" VALIDATE CONSTRAINT "humans_willpower_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "humans" VALIDATE CONSTRAINT "humans_willpower_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "humans" VALIDATE CONSTRAINT "humans_temporary_willpower_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "humans" VALIDATE CONSTRAINT "humans_temporary_willpower_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "humans" VALIDATE CONSTRAINT "humans_temporary_willpower_le_willpower";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "humans" VALIDATE CONSTRAINT "humans_temporary_willpower_le_willpower";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "humans" VALIDATE CONSTRAINT "humans_age_range";
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "humans" VALIDATE CONSTRAINT "humans_age_range";
 COMMIT;
 -- SHARE UPDATE EXCLUSIVE: reads and writes continue
 BEGIN;
-  SET LOCAL lock_timeout = 2000;
-  ALTER TABLE "humans" VALIDATE CONSTRAINT "humans_apparent_age_range";
-  -- recorded with the last transactional step
-  INSERT INTO constraintctl_history (version, name, checksum, direction, started_at, tool_version, applied_by) VALUES (1, 'initial', '271ecf5ac5f680e57e5e3a5fd52e9468987a650be5cde736672fd3d884fb8192', 'up', '<started_at>', 'test', 'tester@host');
+SET LOCAL lock_timeout = 2000;
+ALTER TABLE "humans" VALIDATE CONSTRAINT "humans_apparent_age_range";
+-- recorded with the last transactional step
+INSERT INTO constraintctl_history (version, name, checksum, direction, started_at, tool_version, applied_by) VALUES (1, 'initial', '271ecf5ac5f680e57e5e3a5fd52e9468987a650be5cde736672fd3d884fb8192', 'up', '<started_at>', 'test', 'tester@host');
 COMMIT;

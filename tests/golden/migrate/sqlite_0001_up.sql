@@ -3,8 +3,8 @@
 PRAGMA foreign_keys = OFF;
 -- one transaction, taking the write lock up front
 BEGIN IMMEDIATE;
-  -- rebuild ability_blocks: the original CREATE TABLE text with the constraints edited in
-  CREATE TABLE "cc_new_ability_blocks" (
+-- rebuild ability_blocks: the original CREATE TABLE text with the constraints edited in
+CREATE TABLE "cc_new_ability_blocks" (
     id           INTEGER PRIMARY KEY,
     character_id INTEGER NOT NULL REFERENCES characters (id) ON DELETE CASCADE,
     alertness    INTEGER NOT NULL DEFAULT 0,
@@ -24,19 +24,19 @@ BEGIN IMMEDIATE;
   CONSTRAINT "ability_blocks_streetwise_range" CHECK ("streetwise" BETWEEN 0 AND 10),
   CONSTRAINT "ability_blocks_subterfuge_range" CHECK ("subterfuge" BETWEEN 0 AND 10)
 );
-  -- copy every row (fails, rolling back, if a row violates a new CHECK)
-  INSERT INTO "cc_new_ability_blocks" ("id", "character_id", "alertness", "athletics", "brawl", "empathy", "expression", "intimidation", "streetwise", "subterfuge") SELECT "id", "character_id", "alertness", "athletics", "brawl", "empathy", "expression", "intimidation", "streetwise", "subterfuge" FROM "ability_blocks";
-  CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
-  -- AUTOINCREMENT must never go down
-  INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'ability_blocks';
-  DROP VIEW "character_summary";
-  -- foreign keys are off: nothing cascades
-  DROP TABLE "ability_blocks";
-  PRAGMA legacy_alter_table = ON;
-  ALTER TABLE "cc_new_ability_blocks" RENAME TO "ability_blocks";
-  PRAGMA legacy_alter_table = OFF;
-  CREATE INDEX ability_blocks_character_id_idx ON ability_blocks (character_id);
-  CREATE VIEW character_summary AS
+-- copy every row (fails, rolling back, if a row violates a new CHECK)
+INSERT INTO "cc_new_ability_blocks" ("id", "character_id", "alertness", "athletics", "brawl", "empathy", "expression", "intimidation", "streetwise", "subterfuge") SELECT "id", "character_id", "alertness", "athletics", "brawl", "empathy", "expression", "intimidation", "streetwise", "subterfuge" FROM "ability_blocks";
+CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
+-- AUTOINCREMENT must never go down
+INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'ability_blocks';
+DROP VIEW "character_summary";
+-- foreign keys are off: nothing cascades
+DROP TABLE "ability_blocks";
+PRAGMA legacy_alter_table = ON;
+ALTER TABLE "cc_new_ability_blocks" RENAME TO "ability_blocks";
+PRAGMA legacy_alter_table = OFF;
+CREATE INDEX ability_blocks_character_id_idx ON ability_blocks (character_id);
+CREATE VIEW character_summary AS
 SELECT c.id AS character_id,
        c.name,
        c.xp,
@@ -47,11 +47,11 @@ SELECT c.id AS character_id,
        h.apparent_age
 FROM characters AS c
 LEFT JOIN humans AS h ON h.character_id = c.id;
-  DELETE FROM sqlite_sequence WHERE name = 'ability_blocks' AND EXISTS (SELECT 1 FROM cc_saved_sequence WHERE name = 'ability_blocks');
-  INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = 'ability_blocks';
-  DELETE FROM cc_saved_sequence;
-  -- rebuild attribute_blocks: the original CREATE TABLE text with the constraints edited in
-  CREATE TABLE "cc_new_attribute_blocks" (
+DELETE FROM sqlite_sequence WHERE name = 'ability_blocks' AND EXISTS (SELECT 1 FROM cc_saved_sequence WHERE name = 'ability_blocks');
+INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = 'ability_blocks';
+DELETE FROM cc_saved_sequence;
+-- rebuild attribute_blocks: the original CREATE TABLE text with the constraints edited in
+CREATE TABLE "cc_new_attribute_blocks" (
     id           INTEGER PRIMARY KEY,
     character_id INTEGER NOT NULL REFERENCES characters (id) ON DELETE CASCADE,
     strength     INTEGER NOT NULL DEFAULT 1,
@@ -73,19 +73,19 @@ LEFT JOIN humans AS h ON h.character_id = c.id;
   CONSTRAINT "attribute_blocks_intelligence_range" CHECK ("intelligence" BETWEEN 1 AND 10),
   CONSTRAINT "attribute_blocks_wits_range" CHECK ("wits" BETWEEN 1 AND 10)
 );
-  -- copy every row (fails, rolling back, if a row violates a new CHECK)
-  INSERT INTO "cc_new_attribute_blocks" ("id", "character_id", "strength", "dexterity", "stamina", "charisma", "manipulation", "appearance", "perception", "intelligence", "wits") SELECT "id", "character_id", "strength", "dexterity", "stamina", "charisma", "manipulation", "appearance", "perception", "intelligence", "wits" FROM "attribute_blocks";
-  CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
-  -- AUTOINCREMENT must never go down
-  INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'attribute_blocks';
-  DROP VIEW "character_summary";
-  -- foreign keys are off: nothing cascades
-  DROP TABLE "attribute_blocks";
-  PRAGMA legacy_alter_table = ON;
-  ALTER TABLE "cc_new_attribute_blocks" RENAME TO "attribute_blocks";
-  PRAGMA legacy_alter_table = OFF;
-  CREATE INDEX attribute_blocks_character_id_idx ON attribute_blocks (character_id);
-  CREATE VIEW character_summary AS
+-- copy every row (fails, rolling back, if a row violates a new CHECK)
+INSERT INTO "cc_new_attribute_blocks" ("id", "character_id", "strength", "dexterity", "stamina", "charisma", "manipulation", "appearance", "perception", "intelligence", "wits") SELECT "id", "character_id", "strength", "dexterity", "stamina", "charisma", "manipulation", "appearance", "perception", "intelligence", "wits" FROM "attribute_blocks";
+CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
+-- AUTOINCREMENT must never go down
+INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'attribute_blocks';
+DROP VIEW "character_summary";
+-- foreign keys are off: nothing cascades
+DROP TABLE "attribute_blocks";
+PRAGMA legacy_alter_table = ON;
+ALTER TABLE "cc_new_attribute_blocks" RENAME TO "attribute_blocks";
+PRAGMA legacy_alter_table = OFF;
+CREATE INDEX attribute_blocks_character_id_idx ON attribute_blocks (character_id);
+CREATE VIEW character_summary AS
 SELECT c.id AS character_id,
        c.name,
        c.xp,
@@ -96,11 +96,11 @@ SELECT c.id AS character_id,
        h.apparent_age
 FROM characters AS c
 LEFT JOIN humans AS h ON h.character_id = c.id;
-  DELETE FROM sqlite_sequence WHERE name = 'attribute_blocks' AND EXISTS (SELECT 1 FROM cc_saved_sequence WHERE name = 'attribute_blocks');
-  INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = 'attribute_blocks';
-  DELETE FROM cc_saved_sequence;
-  -- rebuild characters: the original CREATE TABLE text with the constraints edited in
-  CREATE TABLE "cc_new_characters" (
+DELETE FROM sqlite_sequence WHERE name = 'attribute_blocks' AND EXISTS (SELECT 1 FROM cc_saved_sequence WHERE name = 'attribute_blocks');
+INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = 'attribute_blocks';
+DELETE FROM cc_saved_sequence;
+-- rebuild characters: the original CREATE TABLE text with the constraints edited in
+CREATE TABLE "cc_new_characters" (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     name       TEXT NOT NULL,
     xp         INTEGER NOT NULL DEFAULT 0,
@@ -110,33 +110,33 @@ LEFT JOIN humans AS h ON h.character_id = c.id;
   CONSTRAINT "characters_xp_nonnegative" CHECK ("xp" >= 0),
   CONSTRAINT "characters_status_valid" CHECK ("status" IN ('Un', 'Sub', 'App', 'Ret', 'Dec'))
 );
-  -- copy every row (fails, rolling back, if a row violates a new CHECK)
-  INSERT INTO "cc_new_characters" ("id", "name", "xp", "status", "created_at", "updated_at") SELECT "id", "name", "xp", "status", "created_at", "updated_at" FROM "characters";
-  CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
-  -- AUTOINCREMENT must never go down
-  INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'characters';
-  DROP VIEW "character_summary";
-  -- foreign keys are off: nothing cascades
-  DROP TABLE "characters";
-  PRAGMA legacy_alter_table = ON;
-  ALTER TABLE "cc_new_characters" RENAME TO "characters";
-  PRAGMA legacy_alter_table = OFF;
-  CREATE INDEX characters_name_idx ON characters (name);
-  CREATE INDEX characters_updated_at_idx ON characters (updated_at DESC);
-  CREATE TRIGGER characters_touch_updated_at
+-- copy every row (fails, rolling back, if a row violates a new CHECK)
+INSERT INTO "cc_new_characters" ("id", "name", "xp", "status", "created_at", "updated_at") SELECT "id", "name", "xp", "status", "created_at", "updated_at" FROM "characters";
+CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
+-- AUTOINCREMENT must never go down
+INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'characters';
+DROP VIEW "character_summary";
+-- foreign keys are off: nothing cascades
+DROP TABLE "characters";
+PRAGMA legacy_alter_table = ON;
+ALTER TABLE "cc_new_characters" RENAME TO "characters";
+PRAGMA legacy_alter_table = OFF;
+CREATE INDEX characters_name_idx ON characters (name);
+CREATE INDEX characters_updated_at_idx ON characters (updated_at DESC);
+CREATE TRIGGER characters_touch_updated_at
 AFTER UPDATE ON characters
 FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at
 BEGIN
     UPDATE characters SET updated_at = CURRENT_TIMESTAMP WHERE id = NEW.id;
 END;
-  CREATE TRIGGER characters_log_status
+CREATE TRIGGER characters_log_status
 AFTER UPDATE OF status ON characters
 FOR EACH ROW WHEN NEW.status IS NOT OLD.status
 BEGIN
     INSERT INTO character_log (character_id, old_status, new_status)
     VALUES (NEW.id, OLD.status, NEW.status);
 END;
-  CREATE VIEW character_summary AS
+CREATE VIEW character_summary AS
 SELECT c.id AS character_id,
        c.name,
        c.xp,
@@ -147,11 +147,11 @@ SELECT c.id AS character_id,
        h.apparent_age
 FROM characters AS c
 LEFT JOIN humans AS h ON h.character_id = c.id;
-  DELETE FROM sqlite_sequence WHERE name = 'characters' AND EXISTS (SELECT 1 FROM cc_saved_sequence WHERE name = 'characters');
-  INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = 'characters';
-  DELETE FROM cc_saved_sequence;
-  -- rebuild humans: the original CREATE TABLE text with the constraints edited in
-  CREATE TABLE "cc_new_humans" (
+DELETE FROM sqlite_sequence WHERE name = 'characters' AND EXISTS (SELECT 1 FROM cc_saved_sequence WHERE name = 'characters');
+INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = 'characters';
+DELETE FROM cc_saved_sequence;
+-- rebuild humans: the original CREATE TABLE text with the constraints edited in
+CREATE TABLE "cc_new_humans" (
     id                  INTEGER PRIMARY KEY,
     character_id        INTEGER NOT NULL REFERENCES characters (id) ON DELETE CASCADE,
     willpower           INTEGER NOT NULL DEFAULT 1,
@@ -164,20 +164,20 @@ LEFT JOIN humans AS h ON h.character_id = c.id;
   CONSTRAINT "humans_age_range" CHECK ("age" BETWEEN 0 AND 500),
   CONSTRAINT "humans_apparent_age_range" CHECK ("apparent_age" BETWEEN 0 AND 200)
 );
-  -- copy every row (fails, rolling back, if a row violates a new CHECK)
-  INSERT INTO "cc_new_humans" ("id", "character_id", "willpower", "temporary_willpower", "age", "apparent_age") SELECT "id", "character_id", "willpower", "temporary_willpower", "age", "apparent_age" FROM "humans";
-  CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
-  -- AUTOINCREMENT must never go down
-  INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'humans';
-  DROP VIEW "character_summary";
-  -- foreign keys are off: nothing cascades
-  DROP TABLE "humans";
-  PRAGMA legacy_alter_table = ON;
-  ALTER TABLE "cc_new_humans" RENAME TO "humans";
-  PRAGMA legacy_alter_table = OFF;
-  CREATE INDEX humans_character_id_idx ON humans (character_id);
-  CREATE INDEX humans_age_idx ON humans (age) WHERE age IS NOT NULL;
-  CREATE VIEW character_summary AS
+-- copy every row (fails, rolling back, if a row violates a new CHECK)
+INSERT INTO "cc_new_humans" ("id", "character_id", "willpower", "temporary_willpower", "age", "apparent_age") SELECT "id", "character_id", "willpower", "temporary_willpower", "age", "apparent_age" FROM "humans";
+CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
+-- AUTOINCREMENT must never go down
+INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'humans';
+DROP VIEW "character_summary";
+-- foreign keys are off: nothing cascades
+DROP TABLE "humans";
+PRAGMA legacy_alter_table = ON;
+ALTER TABLE "cc_new_humans" RENAME TO "humans";
+PRAGMA legacy_alter_table = OFF;
+CREATE INDEX humans_character_id_idx ON humans (character_id);
+CREATE INDEX humans_age_idx ON humans (age) WHERE age IS NOT NULL;
+CREATE VIEW character_summary AS
 SELECT c.id AS character_id,
        c.name,
        c.xp,
@@ -188,20 +188,20 @@ SELECT c.id AS character_id,
        h.apparent_age
 FROM characters AS c
 LEFT JOIN humans AS h ON h.character_id = c.id;
-  DELETE FROM sqlite_sequence WHERE name = 'humans' AND EXISTS (SELECT 1 FROM cc_saved_sequence WHERE name = 'humans');
-  INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = 'humans';
-  DELETE FROM cc_saved_sequence;
-  -- a UNIQUE is a unique index: no rebuild
-  CREATE UNIQUE INDEX "st_relationships_user_chronicle_gameline_unique" ON "st_relationships" ("user_id", "chronicle_id", "gameline");
-  -- must return no rows (constraintctl rolls back if it does):
-  PRAGMA foreign_key_check("ability_blocks");
-  -- must return no rows (constraintctl rolls back if it does):
-  PRAGMA foreign_key_check("attribute_blocks");
-  -- must return no rows (constraintctl rolls back if it does):
-  PRAGMA foreign_key_check("characters");
-  -- must return no rows (constraintctl rolls back if it does):
-  PRAGMA foreign_key_check("humans");
-  INSERT INTO constraintctl_history (version, name, checksum, direction, started_at, tool_version, applied_by) VALUES (1, 'initial', '271ecf5ac5f680e57e5e3a5fd52e9468987a650be5cde736672fd3d884fb8192', 'up', '<started_at>', 'test', 'tester@host');
+DELETE FROM sqlite_sequence WHERE name = 'humans' AND EXISTS (SELECT 1 FROM cc_saved_sequence WHERE name = 'humans');
+INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = 'humans';
+DELETE FROM cc_saved_sequence;
+-- a UNIQUE is a unique index: no rebuild
+CREATE UNIQUE INDEX "st_relationships_user_chronicle_gameline_unique" ON "st_relationships" ("user_id", "chronicle_id", "gameline");
+-- must return no rows (constraintctl rolls back if it does):
+PRAGMA foreign_key_check("ability_blocks");
+-- must return no rows (constraintctl rolls back if it does):
+PRAGMA foreign_key_check("attribute_blocks");
+-- must return no rows (constraintctl rolls back if it does):
+PRAGMA foreign_key_check("characters");
+-- must return no rows (constraintctl rolls back if it does):
+PRAGMA foreign_key_check("humans");
+INSERT INTO constraintctl_history (version, name, checksum, direction, started_at, tool_version, applied_by) VALUES (1, 'initial', '271ecf5ac5f680e57e5e3a5fd52e9468987a650be5cde736672fd3d884fb8192', 'up', '<started_at>', 'test', 'tester@host');
 COMMIT;
 -- as before
 PRAGMA foreign_keys = OFF;
