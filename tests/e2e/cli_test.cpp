@@ -126,6 +126,38 @@ TEST(Cli, PasswordsNeverReachOutput) {
   }
 }
 
+// The forms of issue 16, through the binary against a port nobody listens on:
+// the header (display()), libpq's errors and our own must hide every spelling.
+TEST(Cli, PasswordFormsNeverReachOutput) {
+  TempDir dir;
+  write_file(dir / "pgpass", "*:*:*:*:From-Passfile-9\n");
+  shell("chmod 600 " + (dir / "pgpass").string());
+  struct Form {
+    std::string url;
+    std::vector<std::string> leaks;
+  };
+  const std::vector<Form> forms = {
+      {"postgresql://app@127.0.0.1:1/app?password=Pw%5fSecret&connect_timeout=2", {"Pw_Secret", "Pw%5fSecret", "Pw%5FSecret"}},
+      {"postgresql:host=127.0.0.1 port=1 password='it\\'s-s3cret' connect_timeout=2", {"it's-s3cret", "s3cret"}},
+      {"postgresql://app:Pw_Secret#42@x:y/z@host/db", {"Pw_Secret", "#42", "x:y/z", "y/z", "z@host"}},
+      {"postgresql://app@127.0.0.1:1/app?passfile=" + (dir / "pgpass").string() + "&connect_timeout=2", {"From-Passfile-9"}},
+      {"postgresql://app:co:lon:pw@127.0.0.1:1/app?connect_timeout=2", {"co:lon:pw", "lon:pw"}},
+      {"postgresql://app:Enc%40%3a%2Fpw@127.0.0.1:1/app?connect_timeout=2", {"Enc@:/pw", "Enc%40%3a%2Fpw", "%3a%2Fpw"}},
+  };
+  for (const auto& f : forms) {
+    for (const std::string command : {"status", "scan"}) {
+      auto r = run_cli({"--db", f.url, command, "--json"});
+      SCOPED_TRACE(f.url + " " + command);
+      EXPECT_TRUE(r.exit_code == 2 || r.exit_code == 3) << r.exit_code << r.err;
+      EXPECT_FALSE(r.err.empty());
+      for (const auto& leak : f.leaks) {
+        EXPECT_EQ(r.out.find(leak), std::string::npos) << r.out;
+        EXPECT_EQ(r.err.find(leak), std::string::npos) << r.err;
+      }
+    }
+  }
+}
+
 TEST(CliPostgres, ScanJsonMatchesExpectedCounts) {
   CC_REQUIRE_POSTGRES();
   PgDatabase db;
