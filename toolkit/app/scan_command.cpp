@@ -67,6 +67,7 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
   fo.tool_version = CONSTRAINTCTL_VERSION;
   fo.applied_by = applied_by();
   auto db = ctx.connect(/*read_only=*/options.dry_run);
+  if (!options.dry_run) db->require_session();
   scan::FixReport report = scan::run_fix(*db, schema, fo);
   report.after.database = ctx.target().display();
   const bool clean = report.after.total_violations() == 0;
@@ -169,6 +170,7 @@ ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
 
 ExitCode run_fix_undo(Context& ctx, const std::string& run_id) {
   auto db = ctx.connect(false);
+  db->require_session();
   scan::UndoReport r = scan::undo_fix(*db, run_id, applied_by());
   if (ctx.options().json) {
     std::cout << json{{"command", "fix-undo"}, {"run_id", r.run_id}, {"restored", r.restored}, {"reinserted", r.reinserted}}.dump(2)

@@ -2,6 +2,10 @@
 // SOCI does not expose (PQprepare as a parse-only validator, error fields).
 #include <soci/postgresql/soci-postgresql.h>
 
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+
 #include "core/error.h"
 #include "core/secrets.h"
 #include "dialect/soci_connection.h"
@@ -13,7 +17,8 @@ namespace {
 // Catalog queries. %s is the table as a regclass literal ('"Name"'); names are
 // resolved through the search_path exactly as the user's own SQL would.
 constexpr const char* kColumns =
-    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attgenerated <> '' "
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), "
+    "a.attgenerated <> '' "
     "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
     "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
 // Foreign keys of every table that point at this one.
@@ -73,24 +78,121 @@ std::string keyword_conninfo(const std::string& conninfo) {
     out += "'";
   }
   PQconninfoFree(opts);
+  // Set at connection start-up, which poolers track per client, not by SET.
+  if (out.find("fallback_application_name=") == std::string::npos) out += " fallback_application_name='constraintctl'";
   return out;
 }
 
+bool starts_with_keyword(std::string_view sql, std::string_view keyword) {
+  while (!sql.empty() && std::isspace(static_cast<unsigned char>(sql.front()))) sql.remove_prefix(1);
+  if (sql.size() < keyword.size()) return false;
+  for (size_t i = 0; i < keyword.size(); ++i) {
+    if (std::toupper(static_cast<unsigned char>(sql[i])) != keyword[i]) return false;
+  }
+  return sql.size() == keyword.size() || !std::isalpha(static_cast<unsigned char>(sql[keyword.size()]));
+}
+
+// NOTICEs (CREATE ... IF NOT EXISTS and the like) are noise; warnings and
+// worse are shown, scrubbed. Filtering here rather than with SET
+// client_min_messages keeps the server session untouched.
+void on_notice(void*, const PGresult* res) {
+  const char* severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+  const std::string_view level = severity ? severity : "";
+  if (level == "NOTICE" || level == "INFO" || level == "DEBUG" || level == "LOG") return;
+  std::fprintf(stderr, "%s", secrets::scrub(PQresultErrorMessage(res)).c_str());
+}
+
+// Pooler-safe: nothing here sets session state (SET, default_transaction_*)
+// on the server connection, because behind a transaction-mode pooler
+// (pgbouncer) that state would stay on a server connection other clients get
+// next. Read-only mode and the statement timeout are per transaction instead:
+// BEGIN ... READ ONLY / SET TRANSACTION READ ONLY and SET LOCAL.
 class PostgresConnection final : public SociConnection {
  public:
-  PostgresConnection(const ConnectionTarget& target, const ConnectOptions& options) {
+  PostgresConnection(const ConnectionTarget& target, const ConnectOptions& options)
+      : options_(options), conninfo_(keyword_conninfo(target.conninfo)) {
     try {
-      session_.open(soci::postgresql, keyword_conninfo(target.conninfo));
+      session_.open(soci::postgresql, conninfo_);
     } catch (const std::exception& e) {
       raise(e);
     }
     conn_ = static_cast<soci::postgresql_session_backend*>(session_.get_backend())->conn_;
-    // Literals are quoted the standard way; make sure the server reads them so.
-    execute("SET standard_conforming_strings = on");
-    execute("SET client_min_messages = warning");
-    execute("SET application_name = 'constraintctl'");
-    if (options.statement_timeout_ms > 0) execute("SET statement_timeout = " + std::to_string(options.statement_timeout_ms));
-    if (options.read_only) execute("SET default_transaction_read_only = on");
+    PQsetNoticeReceiver(conn_, on_notice, nullptr);
+    // Literals are quoted the standard way (the default since PostgreSQL 9.1);
+    // refuse a server that reads them otherwise rather than SET it.
+    const char* scs = PQparameterStatus(conn_, "standard_conforming_strings");
+    if (scs && std::string_view(scs) != "on") {
+      throw DatabaseError("the server has standard_conforming_strings = off; constraintctl needs it on");
+    }
+  }
+
+  ~PostgresConnection() override {
+    // Never hand a pooler a connection in the middle of our transaction.
+    if (conn_ && PQtransactionStatus(conn_) != PQTRANS_IDLE) PQclear(PQexec(conn_, "ROLLBACK"));
+  }
+
+  void execute(std::string_view sql) override {
+    const bool begin = starts_with_keyword(sql, "BEGIN") || starts_with_keyword(sql, "START");
+    if (begin) end_implicit();
+    guarded([&] {
+      if (!begin) open_implicit();
+      SociConnection::execute(sql);
+      if (begin) transaction_settings(options_.read_only);
+    });
+    if (starts_with_keyword(sql, "COMMIT") || starts_with_keyword(sql, "ROLLBACK") || starts_with_keyword(sql, "END")) {
+      implicit_ = false;
+    }
+  }
+
+  std::int64_t execute_count(std::string_view sql) override {
+    std::int64_t n = 0;
+    guarded([&] {
+      open_implicit();
+      n = SociConnection::execute_count(sql);
+    });
+    return n;
+  }
+
+  void query(std::string_view sql, const RowHandler& on_row) override {
+    guarded([&] {
+      open_implicit();
+      SociConnection::query(sql, on_row);
+    });
+  }
+
+  void commit() override { execute("COMMIT"); }
+
+  void rollback() override { execute("ROLLBACK"); }
+
+  // A transaction-mode pooler runs consecutive transactions of one client on
+  // whichever server connection is free; what needs one session (the
+  // migrator's advisory lock, multi-transaction steps) would then silently
+  // lose it. Two signs, either enough: our backend changes between two
+  // transactions, or a second client is handed the backend we just released.
+  // Neither can happen on a direct connection or a session-mode pooler.
+  void require_session() override {
+    PGconn* other = PQconnectdb(conninfo_.c_str());
+    const bool other_ok = PQstatus(other) == CONNECTION_OK;
+    bool pooled = false;
+    auto pid_of = [](PGconn* c) -> long {
+      PGresult* res = PQexec(c, "SELECT pg_backend_pid()");
+      long pid = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 ? std::atol(PQgetvalue(res, 0, 0)) : -1;
+      PQclear(res);
+      return pid;
+    };
+    for (int attempt = 0; attempt < 3 && !pooled; ++attempt) {
+      const long first = pid_of(conn_);
+      const long theirs = other_ok ? pid_of(other) : -1;
+      const long second = pid_of(conn_);
+      pooled = first != second || (theirs >= 0 && theirs == first);
+    }
+    PQfinish(other);
+    if (pooled) {
+      throw UsageError(
+          "this command needs one database session, but the connection goes through a transaction-mode pooler "
+          "(such as pgbouncer with pool_mode = transaction): connect directly to PostgreSQL, or through a session-mode "
+          "pool; nothing was changed");
+    }
   }
 
   const Dialect& dialect() const override { return postgresql_dialect(); }
@@ -155,11 +257,15 @@ class PostgresConnection final : public SociConnection {
     return info;
   }
 
-  // PQprepare parses and plans without executing, and refuses more than one
-  // command: the database's own parser vets the expression.
+  // PQprepare parses and analyses without executing, and refuses more than
+  // one command: the database's own parser vets the expression. In a
+  // transaction (a read snapshot) a savepoint keeps a rejected
+  // expression from aborting it.
   void validate_expression(std::string_view table, std::string_view expr) override {
     require_single_expression(expr);
     const std::string sql = "SELECT 1 FROM " + dialect().quote_ident(table) + " WHERE NOT (" + std::string(expr) + ")";
+    const bool in_transaction = PQtransactionStatus(conn_) == PQTRANS_INTRANS;
+    if (in_transaction) SociConnection::execute("SAVEPOINT constraintctl_validate");
     PGresult* res = PQprepare(conn_, "", sql.c_str(), 0, nullptr);
     const bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
     std::string message, sqlstate;
@@ -169,6 +275,12 @@ class PostgresConnection final : public SociConnection {
       if (const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr) message = primary;
     }
     PQclear(res);
+    if (in_transaction) {
+      SociConnection::execute(ok ? "RELEASE SAVEPOINT constraintctl_validate"
+                                 : "ROLLBACK TO SAVEPOINT constraintctl_validate");
+    } else if (!ok && implicit_) {
+      end_implicit();
+    }
     if (!ok) throw DatabaseError(secrets::scrub(message), sqlstate);
   }
 
@@ -180,7 +292,49 @@ class PostgresConnection final : public SociConnection {
   }
 
  private:
+  // Right after BEGIN: the per-transaction settings that would otherwise be
+  // session SETs.
+  void transaction_settings(bool read_only) {
+    if (read_only) SociConnection::execute("SET TRANSACTION READ ONLY");
+    if (options_.statement_timeout_ms > 0) {
+      SociConnection::execute("SET LOCAL statement_timeout = " + std::to_string(options_.statement_timeout_ms));
+    }
+  }
+
+  // A read-only connection runs nothing outside a read-only transaction: a
+  // statement issued outside one opens one (ended by the next BEGIN, COMMIT,
+  // ROLLBACK, an error, or closing the connection).
+  void open_implicit() {
+    if (!options_.read_only || PQtransactionStatus(conn_) != PQTRANS_IDLE) return;
+    SociConnection::execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    implicit_ = true;
+    transaction_settings(false);
+  }
+
+  void end_implicit() {
+    if (implicit_ && PQtransactionStatus(conn_) != PQTRANS_IDLE) SociConnection::execute("ROLLBACK");
+    implicit_ = false;
+  }
+
+  // A failed statement in a transaction we opened on the caller's behalf
+  // must not leave the caller in an aborted transaction it never began.
+  template <typename F>
+  void guarded(F&& f) {
+    try {
+      f();
+    } catch (const Error&) {
+      if (implicit_) {
+        PQclear(PQexec(conn_, "ROLLBACK"));
+        implicit_ = false;
+      }
+      throw;
+    }
+  }
+
+  ConnectOptions options_;
+  std::string conninfo_;
   PGconn* conn_ = nullptr;
+  bool implicit_ = false;
 };
 
 }  // namespace
