@@ -172,6 +172,39 @@ TEST(CliPostgres, ScanJsonMatchesExpectedCounts) {
   for (const auto& e : expected["constraints"]) EXPECT_EQ(got[e["name"]]["violations"], e["violations"]) << e["name"];
 }
 
+// A declared expression is evaluated per row by scan, verify and fix: one that
+// calls a VOLATILE function must be refused before any of them runs.
+TEST(CliPostgres, VolatileFunctionsInExpressionsAreSchemaErrors) {
+  CC_REQUIRE_POSTGRES();
+  PgDatabase db;
+  db.psql("CREATE TABLE t (id integer PRIMARY KEY, x integer); INSERT INTO t VALUES (1, 5), (2, 6)");
+  auto victim = connect(db.url());
+  std::int64_t pid = 0;
+  victim->query("SELECT pg_backend_pid()", [&](const dialect::Row& r) { pid = dialect::value_int(r[0]); });
+  for (const std::string& expr : std::vector<std::string>{"pg_terminate_backend(" + std::to_string(pid) + ") IS NOT NULL", "random() > 2",
+                                 "x > 0 AND pg_catalog.pg_terminate_backend(" + std::to_string(pid) + ")"}) {
+    SCOPED_TRACE(expr);
+    TempDir dir;
+    write_file(dir / "schema/t.toml", "table = \"t\"\n\n[[check]]\nname = \"t_x\"\nexpr = \"" + expr + "\"\n");
+    for (const std::string command : {"scan", "health"}) {
+      auto r = run_cli({"--db", db.url(), command}, dir.path());
+      EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+      EXPECT_NE(r.err.find("schema/t.toml:3:1"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find(expr.substr(0, 6) == "random" ? "random()" : "pg_terminate_backend()"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("VOLATILE"), std::string::npos) << r.err;
+    }
+  }
+  std::int64_t alive = 0;
+  EXPECT_NO_THROW(victim->query("SELECT 1", [&](const dialect::Row& r) { alive = dialect::value_int(r[0]); }));
+  EXPECT_EQ(alive, 1);
+  // IMMUTABLE and STABLE functions and ordinary operators remain fine.
+  TempDir ok;
+  write_file(ok / "schema/t.toml",
+             "table = \"t\"\n\n[[check]]\nname = \"t_x\"\nexpr = \"abs(x) >= 0 AND now() IS NOT NULL AND lower('A') || 'b' = 'ab'\"\n");
+  auto r = run_cli({"--db", db.url(), "scan"}, ok.path());
+  EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+}
+
 TEST(CliPostgres, WrongPasswordIsADatabaseErrorWithoutThePassword) {
   CC_REQUIRE_POSTGRES();
   // The throwaway server trusts everyone, so use a database that does not exist.

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/secrets.h"
+#include "core/sql_lexer.h"
 #include "dialect/soci_connection.h"
 #include "dialect/sql_text.h"
 
@@ -258,8 +259,9 @@ class PostgresConnection final : public SociConnection {
   }
 
   // PQprepare parses and analyses without executing, and refuses more than
-  // one command: the database's own parser vets the expression. In a
-  // transaction (a read snapshot) a savepoint keeps a rejected
+  // one command: the database's own parser vets the expression. Then every
+  // function it can call must be IMMUTABLE or STABLE (see volatile_call).
+  // In a transaction (a read snapshot) a savepoint keeps a rejected
   // expression from aborting it.
   void validate_expression(std::string_view table, std::string_view expr) override {
     require_single_expression(expr);
@@ -282,6 +284,7 @@ class PostgresConnection final : public SociConnection {
       end_implicit();
     }
     if (!ok) throw DatabaseError(secrets::scrub(message), sqlstate);
+    if (const std::string why = volatile_call(expr); !why.empty()) throw DatabaseError(why, "42P17");
   }
 
  protected:
@@ -292,6 +295,71 @@ class PostgresConnection final : public SociConnection {
   }
 
  private:
+  // A declared expression runs once per row during every scan, verify and
+  // fix: a VOLATILE function in it (pg_terminate_backend, nextval, random,
+  // anything user-defined that writes) would act on the database or give
+  // arbitrary results. PostgreSQL does not say which functions a parsed
+  // statement resolved to without executing or storing it (both would need
+  // writes or TEMP, which a monitoring role may lack), so this reads the
+  // catalog for every name the expression calls: any function of that name
+  // on the search path (or in the schema given), and any operator spelled as
+  // in the expression, whose implementation is VOLATILE. Overloads are judged
+  // together, which errs on the side of refusing. Returns the reason, or "".
+  std::string volatile_call(std::string_view expr) {
+    const auto tokens = sql::significant(sql::tokenize(expr));
+    std::vector<std::pair<std::string, std::string>> functions;  // schema (may be empty), name
+    std::vector<std::string> operators;
+    auto name_of = [](const sql::Token& t) {
+      std::string n = sql::identifier_name(t);
+      if (t.kind == sql::TokenKind::word) {
+        for (auto& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+      return n;
+    };
+    auto is_name = [](const sql::Token& t) {
+      return t.kind == sql::TokenKind::word || t.kind == sql::TokenKind::quoted_identifier;
+    };
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const auto& t = tokens[i];
+      if (t.kind == sql::TokenKind::op && !t.is("::")) operators.emplace_back(t.text);
+      if (!is_name(t) || i + 1 >= tokens.size() || !tokens[i + 1].is("(")) continue;
+      std::string schema;
+      if (i >= 2 && tokens[i - 1].is(".") && is_name(tokens[i - 2])) schema = name_of(tokens[i - 2]);
+      functions.emplace_back(schema, name_of(t));
+    }
+    const Dialect& d = dialect();
+    for (const auto& [schema, name] : functions) {
+      std::string found;
+      const std::string where =
+          schema.empty() ? "n.nspname = ANY (current_schemas(true))" : "n.nspname = " + d.quote_string(schema);
+      query(
+          "SELECT n.nspname || '.' || p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+          "WHERE p.proname = " +
+              d.quote_string(name) + " AND p.provolatile = 'v' AND " + where + " ORDER BY 1 LIMIT 1",
+          [&](const Row& r) { found = value_text(r[0]); });
+      if (!found.empty()) {
+        return "the expression calls " + found +
+               "(), a VOLATILE function: it could change the database or give a different "
+               "answer per evaluation; only IMMUTABLE or STABLE functions may appear in a declared expression";
+      }
+    }
+    for (const auto& op : operators) {
+      std::string found;
+      query(
+          "SELECT o.oprname || ' (' || p.proname || ')' FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode "
+          "JOIN pg_namespace n ON n.oid = o.oprnamespace WHERE o.oprname = " +
+              d.quote_string(op) +
+              " AND p.provolatile = 'v' AND n.nspname = ANY (current_schemas(true)) ORDER BY 1 LIMIT 1",
+          [&](const Row& r) { found = value_text(r[0]); });
+      if (!found.empty()) {
+        return "the expression uses the operator " + found +
+               ", whose function is VOLATILE; only IMMUTABLE or STABLE "
+               "functions may appear in a declared expression";
+      }
+    }
+    return "";
+  }
+
   // Right after BEGIN: the per-transaction settings that would otherwise be
   // session SETs.
   void transaction_settings(bool read_only) {
