@@ -1,6 +1,7 @@
 // The constraintctl binary as users and scripts see it: exit codes, JSON
 // shape, messages, and no password in any output.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <nlohmann/json.hpp>
 
@@ -156,6 +157,75 @@ TEST(Cli, PasswordFormsNeverReachOutput) {
       }
     }
   }
+}
+
+// A small SQLite project: table t with one violating row, schema/, migrations/.
+static void small_project(const TempDir& dir) {
+  shell("sqlite3 " + (dir / "app.db").string() +
+        " 'CREATE TABLE t (id INTEGER PRIMARY KEY, x INT); INSERT INTO t VALUES (1, 5);'");
+  write_file(dir / "schema/t.toml", "table = \"t\"\n[[check]]\nname = \"t_x\"\ncolumn = \"x\"\nmin = 0\n");
+  ASSERT_EQ(run_cli({"generate"}, dir.path()).exit_code, 0);
+}
+
+TEST(Cli, ConfigThatIsAFifoIsAUsageErrorNotAHang) {
+  TempDir dir;
+  small_project(dir);
+  shell("mkfifo " + (dir / "constraintctl.toml").string());
+  // Through timeout(1): before the fix the command blocked opening the FIFO.
+  const auto err = dir / "err.txt";
+  const int rc = std::system(("cd " + dir.path().string() + " && timeout 20 " + CONSTRAINTCTL_BIN +
+                              " --db sqlite:app.db scan 2>" + err.string() + " >/dev/null")
+                                 .c_str());
+  EXPECT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 2) << read_file(err);
+  EXPECT_NE(read_file(err).find("constraintctl.toml' is not a regular file"), std::string::npos) << read_file(err);
+}
+
+TEST(Cli, ApplyOnAnEmptyFileLeavesItEmpty) {
+  TempDir dir;
+  small_project(dir);
+  write_file(dir / "empty.db", "");
+  for (const std::string command : {"apply", "status", "drop-checks", "verify"}) {
+    auto r = run_cli({"--db", "sqlite:empty.db", command}, dir.path());
+    EXPECT_EQ(r.exit_code, 3) << command << r.err << r.out;
+    EXPECT_NE(r.err.find("empty (0 bytes)"), std::string::npos) << r.err;
+    EXPECT_EQ(std::filesystem::file_size(dir / "empty.db"), 0u) << command;
+  }
+}
+
+TEST(Cli, TamperedHistoryVersionIsNamedNotReadAsOne) {
+  for (const std::string version : {"4294967297", "1.5", "'1x'"}) {
+    SCOPED_TRACE(version);
+    TempDir dir;
+    small_project(dir);
+    ASSERT_EQ(run_cli({"--db", "sqlite:app.db", "apply", "-q"}, dir.path()).exit_code, 0);
+    shell("sqlite3 " + (dir / "app.db").string() + " \"UPDATE constraintctl_history SET version = " + version +
+          " WHERE id = 1\"");
+    for (const std::string command : {"status", "rollback"}) {
+      std::vector<std::string> args = {"--db", "sqlite:app.db", command};
+      if (command == "rollback") args.insert(args.end(), {"--to", "0"});
+      auto r = run_cli(args, dir.path());
+      EXPECT_EQ(r.exit_code, 3) << command << r.err << r.out;
+      EXPECT_NE(r.err.find("tampered history: constraintctl_history row 1"), std::string::npos) << r.err;
+    }
+    EXPECT_EQ(run_cli({"--db", "sqlite:app.db", "verify"}, dir.path()).exit_code, 3);
+  }
+}
+
+TEST(Cli, SymlinkLoopInSchemaIsAUsageErrorNamingIt) {
+  TempDir dir;
+  small_project(dir);
+  std::filesystem::create_symlink("loop.toml", dir / "schema/loop.toml");
+  auto r = run_cli({"--db", "sqlite:app.db", "scan"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("schema/loop.toml"), std::string::npos) << r.err;
+  std::filesystem::remove(dir / "schema/loop.toml");
+  std::filesystem::create_symlink("b", dir / "schema/a");
+  std::filesystem::create_symlink("a", dir / "schema/b");
+  r = run_cli({"--db", "sqlite:app.db", "scan"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(r.err.find("schema/a'") != std::string::npos || r.err.find("schema/b'") != std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("symbolic links"), std::string::npos) << r.err;
 }
 
 TEST(CliPostgres, ScanJsonMatchesExpectedCounts) {
