@@ -52,17 +52,15 @@ void shell(const std::string& command) {
 static std::string sh_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out += c;
+    if (c == '\'') out += "'\\''";
+    else out += c;
   }
   return out + "'";
 }
 
 void make_sqlite_fixture(const std::filesystem::path& path, int n) {
-  shell(sh_quote((source_dir() / "scripts/make-fixture").string()) + " --force sqlite " + sh_quote(path.string()) +
-        " " + std::to_string(n) + " 2>/dev/null");
+  shell(sh_quote((source_dir() / "scripts/make-fixture").string()) + " --force sqlite " + sh_quote(path.string()) + " " +
+        std::to_string(n) + " 2>/dev/null");
 }
 
 nlohmann::json expected_counts(int n) {
@@ -79,8 +77,7 @@ static std::string with_dbname(const std::string& base, const std::string& db) {
   auto scheme = base.find("://");
   auto slash = base.find('/', scheme + 3);
   auto query = base.find('?', scheme + 3);
-  std::string head =
-      base.substr(0, slash == std::string::npos ? (query == std::string::npos ? base.size() : query) : slash);
+  std::string head = base.substr(0, slash == std::string::npos ? (query == std::string::npos ? base.size() : query) : slash);
   std::string tail = query == std::string::npos ? "" : base.substr(query);
   return head + "/" + db + tail;
 }
@@ -103,8 +100,8 @@ PgDatabase::~PgDatabase() {
 }
 
 void PgDatabase::load_fixture(int n) const {
-  shell(sh_quote((source_dir() / "scripts/make-fixture").string()) + " postgres " + sh_quote(url_) + " " +
-        std::to_string(n) + " 2>/dev/null");
+  shell(sh_quote((source_dir() / "scripts/make-fixture").string()) + " postgres " + sh_quote(url_) + " " + std::to_string(n) +
+        " 2>/dev/null");
 }
 
 void PgDatabase::psql(const std::string& sql) const {
@@ -197,8 +194,7 @@ std::unique_ptr<dialect::Connection> connect(const std::string& url, bool read_o
   return dialect::open_connection(dialect::parse_connection_target(url), opts);
 }
 
-RunResult run_cli(const std::vector<std::string>& args, const std::filesystem::path& cwd,
-                  const std::vector<std::string>& env) {
+RunResult run_cli(const std::vector<std::string>& args, const std::filesystem::path& cwd, const std::vector<std::string>& env) {
   TempDir tmp;
   const auto out_path = tmp / "out", err_path = tmp / "err";
   pid_t pid = fork();
@@ -282,8 +278,8 @@ void expect_golden(const std::string& name, const std::string& actual) {
     write_file(path, actual);
     return;
   }
-  ASSERT_TRUE(std::filesystem::exists(path))
-      << "missing golden file " << path << " (run with CONSTRAINTCTL_UPDATE_GOLDEN=1 to create it)";
+  ASSERT_TRUE(std::filesystem::exists(path)) << "missing golden file " << path
+                                             << " (run with CONSTRAINTCTL_UPDATE_GOLDEN=1 to create it)";
   EXPECT_EQ(read_file(path), actual) << "golden file " << name << " differs";
 }
 

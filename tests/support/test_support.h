@@ -44,12 +44,12 @@ nlohmann::json expected_counts(int n);
 
 // The throwaway server's URL, or empty. Under CI a missing server is a failure.
 std::string postgres_url();
-#define CC_REQUIRE_POSTGRES()                                                              \
-  do {                                                                                     \
-    if (::cc::test::postgres_url().empty()) {                                              \
-      if (std::getenv("CI")) FAIL() << "CONSTRAINTCTL_TEST_PG is not set under CI";        \
+#define CC_REQUIRE_POSTGRES()                                                         \
+  do {                                                                                \
+    if (::cc::test::postgres_url().empty()) {                                         \
+      if (std::getenv("CI")) FAIL() << "CONSTRAINTCTL_TEST_PG is not set under CI";   \
       GTEST_SKIP() << "CONSTRAINTCTL_TEST_PG not set (run through scripts/with-postgres)"; \
-    }                                                                                      \
+    }                                                                                 \
   } while (0)
 
 // A database created on the throwaway server for one test, dropped afterwards.

@@ -18,8 +18,7 @@ namespace {
 // Catalog queries. %s is the table as a regclass literal ('"Name"'); names are
 // resolved through the search_path exactly as the user's own SQL would.
 constexpr const char* kColumns =
-    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), "
-    "a.attgenerated <> '' "
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attgenerated <> '' "
     "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
     "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
 // Foreign keys of every table that point at this one.
