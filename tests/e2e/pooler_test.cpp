@@ -80,5 +80,19 @@ TEST_F(Pooler, SessionCommandsRefuseBeforeAnyChange) {
   EXPECT_EQ(apply.exit_code, 0) << apply.err << apply.out;
 }
 
+// The detection has no false positive behind a session-mode pool, and still
+// sees a transaction-mode pool of a single server connection.
+TEST_F(Pooler, DetectionKnowsSessionPoolsAndSingleConnectionPools) {
+  Pgbouncer single("transaction", 1);
+  ASSERT_TRUE(single.ok()) << single.why();
+  auto refused = run_cli({"--project", project_.path().string(), "--db", single.url(db_->name()), "drop-checks"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err << refused.out;
+  EXPECT_NE(refused.err.find("connect directly"), std::string::npos) << refused.err;
+  Pgbouncer session("session", 2);
+  ASSERT_TRUE(session.ok()) << session.why();
+  auto applied = run_cli({"--project", project_.path().string(), "--db", session.url(db_->name()), "apply", "--fix"});
+  EXPECT_EQ(applied.exit_code, 0) << applied.err << applied.out;
+}
+
 }  // namespace
 }  // namespace cc::test
