@@ -264,6 +264,23 @@ TEST(CliPostgres, VolatileFunctionsInExpressionsAreSchemaErrors) {
       EXPECT_NE(r.err.find("VOLATILE"), std::string::npos) << r.err;
     }
   }
+  // User-defined: a writing function (VOLATILE by default), in another schema,
+  // and an operator implemented by one.
+  db.psql("CREATE SCHEMA app; CREATE FUNCTION app.bump(v integer) RETURNS boolean LANGUAGE sql "
+          "AS 'UPDATE t SET x = x + 1 RETURNING true'; "
+          "CREATE FUNCTION app_eq(a integer, b integer) RETURNS boolean LANGUAGE sql AS 'SELECT a = b'; "
+          "CREATE OPERATOR === (LEFTARG = integer, RIGHTARG = integer, FUNCTION = app_eq)");
+  for (const std::string expr : {"app.bump(x)", "x === 5"}) {
+    SCOPED_TRACE(expr);
+    TempDir dir;
+    write_file(dir / "schema/t.toml", "table = \"t\"\n\n[[check]]\nname = \"t_x\"\nexpr = \"" + expr + "\"\n");
+    auto r = run_cli({"--db", db.url(), "scan"}, dir.path());
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_NE(r.err.find(expr == "x === 5" ? "operator === (app_eq)" : "app.bump()"), std::string::npos) << r.err;
+  }
+  std::int64_t sum = 0;
+  connect(db.url())->query("SELECT sum(x) FROM t", [&](const dialect::Row& r) { sum = dialect::value_int(r[0]); });
+  EXPECT_EQ(sum, 11);  // nothing ran the function
   std::int64_t alive = 0;
   EXPECT_NO_THROW(victim->query("SELECT 1", [&](const dialect::Row& r) { alive = dialect::value_int(r[0]); }));
   EXPECT_EQ(alive, 1);

@@ -318,14 +318,40 @@ class PostgresConnection final : public SociConnection {
     auto is_name = [](const sql::Token& t) {
       return t.kind == sql::TokenKind::word || t.kind == sql::TokenKind::quoted_identifier;
     };
+    // Adjacent operator characters form one operator in PostgreSQL ("===");
+    // one that ends in + or - and holds none of ~!@#%^&|`? is split before
+    // those, as PostgreSQL's lexer does ("x>-5" is "x > -5").
+    std::string pending_op;
+    size_t pending_end = 0;
+    auto flush_op = [&] {
+      if (pending_op.empty() || pending_op == "::") {
+        pending_op.clear();
+        return;
+      }
+      if (pending_op.size() > 1 && pending_op.find_first_of("~!@#%^&|`?") == std::string::npos) {
+        while (pending_op.size() > 1 && (pending_op.back() == '+' || pending_op.back() == '-')) {
+          operators.emplace_back(1, pending_op.back());
+          pending_op.pop_back();
+        }
+      }
+      operators.push_back(pending_op);
+      pending_op.clear();
+    };
     for (size_t i = 0; i < tokens.size(); ++i) {
       const auto& t = tokens[i];
-      if (t.kind == sql::TokenKind::op && !t.is("::")) operators.emplace_back(t.text);
+      if (t.kind == sql::TokenKind::op) {
+        if (!pending_op.empty() && t.offset != pending_end) flush_op();
+        pending_op += t.text;
+        pending_end = t.offset + t.text.size();
+        continue;
+      }
+      flush_op();
       if (!is_name(t) || i + 1 >= tokens.size() || !tokens[i + 1].is("(")) continue;
       std::string schema;
       if (i >= 2 && tokens[i - 1].is(".") && is_name(tokens[i - 2])) schema = name_of(tokens[i - 2]);
       functions.emplace_back(schema, name_of(t));
     }
+    flush_op();
     const Dialect& d = dialect();
     for (const auto& [schema, name] : functions) {
       std::string found;
