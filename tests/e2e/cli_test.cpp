@@ -226,6 +226,18 @@ TEST(Cli, SymlinkLoopInSchemaIsAUsageErrorNamingIt) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_TRUE(r.err.find("schema/a'") != std::string::npos || r.err.find("schema/b'") != std::string::npos) << r.err;
   EXPECT_NE(r.err.find("symbolic links"), std::string::npos) << r.err;
+  // The same in migrations/, and for the schema directory itself.
+  std::filesystem::remove(dir / "schema/a");
+  std::filesystem::remove(dir / "schema/b");
+  std::filesystem::create_symlink("0002_loop.toml", dir / "migrations/0002_loop.toml");
+  r = run_cli({"--db", "sqlite:app.db", "status"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("migrations/0002_loop.toml"), std::string::npos) << r.err;
+  std::filesystem::create_symlink("s2", dir / "s1");
+  std::filesystem::create_symlink("s1", dir / "s2");
+  r = run_cli({"--db", "sqlite:app.db", "--schema", "s1", "scan"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("'s1' cannot be read"), std::string::npos) << r.err;
 }
 
 TEST(CliPostgres, ScanJsonMatchesExpectedCounts) {

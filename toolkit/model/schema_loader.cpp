@@ -406,6 +406,9 @@ Schema load_schema_dir(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+      throw UsageError("schema directory '" + dir.string() + "' cannot be read: " + ec.message());
+    }
     throw UsageError("schema directory '" + dir.string() + "' does not exist (run from the project directory, or pass --project / --schema)");
   }
   std::vector<fs::path> files;
