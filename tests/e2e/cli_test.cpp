@@ -1,6 +1,7 @@
 // The constraintctl binary as users and scripts see it: exit codes, JSON
 // shape, messages, and no password in any output.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <nlohmann/json.hpp>
 
@@ -126,6 +127,119 @@ TEST(Cli, PasswordsNeverReachOutput) {
   }
 }
 
+// The forms of issue 16, through the binary against a port nobody listens on:
+// the header (display()), libpq's errors and our own must hide every spelling.
+TEST(Cli, PasswordFormsNeverReachOutput) {
+  TempDir dir;
+  write_file(dir / "pgpass", "*:*:*:*:From-Passfile-9\n");
+  shell("chmod 600 " + (dir / "pgpass").string());
+  struct Form {
+    std::string url;
+    std::vector<std::string> leaks;
+  };
+  const std::vector<Form> forms = {
+      {"postgresql://app@127.0.0.1:1/app?password=Pw%5fSecret&connect_timeout=2", {"Pw_Secret", "Pw%5fSecret", "Pw%5FSecret"}},
+      {"postgresql:host=127.0.0.1 port=1 password='it\\'s-s3cret' connect_timeout=2", {"it's-s3cret", "s3cret"}},
+      {"postgresql://app:Pw_Secret#42@x:y/z@host/db", {"Pw_Secret", "#42", "x:y/z", "y/z", "z@host"}},
+      {"postgresql://app@127.0.0.1:1/app?passfile=" + (dir / "pgpass").string() + "&connect_timeout=2", {"From-Passfile-9"}},
+      {"postgresql://app:co:lon:pw@127.0.0.1:1/app?connect_timeout=2", {"co:lon:pw", "lon:pw"}},
+      {"postgresql://app:Enc%40%3a%2Fpw@127.0.0.1:1/app?connect_timeout=2", {"Enc@:/pw", "Enc%40%3a%2Fpw", "%3a%2Fpw"}},
+  };
+  for (const auto& f : forms) {
+    for (const std::string command : {"status", "scan"}) {
+      auto r = run_cli({"--db", f.url, command, "--json"});
+      SCOPED_TRACE(f.url + " " + command);
+      EXPECT_TRUE(r.exit_code == 2 || r.exit_code == 3) << r.exit_code << r.err;
+      EXPECT_FALSE(r.err.empty());
+      for (const auto& leak : f.leaks) {
+        EXPECT_EQ(r.out.find(leak), std::string::npos) << r.out;
+        EXPECT_EQ(r.err.find(leak), std::string::npos) << r.err;
+      }
+    }
+  }
+}
+
+// A small SQLite project: table t with one violating row, schema/, migrations/.
+static void small_project(const TempDir& dir) {
+  shell("sqlite3 " + (dir / "app.db").string() +
+        " 'CREATE TABLE t (id INTEGER PRIMARY KEY, x INT); INSERT INTO t VALUES (1, 5);'");
+  write_file(dir / "schema/t.toml", "table = \"t\"\n[[check]]\nname = \"t_x\"\ncolumn = \"x\"\nmin = 0\n");
+  ASSERT_EQ(run_cli({"generate"}, dir.path()).exit_code, 0);
+}
+
+TEST(Cli, ConfigThatIsAFifoIsAUsageErrorNotAHang) {
+  TempDir dir;
+  small_project(dir);
+  shell("mkfifo " + (dir / "constraintctl.toml").string());
+  // Through timeout(1): before the fix the command blocked opening the FIFO.
+  const auto err = dir / "err.txt";
+  const int rc = std::system(("cd " + dir.path().string() + " && timeout 20 " + CONSTRAINTCTL_BIN +
+                              " --db sqlite:app.db scan 2>" + err.string() + " >/dev/null")
+                                 .c_str());
+  EXPECT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 2) << read_file(err);
+  EXPECT_NE(read_file(err).find("constraintctl.toml' is not a regular file"), std::string::npos) << read_file(err);
+}
+
+TEST(Cli, ApplyOnAnEmptyFileLeavesItEmpty) {
+  TempDir dir;
+  small_project(dir);
+  write_file(dir / "empty.db", "");
+  for (const std::string command : {"apply", "status", "drop-checks", "verify"}) {
+    auto r = run_cli({"--db", "sqlite:empty.db", command}, dir.path());
+    EXPECT_EQ(r.exit_code, 3) << command << r.err << r.out;
+    EXPECT_NE(r.err.find("empty (0 bytes)"), std::string::npos) << r.err;
+    EXPECT_EQ(std::filesystem::file_size(dir / "empty.db"), 0u) << command;
+  }
+}
+
+TEST(Cli, TamperedHistoryVersionIsNamedNotReadAsOne) {
+  for (const std::string version : {"4294967297", "1.5", "'1x'"}) {
+    SCOPED_TRACE(version);
+    TempDir dir;
+    small_project(dir);
+    ASSERT_EQ(run_cli({"--db", "sqlite:app.db", "apply", "-q"}, dir.path()).exit_code, 0);
+    shell("sqlite3 " + (dir / "app.db").string() + " \"UPDATE constraintctl_history SET version = " + version +
+          " WHERE id = 1\"");
+    for (const std::string command : {"status", "rollback"}) {
+      std::vector<std::string> args = {"--db", "sqlite:app.db", command};
+      if (command == "rollback") args.insert(args.end(), {"--to", "0"});
+      auto r = run_cli(args, dir.path());
+      EXPECT_EQ(r.exit_code, 3) << command << r.err << r.out;
+      EXPECT_NE(r.err.find("tampered history: constraintctl_history row 1"), std::string::npos) << r.err;
+    }
+    EXPECT_EQ(run_cli({"--db", "sqlite:app.db", "verify"}, dir.path()).exit_code, 3);
+  }
+}
+
+TEST(Cli, SymlinkLoopInSchemaIsAUsageErrorNamingIt) {
+  TempDir dir;
+  small_project(dir);
+  std::filesystem::create_symlink("loop.toml", dir / "schema/loop.toml");
+  auto r = run_cli({"--db", "sqlite:app.db", "scan"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("schema/loop.toml"), std::string::npos) << r.err;
+  std::filesystem::remove(dir / "schema/loop.toml");
+  std::filesystem::create_symlink("b", dir / "schema/a");
+  std::filesystem::create_symlink("a", dir / "schema/b");
+  r = run_cli({"--db", "sqlite:app.db", "scan"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(r.err.find("schema/a'") != std::string::npos || r.err.find("schema/b'") != std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("symbolic links"), std::string::npos) << r.err;
+  // The same in migrations/, and for the schema directory itself.
+  std::filesystem::remove(dir / "schema/a");
+  std::filesystem::remove(dir / "schema/b");
+  std::filesystem::create_symlink("0002_loop.toml", dir / "migrations/0002_loop.toml");
+  r = run_cli({"--db", "sqlite:app.db", "status"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("migrations/0002_loop.toml"), std::string::npos) << r.err;
+  std::filesystem::create_symlink("s2", dir / "s1");
+  std::filesystem::create_symlink("s1", dir / "s2");
+  r = run_cli({"--db", "sqlite:app.db", "--schema", "s1", "scan"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("'s1' cannot be read"), std::string::npos) << r.err;
+}
+
 TEST(CliPostgres, ScanJsonMatchesExpectedCounts) {
   CC_REQUIRE_POSTGRES();
   PgDatabase db;
@@ -138,6 +252,56 @@ TEST(CliPostgres, ScanJsonMatchesExpectedCounts) {
   for (const auto& c : doc["constraints"]) got[c["name"]] = c;
   const auto expected = expected_counts(1000);
   for (const auto& e : expected["constraints"]) EXPECT_EQ(got[e["name"]]["violations"], e["violations"]) << e["name"];
+}
+
+// A declared expression is evaluated per row by scan, verify and fix: one that
+// calls a VOLATILE function must be refused before any of them runs.
+TEST(CliPostgres, VolatileFunctionsInExpressionsAreSchemaErrors) {
+  CC_REQUIRE_POSTGRES();
+  PgDatabase db;
+  db.psql("CREATE TABLE t (id integer PRIMARY KEY, x integer); INSERT INTO t VALUES (1, 5), (2, 6)");
+  auto victim = connect(db.url());
+  std::int64_t pid = 0;
+  victim->query("SELECT pg_backend_pid()", [&](const dialect::Row& r) { pid = dialect::value_int(r[0]); });
+  for (const std::string& expr : std::vector<std::string>{"pg_terminate_backend(" + std::to_string(pid) + ") IS NOT NULL", "random() > 2",
+                                 "x > 0 AND pg_catalog.pg_terminate_backend(" + std::to_string(pid) + ")"}) {
+    SCOPED_TRACE(expr);
+    TempDir dir;
+    write_file(dir / "schema/t.toml", "table = \"t\"\n\n[[check]]\nname = \"t_x\"\nexpr = \"" + expr + "\"\n");
+    for (const std::string command : {"scan", "health"}) {
+      auto r = run_cli({"--db", db.url(), command}, dir.path());
+      EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+      EXPECT_NE(r.err.find("schema/t.toml:3:1"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find(expr.substr(0, 6) == "random" ? "random()" : "pg_terminate_backend()"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("VOLATILE"), std::string::npos) << r.err;
+    }
+  }
+  // User-defined: a writing function (VOLATILE by default), in another schema,
+  // and an operator implemented by one.
+  db.psql("CREATE SCHEMA app; CREATE FUNCTION app.bump(v integer) RETURNS boolean LANGUAGE sql "
+          "AS 'UPDATE t SET x = x + 1 RETURNING true'; "
+          "CREATE FUNCTION app_eq(a integer, b integer) RETURNS boolean LANGUAGE sql AS 'SELECT a = b'; "
+          "CREATE OPERATOR === (LEFTARG = integer, RIGHTARG = integer, FUNCTION = app_eq)");
+  for (const std::string expr : {"app.bump(x)", "x === 5"}) {
+    SCOPED_TRACE(expr);
+    TempDir dir;
+    write_file(dir / "schema/t.toml", "table = \"t\"\n\n[[check]]\nname = \"t_x\"\nexpr = \"" + expr + "\"\n");
+    auto r = run_cli({"--db", db.url(), "scan"}, dir.path());
+    EXPECT_EQ(r.exit_code, 2) << r.err << r.out;
+    EXPECT_NE(r.err.find(expr == "x === 5" ? "operator === (app_eq)" : "app.bump()"), std::string::npos) << r.err;
+  }
+  std::int64_t sum = 0;
+  connect(db.url())->query("SELECT sum(x) FROM t", [&](const dialect::Row& r) { sum = dialect::value_int(r[0]); });
+  EXPECT_EQ(sum, 11);  // nothing ran the function
+  std::int64_t alive = 0;
+  EXPECT_NO_THROW(victim->query("SELECT 1", [&](const dialect::Row& r) { alive = dialect::value_int(r[0]); }));
+  EXPECT_EQ(alive, 1);
+  // IMMUTABLE and STABLE functions and ordinary operators remain fine.
+  TempDir ok;
+  write_file(ok / "schema/t.toml",
+             "table = \"t\"\n\n[[check]]\nname = \"t_x\"\nexpr = \"abs(x) >= 0 AND now() IS NOT NULL AND lower('A') || 'b' = 'ab'\"\n");
+  auto r = run_cli({"--db", db.url(), "scan"}, ok.path());
+  EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
 }
 
 TEST(CliPostgres, WrongPasswordIsADatabaseErrorWithoutThePassword) {

@@ -1,6 +1,10 @@
 #include "support/test_support.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -103,6 +107,85 @@ void PgDatabase::load_fixture(int n) const {
 void PgDatabase::psql(const std::string& sql) const {
   auto db = connect(url_);
   db->execute(sql);
+}
+
+static int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+static bool accepts(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+Pgbouncer::Pgbouncer(const std::string& pool_mode, int pool_size) {
+  const char* pgport = std::getenv("PGPORT");
+  if (postgres_url().empty() || !pgport) {
+    why_ = "no throwaway PostgreSQL (CONSTRAINTCTL_TEST_PG / PGPORT unset)";
+    return;
+  }
+  const std::string bin = std::filesystem::exists("/usr/sbin/pgbouncer") ? "/usr/sbin/pgbouncer" : "pgbouncer";
+  port_ = free_port();
+  const auto dir = dir_.path().string();
+  write_file(dir_ / "users.txt", "\"postgres\" \"\"\n");
+  // server_reset_query is left empty, as transaction pooling requires: state a
+  // client leaves on a server connection reaches the next client.
+  write_file(dir_ / "pgbouncer.ini",
+             "[databases]\n* = host=127.0.0.1 port=" + std::string(pgport) +
+                 "\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = " + std::to_string(port_) +
+                 "\nunix_socket_dir =\nauth_type = trust\nauth_file = " + dir + "/users.txt\npool_mode = " + pool_mode +
+                 "\ndefault_pool_size = " + std::to_string(pool_size) +
+                 "\nmax_client_conn = 100\nserver_reset_query =\nlogfile = " + dir +
+                 "/pgbouncer.log\npidfile = " + dir + "/pgbouncer.pid\n");
+  // pgbouncer refuses to run as root: run it as the cluster's owner then.
+  std::string as_user;
+  if (getuid() == 0) {
+    as_user = "runuser -u postgres -- ";
+    if (std::system(("chown -R postgres: " + sh_quote(dir)).c_str()) != 0) {
+      why_ = "cannot hand " + dir + " to the postgres user";
+      return;
+    }
+  }
+  if (std::system((as_user + bin + " -d -q " + sh_quote(dir + "/pgbouncer.ini") + " 2>" + sh_quote(dir + "/start.err"))
+                      .c_str()) != 0) {
+    why_ = "pgbouncer did not start: " + read_file(dir_ / "start.err") + read_file(dir_ / "pgbouncer.log");
+    return;
+  }
+  for (int i = 0; i < 100 && !accepts(port_); ++i) usleep(50'000);
+  pid_ = std::atol(read_file(dir_ / "pgbouncer.pid").c_str());
+  if (pid_ <= 0 || !accepts(port_)) {
+    why_ = "pgbouncer is not listening on port " + std::to_string(port_) + ": " + read_file(dir_ / "pgbouncer.log");
+    if (pid_ > 0) kill(static_cast<pid_t>(pid_), SIGTERM);
+    pid_ = 0;
+  }
+}
+
+Pgbouncer::~Pgbouncer() {
+  if (pid_ <= 0) return;
+  kill(static_cast<pid_t>(pid_), SIGTERM);  // only the pgbouncer this helper started
+  for (int i = 0; i < 100 && kill(static_cast<pid_t>(pid_), 0) == 0; ++i) usleep(50'000);
+}
+
+std::string Pgbouncer::url(const std::string& dbname) const {
+  return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + dbname;
 }
 
 std::unique_ptr<dialect::Connection> connect(const std::string& url, bool read_only) {

@@ -67,6 +67,27 @@ class PgDatabase {
   std::string url_;
 };
 
+// pgbouncer on 127.0.0.1 (a free port) in front of the throwaway server, in
+// its own temporary directory, stopped at destruction. ok() is false (and
+// why() says why) when pgbouncer is not installed or does not start.
+class Pgbouncer {
+ public:
+  explicit Pgbouncer(const std::string& pool_mode = "transaction", int pool_size = 3);
+  ~Pgbouncer();
+  Pgbouncer(const Pgbouncer&) = delete;
+  Pgbouncer& operator=(const Pgbouncer&) = delete;
+  bool ok() const { return pid_ > 0; }
+  const std::string& why() const { return why_; }
+  // The URL of `dbname` on the throwaway server, through the pool.
+  std::string url(const std::string& dbname) const;
+
+ private:
+  TempDir dir_;
+  int port_ = 0;
+  long pid_ = 0;
+  std::string why_;
+};
+
 std::unique_ptr<dialect::Connection> connect(const std::string& url, bool read_only = false);
 
 struct RunResult {

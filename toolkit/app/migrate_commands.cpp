@@ -240,6 +240,7 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
     // scans again, so rows written in between are caught, never slipped in.
     const auto& schema = ctx.schema();
     auto fix_db = ctx.connect(false);
+    fix_db->require_session();
     scan::FixOptions fo;
     fo.tool_version = CONSTRAINTCTL_VERSION;
     fo.applied_by = applied_by();
@@ -256,6 +257,7 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
     }
   }
   auto db = ctx.connect(false);
+  db->require_session();
   auto migrator = dialect::make_migrator(*db, migrator_options(ctx, options.lock_wait_ms));
   migrate::ApplyOptions ao;
   ao.to = options.to;
@@ -270,6 +272,7 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
 ExitCode run_rollback(Context& ctx, const RollbackOptions& options) {
   const auto migrations = migrate::load_migrations(ctx.config().migrations_dir);
   auto db = ctx.connect(false);
+  db->require_session();
   auto migrator = dialect::make_migrator(*db, migrator_options(ctx, options.lock_wait_ms));
   return report_run(ctx, "rollback", migrate::rollback(*db, *migrator, migrations, options.to, options.dry_run), db->dialect());
 }

@@ -66,8 +66,10 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
   fo.sample = options.sample >= 0 ? options.sample : 5;
   fo.tool_version = CONSTRAINTCTL_VERSION;
   fo.applied_by = applied_by();
-  // A dry run writes too, inside a transaction that is always rolled back.
+  // A dry run writes too, inside one transaction that is always rolled
+  // back: that needs no session, so it also works through a pooler.
   auto db = ctx.connect(/*read_only=*/false);
+  if (!options.dry_run) db->require_session();
   scan::FixReport report = scan::run_fix(*db, schema, fo);
   report.after.database = ctx.target().display();
   const bool clean = report.after.total_violations() == 0;
@@ -175,6 +177,7 @@ ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
 
 ExitCode run_fix_undo(Context& ctx, const std::string& run_id) {
   auto db = ctx.connect(false);
+  db->require_session();
   scan::UndoReport r = scan::undo_fix(*db, run_id, applied_by());
   if (ctx.options().json) {
     std::cout << json{{"command", "fix-undo"}, {"run_id", r.run_id}, {"restored", r.restored}, {"reinserted", r.reinserted}}.dump(2)

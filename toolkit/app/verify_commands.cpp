@@ -73,6 +73,7 @@ ExitCode run_verify(Context& ctx, bool strict) {
 ExitCode run_drop_checks(Context& ctx, const DropChecksOptions& options) {
   const auto migrations = migrate::load_migrations(ctx.config().migrations_dir);
   auto db = ctx.connect(false);
+  db->require_session();
   const auto mo = migrator_options(ctx, options.lock_wait_ms);
   auto migrator = dialect::make_migrator(*db, mo);
   const auto r = migrate::drop_checks(*db, *migrator, migrations, options.tables, options.constraint, mo, options.dry_run);

@@ -1,6 +1,6 @@
 #include "core/secrets.h"
 
-#include <cctype>
+#include <algorithm>
 #include <mutex>
 #include <vector>
 
@@ -17,26 +17,32 @@ std::vector<std::string>& registry() {
   return r;
 }
 
-std::string percent_encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
 }
 
-void replace_all(std::string& text, const std::string& needle) {
-  if (needle.empty()) return;
-  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 3)) {
-    text.replace(pos, needle.size(), "***");
+// Length of the text at `pos` that spells `secret`, or 0. Each byte of the
+// secret may appear as itself, percent-encoded in either case (%5f, %5F: URLs
+// need not be canonical), or backslash-escaped (libpq's quoted values, JSON).
+// Matching the decoded form covers every encoding without listing them all.
+size_t match_at(std::string_view text, size_t pos, std::string_view secret) {
+  size_t t = pos;
+  for (char c : secret) {
+    if (t < text.size() && text[t] == c) {
+      ++t;
+    } else if (t + 2 < text.size() && text[t] == '%' && hex_value(text[t + 1]) >= 0 && hex_value(text[t + 2]) >= 0 &&
+               static_cast<char>(hex_value(text[t + 1]) * 16 + hex_value(text[t + 2])) == c) {
+      t += 3;
+    } else if (t + 1 < text.size() && text[t] == '\\' && text[t + 1] == c) {
+      t += 2;
+    } else {
+      return 0;
+    }
   }
+  return t - pos;
 }
 
 }  // namespace
@@ -44,15 +50,27 @@ void replace_all(std::string& text, const std::string& needle) {
 void add(std::string_view secret) {
   if (secret.empty()) return;
   std::lock_guard lock(registry_mutex());
+  for (const auto& s : registry()) {
+    if (s == secret) return;
+  }
   registry().emplace_back(secret);
-  std::string encoded = percent_encode(secret);
-  if (encoded != secret) registry().push_back(std::move(encoded));
 }
 
 std::string scrub(std::string_view text) {
-  std::string out(text);
   std::lock_guard lock(registry_mutex());
-  for (const auto& s : registry()) replace_all(out, s);
+  if (registry().empty()) return std::string(text);
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    size_t longest = 0;
+    for (const auto& s : registry()) longest = std::max(longest, match_at(text, i, s));
+    if (longest > 0) {
+      out += "***";
+      i += longest;
+    } else {
+      out += text[i++];
+    }
+  }
   return out;
 }
 

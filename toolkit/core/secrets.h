@@ -11,7 +11,9 @@ namespace cc::secrets {
 // Remembers `secret` (ignored when empty) for the rest of the process.
 void add(std::string_view secret);
 
-// `text` with every registered secret, and its percent-encoded form, replaced by "***".
+// `text` with every registered secret replaced by "***", in whatever form it
+// appears: as is, percent-encoded (any case, any subset of bytes) or
+// backslash-escaped.
 std::string scrub(std::string_view text);
 
 }  // namespace cc::secrets

@@ -54,6 +54,12 @@ class Connection {
   // removing CHECKs can run (and restore it). No-op elsewhere.
   virtual void allow_schema_edits(bool allow) = 0;
 
+  // Throws cc::UsageError, before anything is changed, when this connection
+  // cannot keep one database session across transactions (a transaction-mode
+  // pooler). Commands that hold a session lock or span several transactions
+  // call it first. No-op where every connection is its own session (SQLite).
+  virtual void require_session() {}
+
   // Tables, columns, keys and the constraints and unique indexes that exist.
   virtual TableInfo inspect_table(std::string_view table) = 0;
 

@@ -1,5 +1,7 @@
 #include "dialect/migrator.h"
 
+#include <charconv>
+
 #include "core/error.h"
 
 namespace cc::dialect {
@@ -13,13 +15,22 @@ namespace detail {
 std::vector<HistoryRow> read_history(Connection& db, bool table_exists) {
   std::vector<HistoryRow> rows;
   if (!table_exists) return rows;
-  db.query(std::string("SELECT id, version, name, checksum, direction, CAST(started_at AS text), CAST(finished_at AS text), "
+  // version is read as text: an edited row may hold 1.5 or 4294967297 (SQLite
+  // keeps whatever is written), which a numeric read would turn into 1.
+  db.query(std::string("SELECT id, CAST(version AS text), name, checksum, direction, CAST(started_at AS text), CAST(finished_at AS text), "
                        "tool_version, applied_by FROM ") +
                kHistoryTable + " ORDER BY id",
            [&](const Row& r) {
              HistoryRow h;
              h.id = value_int(r[0]);
-             h.version = static_cast<int>(value_int(r[1]));
+             const std::string version = value_text(r[1]);
+             int parsed = 0;
+             const auto [end, ec] = std::from_chars(version.data(), version.data() + version.size(), parsed);
+             if (ec != std::errc() || end != version.data() + version.size() || parsed < 0) {
+               throw DatabaseError(std::string("tampered history: ") + kHistoryTable + " row " + std::to_string(h.id) +
+                                   " has version '" + version + "', not a whole number from 0 to 2147483647");
+             }
+             h.version = parsed;
              h.name = value_text(r[2]);
              h.checksum = value_text(r[3]);
              h.direction = value_text(r[4]);

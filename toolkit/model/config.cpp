@@ -37,7 +37,14 @@ Config load_config(const std::filesystem::path& project_dir) {
   cfg.migrations_dir = project_dir / "migrations";
   const auto file = project_dir / "constraintctl.toml";
   std::error_code ec;
-  if (!std::filesystem::exists(file, ec)) return cfg;
+  const auto status = std::filesystem::status(file, ec);
+  if (status.type() == std::filesystem::file_type::not_found) return cfg;
+  // Opening a FIFO or a device would block or read forever: only a regular
+  // file is read (a symlink loop lands here too, with ec set).
+  if (ec || !std::filesystem::is_regular_file(status)) {
+    throw UsageError("configuration '" + file.lexically_normal().string() + "' is not a regular file" +
+                     (ec ? " (" + ec.message() + ")" : "") + "; nothing was read");
+  }
 
   const std::string name = file.lexically_normal().string();
   Problems problems(name);

@@ -221,8 +221,16 @@ std::vector<Migration> load_migrations(const std::filesystem::path& dir) {
   if (!fs::is_directory(dir, ec)) return out;  // no migrations yet
   static const std::regex pattern(R"(^(\d{4})_([A-Za-z0-9_]+)\.toml$)");
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
+  fs::directory_iterator it(dir, ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const auto& e = *it;
+    // As in schema/: a symlink loop is a usage error naming it, not an exception.
+    std::error_code entry_ec;
+    const bool regular = e.is_regular_file(entry_ec);
+    if (entry_ec && (e.path().extension() == ".toml" || entry_ec == std::errc::too_many_symbolic_link_levels)) {
+      throw UsageError("migration file '" + e.path().lexically_normal().string() + "' cannot be read: " + entry_ec.message());
+    }
+    if (!regular) continue;
     const std::string name = e.path().filename().string();
     if (e.path().extension() != ".toml") continue;
     if (!std::regex_match(name, pattern)) {
@@ -230,6 +238,7 @@ std::vector<Migration> load_migrations(const std::filesystem::path& dir) {
     }
     files.push_back(e.path());
   }
+  if (ec) throw UsageError("migrations directory '" + dir.string() + "' cannot be listed: " + ec.message());
   std::sort(files.begin(), files.end());
   std::set<int> seen;
   for (const auto& f : files) {

@@ -406,12 +406,25 @@ Schema load_schema_dir(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+      throw UsageError("schema directory '" + dir.string() + "' cannot be read: " + ec.message());
+    }
     throw UsageError("schema directory '" + dir.string() + "' does not exist (run from the project directory, or pass --project / --schema)");
   }
   std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".toml") files.push_back(entry.path());
+  fs::directory_iterator it(dir, ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    // The error_code forms: a symlink loop (or a dangling link) among the
+    // files must be a usage error naming it, not an exception from deep in
+    // std::filesystem.
+    std::error_code entry_ec;
+    const bool regular = it->is_regular_file(entry_ec);
+    if (entry_ec && (it->path().extension() == ".toml" || entry_ec == std::errc::too_many_symbolic_link_levels)) {
+      throw UsageError("schema file '" + it->path().lexically_normal().string() + "' cannot be read: " + entry_ec.message());
+    }
+    if (regular && it->path().extension() == ".toml") files.push_back(it->path());
   }
+  if (ec) throw UsageError("schema directory '" + dir.string() + "' cannot be listed: " + ec.message());
   std::sort(files.begin(), files.end());
   if (files.empty()) throw UsageError("schema directory '" + dir.string() + "' has no *.toml files");
 

@@ -2,11 +2,14 @@
 // SOCI does not expose (PQprepare as a parse-only validator, error fields).
 #include <soci/postgresql/soci-postgresql.h>
 
+#include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
 #include "core/secrets.h"
+#include "core/sql_lexer.h"
 #include "dialect/soci_connection.h"
 #include "dialect/sql_text.h"
 
@@ -98,24 +101,124 @@ std::string keyword_conninfo(const std::string& conninfo) {
     out += "'";
   }
   PQconninfoFree(opts);
+  // Set at connection start-up, which poolers track per client, not by SET.
+  if (out.find("fallback_application_name=") == std::string::npos) out += " fallback_application_name='constraintctl'";
   return out;
 }
 
+bool starts_with_keyword(std::string_view sql, std::string_view keyword) {
+  while (!sql.empty() && std::isspace(static_cast<unsigned char>(sql.front()))) sql.remove_prefix(1);
+  if (sql.size() < keyword.size()) return false;
+  for (size_t i = 0; i < keyword.size(); ++i) {
+    if (std::toupper(static_cast<unsigned char>(sql[i])) != keyword[i]) return false;
+  }
+  return sql.size() == keyword.size() || !std::isalpha(static_cast<unsigned char>(sql[keyword.size()]));
+}
+
+// NOTICEs (CREATE ... IF NOT EXISTS and the like) are noise; warnings and
+// worse are shown, scrubbed. Filtering here rather than with SET
+// client_min_messages keeps the server session untouched.
+void on_notice(void*, const PGresult* res) {
+  const char* severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+  const std::string_view level = severity ? severity : "";
+  if (level == "NOTICE" || level == "INFO" || level == "DEBUG" || level == "LOG") return;
+  std::fprintf(stderr, "%s", secrets::scrub(PQresultErrorMessage(res)).c_str());
+}
+
+// Pooler-safe: nothing here sets session state (SET, default_transaction_*)
+// on the server connection, because behind a transaction-mode pooler
+// (pgbouncer) that state would stay on a server connection other clients get
+// next. Read-only mode and the statement timeout are per transaction instead:
+// BEGIN ... READ ONLY / SET TRANSACTION READ ONLY and SET LOCAL.
 class PostgresConnection final : public SociConnection {
  public:
-  PostgresConnection(const ConnectionTarget& target, const ConnectOptions& options) {
+  PostgresConnection(const ConnectionTarget& target, const ConnectOptions& options)
+      : options_(options), conninfo_(keyword_conninfo(target.conninfo)) {
     try {
-      session_.open(soci::postgresql, keyword_conninfo(target.conninfo));
+      session_.open(soci::postgresql, conninfo_);
     } catch (const std::exception& e) {
       raise(e);
     }
     conn_ = static_cast<soci::postgresql_session_backend*>(session_.get_backend())->conn_;
-    // Literals are quoted the standard way; make sure the server reads them so.
-    execute("SET standard_conforming_strings = on");
-    execute("SET client_min_messages = warning");
-    execute("SET application_name = 'constraintctl'");
-    if (options.statement_timeout_ms > 0) execute("SET statement_timeout = " + std::to_string(options.statement_timeout_ms));
-    if (options.read_only) execute("SET default_transaction_read_only = on");
+    PQsetNoticeReceiver(conn_, on_notice, nullptr);
+    // Literals are quoted the standard way (the default since PostgreSQL 9.1);
+    // refuse a server that reads them otherwise rather than SET it.
+    const char* scs = PQparameterStatus(conn_, "standard_conforming_strings");
+    if (scs && std::string_view(scs) != "on") {
+      throw DatabaseError("the server has standard_conforming_strings = off; constraintctl needs it on");
+    }
+  }
+
+  ~PostgresConnection() override {
+    // Never hand a pooler a connection in the middle of our transaction.
+    if (conn_ && PQtransactionStatus(conn_) != PQTRANS_IDLE) PQclear(PQexec(conn_, "ROLLBACK"));
+  }
+
+  void execute(std::string_view sql) override {
+    const bool begin = starts_with_keyword(sql, "BEGIN") || starts_with_keyword(sql, "START");
+    if (begin) end_implicit();
+    // Statements that return no rows to read go straight to libpq (run()):
+    // one round trip, no prepare and DEALLOCATE, and the error's fields
+    // (SQLSTATE, constraint, table) stay readable.
+    guarded([&] {
+      if (!begin) open_implicit();
+      run(sql);
+      if (begin) transaction_settings(options_.read_only);
+    });
+    if (starts_with_keyword(sql, "COMMIT") || starts_with_keyword(sql, "ROLLBACK") || starts_with_keyword(sql, "END")) {
+      implicit_ = false;
+    }
+  }
+
+  std::int64_t execute_count(std::string_view sql) override {
+    std::int64_t n = 0;
+    guarded([&] {
+      open_implicit();
+      n = run(sql);
+    });
+    return n;
+  }
+
+  void query(std::string_view sql, const RowHandler& on_row) override {
+    guarded([&] {
+      open_implicit();
+      SociConnection::query(sql, on_row);
+    });
+  }
+
+  void commit() override { execute("COMMIT"); }
+
+  void rollback() override { execute("ROLLBACK"); }
+
+  // A transaction-mode pooler runs consecutive transactions of one client on
+  // whichever server connection is free; what needs one session (the
+  // migrator's advisory lock, multi-transaction steps) would then silently
+  // lose it. Two signs, either enough: our backend changes between two
+  // transactions, or a second client is handed the backend we just released.
+  // Neither can happen on a direct connection or a session-mode pooler.
+  void require_session() override {
+    PGconn* other = PQconnectdb(conninfo_.c_str());
+    const bool other_ok = PQstatus(other) == CONNECTION_OK;
+    bool pooled = false;
+    auto pid_of = [](PGconn* c) -> long {
+      PGresult* res = PQexec(c, "SELECT pg_backend_pid()");
+      long pid = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 ? std::atol(PQgetvalue(res, 0, 0)) : -1;
+      PQclear(res);
+      return pid;
+    };
+    for (int attempt = 0; attempt < 3 && !pooled; ++attempt) {
+      const long first = pid_of(conn_);
+      const long theirs = other_ok ? pid_of(other) : -1;
+      const long second = pid_of(conn_);
+      pooled = first != second || (theirs >= 0 && theirs == first);
+    }
+    PQfinish(other);
+    if (pooled) {
+      throw UsageError(
+          "this command needs one database session, but the connection goes through a transaction-mode pooler "
+          "(such as pgbouncer with pool_mode = transaction): connect directly to PostgreSQL, or through a session-mode "
+          "pool; nothing was changed");
+    }
   }
 
   const Dialect& dialect() const override { return postgresql_dialect(); }
@@ -128,11 +231,6 @@ class PostgresConnection final : public SociConnection {
 
   void allow_schema_edits(bool) override {}
 
-  // Statements that return no rows to read go straight to libpq: one round
-  // trip (no prepare and DEALLOCATE), and the error's fields (SQLSTATE,
-  // constraint, table) stay readable. PQexecParams refuses a second command.
-  void execute(std::string_view sql) override { run(sql); }
-  std::int64_t execute_count(std::string_view sql) override { return run(sql); }
 
   void begin_read_snapshot() override { execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); }
 
@@ -186,11 +284,16 @@ class PostgresConnection final : public SociConnection {
     return info;
   }
 
-  // PQprepare parses and plans without executing, and refuses more than one
-  // command: the database's own parser vets the expression.
+  // PQprepare parses and analyses without executing, and refuses more than
+  // one command: the database's own parser vets the expression. Then every
+  // function it can call must be IMMUTABLE or STABLE (see volatile_call).
+  // In a transaction (a read snapshot) a savepoint keeps a rejected
+  // expression from aborting it.
   void validate_expression(std::string_view table, std::string_view expr) override {
     require_single_expression(expr);
     const std::string sql = "SELECT 1 FROM " + dialect().quote_ident(table) + " WHERE NOT (" + std::string(expr) + ")";
+    const bool in_transaction = PQtransactionStatus(conn_) == PQTRANS_INTRANS;
+    if (in_transaction) SociConnection::execute("SAVEPOINT constraintctl_validate");
     PGresult* res = PQprepare(conn_, "", sql.c_str(), 0, nullptr);
     const bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
     std::string message, sqlstate;
@@ -200,12 +303,19 @@ class PostgresConnection final : public SociConnection {
       if (const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr) message = primary;
     }
     PQclear(res);
+    if (in_transaction) {
+      SociConnection::execute(ok ? "RELEASE SAVEPOINT constraintctl_validate"
+                                 : "ROLLBACK TO SAVEPOINT constraintctl_validate");
+    } else if (!ok && implicit_) {
+      end_implicit();
+    }
     if (!ok) {
       DbErrorDetail detail;
       detail.code = sqlstate;
       detail.sql = sql;
       throw DatabaseError(secrets::scrub(message), kind_of(sqlstate), std::move(detail));
     }
+    if (const std::string why = volatile_call(expr); !why.empty()) throw DatabaseError(why, DbErrorKind::other);
   }
 
  protected:
@@ -250,7 +360,140 @@ class PostgresConnection final : public SociConnection {
     throw DatabaseError(secrets::scrub(message), kind, std::move(detail));
   }
 
+  // A declared expression runs once per row during every scan, verify and
+  // fix: a VOLATILE function in it (pg_terminate_backend, nextval, random,
+  // anything user-defined that writes) would act on the database or give
+  // arbitrary results. PostgreSQL does not say which functions a parsed
+  // statement resolved to without executing or storing it (both would need
+  // writes or TEMP, which a monitoring role may lack), so this reads the
+  // catalog for every name the expression calls: any function of that name
+  // on the search path (or in the schema given), and any operator spelled as
+  // in the expression, whose implementation is VOLATILE. Overloads are judged
+  // together, which errs on the side of refusing. Returns the reason, or "".
+  std::string volatile_call(std::string_view expr) {
+    const auto tokens = sql::significant(sql::tokenize(expr));
+    std::vector<std::pair<std::string, std::string>> functions;  // schema (may be empty), name
+    std::vector<std::string> operators;
+    auto name_of = [](const sql::Token& t) {
+      std::string n = sql::identifier_name(t);
+      if (t.kind == sql::TokenKind::word) {
+        for (auto& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+      return n;
+    };
+    auto is_name = [](const sql::Token& t) {
+      return t.kind == sql::TokenKind::word || t.kind == sql::TokenKind::quoted_identifier;
+    };
+    // Adjacent operator characters form one operator in PostgreSQL ("===");
+    // one that ends in + or - and holds none of ~!@#%^&|`? is split before
+    // those, as PostgreSQL's lexer does ("x>-5" is "x > -5").
+    std::string pending_op;
+    size_t pending_end = 0;
+    auto flush_op = [&] {
+      if (pending_op.empty() || pending_op == "::") {
+        pending_op.clear();
+        return;
+      }
+      if (pending_op.size() > 1 && pending_op.find_first_of("~!@#%^&|`?") == std::string::npos) {
+        while (pending_op.size() > 1 && (pending_op.back() == '+' || pending_op.back() == '-')) {
+          operators.emplace_back(1, pending_op.back());
+          pending_op.pop_back();
+        }
+      }
+      operators.push_back(pending_op);
+      pending_op.clear();
+    };
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const auto& t = tokens[i];
+      if (t.kind == sql::TokenKind::op) {
+        if (!pending_op.empty() && t.offset != pending_end) flush_op();
+        pending_op += t.text;
+        pending_end = t.offset + t.text.size();
+        continue;
+      }
+      flush_op();
+      if (!is_name(t) || i + 1 >= tokens.size() || !tokens[i + 1].is("(")) continue;
+      std::string schema;
+      if (i >= 2 && tokens[i - 1].is(".") && is_name(tokens[i - 2])) schema = name_of(tokens[i - 2]);
+      functions.emplace_back(schema, name_of(t));
+    }
+    flush_op();
+    const Dialect& d = dialect();
+    for (const auto& [schema, name] : functions) {
+      std::string found;
+      const std::string where =
+          schema.empty() ? "n.nspname = ANY (current_schemas(true))" : "n.nspname = " + d.quote_string(schema);
+      query(
+          "SELECT n.nspname || '.' || p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+          "WHERE p.proname = " +
+              d.quote_string(name) + " AND p.provolatile = 'v' AND " + where + " ORDER BY 1 LIMIT 1",
+          [&](const Row& r) { found = value_text(r[0]); });
+      if (!found.empty()) {
+        return "the expression calls " + found +
+               "(), a VOLATILE function: it could change the database or give a different "
+               "answer per evaluation; only IMMUTABLE or STABLE functions may appear in a declared expression";
+      }
+    }
+    for (const auto& op : operators) {
+      std::string found;
+      query(
+          "SELECT o.oprname || ' (' || p.proname || ')' FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode "
+          "JOIN pg_namespace n ON n.oid = o.oprnamespace WHERE o.oprname = " +
+              d.quote_string(op) +
+              " AND p.provolatile = 'v' AND n.nspname = ANY (current_schemas(true)) ORDER BY 1 LIMIT 1",
+          [&](const Row& r) { found = value_text(r[0]); });
+      if (!found.empty()) {
+        return "the expression uses the operator " + found +
+               ", whose function is VOLATILE; only IMMUTABLE or STABLE "
+               "functions may appear in a declared expression";
+      }
+    }
+    return "";
+  }
+
+  // Right after BEGIN: the per-transaction settings that would otherwise be
+  // session SETs.
+  void transaction_settings(bool read_only) {
+    if (read_only) SociConnection::execute("SET TRANSACTION READ ONLY");
+    if (options_.statement_timeout_ms > 0) {
+      SociConnection::execute("SET LOCAL statement_timeout = " + std::to_string(options_.statement_timeout_ms));
+    }
+  }
+
+  // A read-only connection runs nothing outside a read-only transaction: a
+  // statement issued outside one opens one (ended by the next BEGIN, COMMIT,
+  // ROLLBACK, an error, or closing the connection).
+  void open_implicit() {
+    if (!options_.read_only || PQtransactionStatus(conn_) != PQTRANS_IDLE) return;
+    SociConnection::execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    implicit_ = true;
+    transaction_settings(false);
+  }
+
+  void end_implicit() {
+    if (implicit_ && PQtransactionStatus(conn_) != PQTRANS_IDLE) SociConnection::execute("ROLLBACK");
+    implicit_ = false;
+  }
+
+  // A failed statement in a transaction we opened on the caller's behalf
+  // must not leave the caller in an aborted transaction it never began.
+  template <typename F>
+  void guarded(F&& f) {
+    try {
+      f();
+    } catch (const Error&) {
+      if (implicit_) {
+        PQclear(PQexec(conn_, "ROLLBACK"));
+        implicit_ = false;
+      }
+      throw;
+    }
+  }
+
+  ConnectOptions options_;
+  std::string conninfo_;
   PGconn* conn_ = nullptr;
+  bool implicit_ = false;
 };
 
 }  // namespace

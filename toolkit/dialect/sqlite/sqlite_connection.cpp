@@ -108,7 +108,15 @@ class SqliteConnection final : public SociConnection {
                           DbErrorKind::connection);
     }
     if (!fs::is_regular_file(status)) throw DatabaseError("SQLite database '" + path_ + "' is not a regular file", DbErrorKind::connection);
-    if (!looks_like_sqlite(path_, fs::file_size(path_, ec))) {
+    const auto size = fs::file_size(path_, ec);
+    // SQLite treats an empty file as an empty database and would write its
+    // first page (and our bookkeeping tables) into it: a file that is not yet
+    // a database is never opened for writing.
+    if (size == 0 && !options.read_only) {
+      throw DatabaseError("'" + path_ + "' is empty (0 bytes), not an SQLite database; it was not opened for writing",
+                          DbErrorKind::connection);
+    }
+    if (!looks_like_sqlite(path_, size)) {
       throw DatabaseError("'" + path_ + "' is not an SQLite database (no SQLite header); it was not opened", DbErrorKind::connection);
     }
     // SOCI's connect string takes the path quoted; quotes inside are not representable.
