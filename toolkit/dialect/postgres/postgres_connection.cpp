@@ -335,7 +335,9 @@ class PostgresConnection final : public SociConnection {
  private:
   std::int64_t run(std::string_view sql) {
     const std::string text(sql);
-    PGresult* res = PQexecParams(conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
+    // PQexec, as SOCI used: tests and bookkeeping send several statements at once
+    // (every declared expression was vetted to be one expression before).
+    PGresult* res = PQexec(conn_, text.c_str());
     const ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
       const char* n = PQcmdTuples(res);
