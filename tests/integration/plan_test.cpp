@@ -213,3 +213,22 @@ INSTANTIATE_TEST_SUITE_P(Dialects, PlanGoldenTest, ::testing::Values("sqlite", "
 
 }  // namespace
 }  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+// The tool owns its timeouts: a statement_timeout on the database or role
+// (a common production guard) does not cancel a scan the configuration
+// leaves unlimited ([postgresql] statement_timeout_ms = 0).
+TEST(PostgresTimeouts, RoleStatementTimeoutDoesNotCancelAScan) {
+  CC_REQUIRE_POSTGRES();
+  PgDatabase db;
+  db.load_fixture(10000);
+  db.psql("ALTER DATABASE \"" + db.name() + "\" SET statement_timeout = '1ms'");
+  auto r = run_cli({"--db", db.url(), "scan", "-q"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // violations found, nothing cancelled
+  EXPECT_EQ(r.err.find("statement timeout"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace cc::test

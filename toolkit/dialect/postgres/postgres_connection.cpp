@@ -457,7 +457,9 @@ class PostgresConnection final : public SociConnection {
   // session SETs.
   void transaction_settings(bool read_only) {
     if (read_only) SociConnection::execute("SET TRANSACTION READ ONLY");
-    if (options_.statement_timeout_ms > 0) {
+    // Always set, 0 included: a role's or database's own statement_timeout
+    // must not cancel a scan or a VALIDATE that the configuration allows.
+    {
       SociConnection::execute("SET LOCAL statement_timeout = " + std::to_string(options_.statement_timeout_ms));
     }
   }
