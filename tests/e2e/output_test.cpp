@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+
+#include <sys/wait.h>
 #include <sstream>
 
 #include "support/test_support.h"
@@ -426,6 +428,41 @@ TEST(JsonEnvelope, ErrorsAreJsonOnStdout) {
   EXPECT_EQ(d["command"], "status");
   EXPECT_EQ(d["error"]["code"], 3);
   EXPECT_EQ(d["error"]["message"].get<std::string>().find("TopSecret"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+// scripts/ci-lifecycle decides per fixture what each step must show.
+TEST(CiLifecycle, CleanAndDirtyFixturesEachWithTheirOwnExpectations) {
+  TempDir dir;
+  make_sqlite_fixture(dir / "dirty.db", 1000);
+  make_sqlite_fixture(dir / "clean.db", 1000);
+  const std::string clean = "sqlite:" + (dir / "clean.db").string();
+  const std::string dirty = "sqlite:" + (dir / "dirty.db").string();
+  ASSERT_EQ(run_cli({"--db", clean, "scan", "--fix", "-q"}).exit_code, 0);
+  write_file(dir / "clean.json", run_cli({"--db", clean, "scan", "--json"}).out);
+  const std::string script = (source_dir() / "scripts/ci-lifecycle").string() + " --bin " + CONSTRAINTCTL_BIN;
+  const std::string log = (dir / "log.txt").string();
+  auto run = [&](const std::string& args) {
+    const int rc = std::system(("cd " + source_dir().string() + " && " + script + " " + args + " > " + log + " 2>&1").c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  EXPECT_EQ(run("--expect " + (source_dir() / "fixtures/expected/1000.json").string() + " " + dirty + " --expect " +
+                (dir / "clean.json").string() + " " + clean),
+            0)
+      << read_file(log);
+  EXPECT_NE(read_file(log).find("every step passed on 2 database(s)"), std::string::npos) << read_file(log);
+  // A clean fixture held to a dirty fixture's counts fails, with the difference.
+  make_sqlite_fixture(dir / "clean2.db", 1000);
+  ASSERT_EQ(run_cli({"--db", "sqlite:" + (dir / "clean2.db").string(), "scan", "--fix", "-q"}).exit_code, 0);
+  EXPECT_EQ(run("--expect " + (source_dir() / "fixtures/expected/1000.json").string() + " sqlite:" + (dir / "clean2.db").string()),
+            1)
+      << read_file(log);
+  EXPECT_NE(read_file(log).find("FAIL"), std::string::npos) << read_file(log);
 }
 
 }  // namespace
