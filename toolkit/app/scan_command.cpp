@@ -87,6 +87,8 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
   scan::FixReport report = scan::run_fix(*db, schema, fo);
   report.after.database = ctx.target().display();
   const bool clean = report.after.total_violations() == 0;
+  const ExitCode code = options.dry_run ? (report.actions.empty() && clean ? ExitCode::ok : ExitCode::findings)
+                                        : (clean ? ExitCode::ok : ExitCode::findings);
 
   if (ctx.options().json) {
     json doc = scan::to_json(report.after);
@@ -105,7 +107,7 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
     doc["fixes"] = std::move(fixes);
     doc["cascaded"] = report.cascaded;
     const std::string command = doc["command"];
-    std::cout << with_envelope(ctx, command, clean, std::move(doc)).dump(2) << "\n";
+    std::cout << with_envelope(ctx, command, code == ExitCode::ok, std::move(doc)).dump(2) << "\n";
   } else if (ctx.options().format == Format::github || ctx.options().format == Format::junit) {
     print_ci_format(ctx, report.after);
   } else if (ctx.options().quiet) {
@@ -157,8 +159,7 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
       std::cout << scan::render_text(report.after, scan::TextOptions{!clean, false, ctx.color()});
     }
   }
-  if (options.dry_run) return report.actions.empty() && clean ? ExitCode::ok : ExitCode::findings;
-  return clean ? ExitCode::ok : ExitCode::findings;
+  return code;
 }
 
 }  // namespace
