@@ -448,7 +448,8 @@ TEST(CiLifecycle, CleanAndDirtyFixturesEachWithTheirOwnExpectations) {
   const std::string script = (source_dir() / "scripts/ci-lifecycle").string() + " --bin " + CONSTRAINTCTL_BIN;
   const std::string log = (dir / "log.txt").string();
   auto run = [&](const std::string& args) {
-    const int rc = std::system(("cd " + source_dir().string() + " && " + script + " " + args + " > " + log + " 2>&1").c_str());
+    const int rc =
+        std::system(("cd " + source_dir().string() + " && " + script + " " + args + " > " + log + " 2>&1").c_str());
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
   };
   EXPECT_EQ(run("--expect " + (source_dir() / "fixtures/expected/1000.json").string() + " " + dirty + " --expect " +
@@ -459,10 +460,53 @@ TEST(CiLifecycle, CleanAndDirtyFixturesEachWithTheirOwnExpectations) {
   // A clean fixture held to a dirty fixture's counts fails, with the difference.
   make_sqlite_fixture(dir / "clean2.db", 1000);
   ASSERT_EQ(run_cli({"--db", "sqlite:" + (dir / "clean2.db").string(), "scan", "--fix", "-q"}).exit_code, 0);
-  EXPECT_EQ(run("--expect " + (source_dir() / "fixtures/expected/1000.json").string() + " sqlite:" + (dir / "clean2.db").string()),
+  EXPECT_EQ(run("--expect " + (source_dir() / "fixtures/expected/1000.json").string() +
+                " sqlite:" + (dir / "clean2.db").string()),
             1)
       << read_file(log);
   EXPECT_NE(read_file(log).find("FAIL"), std::string::npos) << read_file(log);
+}
+
+}  // namespace
+}  // namespace cc::test
+
+namespace cc::test {
+namespace {
+
+TEST(JsonEnvelopePostgres, DatabaseIsScrubbedAndErrorsAreJson) {
+  CC_REQUIRE_POSTGRES();
+  PgDatabase db;
+  db.load_fixture(1000);
+  // The throwaway server trusts everyone: a password in the URL is ignored by
+  // the server but must never be shown.
+  std::string url = db.url();
+  const auto at = url.find('@', url.find("://") + 3);
+  ASSERT_NE(at, std::string::npos) << url;
+  url.insert(at, ":Hidden-pw-9");
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"scan"}, {"status", "--check"}, {"verify"}, {"health"}}) {
+    std::vector<std::string> full = {"--db", url, "--json"};
+    full.insert(full.end(), args.begin(), args.end());
+    auto r = run_cli(full);
+    EXPECT_EQ(r.out.find("Hidden-pw-9"), std::string::npos) << r.out;
+    auto doc = nlohmann::json::parse(r.out);
+    EXPECT_EQ(doc["format_version"], 1);
+    EXPECT_EQ(doc["command"], args[0]);
+    EXPECT_EQ(doc["dialect"], "postgresql");
+    EXPECT_NE(doc["database"].get<std::string>().find("***"), std::string::npos) << doc["database"];
+    EXPECT_EQ(doc["ok"], r.exit_code == 0);
+  }
+  auto junit = run_cli({"--db", url, "scan", "--format", "junit"});
+  EXPECT_EQ(junit.exit_code, 1);
+  EXPECT_NE(junit.out.find("<testsuite name=\"constraintctl scan\" tests=\"25\" failures=\"25\""), std::string::npos)
+      << junit.out;
+  std::string gone = url.substr(0, url.rfind('/')) + "/no_such_db";
+  auto err = run_cli({"--db", gone, "--json", "scan"});
+  EXPECT_EQ(err.exit_code, 3);
+  auto e = nlohmann::json::parse(err.out);
+  EXPECT_EQ(e["error"]["code"], 3);
+  EXPECT_EQ(err.out.find("Hidden-pw-9"), std::string::npos) << err.out;
+  EXPECT_EQ(err.err.find("Hidden-pw-9"), std::string::npos) << err.err;
 }
 
 }  // namespace
