@@ -279,7 +279,8 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
     std::cout << "schema/ has " << st.pending_schema_changes.size() << " change(s) not in any migration yet (run `constraintctl generate`):\n";
     for (const auto& c : st.pending_schema_changes) std::cout << "  " << c << "\n";
   }
-  for (const auto& p : st.problems) std::cout << "problem: " << p << "\n";
+  // Problems quote history rows, which anyone with write access could have edited.
+  for (const auto& p : st.problems) std::cout << "problem: " << text::terminal_safe(p) << "\n";
   if (ctx.options().verbose && !quiet) std::cout << "dialect: " << st.capabilities << "\n";
   return code;
 }

@@ -136,7 +136,7 @@ ExitCode run_verify(Context& ctx, bool strict) {
     } else if (!r.unmanaged.empty()) {
       std::cout << "(" << r.unmanaged.size() << " constraints not managed by constraintctl: primary keys, foreign keys, others; --verbose lists them)\n";
     }
-    for (const auto& p : r.problems) std::cout << "problem: " << p << "\n";
+    for (const auto& p : r.problems) std::cout << "problem: " << text::terminal_safe(p) << "\n";
     std::cout << "\n" << (r.failures() == 0 ? "ok: every constraint is present, as declared, validated and enforced\n"
                                              : std::to_string(r.failures()) + " finding(s)\n");
   }
