@@ -4,10 +4,11 @@ _constraintctl() {
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
     commands="scan fix-undo generate status apply rollback verify drop-checks health"
-    global="--db --project --schema --json --quiet --verbose --help --version"
+    global="--db --project --schema --json --format --quiet --verbose --help --version"
     case $prev in
         --db) COMPREPLY=($(compgen -W "sqlite: postgresql://" -- "$cur")); return ;;
         --project|--schema) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W "text json github junit prometheus" -- "$cur")); return ;;
     esac
     local cmd="" w
     for w in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
@@ -16,7 +17,8 @@ _constraintctl() {
     local opts=""
     case $cmd in
         scan) opts="--table --sample --fix --dry-run --allow-cascade --policy" ;;
-        generate) opts="--name" ;;
+        generate) opts="--name --check" ;;
+        status) opts="--check" ;;
         apply) opts="--to --dry-run --fix --lock-wait-ms" ;;
         rollback) opts="--to --dry-run --lock-wait-ms" ;;
         verify) opts="--strict" ;;

@@ -36,6 +36,15 @@ TEST(ConnectionTarget, UnknownSchemesAreRejectedWithoutEchoingTheUrl) {
   }
 }
 
+TEST(ConnectionTarget, ABarePathHintsAtTheSqliteScheme) {
+  try {
+    parse_connection_target("data/app.db");
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "database URL 'data/app.db' has no scheme; did you mean sqlite:data/app.db?");
+  }
+}
+
 TEST(ConnectionTarget, PasswordsAreScrubbedEverywhere) {
   auto t = parse_connection_target("postgresql://app:s3cr%40t-pw@localhost/app");
   EXPECT_EQ(t.display().find("s3cr"), std::string::npos) << t.display();

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "app/output.h"
 #include "dialect/connection.h"
 #include "model/config.h"
 #include "model/schema.h"
@@ -17,7 +18,8 @@ struct GlobalOptions {
   std::string db;        // --db
   std::string project = ".";
   std::string schema_dir;  // --schema overrides the config
-  bool json = false;
+  bool json = false;      // --json, or --format json
+  Format format = Format::text;  // --format (main() validates it for the command)
   bool quiet = false;
   bool verbose = false;
 };

@@ -3,13 +3,16 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <regex>
 
 #include "app/context.h"
+#include "app/output.h"
 #include "app/migrate_commands.h"
 #include "app/verify_commands.h"
 #include "app/scan_command.h"
 #include "core/error.h"
 #include "core/secrets.h"
+#include "core/text.h"
 
 #ifndef CONSTRAINTCTL_VERSION
 #define CONSTRAINTCTL_VERSION "0.0.0"
@@ -17,9 +20,114 @@
 
 namespace {
 
-int fail(cc::ExitCode code, const std::string& message) {
-  std::cerr << "constraintctl: error: " << cc::secrets::scrub(message) << "\n";
-  return static_cast<int>(code);
+// Where errors go: stderr always; under --json also a JSON document on stdout
+// (docs/json.md), so a script reading stdout never gets an empty document.
+struct ErrorSink {
+  bool json = false;
+  std::string command;
+
+  int fail(cc::ExitCode code, const std::string& raw, const std::vector<cc::Problem>& problems = {}) const {
+    const std::string message = cc::secrets::scrub(raw);
+    std::cerr << "constraintctl: error: " << message << "\n";
+    if (json) {
+      std::vector<cc::Problem> shown = problems;
+      for (auto& p : shown) p.message = cc::secrets::scrub(p.message);
+      if (shown.empty()) shown = parse_problems(message);
+      std::cout << cc::app::error_json(command, static_cast<int>(code), message, shown).dump(2) << "\n";
+    }
+    return static_cast<int>(code);
+  }
+
+  // Messages that list "  file:line:column: text" lines (the scanner's
+  // validation, for one) carry no structured problems: read them back.
+  static std::vector<cc::Problem> parse_problems(const std::string& message) {
+    static const std::regex line_re(R"(^\s+(.+):(\d+):(\d+): (.*)$)");
+    std::vector<cc::Problem> out;
+    size_t start = 0;
+    while (start <= message.size()) {
+      const size_t end = std::min(message.find('\n', start), message.size());
+      const std::string line = message.substr(start, end - start);
+      std::smatch m;
+      if (std::regex_match(line, m, line_re)) out.push_back({m[1], std::stoi(m[2]), std::stoi(m[3]), m[4]});
+      start = end + 1;
+    }
+    return out;
+  }
+};
+
+// Options of the top level that take a value: their value is not a command.
+bool takes_value(const CLI::App& app, const std::string& token) {
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->get_items_expected_max() == 0) continue;  // a flag
+    for (const auto& l : o->get_lnames()) {
+      if (token == "--" + l) return true;
+    }
+    for (const auto& sn : o->get_snames()) {
+      if (token == "-" + sn) return true;
+    }
+  }
+  return false;
+}
+
+std::vector<std::string> option_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::Option* o : app.get_options()) {
+    for (const auto& l : o->get_lnames()) names.push_back("--" + l);
+    for (const auto& sn : o->get_snames()) names.push_back("-" + sn);
+  }
+  return names;
+}
+
+// CLI11 2.1 says "The following arguments were not expected: scna" and has
+// no suggestions: find the word that is wrong and the name it most likely
+// meant. Returns an empty string when the arguments hold no unknown name.
+std::string explain_unknown(const CLI::App& app, const std::vector<std::string>& args) {
+  std::vector<std::string> commands;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) commands.push_back(sub->get_name());
+  const CLI::App* command = nullptr;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") break;
+    if (!a.empty() && a[0] == '-') {
+      if (a.find('=') == std::string::npos && command == nullptr && takes_value(app, a)) ++i;
+      continue;
+    }
+    if (command != nullptr) continue;  // an argument of the command (fix-undo RUN_ID) or an option's value
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      if (sub->get_name() == a) command = sub;
+    }
+    if (command == nullptr) {
+      std::string message = "unknown command '" + a + "'";
+      if (auto s = cc::text::closest(a, commands)) return message + "; did you mean '" + *s + "'?";
+      std::string list;
+      for (const auto& c : commands) list += (list.empty() ? "" : ", ") + c;
+      return message + " (commands: " + list + ")";
+    }
+  }
+  std::vector<std::string> known = option_names(app);
+  if (command != nullptr) {
+    for (auto& n : option_names(*command)) known.push_back(n);
+  }
+  for (const auto& a : args) {
+    if (a == "--") break;
+    if (a.size() < 2 || a[0] != '-' || (a[1] >= '0' && a[1] <= '9')) continue;  // not an option, or a negative number
+    const std::string name = a.substr(0, a.find('='));
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    std::string message = "unknown option '" + name + "'" + (command ? " for '" + command->get_name() + "'" : "");
+    if (auto s = cc::text::closest(name, known)) return message + "; did you mean '" + *s + "'?";
+    return message;
+  }
+  return "";
+}
+
+// Asked for JSON on the command line, judged before parsing (a parse error
+// must be JSON too).
+bool wants_json(const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--json" || args[i] == "--format=json") return true;
+    if (args[i] == "--format" && i + 1 < args.size() && args[i + 1] == "json") return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -36,7 +144,11 @@ int main(int argc, char** argv) {
   app.add_option("--db", global.db, "Database URL: sqlite:PATH or postgresql://user@host:port/db (default: $CONSTRAINTCTL_DB, then constraintctl.toml)");
   app.add_option("--project", global.project, "Project directory holding schema/, migrations/ and constraintctl.toml")->capture_default_str();
   app.add_option("--schema", global.schema_dir, "Schema directory (default: PROJECT/schema)");
-  app.add_flag("--json", global.json, "Machine-readable JSON on stdout (docs/json.md)");
+  app.add_flag("--json", global.json, "Machine-readable JSON on stdout (docs/json.md); the same as --format json");
+  std::string format_name = "text";
+  app.add_option("--format", format_name,
+                 "Output: text, json, github (workflow annotations), junit (XML); health also prometheus")
+      ->capture_default_str();
   app.add_flag("-q,--quiet", global.quiet, "Print only problems");
   app.add_flag("-v,--verbose", global.verbose, "More detail (sample rows)");
 
@@ -67,10 +179,18 @@ int main(int argc, char** argv) {
   cc::app::GenerateOptions generate_options;
   auto* generate = app.add_subcommand("generate", "Write the next migration from the difference between schema/ and migrations/");
   generate->add_option("--name", generate_options.name, "Name of the migration (default: derived from its operations)");
-  generate->footer("Example:\n  constraintctl generate --name humans_age\nWrites migrations/NNNN_name.toml; nothing is written when nothing changed.");
+  generate->add_flag("--check", generate_options.check,
+                     "Write nothing; exit 1 when schema/ holds changes no migration has (for CI)");
+  generate->footer("Example:\n  constraintctl generate --name humans_age\nWrites migrations/NNNN_name.toml; nothing is written when nothing changed.\n"
+                   "Exit codes: 0 written or nothing to do; with --check 0 up to date, 1 schema/ has unsaved changes.");
 
+  cc::app::StatusOptions status_options;
   auto* status = app.add_subcommand("status", "Applied and pending migrations, edited files, schema changes not yet in a migration");
-  status->footer("Exit codes: 0 consistent, 1 an applied file was edited, a file is missing or history is inconsistent.");
+  status->add_flag("--check", status_options.check,
+                   "Exit 1 also when migrations are pending or schema/ holds changes no migration has (for CI)");
+  status->footer(
+      "Exit codes: 0 consistent, 1 an applied file was edited, a file is missing or history is inconsistent;\n"
+      "with --check also 1 when a migration is pending or schema/ has changes no migration holds.");
 
   cc::app::ApplyCommandOptions apply_options;
   auto* apply = app.add_subcommand("apply", "Apply pending migrations (scans first; refuses while rows violate)");
@@ -112,14 +232,33 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 100));
   health->footer("Formula: docs/health.md. Example: constraintctl health --json --fail-under 90");
 
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  ErrorSink errors{wants_json(args), ""};
   try {
     app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : static_cast<int>(cc::ExitCode::usage);
+    for (const CLI::App* sub : app.get_subcommands()) errors.command = sub->get_name();
+    std::string message = explain_unknown(app, args);
+    if (message.empty()) message = e.what();
+    return errors.fail(cc::ExitCode::usage, message + "\nRun 'constraintctl --help' (or 'constraintctl COMMAND --help') for usage.");
   }
+  for (const CLI::App* sub : app.get_subcommands()) errors.command = sub->get_name();
 
   try {
+    // Every reporting command speaks the CI formats; the others text and JSON.
+    const bool reporting = scan->parsed() || verify->parsed() || status->parsed() || health->parsed();
+    global.format = cc::app::parse_format(format_name, errors.command, health->parsed());
+    if (!reporting && global.format != cc::app::Format::text && global.format != cc::app::Format::json) {
+      throw cc::UsageError("--format " + format_name + ": " + errors.command + " prints text or json only");
+    }
+    if (global.json && global.format != cc::app::Format::text && global.format != cc::app::Format::json) {
+      throw cc::UsageError("--json and --format " + format_name + " contradict each other");
+    }
+    if (global.format == cc::app::Format::json) global.json = true;
+    if (global.json) global.format = cc::app::Format::json;
+
     cc::app::Context ctx(global);
     cc::ExitCode code = cc::ExitCode::ok;
     if (scan->parsed()) code = cc::app::run_scan_command(ctx, scan_options);
@@ -128,13 +267,13 @@ int main(int argc, char** argv) {
     if (drop->parsed()) code = cc::app::run_drop_checks(ctx, drop_options);
     if (health->parsed()) code = cc::app::run_health(ctx, health_options);
     if (generate->parsed()) code = cc::app::run_generate(ctx, generate_options);
-    if (status->parsed()) code = cc::app::run_status(ctx);
+    if (status->parsed()) code = cc::app::run_status(ctx, status_options);
     if (apply->parsed()) code = cc::app::run_apply(ctx, apply_options);
     if (rollback->parsed()) code = cc::app::run_rollback(ctx, rollback_options);
     return static_cast<int>(code);
   } catch (const cc::Error& e) {
-    return fail(e.code(), e.what());
+    return errors.fail(e.code(), e.what(), e.problems());
   } catch (const std::exception& e) {
-    return fail(cc::ExitCode::internal, std::string("internal error: ") + e.what());
+    return errors.fail(cc::ExitCode::internal, std::string("internal error: ") + e.what());
   }
 }

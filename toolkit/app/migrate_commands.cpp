@@ -10,7 +10,9 @@
 #include "dialect/migrator.h"
 #include "dialect/plan.h"
 #include "migrate/engine.h"
+#include "app/output.h"
 #include "app/scan_command.h"
+#include "core/text.h"
 #include "scan/fixer.h"
 #include "scan/scan_report.h"
 
@@ -81,7 +83,7 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
       doc["refused"] = true;
       doc["reason"] = what;
       doc["scan"] = scan::to_json(*r.refused);
-      std::cout << doc.dump(2) << "\n";
+      std::cout << with_envelope(ctx, command, false, std::move(doc)).dump(2) << "\n";
     } else {
       auto report = *r.refused;
       report.database = ctx.target().display();
@@ -101,7 +103,7 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
     doc["steps"] = steps_json(r);
     doc["restored"] = r.restored;
     if (dry_run) doc["script"] = dry_run_script(r, d);
-    std::cout << doc.dump(2) << "\n";
+    std::cout << with_envelope(ctx, command, true, std::move(doc)).dump(2) << "\n";
     return ExitCode::ok;
   }
   if (dry_run) {
@@ -123,10 +125,9 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
   for (const auto& s : r.steps) {
     if (s.id == "restore_checks" || s.id == "drop_checks") continue;
     if (!ctx.options().quiet) {
-      char line[256];
-      std::snprintf(line, sizeof line, "%s %-40s %s (%.0f ms)\n", s.direction == "up" ? "applied   " : "rolled back", s.id.c_str(),
-                    s.ran ? "ok" : "already done by another migrator", s.elapsed_ms);
-      std::cout << line;
+      std::cout << (s.direction == "up" ? "applied     " : "rolled back ") << text::pad_right(text::terminal_safe(s.id), 40) << " "
+                << (s.ran ? "ok" : "already done by another migrator") << " (" << static_cast<long long>(s.elapsed_ms + 0.5)
+                << " ms)\n";
     }
   }
   return ExitCode::ok;
@@ -145,9 +146,26 @@ ExitCode run_generate(Context& ctx, const GenerateOptions& options) {
   const auto& schema = ctx.schema();
   const auto migrations = migrate::load_migrations(ctx.config().migrations_dir);
   const auto ops = migrate::diff(migrate::replay(migrations), migrate::declared_state(schema), schema);
+  const bool json_out = ctx.options().json;
+  if (options.check) {
+    // CI's question "did someone edit schema/ and forget generate?": the
+    // same diff, reported, nothing written.
+    if (json_out) {
+      json changes = json::array();
+      for (const auto& op : ops) changes.push_back(op.describe());
+      json doc{{"written", nullptr}, {"operations", ops.size()}, {"check", true}, {"schema_changes_not_in_migrations", changes}};
+      std::cout << with_envelope(ctx, "generate", ops.empty(), std::move(doc)).dump(2) << "\n";
+    } else if (ops.empty()) {
+      if (!ctx.options().quiet) std::cout << "Up to date: schema/ matches what migrations/ builds.\n";
+    } else {
+      std::cout << "schema/ has " << ops.size() << " change(s) no migration holds (run `constraintctl generate`):\n";
+      for (const auto& op : ops) std::cout << "  " << op.describe() << "\n";
+    }
+    return ops.empty() ? ExitCode::ok : ExitCode::findings;
+  }
   if (ops.empty()) {
-    if (ctx.options().json) {
-      std::cout << json{{"command", "generate"}, {"written", nullptr}, {"operations", 0}}.dump(2) << "\n";
+    if (json_out) {
+      std::cout << with_envelope(ctx, "generate", true, json{{"written", nullptr}, {"operations", 0}}).dump(2) << "\n";
     } else if (!ctx.options().quiet) {
       std::cout << "No changes: schema/ matches what migrations/ builds.\n";
     }
@@ -174,16 +192,52 @@ ExitCode run_generate(Context& ctx, const GenerateOptions& options) {
     out << text;
     if (!out) throw UsageError("cannot write " + path.string());
   }
-  if (ctx.options().json) {
-    std::cout << json{{"command", "generate"}, {"written", path.string()}, {"operations", ops.size()}}.dump(2) << "\n";
-  } else {
+  if (json_out) {
+    std::cout << with_envelope(ctx, "generate", true, json{{"written", path.string()}, {"operations", ops.size()}}).dump(2) << "\n";
+  } else if (!ctx.options().quiet) {
     std::cout << "wrote " << path.string() << " (" << ops.size() << " operations)\n";
     for (const auto& op : ops) std::cout << "  " << op.describe() << "\n";
   }
   return ExitCode::ok;
 }
 
-ExitCode run_status(Context& ctx) {
+namespace {
+
+// status as CI formats see it: one outcome per version, per history problem
+// and (with --check) per schema change no migration holds. Failed exactly
+// when the exit code counts it.
+std::vector<Outcome> status_outcomes(Context& ctx, const migrate::Status& st, const std::vector<migrate::Migration>& migrations,
+                                     const std::vector<migrate::Operation>& unsaved, bool check) {
+  std::vector<Outcome> out;
+  for (const auto& v : st.versions) {
+    Outcome o;
+    o.group = "migrations";
+    migrate::Migration id_of;
+    id_of.version = v.version;
+    id_of.name = v.name;
+    o.name = id_of.id();
+    const bool pending = v.state == "pending" || v.state == "rolled_back";
+    o.failed = (v.state != "applied" && !pending) || (pending && check);
+    o.message = "version " + std::to_string(v.version) + " (" + v.name + ") is " + v.state;
+    for (const auto& m : migrations) {
+      if (m.version == v.version) o.where = model::SourceLocation{m.file.string(), 1, 1};
+    }
+    out.push_back(std::move(o));
+  }
+  for (const auto& p : st.problems) out.push_back(Outcome{"history", "consistency", true, p, "", {}});
+  if (check) {
+    for (const auto& op : unsaved) {
+      out.push_back(Outcome{op.def.table, op.def.name, true, "schema/ change no migration holds: " + op.describe() +
+                                                                  " (run `constraintctl generate`)",
+                            "", find_declaration(ctx.schema(), op.def.name)});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+ExitCode run_status(Context& ctx, const StatusOptions& options) {
   const auto& schema = ctx.schema();
   const auto migrations = migrate::load_migrations(ctx.config().migrations_dir);
   const auto unsaved = migrate::diff(migrate::replay(migrations), migrate::declared_state(schema), schema);
@@ -191,7 +245,12 @@ ExitCode run_status(Context& ctx) {
   auto migrator = dialect::make_migrator(*db, migrator_options(ctx, 0));
   migrate::Status st = migrate::compute_status(*migrator, migrations);
   for (const auto& op : unsaved) st.pending_schema_changes.push_back(op.describe());
-  if (ctx.options().json) {
+  // A version applied out of order or half recorded shows up in problems;
+  // --check adds what CI must not ship: pending versions, unsaved changes.
+  const bool behind = st.pending() > 0 || !st.pending_schema_changes.empty();
+  const ExitCode code = !st.problems.empty() || (options.check && behind) ? ExitCode::findings : ExitCode::ok;
+  const Format format = ctx.options().format;
+  if (format == Format::json) {
     json doc;
     doc["command"] = "status";
     doc["database"] = ctx.target().display();
@@ -209,27 +268,48 @@ ExitCode run_status(Context& ctx) {
     doc["problems"] = st.problems;
     doc["schema_changes_not_in_migrations"] = st.pending_schema_changes;
     doc["capabilities"] = st.capabilities;
-    std::cout << doc.dump(2) << "\n";
-  } else {
-    std::cout << "database " << ctx.target().display() << " (" << db->dialect().name() << "), at version " << st.current << "\n\n";
-    std::printf("%-8s %-40s %-12s %s\n", "VERSION", "NAME", "STATE", "APPLIED");
-    std::fflush(stdout);
-    for (const auto& v : st.versions) {
-      char line[512];
-      std::snprintf(line, sizeof line, "%-8d %-40s %-12s %s\n", v.version, v.name.c_str(), v.state.c_str(),
-                    v.state == "applied" ? (v.applied_at + " by " + v.applied_by).c_str() : "");
-      std::cout << line;
+    doc["check"] = options.check;
+    std::cout << with_envelope(ctx, "status", code == ExitCode::ok, std::move(doc)).dump(2) << "\n";
+    return code;
+  }
+  if (format == Format::github || format == Format::junit) {
+    const auto outcomes = status_outcomes(ctx, st, migrations, unsaved, options.check);
+    if (format == Format::junit) {
+      std::cout << render_junit("status", outcomes, 0);
+    } else {
+      std::cout << render_github("status", outcomes,
+                                 "version " + std::to_string(st.current) + ", " + std::to_string(st.pending()) + " pending, " +
+                                     std::to_string(st.pending_schema_changes.size()) + " unsaved schema change(s), " +
+                                     std::to_string(st.problems.size()) + " problem(s)");
     }
+    return code;
+  }
+  const bool quiet = ctx.options().quiet;
+  if (!quiet) {
+    std::cout << "database " << ctx.target().display() << " (" << db->dialect().name() << "), at version " << st.current << "\n\n";
+    text::Table table({text::Table::Align::right});
+    table.add({"VERSION", "NAME", "STATE", "APPLIED"});
+    for (const auto& v : st.versions) {
+      table.add({std::to_string(v.version), text::terminal_safe(v.name), v.state,
+                 v.state == "applied" ? text::terminal_safe(v.applied_at + " by " + v.applied_by) : ""});
+    }
+    std::cout << table.render();
     if (st.versions.empty()) std::cout << "(no migrations in " << ctx.config().migrations_dir.string() << ")\n";
     std::cout << "\n" << st.pending() << " pending.\n";
-    if (!st.pending_schema_changes.empty()) {
-      std::cout << "schema/ has " << st.pending_schema_changes.size() << " change(s) not in any migration yet (run `constraintctl generate`):\n";
-      for (const auto& c : st.pending_schema_changes) std::cout << "  " << c << "\n";
+  } else {
+    // --quiet: only what needs acting on.
+    for (const auto& v : st.versions) {
+      if (v.state != "applied") std::cout << "version " << v.version << " (" << text::terminal_safe(v.name) << "): " << v.state << "\n";
     }
-    for (const auto& p : st.problems) std::cout << "problem: " << p << "\n";
-    if (ctx.options().verbose) std::cout << "dialect: " << st.capabilities << "\n";
   }
-  return st.problems.empty() ? ExitCode::ok : ExitCode::findings;
+  if (!st.pending_schema_changes.empty()) {
+    std::cout << "schema/ has " << st.pending_schema_changes.size() << " change(s) not in any migration yet (run `constraintctl generate`):\n";
+    for (const auto& c : st.pending_schema_changes) std::cout << "  " << c << "\n";
+  }
+  // Problems quote history rows, which anyone with write access could have edited.
+  for (const auto& p : st.problems) std::cout << "problem: " << text::terminal_safe(p) << "\n";
+  if (ctx.options().verbose && !quiet) std::cout << "dialect: " << st.capabilities << "\n";
+  return code;
 }
 
 ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {

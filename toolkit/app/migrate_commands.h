@@ -13,10 +13,14 @@ namespace cc::app {
 
 struct GenerateOptions {
   std::string name;
+  bool check = false;  // write nothing; findings when schema/ has unsaved changes
 };
 ExitCode run_generate(Context& ctx, const GenerateOptions& options);
 
-ExitCode run_status(Context& ctx);
+struct StatusOptions {
+  bool check = false;  // findings also for pending versions and unsaved schema changes
+};
+ExitCode run_status(Context& ctx, const StatusOptions& options);
 
 struct ApplyCommandOptions {
   std::optional<int> to;

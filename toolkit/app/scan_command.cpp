@@ -4,7 +4,9 @@
 
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
+#include "core/text.h"
 #include "scan/fixer.h"
 #include "scan/scan_report.h"
 #include "scan/scanner.h"
@@ -29,7 +31,11 @@ std::map<std::string, model::RepairPolicy> parse_policies(const std::vector<std:
     const auto eq = spec.rfind('=');
     if (eq == std::string::npos || eq == 0) throw UsageError("--policy '" + spec + "': expected CONSTRAINT=POLICY");
     auto it = names.find(spec.substr(eq + 1));
-    if (it == names.end()) throw UsageError("--policy '" + spec + "': unknown policy '" + spec.substr(eq + 1) + "'");
+    if (it == names.end()) {
+      std::string valid;
+      for (const auto& [name, policy] : names) valid += (valid.empty() ? "" : ", ") + name;
+      throw UsageError("--policy '" + spec + "': unknown policy '" + spec.substr(eq + 1) + "' (valid: " + valid + ")");
+    }
     out[spec.substr(0, eq)] = it->second;
   }
   return out;
@@ -56,6 +62,17 @@ std::function<void(const std::string&, size_t, size_t)> progress_printer(const C
   };
 }
 
+void print_ci_format(const Context& ctx, const scan::ScanReport& report) {
+  const auto outcomes = scan_outcomes(report);
+  if (ctx.options().format == Format::junit) {
+    std::cout << render_junit("scan", outcomes, report.elapsed_ms);
+  } else {
+    std::cout << render_github("scan", outcomes,
+                               std::to_string(report.violated_constraints()) + " of " + std::to_string(report.constraints.size()) +
+                                   " constraints violated by " + std::to_string(report.total_violations()) + " rows");
+  }
+}
+
 ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
   const auto& schema = ctx.schema();
   scan::FixOptions fo;
@@ -73,6 +90,8 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
   scan::FixReport report = scan::run_fix(*db, schema, fo);
   report.after.database = ctx.target().display();
   const bool clean = report.after.total_violations() == 0;
+  // A dry run exits as the real run would: by what the repairs leave.
+  const ExitCode code = clean ? ExitCode::ok : ExitCode::findings;
 
   if (ctx.options().json) {
     json doc = scan::to_json(report.after);
@@ -90,7 +109,10 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
     }
     doc["fixes"] = std::move(fixes);
     doc["cascaded"] = report.cascaded;
-    std::cout << doc.dump(2) << "\n";
+    const std::string command = doc["command"];
+    std::cout << with_envelope(ctx, command, code == ExitCode::ok, std::move(doc)).dump(2) << "\n";
+  } else if (ctx.options().format == Format::github || ctx.options().format == Format::junit) {
+    print_ci_format(ctx, report.after);
   } else if (ctx.options().quiet) {
     std::int64_t changed = 0, deleted = 0;
     for (const auto& a : report.actions) {
@@ -107,17 +129,24 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
       std::cout << "Nothing to repair: no row breaks a constraint that has a repair policy.\n";
     } else {
       std::cout << (options.dry_run ? "Would repair (dry run, nothing changed):\n" : "Repaired:\n");
+      // Widths over every action, so the columns line up across them.
+      using A = text::Table::Align;
+      text::Table widths({A::left, A::left, A::left, A::right, A::right});
       for (const auto& a : report.actions) {
-        char line[512];
-        std::snprintf(line, sizeof line, "  %-18s %-48s %-18s %8lld updated %8lld deleted\n", a.table.c_str(), a.name.c_str(),
-                      a.policy.c_str(), static_cast<long long>(a.changed), static_cast<long long>(a.deleted));
-        std::cout << line;
+        widths.add({a.table, a.name, a.policy, std::to_string(a.changed) + " updated", std::to_string(a.deleted) + " deleted"});
+      }
+      std::istringstream lines(widths.render());
+      for (const auto& a : report.actions) {
+        std::string line;
+        std::getline(lines, line);
+        std::cout << "  " << line << "\n";
         for (const auto& s : a.preview) {
           std::cout << "      ";
-          for (const auto& [k, v] : s.key) std::cout << k << "=" << dialect::value_text(v) << " ";
+          // Values come from the database: never let one reach the terminal raw.
+          for (const auto& [k, v] : s.key) std::cout << k << "=" << text::terminal_safe(dialect::value_text(v)) << " ";
           if (s.values.size() == 2) {
-            std::cout << s.values[0].first << ": " << dialect::value_text(s.values[0].second) << " -> "
-                      << dialect::value_text(s.values[1].second);
+            std::cout << s.values[0].first << ": " << text::terminal_safe(dialect::value_text(s.values[0].second)) << " -> "
+                      << text::terminal_safe(dialect::value_text(s.values[1].second));
           } else if (s.values.empty()) {
             std::cout << "deleted";
           }
@@ -138,11 +167,30 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
       std::cout << scan::render_text(report.after, scan::TextOptions{!clean, false, ctx.color()});
     }
   }
-  // A dry run exits as the real run would: by what the repairs leave.
-  return clean ? ExitCode::ok : ExitCode::findings;
+  return code;
 }
 
 }  // namespace
+
+std::vector<Outcome> scan_outcomes(const scan::ScanReport& report) {
+  std::vector<Outcome> out;
+  for (const auto& c : report.constraints) {
+    Outcome o;
+    o.group = c.table;
+    o.name = c.name;
+    o.failed = c.violations > 0;
+    o.where = c.where;
+    if (c.kind == "unique") {
+      o.message = std::to_string(c.violations) + " surplus row(s) in " + std::to_string(c.groups) + " duplicated key(s) of " +
+                  c.name + " (" + c.definition + ")";
+    } else {
+      o.message = std::to_string(c.violations) + " row(s) of " + c.table + " violate " + c.name + " (" + c.definition + ")";
+    }
+    if (o.failed) o.detail = o.message + "; repair policy " + std::string(model::to_string(c.policy)) + "; declared at " + c.where.str();
+    out.push_back(std::move(o));
+  }
+  return out;
+}
 
 std::string applied_by() {
   const char* user = std::getenv("USER");
@@ -168,7 +216,9 @@ ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
   report.database = ctx.target().display();
 
   if (ctx.options().json) {
-    std::cout << scan::to_json(report).dump(2) << "\n";
+    std::cout << with_envelope(ctx, "scan", report.total_violations() == 0, scan::to_json(report)).dump(2) << "\n";
+  } else if (ctx.options().format == Format::github || ctx.options().format == Format::junit) {
+    print_ci_format(ctx, report);
   } else {
     std::cout << scan::render_text(report, scan::TextOptions{scan_options.sample > 0, ctx.options().quiet, ctx.color()});
   }
@@ -180,7 +230,9 @@ ExitCode run_fix_undo(Context& ctx, const std::string& run_id) {
   db->require_session();
   scan::UndoReport r = scan::undo_fix(*db, run_id, applied_by());
   if (ctx.options().json) {
-    std::cout << json{{"command", "fix-undo"}, {"run_id", r.run_id}, {"restored", r.restored}, {"reinserted", r.reinserted}}.dump(2)
+    std::cout << with_envelope(ctx, "fix-undo", true,
+                               json{{"command", "fix-undo"}, {"run_id", r.run_id}, {"restored", r.restored}, {"reinserted", r.reinserted}})
+                     .dump(2)
               << "\n";
   } else if (!ctx.options().quiet) {
     std::cout << "undid fix run " << r.run_id << ": " << r.restored << " rows restored, " << r.reinserted << " rows re-inserted\n";

@@ -5,7 +5,9 @@
 #include <vector>
 
 #include "app/context.h"
+#include "app/output.h"
 #include "core/error.h"
+#include "scan/scanner.h"
 
 namespace cc::app {
 
@@ -24,6 +26,10 @@ ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options);
 
 // `constraintctl fix-undo RUN_ID`.
 ExitCode run_fix_undo(Context& ctx, const std::string& run_id);
+
+// A scan as CI formats see it: one outcome per declared constraint, failed
+// when rows violate it, located at its declaration in schema/.
+std::vector<Outcome> scan_outcomes(const scan::ScanReport& report);
 
 // The who@where recorded in history and audit rows.
 std::string applied_by();

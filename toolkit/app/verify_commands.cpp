@@ -1,10 +1,13 @@
 #include "app/verify_commands.h"
 
-#include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "app/migrate_commands.h"
+#include "app/output.h"
+#include "app/scan_command.h"
+#include "core/text.h"
 #include "migrate/engine.h"
 #include "scan/scanner.h"
 #include "verify/health.h"
@@ -23,6 +26,66 @@ json finding_json(const verify::Finding& f) {
   return j;
 }
 
+// verify as CI formats see it: one outcome per managed constraint (and per
+// unmanaged one that --strict counts), located at its declaration.
+std::vector<Outcome> verify_outcomes(Context& ctx, const verify::VerifyReport& r) {
+  const model::Schema* schema = nullptr;
+  try {
+    schema = &ctx.schema();
+  } catch (const Error&) {
+    // verify works from migrations/: an unreadable schema/ only costs the locations.
+  }
+  std::vector<Outcome> out;
+  auto add = [&](const verify::Finding& f, bool failed) {
+    Outcome o;
+    o.group = f.table;
+    o.name = f.name;
+    o.failed = failed;
+    o.message = f.name + " on " + f.table + ": " + f.status + (f.detail.empty() ? "" : " (" + f.detail + ")");
+    if (!f.probe.empty()) o.detail = o.message + "; probe: " + f.probe;
+    if (schema) o.where = find_declaration(*schema, f.name);
+    out.push_back(std::move(o));
+  };
+  for (const auto& f : r.constraints) add(f, f.status != "ok");
+  if (r.strict) {
+    for (const auto& f : r.unmanaged) {
+      if (f.kind == "check" || f.kind == "unique" || f.kind == "unique_index") add(f, true);
+    }
+  }
+  for (const auto& p : r.problems) out.push_back(Outcome{"history", "consistency", true, p, "", {}});
+  return out;
+}
+
+// node_exporter's textfile collector format (Prometheus text exposition
+// 0.0.4): # HELP and # TYPE before each metric family, one sample per line.
+std::string health_prometheus(const std::string& database, const verify::HealthReport& h, const scan::ScanReport& scanned) {
+  std::string out;
+  const std::string db = "database=\"" + prometheus_label(database) + "\"";
+  auto family = [&](const std::string& name, const std::string& help) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n";
+  };
+  family("constraintctl_health_score", "Health score from 0 to 100 (docs/health.md).");
+  out += "constraintctl_health_score{" + db + "} " + std::to_string(h.score) + "\n";
+  family("constraintctl_table_health_score", "Health score of one table, from 0 to 100.");
+  for (const auto& t : h.tables) {
+    out += "constraintctl_table_health_score{" + db + ",table=\"" + prometheus_label(t.table) + "\"} " + std::to_string(t.score) + "\n";
+  }
+  family("constraintctl_constraint_violations", "Rows violating a declared constraint (UNIQUE: surplus rows).");
+  for (const auto& c : scanned.constraints) {
+    out += "constraintctl_constraint_violations{" + db + ",table=\"" + prometheus_label(c.table) + "\",constraint=\"" +
+           prometheus_label(c.name) + "\",kind=\"" + c.kind + "\"} " + std::to_string(c.violations) + "\n";
+  }
+  family("constraintctl_verify_failures", "Constraints verify found missing, different, not validated or not enforced.");
+  out += "constraintctl_verify_failures{" + db + "} " + std::to_string(h.failures) + "\n";
+  family("constraintctl_pending_migrations", "Migrations not yet applied.");
+  out += "constraintctl_pending_migrations{" + db + "} " + std::to_string(h.pending) + "\n";
+  family("constraintctl_unsaved_schema_changes", "Changes in schema/ that no migration holds yet.");
+  out += "constraintctl_unsaved_schema_changes{" + db + "} " + std::to_string(h.unsaved_changes) + "\n";
+  family("constraintctl_last_run_timestamp_seconds", "When this health check ran, in seconds since the Unix epoch.");
+  out += "constraintctl_last_run_timestamp_seconds{" + db + "} " + std::to_string(static_cast<long long>(std::time(nullptr))) + "\n";
+  return out;
+}
+
 }  // namespace
 
 ExitCode run_verify(Context& ctx, bool strict) {
@@ -30,10 +93,21 @@ ExitCode run_verify(Context& ctx, bool strict) {
   auto db = ctx.connect(false);
   auto migrator = dialect::make_migrator(*db, migrator_options(ctx, 0));
   const verify::VerifyReport r = verify::run_verify(*db, *migrator, migrations, strict);
-  if (ctx.options().json) {
+  const Format format = ctx.options().format;
+  if (format == Format::github || format == Format::junit) {
+    const auto outcomes = verify_outcomes(ctx, r);
+    if (format == Format::junit) {
+      std::cout << render_junit("verify", outcomes, 0);
+    } else {
+      std::cout << render_github("verify", outcomes,
+                                 std::to_string(r.failures()) + " finding(s) among " + std::to_string(r.constraints.size()) +
+                                     " managed constraints at version " + std::to_string(r.version));
+    }
+  } else if (ctx.options().json) {
     json doc;
     doc["command"] = "verify";
     doc["database"] = ctx.target().display();
+    doc["dialect"] = std::string(db->dialect().name());
     doc["version"] = r.version;
     doc["constraints"] = json::array();
     for (const auto& f : r.constraints) doc["constraints"].push_back(finding_json(f));
@@ -42,19 +116,18 @@ ExitCode run_verify(Context& ctx, bool strict) {
     doc["problems"] = r.problems;
     doc["failures"] = r.failures();
     doc["strict"] = strict;
-    std::cout << doc.dump(2) << "\n";
+    std::cout << with_envelope(ctx, "verify", r.failures() == 0, std::move(doc)).dump(2) << "\n";
   } else {
     std::cout << "verify " << ctx.target().display() << " at version " << r.version << "\n\n";
+    text::Table table({});
     for (const auto& f : r.constraints) {
       if (ctx.options().quiet && f.status == "ok") continue;
-      char line[512];
       const bool good = f.status == "ok";
-      const char* on = !ctx.color() ? "" : (good ? "\033[32m" : "\033[31m");
-      const char* off = ctx.color() ? "\033[0m" : "";
-      std::snprintf(line, sizeof line, "%s%-14s%s %-18s %-48s %s\n", on, f.status.c_str(), off, f.table.c_str(), f.name.c_str(),
-                    (f.status == "ok" ? (f.expected_absent ? f.detail : f.probe) : f.detail).c_str());
-      std::cout << line;
+      const std::string color = !ctx.color() ? "" : (good ? "\033[32m" : "\033[31m");
+      table.add({text::colored(f.status, color), f.table, f.name,
+                 text::terminal_safe(f.status == "ok" ? (f.expected_absent ? f.detail : f.probe) : f.detail)});
     }
+    std::cout << table.render();
     if (ctx.options().verbose || strict) {
       for (const auto& f : r.unmanaged) {
         std::cout << (strict && (f.kind == "check" || f.kind == "unique" || f.kind == "unique_index") ? "unmanaged!     " : "unmanaged      ")
@@ -63,7 +136,7 @@ ExitCode run_verify(Context& ctx, bool strict) {
     } else if (!r.unmanaged.empty()) {
       std::cout << "(" << r.unmanaged.size() << " constraints not managed by constraintctl: primary keys, foreign keys, others; --verbose lists them)\n";
     }
-    for (const auto& p : r.problems) std::cout << "problem: " << p << "\n";
+    for (const auto& p : r.problems) std::cout << "problem: " << text::terminal_safe(p) << "\n";
     std::cout << "\n" << (r.failures() == 0 ? "ok: every constraint is present, as declared, validated and enforced\n"
                                              : std::to_string(r.failures()) + " finding(s)\n");
   }
@@ -85,7 +158,7 @@ ExitCode run_drop_checks(Context& ctx, const DropChecksOptions& options) {
   if (ctx.options().json) {
     json doc{{"command", "drop-checks"}, {"dry_run", options.dry_run}, {"dropped", json::array()}};
     for (const auto& d : r.dropped) doc["dropped"].push_back(json{{"table", d.table}, {"name", d.name}, {"check", d.check}});
-    std::cout << doc.dump(2) << "\n";
+    std::cout << with_envelope(ctx, "drop-checks", true, std::move(doc)).dump(2) << "\n";
   } else if (r.dropped.empty()) {
     std::cout << "Nothing to drop: no applied CHECK constraint matches.\n";
   } else {
@@ -108,7 +181,9 @@ ExitCode run_health(Context& ctx, const HealthOptions& options) {
   const verify::VerifyReport verified = verify::run_verify(*db, *migrator, migrations, false);
   const migrate::Status status = migrate::compute_status(*migrator, migrations);
   const verify::HealthReport h = verify::compute_health(scanned, verified, status, unsaved.size());
-  if (ctx.options().json) {
+  const bool failing = options.fail_under >= 0 && h.score < options.fail_under;
+  const Format format = ctx.options().format;
+  if (format == Format::json) {
     json doc{{"command", "health"}, {"database", ctx.target().display()}, {"score", h.score}};
     doc["components"] = json{{"data", h.data}, {"enforcement", h.enforcement}, {"migrations", h.migrations}};
     doc["violations"] = h.violations;
@@ -121,19 +196,47 @@ ExitCode run_health(Context& ctx, const HealthOptions& options) {
                                    {"violated", t.violated}, {"expected", t.expected}, {"verified", t.verified}});
     }
     doc["notes"] = h.notes;
-    std::cout << doc.dump(2) << "\n";
-  } else {
-    char line[256];
-    std::snprintf(line, sizeof line, "health %d/100  (data %.0f%% x40, enforcement %.0f%% x40, migrations %.0f%% x20)\n\n", h.score,
-                  h.data * 100, h.enforcement * 100, h.migrations * 100);
-    std::cout << line;
-    std::printf("%-20s %5s %10s %9s %9s\n", "TABLE", "SCORE", "VIOLATIONS", "VIOLATED", "VERIFIED");
-    std::fflush(stdout);
-    for (const auto& t : h.tables) {
-      std::snprintf(line, sizeof line, "%-20s %5d %10lld %4zu/%-4zu %4zu/%-4zu\n", t.table.c_str(), t.score,
-                    static_cast<long long>(t.violations), t.violated, t.declared, t.verified, t.expected);
-      std::cout << line;
+    if (options.fail_under >= 0) doc["fail_under"] = options.fail_under;
+    std::cout << with_envelope(ctx, "health", !failing, std::move(doc)).dump(2) << "\n";
+  } else if (format == Format::prometheus) {
+    std::cout << health_prometheus(ctx.target().display(), h, scanned);
+  } else if (format == Format::github || format == Format::junit) {
+    // The findings behind the score: violated constraints, then verify's.
+    auto outcomes = scan_outcomes(scanned);
+    for (auto& o : verify_outcomes(ctx, verified)) {
+      if (o.failed) outcomes.push_back(std::move(o));
     }
+    if (failing) {
+      outcomes.push_back(Outcome{"health", "score", true,
+                                 "health score " + std::to_string(h.score) + " is below --fail-under " + std::to_string(options.fail_under),
+                                 "", {}});
+    }
+    if (format == Format::junit) {
+      std::cout << render_junit("health", outcomes, scanned.elapsed_ms);
+    } else {
+      std::cout << render_github("health", outcomes, "health " + std::to_string(h.score) + "/100");
+    }
+  } else if (ctx.options().quiet) {
+    // --quiet: nothing when all is well; otherwise the score and what lowers it.
+    if (h.score < 100 || failing) {
+      std::cout << "health " << h.score << "/100" << (failing ? " (below " + std::to_string(options.fail_under) + ")" : "") << "\n";
+      for (const auto& t : h.tables) {
+        if (t.score < 100) std::cout << "table " << t.table << ": " << t.score << "/100, " << t.violations << " violating rows\n";
+      }
+      for (const auto& n : h.notes) std::cout << "note: " << n << "\n";
+    }
+  } else {
+    auto percent = [](double share) { return std::to_string(static_cast<int>(share * 100 + 0.5)) + "%"; };
+    std::cout << "health " << h.score << "/100  (data " << percent(h.data) << " x40, enforcement " << percent(h.enforcement)
+              << " x40, migrations " << percent(h.migrations) << " x20)\n\n";
+    using A = text::Table::Align;
+    text::Table table({A::left, A::right, A::right, A::right, A::right});
+    table.add({"TABLE", "SCORE", "VIOLATIONS", "VIOLATED", "VERIFIED"});
+    for (const auto& t : h.tables) {
+      table.add({t.table, std::to_string(t.score), std::to_string(t.violations), std::to_string(t.violated) + "/" + std::to_string(t.declared),
+                 std::to_string(t.verified) + "/" + std::to_string(t.expected)});
+    }
+    std::cout << table.render();
     for (const auto& n : h.notes) std::cout << "note: " << n << "\n";
   }
   if (options.fail_under >= 0 && h.score < options.fail_under) return ExitCode::findings;

@@ -32,7 +32,7 @@ void rethrow_with_context(const std::exception& e, std::string_view context) {
     throw DatabaseError(std::move(message), db->kind(), db->detail());
   }
   if (auto* err = dynamic_cast<const Error*>(&e)) {
-    throw Error(err->code(), std::move(message));
+    throw Error(err->code(), std::move(message), err->problems());
   }
   throw Error(ExitCode::internal, std::move(message));
 }

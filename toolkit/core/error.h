@@ -22,20 +22,34 @@ enum class ExitCode : int {
   internal = 70, // a bug in constraintctl
 };
 
+// One positioned problem (a schema or configuration file's line), kept apart
+// from the message text so `--json` can report it as data.
+struct Problem {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string message;
+};
+
 class Error : public std::runtime_error {
  public:
-  Error(ExitCode code, std::string message) : std::runtime_error(std::move(message)), code_(code) {}
+  Error(ExitCode code, std::string message, std::vector<Problem> problems = {})
+      : std::runtime_error(std::move(message)), code_(code), problems_(std::move(problems)) {}
   ExitCode code() const { return code_; }
+  // The positioned problems behind the message, when it lists some.
+  const std::vector<Problem>& problems() const { return problems_; }
 
  private:
   ExitCode code_;
+  std::vector<Problem> problems_;
 };
 
 // A bad command line, configuration or schema file. Raised before any
 // connection is opened wherever possible.
 class UsageError : public Error {
  public:
-  explicit UsageError(std::string message) : Error(ExitCode::usage, std::move(message)) {}
+  explicit UsageError(std::string message, std::vector<Problem> problems = {})
+      : Error(ExitCode::usage, std::move(message), std::move(problems)) {}
 };
 
 // What went wrong in the database, mapped once by each driver from its own

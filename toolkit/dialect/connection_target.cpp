@@ -154,6 +154,9 @@ ConnectionTarget parse_connection_target(std::string_view url) {
   } else if (starts_with(url, "postgresql:") || starts_with(url, "postgres:")) {
     t.kind = Kind::postgresql;
     t.conninfo = std::string(url.substr(url.find(':') + 1));  // key=value form, or empty for PG* variables
+  } else if (url.find(':') == std::string_view::npos) {
+    // A bare path is the most common slip; say what it probably meant.
+    throw UsageError("database URL '" + std::string(url) + "' has no scheme; did you mean sqlite:" + std::string(url) + "?");
   } else {
     std::string shown = std::string(url.substr(0, url.find(':')));
     throw UsageError("unsupported database URL '" + shown +

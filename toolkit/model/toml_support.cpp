@@ -11,7 +11,7 @@ void Problems::raise(std::string_view heading) const {
   const size_t shown = std::min<size_t>(lines_.size(), 50);
   for (size_t i = 0; i < shown; ++i) message += "\n  " + lines_[i];
   if (lines_.size() > shown) message += "\n  ... and " + std::to_string(lines_.size() - shown) + " more";
-  throw UsageError(message);
+  throw UsageError(message, problems_);
 }
 
 std::string toml_type_name(const toml::node& n) {

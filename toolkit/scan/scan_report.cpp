@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/text.h"
+
 namespace cc::scan {
 namespace {
 
+// Values come from the database: escaped, so a value holding ESC or a
+// newline cannot move the cursor or forge a line of the report.
 std::string show_value(const dialect::Value& v) {
-  if (auto s = std::get_if<std::string>(&v)) return "'" + *s + "'";
-  return dialect::value_text(v);
+  if (auto s = std::get_if<std::string>(&v)) return "'" + text::terminal_safe(*s) + "'";
+  return text::terminal_safe(dialect::value_text(v));
 }
 
 nlohmann::ordered_json json_value(const dialect::Value& v) {
@@ -18,15 +22,9 @@ nlohmann::ordered_json json_value(const dialect::Value& v) {
   return std::get<std::string>(v);
 }
 
-std::string pad(std::string s, size_t width) {
-  if (s.size() < width) s.append(width - s.size(), ' ');
-  return s;
-}
-
-std::string pad_left(std::string s, size_t width) {
-  if (s.size() < width) s.insert(0, width - s.size(), ' ');
-  return s;
-}
+// Padding by display width, not bytes: `Bücher` and CJK names line up.
+std::string pad(const std::string& s, size_t width) { return text::pad_right(s, width); }
+std::string pad_left(const std::string& s, size_t width) { return text::pad_left(s, width); }
 
 std::string pairs(const std::vector<std::pair<std::string, dialect::Value>>& kv) {
   std::string out;
@@ -38,17 +36,17 @@ std::string pairs(const std::vector<std::pair<std::string, dialect::Value>>& kv)
 
 std::string render_text(const ScanReport& report, const TextOptions& options) {
   std::string out;
-  char line[256];
   const auto violated = report.violated_constraints();
   if (!options.only_violated) {
-    std::snprintf(line, sizeof line, "scan of %s: %zu tables, %zu constraints, %.2f s\n\n", report.database.c_str(), report.tables,
-                  report.constraints.size(), report.elapsed_ms / 1000.0);
-    out += line;
+    char seconds[32];  // a number: always fits
+    std::snprintf(seconds, sizeof seconds, "%.2f", report.elapsed_ms / 1000.0);
+    out += "scan of " + text::terminal_safe(report.database) + ": " + std::to_string(report.tables) + " tables, " +
+           std::to_string(report.constraints.size()) + " constraints, " + seconds + " s\n\n";
   }
   size_t wt = 5, wn = 10;
   for (const auto& c : report.constraints) {
-    wt = std::max(wt, c.table.size());
-    wn = std::max(wn, c.name.size());
+    wt = std::max(wt, text::display_width(c.table));
+    wn = std::max(wn, text::display_width(c.name));
   }
   if (!options.only_violated || violated > 0) {
     out += pad("TABLE", wt) + "  " + pad("CONSTRAINT", wn) + "  KIND    VIOLATIONS  IN DB  REPAIR\n";
@@ -69,7 +67,7 @@ std::string render_text(const ScanReport& report, const TextOptions& options) {
       out += "  " + c.name + " (" + c.definition + "; " + c.where.str() + ")\n";
       for (const auto& s : c.samples) {
         if (c.kind == "unique") {
-          out += "    " + pairs(s.values) + "  rows=" + std::to_string(s.rows) + " ids=" + s.ids + "\n";
+          out += "    " + pairs(s.values) + "  rows=" + std::to_string(s.rows) + " ids=" + text::terminal_safe(s.ids) + "\n";
         } else {
           out += "    " + pairs(s.key) + "  " + pairs(s.values) + "\n";
         }
