@@ -105,7 +105,7 @@ TEST_P(CrashTest, KillAtEveryStepOfApplyLeavesBeforeOrAfter) {
       EXPECT_EQ(state(), before);
     }
   }
-  EXPECT_GT(killed, pg() ? 3 : 10);
+  EXPECT_GT(killed, pg() || sqlite_native_alter() ? 3 : 10);  // a rebuild has many more statements
   auto r = cli({"apply"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto v = cli({"verify", "--json"});
@@ -206,6 +206,7 @@ namespace {
 // SQLite runs out of disk in the middle of the rebuild's copy: a small tmpfs
 // holds the database with too little room for the rebuilt tables.
 TEST(SqliteDiskFull, RebuildFailsCleanlyWithStorageFull) {
+  if (sqlite_native_alter()) GTEST_SKIP() << "native ALTER TABLE ADD CONSTRAINT copies no table: nothing fills the disk";
   TempDir dir;
   const auto mnt = dir / "small";
   std::filesystem::create_directories(mnt);

@@ -271,6 +271,8 @@ RunResult DialectTest::cli(std::vector<std::string> args, const std::filesystem:
   return run_cli(args, cwd);
 }
 
+bool sqlite_native_alter() { return dialect::sqlite_dialect().capabilities().native_alter_check; }
+
 void expect_golden(const std::string& name, const std::string& actual) {
   const auto path = source_dir() / "tests/golden" / name;
   const char* update = std::getenv("CONSTRAINTCTL_UPDATE_GOLDEN");

@@ -121,6 +121,10 @@ class DialectTest : public ::testing::TestWithParam<std::string> {
   std::string url_;
 };
 
+// True when the linked SQLite has native ALTER TABLE ... ADD/DROP CONSTRAINT
+// (scripts/test-sqlite-native): the table rebuild does not run then.
+bool sqlite_native_alter();
+
 // Compares `actual` with tests/golden/<name>; CONSTRAINTCTL_UPDATE_GOLDEN=1 rewrites it.
 void expect_golden(const std::string& name, const std::string& actual);
 

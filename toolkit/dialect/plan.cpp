@@ -18,6 +18,13 @@ void comment(std::string& out, const std::string& text) {
 
 }  // namespace
 
+Unit alone(Step step) {
+  Unit u;
+  u.kind = Unit::Kind::alone;
+  u.steps.push_back(std::move(step));
+  return u;
+}
+
 bool Plan::empty() const { return statement_count() == 0; }
 
 size_t Plan::statement_count() const {

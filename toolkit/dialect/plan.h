@@ -47,6 +47,9 @@ struct Unit {
   std::string fault_after;
 };
 
+// One statement alone outside any transaction.
+Unit alone(Step step);
+
 struct Plan {
   std::string title;        // "0001_initial (up)"
   std::vector<std::string> notes;  // printed as -- comments before the units

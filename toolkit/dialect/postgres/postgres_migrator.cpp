@@ -134,13 +134,13 @@ class PostgresMigrator final : public Migrator {
           if (existing && !existing->valid) {
             // A failed or interrupted CONCURRENTLY build leaves an INVALID index
             // that still slows writes (and may enforce uniqueness): drop it first.
-            Unit drop{Unit::Kind::alone, "", {{"DROP INDEX CONCURRENTLY IF EXISTS " + name, "", "", origin, false, ""}}};
+            Unit drop = alone({"DROP INDEX CONCURRENTLY IF EXISTS " + name, "", "", origin, false, ""});
             drop.notice = "dropping INVALID index " + op.def.name + " left by an interrupted build";
             p.units.push_back(std::move(drop));
           }
           if (!existing || !existing->valid) {
-            Unit build{Unit::Kind::alone, "", {{postgres_create_unique_index(op.def), "DROP INDEX CONCURRENTLY IF EXISTS " + name,
-                                                "outside a transaction: writers are not blocked", origin, false, ""}}};
+            Unit build = alone({postgres_create_unique_index(op.def), "DROP INDEX CONCURRENTLY IF EXISTS " + name,
+                                "outside a transaction: writers are not blocked", origin, false, ""});
             build.cleanup = "DROP INDEX CONCURRENTLY IF EXISTS " + name;
             build.may_violate = true;
             p.units.push_back(std::move(build));

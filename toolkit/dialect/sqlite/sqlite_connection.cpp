@@ -45,6 +45,10 @@ DbErrorKind kind_of(int code, std::string_view message) {
     default: break;
   }
   switch (code & 0xff) {
+    case SQLITE_CONSTRAINT:
+      // Native ALTER TABLE ADD CONSTRAINT reports existing rows that break
+      // the new CHECK with the primary code only ("constraint failed").
+      return DbErrorKind::check_violation;
     case SQLITE_BUSY:
     case SQLITE_LOCKED: return DbErrorKind::busy;
     case SQLITE_FULL: return DbErrorKind::storage_full;

@@ -86,8 +86,8 @@ class SqliteMigrator final : public Migrator {
       main.steps.push_back({"PRAGMA foreign_key_check(" + q(t) + ")", "", "", "foreign_key_check", true, ""});
     }
     for (const auto& sql : detail::records(db_, work, options_)) main.steps.push_back({sql, "", "", "history", false, ""});
-    Unit off{Unit::Kind::alone, "", {{"PRAGMA foreign_keys = OFF", "", "before the transaction: inside one it is a no-op", "", false, ""}}};
-    Unit back{Unit::Kind::alone, "", {{"PRAGMA foreign_keys = " + std::string(fk_before == "1" ? "ON" : "OFF"), "", "as before", "", false, ""}}};
+    Unit off = alone({"PRAGMA foreign_keys = OFF", "", "before the transaction: inside one it is a no-op", "", false, ""});
+    Unit back = alone({"PRAGMA foreign_keys = " + std::string(fk_before == "1" ? "ON" : "OFF"), "", "as before", "", false, ""});
     p.units.push_back(std::move(off));
     p.units.push_back(std::move(main));
     p.units.push_back(std::move(back));
