@@ -46,7 +46,7 @@ std::vector<Outcome> verify_outcomes(Context& ctx, const verify::VerifyReport& r
     if (schema) o.where = find_declaration(*schema, f.name);
     out.push_back(std::move(o));
   };
-  for (const auto& f : r.constraints) add(f, f.status != "ok");
+  for (const auto& f : r.constraints) add(f, verify::is_failure(f.status));
   if (r.strict) {
     for (const auto& f : r.unmanaged) {
       if (f.kind == "check" || f.kind == "unique" || f.kind == "unique_index") add(f, true);
@@ -121,11 +121,10 @@ ExitCode run_verify(Context& ctx, bool strict) {
     std::cout << "verify " << ctx.target().display() << " at version " << r.version << "\n\n";
     text::Table table({});
     for (const auto& f : r.constraints) {
-      if (ctx.options().quiet && f.status == "ok") continue;
-      const bool good = f.status == "ok";
-      const std::string color = !ctx.color() ? "" : (good ? "\033[32m" : "\033[31m");
-      table.add({text::colored(f.status, color), f.table, f.name,
-                 text::terminal_safe(f.status == "ok" ? (f.expected_absent ? f.detail : f.probe) : f.detail)});
+      const bool bad = verify::is_failure(f.status);
+      if (ctx.options().quiet && !bad) continue;
+      const std::string color = !ctx.color() ? "" : (f.status == "ok" ? "\033[32m" : bad ? "\033[31m" : "\033[33m");
+      table.add({text::colored(f.status, color), f.table, f.name, text::terminal_safe(f.status == "ok" ? f.probe : f.detail)});
     }
     std::cout << table.render();
     if (ctx.options().verbose || strict) {
@@ -137,8 +136,22 @@ ExitCode run_verify(Context& ctx, bool strict) {
       std::cout << "(" << r.unmanaged.size() << " constraints not managed by constraintctl: primary keys, foreign keys, others; --verbose lists them)\n";
     }
     for (const auto& p : r.problems) std::cout << "problem: " << text::terminal_safe(p) << "\n";
-    std::cout << "\n" << (r.failures() == 0 ? "ok: every constraint is present, as declared, validated and enforced\n"
-                                             : std::to_string(r.failures()) + " finding(s)\n");
+    // Say what was verified, never more: "ok" only when every constraint the
+    // applied migrations promise is present, validated and proven enforced.
+    std::vector<std::string> parts{std::to_string(r.count("ok")) + " enforced"};
+    if (const auto n = r.count("dropped")) parts.push_back(std::to_string(n) + " removed by drop-checks (apply restores them)");
+    if (const auto n = r.count("not_applied")) parts.push_back(std::to_string(n) + " declared but not applied (run apply)");
+    if (const auto n = r.count("skipped")) parts.push_back(std::to_string(n) + " skipped (present and validated; the probe could not run)");
+    if (r.failures() > 0) parts.push_back(std::to_string(r.failures()) + " finding(s)");
+    std::string summary;
+    for (const auto& p : parts) summary += (summary.empty() ? "" : ", ") + p;
+    const bool all_proven = r.failures() == 0 && r.count("skipped") == 0;
+    std::cout << "\n"
+              << (r.failures() > 0       ? summary
+                  : all_proven && r.count("ok") > 0 && r.count("dropped") == 0
+                      ? "ok: every applied constraint is present, as declared, validated and enforced (" + summary + ")"
+                      : "no findings: " + summary)
+              << "\n";
   }
   return r.failures() == 0 ? ExitCode::ok : ExitCode::findings;
 }

@@ -40,14 +40,18 @@ HealthReport compute_health(const scan::ScanReport& scan, const VerifyReport& ve
       ++h.failures;  // drift outside the expected set
       continue;
     }
+    if (f.status == "not_applied") continue;  // counted by the migrations part (pending)
     auto& t = per_table[f.table];
-    const double credit = f.status != "ok" ? 0.0 : (f.expected_absent ? 0.5 : 1.0);
+    // Proven enforced: 1. Removed by drop-checks or present but not probed
+    // (skipped): half, neither is verified enforcement. A finding: 0.
+    const double credit = f.status == "ok" ? 1.0 : (f.status == "dropped" || f.status == "skipped") ? 0.5 : 0.0;
     for (Tally* x : {&t, &all}) {
       ++x->expected;
       x->verified += credit;
     }
-    if (f.status != "ok") ++h.failures;
-    if (f.expected_absent && f.status == "ok") h.notes.push_back(f.name + " was removed by drop-checks (counts half)");
+    if (is_failure(f.status)) ++h.failures;
+    if (f.status == "dropped") h.notes.push_back(f.name + " was removed by drop-checks (counts half)");
+    if (f.status == "skipped") h.notes.push_back(f.name + ": probe skipped, enforcement not proven (counts half): " + f.detail);
   }
   h.pending = status.pending();
   h.unsaved_changes = unsaved_changes;

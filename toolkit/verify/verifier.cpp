@@ -80,12 +80,8 @@ class Prober {
           return "";
         }
         const Outcome o = attempt(sql);
-        if (o.refused && is_wait(o.kind)) {
-          how = "skipped: the probe could not run (" + std::string(to_string(o.kind)) + ": " + o.message + ")";
-          return "";
-        }
-        if (o.refused && o.kind == DbErrorKind::permission_denied) {
-          how = "skipped: no privilege to write a probe row (" + o.message + ")";
+        if (auto why = not_run(o); !why.empty()) {
+          how = why;
           return "";
         }
         // Refused by another rule (another CHECK, a type error): try the next value.
@@ -119,12 +115,8 @@ class Prober {
               " WHERE " + where_key(key, first) + ")";
     }
     const Outcome o = attempt("UPDATE " + d_.quote_ident(info.name) + " SET " + sets + " WHERE " + where_key(key, second));
-    if (o.refused && is_wait(o.kind)) {
-      how = "skipped: the probe could not run (" + std::string(to_string(o.kind)) + ": " + o.message + ")";
-      return "";
-    }
-    if (o.refused && o.kind == DbErrorKind::permission_denied) {
-      how = "skipped: no privilege to write a probe row (" + o.message + ")";
+    if (auto why = not_run(o); !why.empty()) {
+      how = why;
       return "";
     }
     if (o.refused && o.kind == DbErrorKind::unique_violation) {
@@ -165,6 +157,15 @@ class Prober {
                                                                                  : " = " + literal_of(d_, values[i]));
     }
     return w;
+  }
+
+  // "skipped: ..." when the probe could not run at all (a lock or statement
+  // timeout, no privilege): that proves nothing either way.
+  static std::string not_run(const Outcome& o) {
+    if (!o.refused) return "";
+    if (is_wait(o.kind)) return "skipped: the probe could not run (" + std::string(to_string(o.kind)) + ": " + o.message + ")";
+    if (o.kind == DbErrorKind::permission_denied) return "skipped: no privilege to write a probe row (" + o.message + ")";
+    return "";
   }
 
   // Runs `sql` in a savepoint that is always rolled back.
@@ -213,8 +214,16 @@ std::string kind_name(ExistingConstraint::Kind k) { return std::string(dialect::
 
 }  // namespace
 
+bool is_failure(const std::string& status) {
+  return status != "ok" && status != "dropped" && status != "not_applied" && status != "skipped";
+}
+
+size_t VerifyReport::count(const std::string& status) const {
+  return static_cast<size_t>(std::count_if(constraints.begin(), constraints.end(), [&](const Finding& f) { return f.status == status; }));
+}
+
 size_t VerifyReport::failures() const {
-  size_t n = static_cast<size_t>(std::count_if(constraints.begin(), constraints.end(), [](const Finding& f) { return f.status != "ok"; }));
+  size_t n = static_cast<size_t>(std::count_if(constraints.begin(), constraints.end(), [](const Finding& f) { return is_failure(f.status); }));
   if (strict) {
     n += static_cast<size_t>(std::count_if(unmanaged.begin(), unmanaged.end(), [](const Finding& f) {
       return f.kind == "check" || f.kind == "unique" || f.kind == "unique_index";
@@ -286,12 +295,15 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
         f.status = "not_enforced";
         f.detail = why;
         f.probe = "accepted";
+      } else if (f.probe.rfind("skipped", 0) == 0) {
+        f.status = "skipped";  // present and validated; enforcement not proven
+        f.detail = f.probe;
       }
     }
     probes.rollback();
   }
   for (const auto& d : dropped) {
-    Finding f{d.table, d.name, "check", "ok", "dropped by drop-checks: expected absent", "", true};
+    Finding f{d.table, d.name, "check", "dropped", "removed by drop-checks: expected absent (apply restores it)", "", true};
     const TableInfo& info = infos[d.table];
     if (info.exists && info.find_constraint(d.name)) {
       f.status = "unexpected";
@@ -299,8 +311,22 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
     }
     report.constraints.push_back(std::move(f));
   }
+  // Declared by migrations that are not applied yet: promised by nothing so
+  // far, so not findings, but never reported as present either.
+  std::vector<migrate::Migration> pending;
+  for (const auto& m : migrations) {
+    if (m.version > st.current) pending.push_back(m);
+  }
+  if (!pending.empty()) {
+    for (const auto& [name, def] : migrate::replay(migrations)) {
+      if (expected.count(name) || std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; })) continue;
+      report.constraints.push_back(Finding{def.table, name, def.unique ? "unique" : "check", "not_applied",
+                                           "declared by a migration not applied yet (run constraintctl apply)", "", false});
+    }
+  }
   for (const auto& [name, table] : managed) {
-    if (expected.count(name) || std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; })) continue;
+    if (expected.count(name) || std::any_of(report.constraints.begin(), report.constraints.end(),
+                                             [&](const Finding& f) { return f.name == name && f.status == "not_applied"; }) || std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; })) continue;
     const TableInfo& info = infos[table];
     if (const auto* c = info.exists ? info.find_constraint(name) : nullptr) {
       report.constraints.push_back(Finding{table, name, kind_name(c->kind), "unexpected",

@@ -16,11 +16,20 @@ struct Finding {
   std::string table;
   std::string name;
   std::string kind;    // check | unique | primary_key | foreign_key | unique_index
-  std::string status;  // ok | missing | different | not_validated | not_enforced | unexpected | unmanaged | missing_table
+  // What was found. ok: present, as declared, validated and enforced (a probe
+  // was refused by it). Not findings: dropped (removed by drop-checks, as
+  // intended; apply restores it), not_applied (in a migration not applied
+  // yet), skipped (present and validated, but the probe could not run: the
+  // detail says why). Findings: missing | different | not_validated |
+  // not_enforced | unexpected | missing_table. Also: unmanaged.
+  std::string status;
   std::string detail;  // what is wrong, or how it was proven
   std::string probe;   // "rejected", "skipped: ...", "accepted" (a failure)
   bool expected_absent = false;  // dropped by drop-checks
 };
+
+// A status that makes verify exit 1 (see Finding::status).
+bool is_failure(const std::string& status);
 
 struct VerifyReport {
   int version = 0;
@@ -29,7 +38,8 @@ struct VerifyReport {
   std::vector<std::string> problems; // history/file inconsistencies
   bool strict = false;
 
-  size_t failures() const;  // findings that are not ok (strict: unmanaged CHECK/UNIQUE count)
+  size_t failures() const;  // findings (is_failure; strict: unmanaged CHECK/UNIQUE count too)
+  size_t count(const std::string& status) const;
 };
 
 VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<migrate::Migration>& migrations,
