@@ -165,6 +165,7 @@ class Prober {
     if (!o.refused) return "";
     if (is_wait(o.kind)) return "skipped: the probe could not run (" + std::string(to_string(o.kind)) + ": " + o.message + ")";
     if (o.kind == DbErrorKind::permission_denied) return "skipped: no privilege to write a probe row (" + o.message + ")";
+    if (o.kind == DbErrorKind::read_only) return "skipped: the connection is read-only (" + o.message + ")";
     return "";
   }
 

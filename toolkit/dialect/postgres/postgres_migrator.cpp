@@ -238,20 +238,13 @@ class PostgresMigrator final : public Migrator {
     }
     if (existing.columns != declared.columns) return "the database has " + existing.definition;
     // Partial predicates compared after PostgreSQL normalised both.
-    std::string actual, wanted;
+    std::string actual;
     const auto& d = postgresql_dialect();
     db_.query("SELECT coalesce(pg_get_expr(ix.indpred, ix.indrelid, true), '') FROM pg_index ix JOIN pg_class c ON c.oid = ix.indexrelid "
               "WHERE c.relname = " + d.quote_string(declared.name) + " AND ix.indrelid = to_regclass(" + d.quote_string(q(declared.table)) + ")",
               [&](const Row& r) { actual = value_text(r[0]); });
-    if (!declared.where.empty()) {
-      Transaction tx(db_);
-      db_.execute("CREATE TEMP TABLE cc_norm (LIKE " + q(declared.table) + ")");
-      db_.execute("CREATE INDEX cc_norm_idx ON cc_norm (" + q(declared.columns[0]) + ") WHERE (" + declared.where + ")");
-      db_.query("SELECT pg_get_expr(ix.indpred, ix.indrelid, true) FROM pg_index ix WHERE ix.indexrelid = 'cc_norm_idx'::regclass",
-                [&](const Row& r) { wanted = value_text(r[0]); });
-      tx.rollback();
-    }
-    return actual == wanted ? "" : "the database has " + existing.definition;
+    if (actual.empty() != declared.where.empty()) return "the database has " + existing.definition;
+    return actual.empty() || same_condition(declared.table, declared.where, actual) ? "" : "the database has " + existing.definition;
   }
 
   std::string capabilities() override {
@@ -321,22 +314,36 @@ class PostgresMigrator final : public Migrator {
   // Compares definitions after PostgreSQL normalised both: the declared one
   // is added to an empty copy of the table inside a rolled-back savepoint.
   bool same_check(const migrate::Operation& op, const ExistingConstraint& existing) {
-    std::string normalized;
-    {
-      Transaction tx(db_);
-      db_.execute("CREATE TEMP TABLE cc_norm (LIKE " + q(op.def.table) + ")");
-      db_.execute("ALTER TABLE cc_norm ADD CONSTRAINT cc_norm_check CHECK (" + op.def.check + ")");
-      db_.query("SELECT pg_get_constraintdef(oid, true) FROM pg_constraint WHERE conname = 'cc_norm_check' "
-                "AND conrelid = 'cc_norm'::regclass",
-                [&](const Row& r) { normalized = value_text(r[0]); });
-      tx.rollback();
-    }
     std::string def = existing.definition;
-    const std::string suffix = " NOT VALID";
+    const std::string suffix = " NOT VALID", prefix = "CHECK ";
     if (def.size() > suffix.size() && def.compare(def.size() - suffix.size(), suffix.size(), suffix) == 0) {
       def.resize(def.size() - suffix.size());
     }
-    return def == normalized;
+    if (def.rfind(prefix, 0) != 0) return false;
+    return same_condition(op.def.table, op.def.check, def.substr(prefix.size()));
+  }
+
+  // Two conditions on `table` are the same when PostgreSQL plans them the
+  // same: EXPLAIN parses, resolves and folds constants alike for both, so
+  // the text a pg_dump and restore leaves ("status::text = ANY
+  // (ARRAY['Un'::character varying::text, ...])") equals the declared "status
+  // IN ('Un', ...)". It writes nothing: a read-only connection, a SELECT-only
+  // role or a hot standby compares too. A condition that does not even plan
+  // (NO INHERIT text, a dropped column) is different.
+  bool same_condition(const std::string& table, const std::string& a, const std::string& b) {
+    if (a == b) return true;
+    try {
+      return planned(table, a) == planned(table, b);
+    } catch (const DatabaseError&) {
+      return false;
+    }
+  }
+
+  std::string planned(const std::string& table, const std::string& condition) {
+    std::string out;
+    db_.query("EXPLAIN (VERBOSE, COSTS OFF) SELECT 1 FROM " + q(table) + " WHERE NOT (" + condition + ")",
+              [&](const Row& r) { out += value_text(r[0]) + "\n"; });
+    return out;
   }
 
   Connection& db_;
