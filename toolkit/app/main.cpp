@@ -160,6 +160,8 @@ int main(int argc, char** argv) {
   scan->add_flag("--fix", scan_options.fix, "Repair violating rows by each constraint's policy, audited and undoable");
   scan->add_flag("--dry-run", scan_options.dry_run, "With --fix: show what would change (before -> after), change nothing");
   scan->add_flag("--allow-cascade", scan_options.allow_cascade, "With --fix: allow deletes that cascade into child tables");
+  scan->add_flag("--skip-refused", scan_options.skip_refused,
+                 "With --fix: repair what can be repaired when a repair is refused (duplicates other rows reference)");
   scan->add_option("--policy", scan_options.policies, "With --fix: CONSTRAINT=POLICY override for this run (repeatable)");
   scan->footer(
       "Examples:\n"

@@ -79,6 +79,7 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
   fo.tables = options.tables;
   fo.dry_run = options.dry_run;
   fo.allow_cascade = options.allow_cascade;
+  fo.skip_refused = options.skip_refused;
   fo.overrides = parse_policies(options.policies);
   fo.sample = options.sample >= 0 ? options.sample : 5;
   fo.tool_version = CONSTRAINTCTL_VERSION;
@@ -93,6 +94,9 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
   // A dry run exits as the real run would: by what the repairs leave.
   const ExitCode code = clean ? ExitCode::ok : ExitCode::findings;
 
+  if (!ctx.options().json) {
+    for (const auto& why : report.refused) std::cerr << "constraintctl: skipped (--skip-refused): " << text::terminal_safe(why) << "\n";
+  }
   if (ctx.options().json) {
     json doc = scan::to_json(report.after);
     doc["command"] = options.dry_run ? "scan --fix --dry-run" : "scan --fix";
@@ -100,7 +104,8 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
     doc["dry_run"] = options.dry_run;
     json fixes = json::array();
     for (const auto& a : report.actions) {
-      json j{{"table", a.table}, {"name", a.name}, {"kind", a.kind}, {"policy", a.policy}, {"changed", a.changed}, {"deleted", a.deleted}};
+      json j{{"table", a.table},     {"name", a.name},       {"kind", a.kind},          {"policy", a.policy},
+             {"changed", a.changed}, {"deleted", a.deleted}, {"repointed", a.repointed}};
       if (options.dry_run) {
         j["preview"] = json::array();
         for (const auto& s : a.preview) j["preview"].push_back(sample_json(s));
@@ -109,6 +114,7 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
     }
     doc["fixes"] = std::move(fixes);
     doc["cascaded"] = report.cascaded;
+    doc["refused"] = report.refused;
     const std::string command = doc["command"];
     std::cout << with_envelope(ctx, command, code == ExitCode::ok, std::move(doc)).dump(2) << "\n";
   } else if (ctx.options().format == Format::github || ctx.options().format == Format::junit) {
@@ -154,6 +160,9 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
         }
       }
       if (report.cascaded > 0) std::cout << "  plus " << report.cascaded << " child rows deleted through ON DELETE CASCADE (audited)\n";
+      std::int64_t repointed = 0;
+      for (const auto& a : report.actions) repointed += a.repointed;
+      if (repointed > 0) std::cout << "  plus " << repointed << " referencing rows moved to the kept row (references = \"repoint\", audited)\n";
       if (!report.run_id.empty()) {
         std::cout << "\nrun id " << report.run_id << ": every changed or deleted row's before-image is in constraintctl_audit.\n"
                   << "Undo with: constraintctl fix-undo " << report.run_id << "\n";

@@ -17,6 +17,7 @@ struct ScanCommandOptions {
   bool fix = false;
   bool dry_run = false;
   bool allow_cascade = false;
+  bool skip_refused = false;
   std::vector<std::string> policies;  // NAME=POLICY overrides for this run
 };
 

@@ -30,6 +30,7 @@ struct Referrer {
   std::vector<std::string> columns;         // in the referring table
   std::vector<std::string> parent_columns;  // in this table
   bool cascade = false;                     // ON DELETE CASCADE
+  std::string on_delete;                    // CASCADE, SET NULL, SET DEFAULT, RESTRICT or NO ACTION
 };
 
 struct TableInfo {

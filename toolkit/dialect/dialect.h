@@ -83,6 +83,8 @@ class Dialect {
   bool is_row_id(std::string_view column) const { return !capabilities().row_id.empty() && column == capabilities().row_id; }
   // A JSON object of the key columns of row `alias` (values keep their types).
   virtual std::string key_json(std::string_view alias, const std::vector<std::string>& key) const = 0;
+  // A JSON object of (name, SQL expression) pairs.
+  virtual std::string json_object(const std::vector<std::pair<std::string, std::string>>& members) const = 0;
 
   // A literal from the schema, rendered for this dialect.
   std::string literal(const model::Literal& value) const;

@@ -42,6 +42,10 @@ struct Repair {
   Keep keep = Keep::lowest;       // delete_duplicates: which row of a group survives
   std::string by;                 // delete_duplicates: ordering column (default: primary key)
   bool allow_cascade = false;     // deletes may cascade into child tables
+  // delete_duplicates: what happens to rows of other tables that reference a
+  // surplus row. refuse: the repair is refused before anything changes,
+  // naming them; repoint: they are moved to the kept row (audited) first.
+  enum class References { refuse, repoint } references = References::refuse;
   SourceLocation where;
 };
 

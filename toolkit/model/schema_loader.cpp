@@ -86,7 +86,7 @@ Repair parse_repair(const toml::node* n, const toml::source_region& owner, Probl
   if (n->is_string()) {
     policy = n->as_string()->get();
   } else if (tbl) {
-    check_keys(*tbl, {"policy", "value", "column", "expr", "keep", "by", "allow_cascade"}, "repair", problems);
+    check_keys(*tbl, {"policy", "value", "column", "expr", "keep", "by", "allow_cascade", "references"}, "repair", problems);
     policy = get_string(*tbl, "policy", problems, n->source());
     if (!policy && !tbl->get("policy")) problems.add(n->source(), "repair needs a 'policy'");
   } else {
@@ -127,6 +127,15 @@ Repair parse_repair(const toml::node* n, const toml::source_region& owner, Probl
     r.by = *b;
     vet_name(r.by, "repair 'by' column", tbl->get("by")->source(), problems);
   }
+  if (auto ref = get_string(*tbl, "references", problems, n->source())) {
+    if (*ref == "refuse") {
+      r.references = Repair::References::refuse;
+    } else if (*ref == "repoint") {
+      r.references = Repair::References::repoint;
+    } else {
+      problems.add(tbl->get("references")->source(), "references must be 'refuse' or 'repoint', not " + in_quotes(*ref));
+    }
+  }
   if (const toml::node* ac = tbl->get("allow_cascade")) {
     if (auto b = ac->value<bool>(); b && ac->is_boolean()) {
       r.allow_cascade = *b;
@@ -145,6 +154,7 @@ Repair parse_repair(const toml::node* n, const toml::source_region& owner, Probl
   unused("expr", pol == RepairPolicy::set_expr);
   unused("keep", pol == RepairPolicy::delete_duplicates);
   unused("by", pol == RepairPolicy::delete_duplicates);
+  unused("references", pol == RepairPolicy::delete_duplicates);
   unused("allow_cascade", pol == RepairPolicy::delete_row || pol == RepairPolicy::delete_duplicates);
   unused("column", pol == RepairPolicy::set_value || pol == RepairPolicy::set_expr || pol == RepairPolicy::set_null ||
                        pol == RepairPolicy::set_default || pol == RepairPolicy::clamp);

@@ -235,6 +235,91 @@ std::string sample_match(const TableCtx& t, const Sample& s) {
   return join(parts, " AND ");
 }
 
+// The rows of other tables that reference rows of `t` matching `doomed`,
+// per referencing foreign key that deleting them would not cascade through.
+std::vector<std::pair<std::string, std::int64_t>> referencing_rows(Connection& db, const TableCtx& t, const std::string& doomed) {
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  const auto& d = *t.d;
+  for (const auto& ref : t.info.referrers) {
+    if (ref.cascade || ref.parent_columns.empty()) continue;  // cascades need their own consent (allow_cascade)
+    std::vector<std::string> fk, pk;
+    for (const auto& c : ref.columns) fk.push_back("cc_row." + d.quote_ident(c));
+    for (const auto& c : ref.parent_columns) pk.push_back(d.quote_ident(c));
+    const auto n = scalar(db, "SELECT count(*) FROM " + d.quote_ident(ref.table) + " AS cc_row WHERE (" + join(fk, ", ") + ") IN (SELECT " +
+                                  join(pk, ", ") + " FROM " + t.q + " WHERE " + doomed + ")");
+    if (n > 0) out.emplace_back(ref.table + " (" + join(ref.columns, ", ") + ", ON DELETE " + ref.on_delete + ")", n);
+  }
+  return out;
+}
+
+// references = "repoint": every row of another table that references a
+// surplus row of `u` is moved to the row its group keeps, audited (before-
+// and after-images) so fix-undo puts it back. Returns the rows moved.
+std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::Unique& u, const model::Repair& r, const std::string& run_id,
+                                FixReport& report) {
+  const auto& d = *t.d;
+  std::int64_t moved = 0;
+  std::vector<std::string> cols, filters;
+  for (const auto& c : u.columns) {
+    cols.push_back(d.quote_ident(c));
+    filters.push_back(d.quote_ident(c) + " IS NOT NULL");
+  }
+  if (!u.where_expr.empty()) filters.push_back("(" + u.where_expr + ")");
+  std::string order = r.by.empty() ? "" : d.quote_ident(r.by) + (r.keep == model::Keep::lowest ? " ASC" : " DESC") + ", ";
+  order += t.key_list();
+  if (r.by.empty()) order = t.key_list() + (r.keep == model::Keep::lowest ? " ASC" : " DESC");
+  for (const auto& ref : t.info.referrers) {
+    if (ref.parent_columns.empty()) continue;
+    std::vector<std::string> select, old_cols, fk, set, match;
+    for (size_t i = 0; i < ref.parent_columns.size(); ++i) {
+      const std::string p = d.quote_ident(ref.parent_columns[i]), i_s = std::to_string(i);
+      select.push_back(p + " AS cc_old_" + i_s + ", first_value(" + p + ") OVER cc_w AS cc_new_" + i_s);
+      old_cols.push_back("cc_old_" + i_s);
+      fk.push_back(d.quote_ident(ref.columns[i]));
+      match.push_back("cc_map.cc_old_" + i_s + " = " + d.quote_ident(ref.table) + "." + d.quote_ident(ref.columns[i]));
+    }
+    for (size_t i = 0; i < ref.parent_columns.size(); ++i) {
+      set.push_back(fk[i] + " = (SELECT cc_new_" + std::to_string(i) + " FROM cc_fix_map AS cc_map WHERE " + join(match, " AND ") + ")");
+    }
+    db.execute("DROP TABLE IF EXISTS cc_fix_map");
+    db.execute("CREATE TEMP TABLE cc_fix_map AS SELECT " + join(old_cols, ", ") + ", " + [&] {
+      std::vector<std::string> n;
+      for (size_t i = 0; i < ref.parent_columns.size(); ++i) n.push_back("cc_new_" + std::to_string(i));
+      return join(n, ", ");
+    }() + " FROM (SELECT " + join(select, ", ") + ", row_number() OVER cc_w AS cc_rn FROM " + t.q + " WHERE " + join(filters, " AND ") +
+               " WINDOW cc_w AS (PARTITION BY " + join(cols, ", ") + " ORDER BY " + order + ")) AS cc_m WHERE cc_rn > 1");
+    TableCtx child = table_ctx(db, ref.table);
+    const std::string refers = "(" + join(fk, ", ") + ") IN (SELECT " + join(old_cols, ", ") + " FROM cc_fix_map)";
+    const std::string run = d.quote_string(run_id), cname = d.quote_string(child.name);
+    // The row's key after the move: a foreign key can be part of the child's
+    // own key (PlaylistTrack's), and undo finds the row by what it is now.
+    std::vector<std::pair<std::string, std::string>> new_key;
+    for (const auto& k : child.key) {
+      std::string expr = d.column_ref("cc_row", k);
+      for (size_t i = 0; i < ref.columns.size(); ++i) {
+        if (ref.columns[i] != k) continue;
+        std::vector<std::string> m;
+        for (size_t j = 0; j < ref.columns.size(); ++j) {
+          m.push_back("cc_map.cc_old_" + std::to_string(j) + " = cc_row." + d.quote_ident(ref.columns[j]));
+        }
+        expr = "(SELECT cc_new_" + std::to_string(i) + " FROM cc_fix_map AS cc_map WHERE " + join(m, " AND ") + ")";
+      }
+      new_key.emplace_back(k, expr);
+    }
+    report.audited += db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, table_name, action, row_key, before_row) SELECT " +
+                                       run + ", " + cname + ", 'repoint', " + d.json_object(new_key) + ", " + child.row_json("cc_row") +
+                                       " FROM " + child.q + " AS cc_row WHERE " + refers);
+    const auto n = db.execute_count("UPDATE " + child.q + " SET " + join(set, ", ") + " WHERE " + refers);
+    // After-images: what the repoint wrote, read back inside the same transaction.
+    db.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + child.row_json("cc_row") + " FROM " + child.q +
+               " AS cc_row WHERE " + child.key_match("cc_row", kAudit) + ") WHERE " + kAudit + ".run_id = " + run + " AND " + kAudit +
+               ".table_name = " + cname + " AND " + kAudit + ".action = 'repoint' AND " + kAudit + ".after_row IS NULL");
+    db.execute("DROP TABLE cc_fix_map");
+    moved += n;
+  }
+  return moved;
+}
+
 void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const std::string& run_id, FixReport& report) {
   TableCtx t = table_ctx(db, w.spec->name);
   const bool preview = o.dry_run;
@@ -245,7 +330,7 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
   // Indices, not pointers: report.actions grows while we work.
   std::map<std::string, size_t> actions;
   auto action_for = [&](const std::string& name, const std::string& kind, const std::string& policy) {
-    report.actions.push_back(FixAction{t.name, name, kind, policy, 0, 0, 0, {}});
+    report.actions.push_back(FixAction{t.name, name, kind, policy, 0, 0, 0, 0, {}});
     return report.actions.size() - 1;
   };
 
@@ -257,6 +342,7 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
     db.execute("CREATE TEMP TABLE cc_fix_dups AS " + duplicate_keys_sql(t, *u, r));
     const std::string doomed = "(" + t.key_list() + ") IN (SELECT " + t.key_list() + " FROM cc_fix_dups)";
     if (preview) report.actions[a].preview = sample_rows(db, t, doomed, "", o.sample);
+    if (r.references == model::Repair::References::repoint) report.actions[a].repointed = repoint_references(db, t, *u, r, run_id, report);
     report.cascaded += audit_cascade(db, t, doomed, run_id, o.allow_cascade || r.allow_cascade, u->name);
     report.audited += db.execute_count(audit_prefix + "'delete', " + t.key_json("cc_row") + ", " + t.row_json("cc_row") + " FROM " +
                                        t.q + " AS cc_row WHERE " + doomed);
@@ -406,6 +492,36 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
 
   FixReport report;
   report.dry_run = options.dry_run;
+  // Duplicates that other rows reference (references = "refuse", the
+  // default): refused here, before anything changes, naming who refers.
+  for (auto& w : work) {
+    std::vector<const model::Unique*> keep;
+    for (const auto* u : w.uniques) {
+      const auto r = effective_repair(u->repair, u->name, options);
+      if (r.references == model::Repair::References::repoint) {
+        keep.push_back(u);
+        continue;
+      }
+      TableCtx t = table_ctx(db, w.spec->name);
+      const std::string doomed = "(" + t.key_list() + ") IN (" + duplicate_keys_sql(t, *u, r) + ")";
+      const auto refs = referencing_rows(db, t, doomed);
+      if (refs.empty()) {
+        keep.push_back(u);
+        continue;
+      }
+      std::string who;
+      for (const auto& [table, n] : refs) who += (who.empty() ? "" : ", ") + table + ": " + std::to_string(n) + " row(s)";
+      const std::string why = u->name + ": the surplus rows of '" + t.name + "' are referenced by " + who +
+                              "; deleting them would break or change those rows. Set references = \"repoint\" in its repair (" +
+                              u->repair.where.str() + ") to move them to the kept row first, or repair them by hand";
+      if (!options.skip_refused) {
+        throw Error(ExitCode::findings, "fix refused: " + why + ". Nothing was changed (--skip-refused repairs the rest).");
+      }
+      report.refused.push_back(why);
+    }
+    w.uniques = keep;
+  }
+  work.erase(std::remove_if(work.begin(), work.end(), [](const TableWork& w) { return w.checks.empty() && w.uniques.empty(); }), work.end());
   if (work.empty()) {
     report.after = std::move(before);
     return report;
@@ -489,7 +605,7 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
       TableCtx t = table_ctx(db, name);
       const std::string mine = std::string(kAudit) + ".run_id = " + run + " AND " + kAudit + ".table_name = " + d.quote_string(name);
       std::vector<std::string> changed;
-      db.query(std::string("SELECT CAST(row_key AS TEXT) FROM ") + kAudit + " WHERE " + mine + " AND action = 'update' AND NOT EXISTS (SELECT 1 FROM " +
+      db.query(std::string("SELECT CAST(row_key AS TEXT) FROM ") + kAudit + " WHERE " + mine + " AND action IN ('update', 'repoint') AND NOT EXISTS (SELECT 1 FROM " +
                    t.q + " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + " AND " + t.row_json("cc_row") + " = " + kAudit +
                    ".after_row) LIMIT 5",
                [&](const Row& r) { changed.push_back(dialect::value_text(r[0])); });
@@ -503,7 +619,8 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
       }
     }
     // Deleted rows come back first, parents before the children that
-    // cascaded from them; then updated rows get their before-image.
+    // cascaded from them; then updated rows get their before-image, and
+    // references moved to a kept row (repoint) point at their own row again.
     for (const char* action : {"delete", "cascade"}) {
       for (const auto& name : tables) {
         TableCtx t = table_ctx(db, name);
@@ -524,16 +641,21 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
     }
     for (const auto& name : tables) {
       TableCtx t = table_ctx(db, name);
-      std::vector<std::string> sets;
-      for (const auto& c : t.data) {
-        if (std::find(t.key.begin(), t.key.end(), c) != t.key.end()) continue;
-        sets.push_back(d.quote_ident(c) + " = " + d.json_get(std::string(kAudit) + ".before_row", c, t.type_of(c)));
+      // SET col = (before-image) for each audited row, matched by its key
+      // now. A repointed row gets its key columns back too: its foreign key
+      // may be part of its key.
+      for (const char* action : {"update", "repoint"}) {
+        const bool keys_too = std::string(action) == "repoint";
+        std::vector<std::string> sets;
+        for (const auto& c : t.data) {
+          if (!keys_too && std::find(t.key.begin(), t.key.end(), c) != t.key.end()) continue;
+          sets.push_back(d.quote_ident(c) + " = " + d.json_get(std::string(kAudit) + ".before_row", c, t.type_of(c)));
+        }
+        if (sets.empty()) continue;
+        report.restored += db.execute_count("UPDATE " + t.q + " SET " + join(sets, ", ") + " FROM " + kAudit + " WHERE " + kAudit +
+                                            ".run_id = " + run + " AND " + kAudit + ".table_name = " + d.quote_string(name) + " AND " +
+                                            kAudit + ".action = '" + action + "' AND " + t.key_match(t.q, kAudit));
       }
-      if (sets.empty()) continue;
-      // SET col = (before-image) for each audited row, matched by key.
-      report.restored += db.execute_count("UPDATE " + t.q + " SET " + join(sets, ", ") + " FROM " + kAudit + " WHERE " + kAudit +
-                                          ".run_id = " + run + " AND " + kAudit + ".table_name = " + d.quote_string(name) + " AND " +
-                                          kAudit + ".action = 'update' AND " + t.key_match(t.q, kAudit));
     }
     db.execute(std::string("UPDATE ") + kRuns + " SET undone_at = " + now_sql(d) + ", undone_by = " + d.quote_string(applied_by) +
                " WHERE run_id = " + run);

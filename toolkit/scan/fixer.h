@@ -26,6 +26,10 @@ struct FixOptions {
   std::vector<std::string> tables;                          // empty: all
   bool dry_run = false;
   bool allow_cascade = false;                               // for every delete policy
+  // A repair refused before the run (duplicates other rows reference, with
+  // references = "refuse") leaves its rows for review while the other
+  // repairs of the run go ahead; without it the whole run is refused.
+  bool skip_refused = false;
   std::map<std::string, model::RepairPolicy> overrides;     // constraint name -> policy for this run
   int sample = 5;
   std::string tool_version;
@@ -40,6 +44,7 @@ struct FixAction {
   std::int64_t violations = 0;  // before the run
   std::int64_t changed = 0;     // rows updated
   std::int64_t deleted = 0;     // rows deleted (UNIQUE duplicates, delete policy)
+  std::int64_t repointed = 0;   // rows of other tables moved to the kept row (references = "repoint")
   std::vector<Sample> preview;  // dry run: key, values before, and "after" values
 };
 
@@ -49,6 +54,7 @@ struct FixReport {
   std::vector<FixAction> actions;
   std::int64_t cascaded = 0;    // child rows deleted through ON DELETE CASCADE
   std::int64_t audited = 0;     // audit rows written
+  std::vector<std::string> refused;  // repairs refused before the run (with skip_refused), and why
   ScanReport after;             // scan after the run (dry run: the scan before)
 };
 

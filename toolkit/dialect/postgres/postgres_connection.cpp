@@ -28,7 +28,7 @@ constexpr const char* kReferrers =
     "(SELECT string_agg(a.attname, chr(31) ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord) "
     " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum), "
     "(SELECT string_agg(a.attname, chr(31) ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY k(attnum, ord) "
-    " JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum), c.confdeltype = 'c' "
+    " JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum), c.confdeltype = 'c', c.confdeltype::text "
     "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid WHERE c.contype = 'f' AND c.confrelid = %s::regclass "
     "ORDER BY t.relname, c.conname";
 constexpr const char* kConstraints =
@@ -278,6 +278,8 @@ class PostgresConnection final : public SociConnection {
       ref.columns = detail::split_unit(value_text(r[1]));
       ref.parent_columns = detail::split_unit(value_text(r[2]));
       ref.cascade = truthy(r[3]);
+      const std::string action = value_text(r[4]);
+      ref.on_delete = action == "c" ? "CASCADE" : action == "n" ? "SET NULL" : action == "d" ? "SET DEFAULT" : action == "r" ? "RESTRICT" : "NO ACTION";
       info.referrers.push_back(std::move(ref));
     });
     if (info.primary_key.empty()) info.row_id = "ctid";

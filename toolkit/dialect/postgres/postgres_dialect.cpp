@@ -49,6 +49,11 @@ class PostgresDialect final : public Dialect {
   std::string insert_keeping_identity() const override { return " OVERRIDING SYSTEM VALUE"; }
   std::vector<std::string> enforce_foreign_keys() const override { return {}; }
   std::string checks_disabled_sql() const override { return ""; }
+  std::string json_object(const std::vector<std::pair<std::string, std::string>>& members) const override {
+    std::string out = "jsonb_build_object(";
+    for (size_t i = 0; i < members.size(); ++i) out += (i ? ", " : "") + quote_string(members[i].first) + ", " + members[i].second;
+    return out + ")";
+  }
   std::string key_json(std::string_view alias, const std::vector<std::string>& key) const override {
     std::string out = "jsonb_build_object(";
     for (size_t i = 0; i < key.size(); ++i) out += (i ? ", " : "") + quote_string(key[i]) + ", " + column_ref(alias, key[i]);

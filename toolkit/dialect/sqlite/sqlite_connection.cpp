@@ -218,7 +218,8 @@ class SqliteConnection final : public SociConnection {
       ref.columns = detail::split_unit(value_text(r[1]));
       ref.parent_columns = detail::split_unit(value_text(r[2]));
       if (ref.parent_columns.size() == 1 && ref.parent_columns[0].empty()) ref.parent_columns = info.primary_key;
-      ref.cascade = value_text(r[3]) == "CASCADE";
+      ref.on_delete = value_text(r[3]);
+      ref.cascade = ref.on_delete == "CASCADE";
       info.referrers.push_back(std::move(ref));
     });
     return info;
