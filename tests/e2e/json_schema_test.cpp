@@ -196,6 +196,21 @@ TEST_P(JsonSchemaTest, GenerateDocumentsValidate) {
   expect_valid({"generate", "--check"}, 0, "generate", fresh);
 }
 
+TEST_P(JsonSchemaTest, StatusAndVerifyWithHistoryProblemsValidate) {
+  const fs::path project = copy_project("edited", true);
+  expect_valid({"apply", "--fix"}, 0, "apply", project);
+  const fs::path file = project / "migrations/0001_initial.toml";
+  write_file(file, read_file(file) + "\n# edited after it was applied\n");
+  auto edited = expect_valid({"status"}, 1, "status", project);
+  EXPECT_EQ(edited["migrations"][0]["state"], "edited") << edited.dump(2);
+  auto verified = expect_valid({"verify"}, 1, "verify", project);
+  EXPECT_FALSE(verified["problems"].empty()) << verified.dump(2);
+  fs::remove(file);
+  auto missing = expect_valid({"status"}, 1, "status", project);
+  EXPECT_EQ(missing["migrations"][0]["state"], "missing_file") << missing.dump(2);
+  expect_valid({"health"}, 0, "health", project);
+}
+
 TEST_P(JsonSchemaTest, ErrorDocumentsValidate) {
   // A schema file with a bad expression: a positioned problem.
   const fs::path bad = dir_ / "bad";
