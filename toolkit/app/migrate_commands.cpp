@@ -70,7 +70,8 @@ std::string dry_run_script(const migrate::ApplyResult& r, const dialect::Dialect
   return out;
 }
 
-ExitCode report_run(Context& ctx, const std::string& command, const migrate::ApplyResult& r, const dialect::Dialect& d) {
+ExitCode report_run(Context& ctx, const std::string& command, const migrate::ApplyResult& r, const dialect::Dialect& d,
+                    const nlohmann::ordered_json& extra) {
   const bool json_out = ctx.options().json;
   const bool dry_run = r.dry_run;
   if (r.refused) {
@@ -99,6 +100,7 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
     json doc;
     doc["command"] = command;
     doc["dry_run"] = dry_run;
+    for (const auto& [key, value] : extra.items()) doc[key] = value;
     doc["bookkeeping"] = r.bookkeeping;
     doc["steps"] = steps_json(r);
     doc["restored"] = r.restored;

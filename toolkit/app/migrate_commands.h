@@ -1,6 +1,7 @@
 // generate, status, apply, rollback.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -41,6 +42,8 @@ dialect::MigratorOptions migrator_options(const Context& ctx, int lock_wait_ms);
 
 // The output of a command that ran (or, dry run, would run) migration plans:
 // a dry run prints SQL only on stdout, and exits as the real run would.
-ExitCode report_run(Context& ctx, const std::string& command, const migrate::ApplyResult& r, const dialect::Dialect& d);
+// `extra`: keys the command's JSON document adds after dry_run (drop-checks: dropped).
+ExitCode report_run(Context& ctx, const std::string& command, const migrate::ApplyResult& r, const dialect::Dialect& d,
+                    const nlohmann::ordered_json& extra = nlohmann::ordered_json::object());
 
 }  // namespace cc::app

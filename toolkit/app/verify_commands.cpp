@@ -163,14 +163,16 @@ ExitCode run_drop_checks(Context& ctx, const DropChecksOptions& options) {
   const auto mo = migrator_options(ctx, options.lock_wait_ms);
   auto migrator = dialect::make_migrator(*db, mo);
   const auto r = migrate::drop_checks(*db, *migrator, migrations, options.tables, options.constraint, mo, options.dry_run);
-  if (options.dry_run && !r.dropped.empty()) return report_run(ctx, "drop-checks", r.run, db->dialect());
+  json dropped = json::array();
+  for (const auto& d : r.dropped) dropped.push_back(json{{"table", d.table}, {"name", d.name}, {"check", d.check}});
+  // A dry run's document is the run it would make, and says what it would drop.
+  if (options.dry_run && !r.dropped.empty()) return report_run(ctx, "drop-checks", r.run, db->dialect(), json{{"dropped", dropped}});
   if (options.dry_run && !ctx.options().json) {
     std::cout << "-- constraintctl drop-checks --dry-run: nothing to drop, no applied CHECK constraint matches\n";
     return ExitCode::ok;
   }
   if (ctx.options().json) {
-    json doc{{"command", "drop-checks"}, {"dry_run", options.dry_run}, {"dropped", json::array()}};
-    for (const auto& d : r.dropped) doc["dropped"].push_back(json{{"table", d.table}, {"name", d.name}, {"check", d.check}});
+    json doc{{"command", "drop-checks"}, {"dry_run", options.dry_run}, {"dropped", std::move(dropped)}};
     std::cout << with_envelope(ctx, "drop-checks", true, std::move(doc)).dump(2) << "\n";
   } else if (r.dropped.empty()) {
     std::cout << "Nothing to drop: no applied CHECK constraint matches.\n";
