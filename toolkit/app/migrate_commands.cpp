@@ -75,8 +75,12 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
   const bool json_out = ctx.options().json;
   const bool dry_run = r.dry_run;
   if (r.refused) {
+    // True to the letter: the bookkeeping tables may have been created first.
     const std::string what = dry_run ? command + " would refuse: existing rows violate constraints it would add; nothing would run"
-                                     : command + " refused: existing rows violate constraints it would add; nothing was changed";
+                             : r.bookkeeping.empty()
+                                 ? command + " refused: existing rows violate constraints it would add; nothing was changed"
+                                 : command + " refused: existing rows violate constraints it would add; no constraint or row was "
+                                             "changed (constraintctl's bookkeeping tables were created)";
     if (json_out) {
       json doc;
       doc["command"] = command;

@@ -160,12 +160,6 @@ model::Schema schema_of_additions(const std::vector<const Migration*>& migration
   return schema;
 }
 
-bool ApplyResult::changed() const {
-  if (dry_run) return false;
-  return !bookkeeping.empty() || !restored.empty() ||
-         std::any_of(steps.begin(), steps.end(), [](const StepResult& s) { return s.ran; });
-}
-
 namespace {
 
 // Creates the bookkeeping tables that are missing (dry run: only lists them).

@@ -62,7 +62,6 @@ struct ApplyResult {
   std::vector<StepResult> steps;
   std::vector<std::string> restored;  // checks drop-checks had removed, put back by apply (dry run: would be)
   std::optional<scan::ScanReport> refused;  // rows violate constraints to be added: nothing was changed (dry run: would refuse)
-  bool changed() const;               // anything was written (bookkeeping included)
 };
 
 // Applies pending migrations up to options.to. Before changing anything it
