@@ -30,7 +30,8 @@ TEST_P(FixTest, ReferenceFixtureRepairsAuditsAndUndoesExactly) {
   const auto before = content(kReferenceTables);
   auto dry = cli({"scan", "--fix", "--dry-run", "--json"});
   EXPECT_EQ(dry.exit_code, 0) << dry.err;  // as the real run will: every violation repairable
-  for (const auto& c : nlohmann::json::parse(dry.out)["constraints"]) EXPECT_EQ(c["violations"], 0) << c["name"];
+  const auto dry_doc = nlohmann::json::parse(dry.out);  // named: a temporary would die before the loop
+  for (const auto& c : dry_doc["constraints"]) EXPECT_EQ(c["violations"], 0) << c["name"];
   EXPECT_EQ(content(kReferenceTables), before);  // the dry run changed nothing
 
   auto doc = fix_json();

@@ -277,7 +277,8 @@ TEST_F(PostgresMonitoring, RestoredDumpVerifiesClean) {
     }
     auto v = cli(restored.url(), {"verify", "--json"});
     EXPECT_EQ(v.exit_code, 0) << format << ": " << v.out;
-    for (const auto& c : nlohmann::json::parse(v.out)["constraints"]) EXPECT_EQ(c["status"], "ok") << format << ": " << c.dump();
+    const auto doc = nlohmann::json::parse(v.out);
+    for (const auto& c : doc["constraints"]) EXPECT_EQ(c["status"], "ok") << format << ": " << c.dump();
     EXPECT_EQ(cli(restored.url(), {"status", "--check"}).exit_code, 0) << format;
     auto h = cli(restored.url(), {"health", "--json"});
     EXPECT_EQ(nlohmann::json::parse(h.out)["score"], 100) << format << ": " << h.out;
@@ -316,7 +317,8 @@ TEST_F(PostgresMonitoring, SelectOnlyRoleAndReadOnlyConnection) {
   for (const auto& url : {monitor, read_only}) {
     auto v = cli(url, {"verify", "--json"});
     ASSERT_EQ(v.exit_code, 0) << url << "\n" << v.out << v.err;
-    for (const auto& c : nlohmann::json::parse(v.out)["constraints"]) {
+    const auto doc = nlohmann::json::parse(v.out);
+    for (const auto& c : doc["constraints"]) {
       EXPECT_EQ(c["status"], "skipped") << c.dump();  // present and validated; no probe could be written
     }
     auto h = cli(url, {"health", "--json"});

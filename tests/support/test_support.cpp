@@ -169,8 +169,12 @@ Pgbouncer::Pgbouncer(const std::string& pool_mode, int pool_size) {
     why_ = "pgbouncer did not start: " + read_file(dir_ / "start.err") + read_file(dir_ / "pgbouncer.log");
     return;
   }
-  for (int i = 0; i < 100 && !accepts(port_); ++i) usleep(50'000);
-  pid_ = std::atol(read_file(dir_ / "pgbouncer.pid").c_str());
+  // It listens before (or after) it writes its pid file: wait for both.
+  for (int i = 0; i < 200; ++i) {
+    pid_ = std::filesystem::exists(dir_ / "pgbouncer.pid") ? std::atol(read_file(dir_ / "pgbouncer.pid").c_str()) : 0;
+    if (pid_ > 0 && accepts(port_)) break;
+    usleep(50'000);
+  }
   if (pid_ <= 0 || !accepts(port_)) {
     why_ = "pgbouncer is not listening on port " + std::to_string(port_) + ": " + read_file(dir_ / "pgbouncer.log");
     if (pid_ > 0) kill(static_cast<pid_t>(pid_), SIGTERM);
