@@ -26,6 +26,12 @@ std::string Dialect::column_ref(std::string_view alias, std::string_view column)
   return alias.empty() ? col : std::string(alias) + "." + col;
 }
 
+std::string Dialect::key_json(std::string_view alias, const std::vector<std::string>& key) const {
+  std::vector<std::pair<std::string, std::string>> members;
+  for (const auto& k : key) members.emplace_back(k, column_ref(alias, k));
+  return json_object(members);
+}
+
 const Dialect& dialect_for(Kind kind) { return kind == Kind::sqlite ? sqlite_dialect() : postgresql_dialect(); }
 
 }  // namespace cc::dialect

@@ -82,7 +82,7 @@ class Dialect {
   std::string column_ref(std::string_view alias, std::string_view column) const;
   bool is_row_id(std::string_view column) const { return !capabilities().row_id.empty() && column == capabilities().row_id; }
   // A JSON object of the key columns of row `alias` (values keep their types).
-  virtual std::string key_json(std::string_view alias, const std::vector<std::string>& key) const = 0;
+  std::string key_json(std::string_view alias, const std::vector<std::string>& key) const;
   // A JSON object of (name, SQL expression) pairs.
   virtual std::string json_object(const std::vector<std::pair<std::string, std::string>>& members) const = 0;
 

@@ -54,11 +54,6 @@ class PostgresDialect final : public Dialect {
     for (size_t i = 0; i < members.size(); ++i) out += (i ? ", " : "") + quote_string(members[i].first) + ", " + members[i].second;
     return out + ")";
   }
-  std::string key_json(std::string_view alias, const std::vector<std::string>& key) const override {
-    std::string out = "jsonb_build_object(";
-    for (size_t i = 0; i < key.size(); ++i) out += (i ? ", " : "") + quote_string(key[i]) + ", " + column_ref(alias, key[i]);
-    return out + ")";
-  }
 };
 
 }  // namespace
