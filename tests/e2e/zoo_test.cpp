@@ -645,6 +645,14 @@ void expect_verify(const RunResult& r, const Zoo& zoo, const std::function<std::
   }
 }
 
+// "name (n rows)" for every declared constraint the hand counts say is still violated.
+std::string still_violated(const Zoo& zoo) {
+  std::string s;
+  for (const auto& [name, n] : zoo.counts())
+    if (n != 0) s += (s.empty() ? "" : ", ") + name + " (" + std::to_string(n) + ")";
+  return s;
+}
+
 // The whole life cycle on `zoo` (a project and database already made).
 void run_lifecycle(Zoo& zoo) {
   const bool pg = zoo.pg();
@@ -674,10 +682,11 @@ void run_lifecycle(Zoo& zoo) {
     std::map<std::string, json> got;
     if (doc.contains("constraints"))
       for (const auto& c : doc["constraints"]) got[c.value("name", "")] = c;
+    if (got.empty()) ADD_FAILURE() << "scan gave no constraints, so no count could be compared: " << brief(r);
     for (const auto& d : zoo.declared()) {
       auto it = got.find(d.name);
       if (it == got.end()) {
-        ADD_FAILURE() << "scan does not report " << d.table << "." << d.name << ": " << brief(r);
+        if (!got.empty()) ADD_FAILURE() << "scan does not report " << d.table << "." << d.name;
         continue;
       }
       EXPECT_EQ(it->second.value("violations", -1L), hand0.at(d.name))
@@ -730,7 +739,7 @@ void run_lifecycle(Zoo& zoo) {
     if (doc.contains("run_id") && !doc["run_id"].is_null())
       run_id = doc["run_id"].is_string() ? doc["run_id"].get<std::string>() : doc["run_id"].dump();
     EXPECT_FALSE(run_id.empty()) << "no run_id: " << brief(r);
-    for (const auto& [name, n] : zoo.counts()) EXPECT_EQ(n, 0) << name << " still violated after scan --fix";
+    EXPECT_EQ(still_violated(zoo), "") << "rows still violate after scan --fix";
     if (has_fk_shape) {
       // The duplicate parent 3 is gone; its SET NULL and NO ACTION children point at 2.
       EXPECT_EQ(zoo.sql("SELECT count(*) FROM z_parent;"), std::vector<std::string>{"3"});
@@ -760,7 +769,7 @@ void run_lifecycle(Zoo& zoo) {
     SCOPED_TRACE(D + "scan --fix (again)");
     auto r = zoo.cli({"scan", "--fix", "--json"});
     EXPECT_EQ(r.exit_code, 0) << brief(r);
-    for (const auto& [name, n] : zoo.counts()) EXPECT_EQ(n, 0) << name << " still violated after the second scan --fix";
+    EXPECT_EQ(still_violated(zoo), "") << "rows still violate after the second scan --fix";
     auto s = zoo.cli({"scan", "--json"});
     EXPECT_EQ(s.exit_code, 0) << brief(s);
     data1 = zoo.dump();
@@ -788,11 +797,15 @@ void run_lifecycle(Zoo& zoo) {
   };
   auto present_names = [&](const std::string& step, const std::function<bool(const Declared&)>& should_be_present) {
     const auto now = zoo.present();
+    std::string missing, extra;
     for (const auto& d : zoo.declared()) {
       const bool there = now.count(d.kind + ":" + d.name) > 0;
-      EXPECT_EQ(there, should_be_present(d)) << step << ": " << d.kind << " " << d.table << "." << d.name
-                                             << (there ? " is in the catalog" : " is not in the catalog");
+      if (there == should_be_present(d)) continue;
+      (there ? extra : missing) += (there ? extra : missing).empty() ? "" : ", ";
+      (there ? extra : missing) += d.kind + " " + d.table + "." + d.name;
     }
+    EXPECT_EQ(missing, "") << step << ": not in the catalog, but should be";
+    EXPECT_EQ(extra, "") << step << ": in the catalog, but should not be";
   };
   auto all = [](const Declared&) { return true; };
 
