@@ -285,6 +285,75 @@ class Pq {
   PGconn* conn_;
 };
 
+// Per declared constraint, a write (to a row the fix keeps) that breaks that constraint and
+// nothing else: before apply the database accepts it, once the constraint exists it must
+// refuse it. That tells a constraint that is not enforced from a verify that cannot tell.
+std::map<std::string, std::string> breaking_writes(bool pg) {
+  std::map<std::string, std::string> w = {
+      {"z_composite_qty_range", "UPDATE z_composite SET qty = 101 WHERE region = 'eu' AND code = 1"},
+      {"z_composite_note_unique", "UPDATE z_composite SET note = 'a' WHERE region = 'apac' AND code = 1"},
+      {"z_textpk_status_valid", "UPDATE z_textpk SET status = 'bogus' WHERE sku = 'A-1'"},
+      {"z_textpk_name_new_unique", "UPDATE z_textpk SET name = 'Anvil' WHERE sku = 'B-2'"},
+      {"z_nopk_score_nonnegative", "UPDATE z_nopk SET score = -1 WHERE label = 'w'"},
+      {"z_nopk_label_unique", "UPDATE z_nopk SET label = 'w' WHERE label = 'y'"},
+      {"z_generated_price_nonnegative", "UPDATE z_generated SET price = -1 WHERE id = 1"},
+      {"z_generated_total_max", "UPDATE z_generated SET price = 1000 WHERE id = 1"},
+      {"z_collate_name_not_forbidden", "UPDATE z_collate SET name = 'Forbidden' WHERE id = 1"},
+      {"z_collate_name_unique", "UPDATE z_collate SET name = 'BETA' WHERE id = 1"},
+      {"z_collate_code_unique", "UPDATE z_collate SET code = 'x' WHERE id = 1"},
+      {"z_inline_qty_positive", "UPDATE z_inline SET qty = 0 WHERE id = 1"},
+      {"z_inline_code_unique", "UPDATE z_inline SET code = 'b' WHERE id = 1"},
+      {"z_inline_note_length", "UPDATE z_inline SET note = '0123456789ab' WHERE id = 1"},
+      {"z_parent_name_unique", "UPDATE z_parent SET name = 'p1' WHERE id = 2"},
+      {"z_child_cascade_v_nonnegative", "UPDATE z_child_cascade SET v = -1 WHERE id = 1"},
+      {"z_child_setnull_v_range", "UPDATE z_child_setnull SET v = 11 WHERE id = 2"},
+      {"z_child_noaction_v_valid", "UPDATE z_child_noaction SET v = 4 WHERE id = 2"},
+      {"z_audited_qty_range", "UPDATE z_audited SET qty = 51 WHERE id = 1"},
+      {"characters_xp_nonnegative", "UPDATE characters SET xp = -1 WHERE id = 1"},
+      {"characters_status_valid", "UPDATE characters SET status = 'Bad' WHERE id = 1"},
+      {"humans_willpower_range", "UPDATE humans SET willpower = 11 WHERE id = 1"},
+      {"humans_temporary_willpower_range", "UPDATE humans SET temporary_willpower = -1 WHERE id = 1"},
+      {"humans_temporary_willpower_le_willpower", "UPDATE humans SET temporary_willpower = 6 WHERE id = 1"},
+      {"humans_age_range", "UPDATE humans SET age = 501 WHERE id = 1"},
+      {"humans_apparent_age_range", "UPDATE humans SET apparent_age = 201 WHERE id = 1"},
+      {"st_relationships_user_chronicle_gameline_unique",
+       "UPDATE st_relationships SET user_id = 1, chronicle_id = 2, gameline = 'werewolf' WHERE id = 6"},
+  };
+  for (const char* col : {"strength", "dexterity", "stamina", "charisma", "manipulation", "appearance", "perception",
+                          "intelligence", "wits"})
+    w[std::string("attribute_blocks_") + col + "_range"] = std::string("UPDATE attribute_blocks SET ") + col + " = 11 WHERE id = 1";
+  for (const char* col : {"alertness", "athletics", "brawl", "empathy", "expression", "intimidation", "streetwise", "subterfuge"})
+    w[std::string("ability_blocks_") + col + "_range"] = std::string("UPDATE ability_blocks SET ") + col + " = 11 WHERE id = 1";
+  if (pg) {
+    w["z_t_enum_mood_not_sad"] = "UPDATE z_t_enum SET mood = 'sad' WHERE id = 1";
+    w["z_t_domain_d_max"] = "UPDATE z_t_domain SET d = 101 WHERE id = 1";
+    w["z_t_time_born_after_1900"] = "UPDATE z_t_time SET born = '1800-01-01' WHERE id = 1";
+    w["z_t_time_seen_before_2100"] = "UPDATE z_t_time SET seen = '2200-01-01 00:00:00+00' WHERE id = 1";
+    w["z_t_numeric_price_range"] = "UPDATE z_t_numeric SET price = 1000.01 WHERE id = 1";
+    w["z_t_json_doc_object"] = "UPDATE z_t_json SET doc = '[1]' WHERE id = 1";
+    w["z_t_uuid_u_unique"] = "UPDATE z_t_uuid SET u = '00000000-0000-0000-0000-000000000001' WHERE id = 1";
+    w["z_t_bool_active_needs_qty"] = "UPDATE z_t_bool SET qty = 0 WHERE id = 1";
+    w["z_t_array_tags_max3"] = "UPDATE z_t_array SET tags = '{a,b,c,d}' WHERE id = 1";
+    w["z_t_array_scores_nonnegative"] = "UPDATE z_t_array SET scores = '{-1}' WHERE id = 1";
+    w["z_events_v_nonnegative"] = "UPDATE z_events SET v = -1 WHERE id = 1";
+    w["z_events_region_code_unique"] = "UPDATE z_events SET code = 'b' WHERE id = 3";
+    w["order_lines_qty_positive"] = "UPDATE \"Order Lines\" SET \"Qty\" = 0 WHERE \"Line No\" = 1";
+    w["order_lines_qty_max"] = "UPDATE \"Order Lines\" SET \"Qty\" = 101 WHERE \"Line No\" = 1";
+    w["order_lines_order_ref_unique"] = "UPDATE \"Order Lines\" SET \"Order Ref\" = 'O-1' WHERE \"Line No\" = 3";
+    w["sales_orders_amount_nonnegative"] = "UPDATE sales.orders SET amount = -1 WHERE id = 1";
+    w["sales_orders_ref_unique"] = "UPDATE sales.orders SET ref = 'r2' WHERE id = 1";
+    w["archive_orders_amount_nonnegative"] = "UPDATE archive.orders SET amount = -1 WHERE id = 3";
+    w["archive_orders_ref_unique"] = "UPDATE archive.orders SET ref = 'r1' WHERE id = 3";
+  } else {
+    w["z_without_rowid_v_range"] = "UPDATE z_without_rowid SET v = 11 WHERE k = 'a' AND n = 1";
+    w["z_strict_amount_range"] = "UPDATE z_strict SET amount = 101 WHERE id = 1";
+    w["z_strict_label_valid"] = "UPDATE z_strict SET label = 'z' WHERE id = 1";
+    w["z_autoinc_n_range"] = "UPDATE z_autoinc SET n = 11 WHERE id = 1";
+    w["z_mixedcase_val_nonnegative"] = "UPDATE \"Z_MixedCase\" SET \"Val\" = -1 WHERE \"Id\" = 1";
+  }
+  return w;
+}
+
 struct ZooParam {
   std::string dialect, shape;
 };
@@ -495,6 +564,23 @@ class Zoo {
                                       : "PRAGMA foreign_keys = ON;\n" + r.sql + ";\n";
       auto lines = sql(script, &rc);
       if (rc == 0) out.push_back(r.what + " accepted `" + r.sql + "`");
+    }
+    return out;
+  }
+
+  // Declared constraint -> the database refused its breaking write (run in a transaction
+  // that is rolled back). Constraints without one are left out.
+  std::map<std::string, bool> refuses() const {
+    const auto writes = breaking_writes(pg());
+    std::map<std::string, bool> out;
+    for (const auto& d : declared_) {
+      auto it = writes.find(d.name);
+      if (it == writes.end()) continue;
+      int rc = 0;
+      sql(pg() ? "BEGIN;\nSET CONSTRAINTS ALL IMMEDIATE;\n" + it->second + ";\nROLLBACK;\n"
+               : "BEGIN;\n" + it->second + ";\nROLLBACK;\n",
+          &rc);
+      out[d.name] = rc != 0;
     }
     return out;
   }
@@ -784,6 +870,31 @@ void run_lifecycle(Zoo& zoo) {
     EXPECT_FALSE(toml_files(zoo.project() / "migrations").empty()) << "no migration written: " << brief(r);
   }
 
+  // The breaking writes are sound: on the repaired data, before apply, each goes through
+  // (only the adopted constraints, which exist already, refuse theirs).
+  {
+    SCOPED_TRACE(D + "before apply");
+    const auto writes = breaking_writes(pg);
+    for (const auto& d : zoo.declared()) EXPECT_TRUE(writes.count(d.name)) << "no breaking write for " << d.name;
+    for (const auto& [name, refused] : zoo.refuses())
+      EXPECT_EQ(refused, kAdopted.count(name) > 0) << "fixture problem: the breaking write of " << name << " `"
+                                                   << writes.at(name) << "` is " << (refused ? "refused" : "accepted")
+                                                   << " before apply";
+  }
+  // Which declared constraints the database enforces now, by their breaking writes.
+  auto expect_enforced = [&](const std::string& step, const std::function<bool(const Declared&)>& enforced) {
+    const auto now = zoo.refuses();
+    std::string not_enforced, still_enforced;
+    for (const auto& d : zoo.declared()) {
+      auto it = now.find(d.name);
+      if (it == now.end() || it->second == enforced(d)) continue;
+      std::string& list = it->second ? still_enforced : not_enforced;
+      list += (list.empty() ? "" : ", ") + d.name;
+    }
+    EXPECT_EQ(not_enforced, "") << step << ": the database accepts a write that breaks these (not enforced)";
+    EXPECT_EQ(still_enforced, "") << step << ": the database still refuses a write that breaks these (should be gone)";
+  };
+
   auto expect_user_objects_kept = [&](const std::string& step) {
     EXPECT_EQ(missing_from(objects0, zoo.catalog(false)), "") << step << ": the user's own indexes, triggers, views or "
                                                                  "constraints changed";
@@ -815,6 +926,7 @@ void run_lifecycle(Zoo& zoo) {
     auto r = zoo.cli({"apply", "--json"});
     EXPECT_EQ(r.exit_code, 0) << brief(r);
     present_names("apply", all);
+    expect_enforced("apply", all);
     expect_user_objects_kept("apply");
     if (!pg) {
       // Nothing else about a rebuilt table changes.
@@ -854,6 +966,7 @@ void run_lifecycle(Zoo& zoo) {
       }
     }
     present_names("drop-checks", [&](const Declared& d) { return !dropped(d); });
+    expect_enforced("drop-checks", [&](const Declared& d) { return !dropped(d); });
     expect_user_objects_kept("drop-checks");
     expect_verify(
         zoo.cli({"verify", "--json"}), zoo, [&](const Declared& d) { return std::string(dropped(d) ? "dropped" : "ok"); },
@@ -866,6 +979,7 @@ void run_lifecycle(Zoo& zoo) {
     auto r = zoo.cli({"apply", "--json"});
     EXPECT_EQ(r.exit_code, 0) << brief(r);
     present_names("apply (restore)", all);
+    expect_enforced("apply (restore)", all);
     expect_user_objects_kept("apply (restore)");
     expect_verify(zoo.cli({"verify", "--json"}), zoo, [](const Declared&) { return std::string("ok"); }, "verify after restore");
   }
@@ -876,6 +990,7 @@ void run_lifecycle(Zoo& zoo) {
     auto r = zoo.cli({"rollback", "--to", "0", "--json"});
     EXPECT_EQ(r.exit_code, 0) << brief(r);
     present_names("rollback --to 0", [](const Declared& d) { return kAdopted.count(d.name) > 0; });
+    expect_enforced("rollback --to 0", [](const Declared& d) { return kAdopted.count(d.name) > 0; });
     expect_user_objects_kept("rollback --to 0");
     EXPECT_EQ(set_diff(catalog0, zoo.catalog()), "") << "rollback --to 0 did not give back the user's schema (- before, + after)";
     // The triggers still fire and the views still read.
