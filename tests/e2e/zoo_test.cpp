@@ -8,8 +8,8 @@
 // there and enforced). No command may exit 3 (database error) or 70 (internal error).
 //
 // Every check reads the database with SQL written here, through the sqlite3 shell or libpq
-// directly, never through constraintctl's driver. Each shape (a folder of fixtures/zoo/shapes/) is a test of its own, so a failure
-// names its shape; "all" runs every shape together, as one project.
+// directly, never through constraintctl's driver. Each shape (a folder of fixtures/zoo/shapes/) is a test of its own,
+// so a failure names its shape; "all" runs every shape together, as one project.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -41,8 +41,10 @@ fs::path zoo_dir() { return source_dir() / "fixtures/zoo"; }
 std::string sh_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -81,13 +83,18 @@ std::vector<Declared> read_declarations(const fs::path& file) {
   static const std::regex key(R"(^\s*(schema|table|name)\s*=\s*"((?:[^"\\]|\\.)*)\")");
   for (const auto& line : lines_of(read_file(file))) {
     std::smatch m;
-    if (line.rfind("[[check]]", 0) == 0) kind = "check";
-    else if (line.rfind("[[unique]]", 0) == 0) kind = "unique";
+    if (line.rfind("[[check]]", 0) == 0)
+      kind = "check";
+    else if (line.rfind("[[unique]]", 0) == 0)
+      kind = "unique";
     else if (std::regex_search(line, m, key)) {
       std::string v = std::regex_replace(m[2].str(), std::regex(R"(\\(.))"), "$1");
-      if (m[1] == "schema") schema = v;
-      else if (m[1] == "table") table = v;
-      else if (!kind.empty()) out.push_back({schema, table, v, kind});
+      if (m[1] == "schema")
+        schema = v;
+      else if (m[1] == "table")
+        table = v;
+      else if (!kind.empty())
+        out.push_back({schema, table, v, kind});
     }
   }
   return out;
@@ -160,15 +167,18 @@ std::map<std::string, std::string> hand_counts(bool pg) {
   c["characters_status_valid"] = bad("characters", "status IN ('Un', 'Sub', 'App', 'Ret', 'Dec')");
   for (const char* col : {"strength", "dexterity", "stamina", "charisma", "manipulation", "appearance", "perception",
                           "intelligence", "wits"})
-    c[std::string("attribute_blocks_") + col + "_range"] = bad("attribute_blocks", std::string(col) + " BETWEEN 1 AND 10");
-  for (const char* col : {"alertness", "athletics", "brawl", "empathy", "expression", "intimidation", "streetwise", "subterfuge"})
+    c[std::string("attribute_blocks_") + col + "_range"] =
+        bad("attribute_blocks", std::string(col) + " BETWEEN 1 AND 10");
+  for (const char* col :
+       {"alertness", "athletics", "brawl", "empathy", "expression", "intimidation", "streetwise", "subterfuge"})
     c[std::string("ability_blocks_") + col + "_range"] = bad("ability_blocks", std::string(col) + " BETWEEN 0 AND 10");
   c["humans_willpower_range"] = bad("humans", "willpower BETWEEN 1 AND 10");
   c["humans_temporary_willpower_range"] = bad("humans", "temporary_willpower BETWEEN 0 AND 10");
   c["humans_temporary_willpower_le_willpower"] = bad("humans", "temporary_willpower <= willpower");
   c["humans_age_range"] = bad("humans", "age BETWEEN 0 AND 500");
   c["humans_apparent_age_range"] = bad("humans", "apparent_age BETWEEN 0 AND 200");
-  c["st_relationships_user_chronicle_gameline_unique"] = dup_count("st_relationships", {"user_id", "chronicle_id", "gameline"});
+  c["st_relationships_user_chronicle_gameline_unique"] =
+      dup_count("st_relationships", {"user_id", "chronicle_id", "gameline"});
   if (pg) {
     c["z_t_enum_mood_not_sad"] = bad("z_t_enum", "mood IN ('ok', 'happy')");
     c["z_t_domain_d_max"] = bad("z_t_domain", "d <= 100");
@@ -223,7 +233,8 @@ std::vector<Refusal> user_refusals() {
       {"z_inline", "inline CHECK z_inline_qty_positive", "INSERT INTO z_inline VALUES (10, 'q', 0, NULL)"},
       {"z_inline", "inline CHECK z_inline_code_not_empty (unmanaged)", "INSERT INTO z_inline VALUES (11, '', 1, NULL)"},
       {"z_inline", "inline UNIQUE z_inline_code_unique", "INSERT INTO z_inline VALUES (12, 'a', 1, NULL)"},
-      {"z_textpk", "partial unique index z_textpk_live_price_uq", "INSERT INTO z_textpk VALUES ('Z-9', 'Zed', 'live', 30)"},
+      {"z_textpk", "partial unique index z_textpk_live_price_uq",
+       "INSERT INTO z_textpk VALUES ('Z-9', 'Zed', 'live', 30)"},
       {"z_textpk", "text primary key", "INSERT INTO z_textpk VALUES ('A-1', 'Again', 'new', 1)"},
       {"z_composite", "composite primary key", "INSERT INTO z_composite VALUES ('eu', 1, 1, NULL)"},
       {"z_child_noaction", "FK ON DELETE NO ACTION", "DELETE FROM z_parent WHERE id = 1"},
@@ -233,7 +244,8 @@ std::vector<Refusal> user_refusals() {
       {"humans", "Django's CHECK (age >= 0)", "UPDATE humans SET age = -1 WHERE id = 1"},
       {"humans", "Django's OneToOne UNIQUE (character_id)", "UPDATE humans SET character_id = 2 WHERE id = 1"},
       {"humans", "Django's deferred FK humans.character_id",
-       "INSERT INTO humans (id, willpower, temporary_willpower, age, apparent_age, character_id) VALUES (99, 5, 1, 1, 1, 999)"},
+       "INSERT INTO humans (id, willpower, temporary_willpower, age, apparent_age, character_id) VALUES (99, 5, 1, 1, "
+       "1, 999)"},
       {"z_t_domain", "domain CHECK z_posint_positive", "INSERT INTO z_t_domain VALUES (99, 0)", true, false},
       {"z_events", "partition bounds", "INSERT INTO z_events VALUES (99, 'apac', 'a', 1)", true, false},
       {"z_strict", "STRICT column type", "INSERT INTO z_strict VALUES (9, 'abc', 'a', 1.0, NULL, NULL)", false, true},
@@ -321,9 +333,12 @@ std::map<std::string, std::string> breaking_writes(bool pg) {
   };
   for (const char* col : {"strength", "dexterity", "stamina", "charisma", "manipulation", "appearance", "perception",
                           "intelligence", "wits"})
-    w[std::string("attribute_blocks_") + col + "_range"] = std::string("UPDATE attribute_blocks SET ") + col + " = 11 WHERE id = 1";
-  for (const char* col : {"alertness", "athletics", "brawl", "empathy", "expression", "intimidation", "streetwise", "subterfuge"})
-    w[std::string("ability_blocks_") + col + "_range"] = std::string("UPDATE ability_blocks SET ") + col + " = 11 WHERE id = 1";
+    w[std::string("attribute_blocks_") + col + "_range"] =
+        std::string("UPDATE attribute_blocks SET ") + col + " = 11 WHERE id = 1";
+  for (const char* col :
+       {"alertness", "athletics", "brawl", "empathy", "expression", "intimidation", "streetwise", "subterfuge"})
+    w[std::string("ability_blocks_") + col + "_range"] =
+        std::string("UPDATE ability_blocks SET ") + col + " = 11 WHERE id = 1";
   if (pg) {
     w["z_t_enum_mood_not_sad"] = "UPDATE z_t_enum SET mood = 'sad' WHERE id = 1";
     w["z_t_domain_d_max"] = "UPDATE z_t_domain SET d = 101 WHERE id = 1";
@@ -414,9 +429,10 @@ class Zoo {
     const std::string shown = join(args);
     args.insert(args.begin(), {"--db", url_, "--project", project_.string()});
     auto r = run_cli(args, project_);
-    EXPECT_NE(r.exit_code, 3) << "[" << dialect_ << "] `constraintctl " << shown << "` exited 3 (database error): " << r.err
-                              << r.out.substr(0, 2000);
-    EXPECT_NE(r.exit_code, 70) << "[" << dialect_ << "] `constraintctl " << shown << "` exited 70 (internal error): " << r.err;
+    EXPECT_NE(r.exit_code, 3) << "[" << dialect_ << "] `constraintctl " << shown
+                              << "` exited 3 (database error): " << r.err << r.out.substr(0, 2000);
+    EXPECT_NE(r.exit_code, 70) << "[" << dialect_ << "] `constraintctl " << shown
+                               << "` exited 70 (internal error): " << r.err;
     return r;
   }
 
@@ -425,7 +441,8 @@ class Zoo {
     if (pg()) return pq_->run(script, rc);
     const auto path = dir_ / "q.sql";
     write_file(path, script);
-    return lines_of(capture("sqlite3 -bail -batch " + sh_quote(db_.string()) + " < " + sh_quote(path.string()) + " 2>&1", rc));
+    return lines_of(
+        capture("sqlite3 -bail -batch " + sh_quote(db_.string()) + " < " + sh_quote(path.string()) + " 2>&1", rc));
   }
 
   // Every row of every table (sorted per table), sequences (PostgreSQL) and sqlite_sequence;
@@ -434,13 +451,17 @@ class Zoo {
     std::string script = pg() ? "" : ".mode quote\n";
     for (const auto& [t, rowid] : tables_) {
       script += "SELECT '## " + t + "';\n";
-      if (pg()) script += "SELECT t::text FROM " + t + " AS t;\n";
-      else if (t == "sqlite_sequence") script += "SELECT * FROM sqlite_sequence WHERE name NOT LIKE 'constraintctl%';\n";
-      else script += std::string("SELECT ") + (rowid ? "rowid, " : "") + "* FROM \"" + t + "\";\n";
+      if (pg())
+        script += "SELECT t::text FROM " + t + " AS t;\n";
+      else if (t == "sqlite_sequence")
+        script += "SELECT * FROM sqlite_sequence WHERE name NOT LIKE 'constraintctl%';\n";
+      else
+        script += std::string("SELECT ") + (rowid ? "rowid, " : "") + "* FROM \"" + t + "\";\n";
     }
     if (pg())
-      script += "SELECT '## sequences';\nSELECT schemaname, sequencename, last_value FROM pg_sequences "
-                "WHERE sequencename NOT LIKE 'constraintctl%';\n";
+      script +=
+          "SELECT '## sequences';\nSELECT schemaname, sequencename, last_value FROM pg_sequences "
+          "WHERE sequencename NOT LIKE 'constraintctl%';\n";
     std::map<std::string, std::vector<std::string>> out;
     std::string section;
     for (auto line : sql(script)) {
@@ -467,7 +488,8 @@ class Zoo {
 
   // The tables whose sections differ between two dumps, with both sides.
   static std::string diff(const std::map<std::string, std::vector<std::string>>& a,
-                          const std::map<std::string, std::vector<std::string>>& b, const std::set<std::string>& skip = {}) {
+                          const std::map<std::string, std::vector<std::string>>& b,
+                          const std::set<std::string>& skip = {}) {
     std::string s;
     std::set<std::string> keys;
     for (const auto& [k, v] : a) keys.insert(k);
@@ -494,27 +516,37 @@ class Zoo {
       const std::string user_ns = "NOT IN ('pg_catalog', 'information_schema', 'pg_toast')";
       script =
           "SELECT 'constraint', coalesce(conrelid::regclass::text, contypid::regtype::text), conname, contype, "
-          "pg_get_constraintdef(oid), convalidated, condeferrable, condeferred FROM pg_constraint WHERE connamespace::regnamespace::text " +
-          user_ns + " AND coalesce(conrelid::regclass::text, '') NOT LIKE 'constraintctl%';\n"
+          "pg_get_constraintdef(oid), convalidated, condeferrable, condeferred FROM pg_constraint WHERE "
+          "connamespace::regnamespace::text " +
+          user_ns +
+          " AND coalesce(conrelid::regclass::text, '') NOT LIKE 'constraintctl%';\n"
           "SELECT 'index', schemaname, tablename, indexname, indexdef FROM pg_indexes WHERE schemaname " +
-          user_ns + " AND tablename NOT LIKE 'constraintctl%';\n"
-          "SELECT 'trigger', tgrelid::regclass::text, tgname, pg_get_triggerdef(oid), tgenabled FROM pg_trigger WHERE NOT tgisinternal;\n"
+          user_ns +
+          " AND tablename NOT LIKE 'constraintctl%';\n"
+          "SELECT 'trigger', tgrelid::regclass::text, tgname, pg_get_triggerdef(oid), tgenabled FROM pg_trigger WHERE "
+          "NOT tgisinternal;\n"
           "SELECT 'view', schemaname, viewname, definition FROM pg_views WHERE schemaname " +
           user_ns + ";\n";
       if (with_tables)
-        script += "SELECT 'column', table_schema, table_name, column_name, data_type, udt_name, is_nullable, column_default, "
-                  "collation_name, is_generated, generation_expression, is_identity FROM information_schema.columns "
-                  "WHERE table_schema " + user_ns + " AND table_name NOT LIKE 'constraintctl%';\n"
-                  "SELECT 'relation', relnamespace::regnamespace::text, relname, relkind, relpersistence, relispartition, "
-                  "pg_get_partkeydef(oid) FROM pg_class WHERE relkind IN ('r', 'p', 'v', 'm') AND relnamespace::regnamespace::text " +
-                  user_ns + " AND relname NOT LIKE 'constraintctl%';\n";
+        script +=
+            "SELECT 'column', table_schema, table_name, column_name, data_type, udt_name, is_nullable, column_default, "
+            "collation_name, is_generated, generation_expression, is_identity FROM information_schema.columns "
+            "WHERE table_schema " +
+            user_ns +
+            " AND table_name NOT LIKE 'constraintctl%';\n"
+            "SELECT 'relation', relnamespace::regnamespace::text, relname, relkind, relpersistence, relispartition, "
+            "pg_get_partkeydef(oid) FROM pg_class WHERE relkind IN ('r', 'p', 'v', 'm') AND "
+            "relnamespace::regnamespace::text " +
+            user_ns + " AND relname NOT LIKE 'constraintctl%';\n";
     } else {
       // Whitespace and double quotes dropped: the rebuild's ALTER TABLE RENAME (SQLite's own
       // procedure) writes the table's name quoted.
-      script = "SELECT type, name, tbl_name, replace(replace(replace(replace(replace(sql, ' ', ''), char(10), ''), char(9), ''), "
-               "char(13), ''), '\"', '') "
-               "FROM sqlite_schema WHERE name NOT LIKE 'constraintctl%' AND tbl_name NOT LIKE 'constraintctl%'" +
-               std::string(with_tables ? "" : " AND type <> 'table'") + ";\n";
+      script =
+          "SELECT type, name, tbl_name, replace(replace(replace(replace(replace(sql, ' ', ''), char(10), ''), char(9), "
+          "''), "
+          "char(13), ''), '\"', '') "
+          "FROM sqlite_schema WHERE name NOT LIKE 'constraintctl%' AND tbl_name NOT LIKE 'constraintctl%'" +
+          std::string(with_tables ? "" : " AND type <> 'table'") + ";\n";
     }
     std::set<std::string> out;
     for (const auto& l : sql(script)) out.insert(l);
@@ -525,21 +557,25 @@ class Zoo {
   std::set<std::string> present() const {
     std::set<std::string> out;
     if (pg()) {
-      for (const auto& l : sql("SELECT CASE contype WHEN 'c' THEN 'check:' ELSE 'unique:' END || conname FROM pg_constraint "
-                               "WHERE contype IN ('c', 'u');\n"
-                               "SELECT 'unique:' || c.relname FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid "
-                               "WHERE i.indisunique;\n"))
+      for (const auto& l :
+           sql("SELECT CASE contype WHEN 'c' THEN 'check:' ELSE 'unique:' END || conname FROM pg_constraint "
+               "WHERE contype IN ('c', 'u');\n"
+               "SELECT 'unique:' || c.relname FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid "
+               "WHERE i.indisunique;\n"))
         out.insert(l);
       return out;
     }
-    for (const auto& l : sql("SELECT 'unique:' || name FROM sqlite_schema WHERE type = 'index' AND sql LIKE 'CREATE UNIQUE%';\n"
-                             "SELECT '#' || replace(replace(sql, char(10), ' '), char(13), ' ') FROM sqlite_schema WHERE type = 'table';\n")) {
+    for (const auto& l :
+         sql("SELECT 'unique:' || name FROM sqlite_schema WHERE type = 'index' AND sql LIKE 'CREATE UNIQUE%';\n"
+             "SELECT '#' || replace(replace(sql, char(10), ' '), char(13), ' ') FROM sqlite_schema WHERE type = "
+             "'table';\n")) {
       if (l.rfind("unique:", 0) == 0) {
         out.insert(l);
         continue;
       }
-      static const std::regex named(R"re(CONSTRAINT\s+(?:"((?:[^"]|"")+)"|`([^`]+)`|\[([^\]]+)\]|'([^']+)'|(\w+))\s+(CHECK|UNIQUE))re",
-                                    std::regex::icase);
+      static const std::regex named(
+          R"re(CONSTRAINT\s+(?:"((?:[^"]|"")+)"|`([^`]+)`|\[([^\]]+)\]|'([^']+)'|(\w+))\s+(CHECK|UNIQUE))re",
+          std::regex::icase);
       for (auto it = std::sregex_iterator(l.begin(), l.end(), named); it != std::sregex_iterator(); ++it) {
         std::string n;
         for (int g = 1; g <= 5 && n.empty(); ++g) n = (*it)[g].str();
@@ -597,7 +633,8 @@ class Zoo {
     }
     for (const auto& l : sql(script)) {
       auto bar = l.find('|');
-      if (bar != std::string::npos && out.count(l.substr(0, bar))) out[l.substr(0, bar)] = std::atol(l.c_str() + bar + 1);
+      if (bar != std::string::npos && out.count(l.substr(0, bar)))
+        out[l.substr(0, bar)] = std::atol(l.c_str() + bar + 1);
     }
     return out;
   }
@@ -615,15 +652,17 @@ class Zoo {
   std::vector<std::pair<std::string, bool>> list_tables() const {
     std::vector<std::pair<std::string, bool>> out;
     if (pg()) {
-      for (const auto& l : sql("SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN "
-                               "('pg_catalog', 'information_schema') AND tablename NOT LIKE 'constraintctl%' ORDER BY 1;\n"))
+      for (const auto& l :
+           sql("SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN "
+               "('pg_catalog', 'information_schema') AND tablename NOT LIKE 'constraintctl%' ORDER BY 1;\n"))
         out.emplace_back(l, false);
     } else {
       // The rowid is part of a row only where it is the row's identity: a rowid table
       // without a PRIMARY KEY (elsewhere SQLite itself may renumber it, e.g. VACUUM).
-      for (const auto& l : sql("SELECT name, sql NOT LIKE '%WITHOUT ROWID%' AND NOT EXISTS (SELECT 1 FROM "
-                               "pragma_table_info(s.name) WHERE pk > 0) FROM sqlite_schema AS s WHERE type = 'table' AND name NOT "
-                               "LIKE 'constraintctl%' ORDER BY 1;\n")) {
+      for (const auto& l :
+           sql("SELECT name, sql NOT LIKE '%WITHOUT ROWID%' AND NOT EXISTS (SELECT 1 FROM "
+               "pragma_table_info(s.name) WHERE pk > 0) FROM sqlite_schema AS s WHERE type = 'table' AND name NOT "
+               "LIKE 'constraintctl%' ORDER BY 1;\n")) {
         auto bar = l.rfind('|');
         out.emplace_back(l.substr(0, bar), l.substr(bar + 1) == "1");
       }
@@ -648,15 +687,14 @@ json parse(const RunResult& r) {
 }
 
 std::string brief(const RunResult& r) {
-  return "exit " + std::to_string(r.exit_code) + ", stderr: " + r.err.substr(0, 1500) + "\nstdout: " + r.out.substr(0, 1500);
+  return "exit " + std::to_string(r.exit_code) + ", stderr: " + r.err.substr(0, 1500) +
+         "\nstdout: " + r.out.substr(0, 1500);
 }
 
 // The side table the audit trigger writes: rows the fix and the undo add are the trigger
 // doing its job; every row it had must still be there, unchanged.
 const std::string kSideTable = "z_audit_log";
-bool is_side(const std::string& section) {
-  return section == kSideTable || section == "public.z_audit_log";
-}
+bool is_side(const std::string& section) { return section == kSideTable || section == "public.z_audit_log"; }
 
 void expect_side_rows_kept(const std::map<std::string, std::vector<std::string>>& before,
                            const std::map<std::string, std::vector<std::string>>& after, const std::string& step) {
@@ -675,8 +713,8 @@ void expect_side_rows_kept(const std::map<std::string, std::vector<std::string>>
 // PostgreSQL, its sequence.
 // With `sequences` false, PostgreSQL sequences are left out: verify's probes are rolled
 // back, but a rolled-back INSERT into a serial/identity table still advances its sequence.
-std::string data_diff(std::map<std::string, std::vector<std::string>> a, std::map<std::string, std::vector<std::string>> b,
-                      bool sequences = true) {
+std::string data_diff(std::map<std::string, std::vector<std::string>> a,
+                      std::map<std::string, std::vector<std::string>> b, bool sequences = true) {
   for (auto* d : {&a, &b}) {
     auto it = d->find("sequences");
     if (it == d->end()) continue;
@@ -723,7 +761,8 @@ void expect_verify(const RunResult& r, const Zoo& zoo, const std::function<std::
     EXPECT_EQ(c.value("status", ""), want(d)) << step << ": " << d.table << "." << d.name << ": " << c.dump();
     if (c.value("status", "") == "ok") {
       const std::string probe = c.contains("probe") && c["probe"].is_string() ? c["probe"].get<std::string>() : "";
-      EXPECT_EQ(probe.rfind("rejected", 0), 0u) << step << ": " << d.name << " scored ok without a rejected probe: " << c.dump();
+      EXPECT_EQ(probe.rfind("rejected", 0), 0u)
+          << step << ": " << d.name << " scored ok without a rejected probe: " << c.dump();
     }
   }
   for (const auto& [name, c] : got) {
@@ -779,7 +818,8 @@ void run_lifecycle(Zoo& zoo) {
           << d.table << "." << d.name << " (" << d.kind << "): scan counted " << it->second.value("violations", -1L)
           << ", hand-written SQL " << hand0.at(d.name) << "; " << it->second.dump();
       if (hand0.at(d.name) > 0) {
-        EXPECT_FALSE(it->second.value("samples", json::array()).empty()) << d.name << ": no samples: " << it->second.dump();
+        EXPECT_FALSE(it->second.value("samples", json::array()).empty())
+            << d.name << ": no samples: " << it->second.dump();
       }
       auto sv = kSampleValues.find(d.name);
       if (sv != kSampleValues.end()) {
@@ -829,7 +869,8 @@ void run_lifecycle(Zoo& zoo) {
     if (has_fk_shape) {
       // The duplicate parent 3 is gone; its SET NULL and NO ACTION children point at 2.
       EXPECT_EQ(zoo.sql("SELECT count(*) FROM z_parent;"), std::vector<std::string>{"3"});
-      EXPECT_EQ(zoo.sql("SELECT coalesce(parent_id, -1) FROM z_child_setnull WHERE id = 1;"), std::vector<std::string>{"2"})
+      EXPECT_EQ(zoo.sql("SELECT coalesce(parent_id, -1) FROM z_child_setnull WHERE id = 1;"),
+                std::vector<std::string>{"2"})
           << "the ON DELETE SET NULL reference to the deleted duplicate was not repointed";
       EXPECT_EQ(zoo.sql("SELECT parent_id FROM z_child_noaction WHERE id = 1;"), std::vector<std::string>{"2"});
     }
@@ -877,9 +918,9 @@ void run_lifecycle(Zoo& zoo) {
     const auto writes = breaking_writes(pg);
     for (const auto& d : zoo.declared()) EXPECT_TRUE(writes.count(d.name)) << "no breaking write for " << d.name;
     for (const auto& [name, refused] : zoo.refuses())
-      EXPECT_EQ(refused, kAdopted.count(name) > 0) << "fixture problem: the breaking write of " << name << " `"
-                                                   << writes.at(name) << "` is " << (refused ? "refused" : "accepted")
-                                                   << " before apply";
+      EXPECT_EQ(refused, kAdopted.count(name) > 0)
+          << "fixture problem: the breaking write of " << name << " `" << writes.at(name) << "` is "
+          << (refused ? "refused" : "accepted") << " before apply";
   }
   // Which declared constraints the database enforces now, by their breaking writes.
   auto expect_enforced = [&](const std::string& step, const std::function<bool(const Declared&)>& enforced) {
@@ -896,7 +937,8 @@ void run_lifecycle(Zoo& zoo) {
   };
 
   auto expect_user_objects_kept = [&](const std::string& step) {
-    EXPECT_EQ(missing_from(objects0, zoo.catalog(false)), "") << step << ": the user's own indexes, triggers, views or "
+    EXPECT_EQ(missing_from(objects0, zoo.catalog(false)), "") << step
+                                                              << ": the user's own indexes, triggers, views or "
                                                                  "constraints changed";
     auto accepted = zoo.accepted_refusals(tables);
     for (const auto& a : accepted) ADD_FAILURE() << step << ": " << a;
@@ -930,11 +972,16 @@ void run_lifecycle(Zoo& zoo) {
     expect_user_objects_kept("apply");
     if (!pg) {
       // Nothing else about a rebuilt table changes.
-      const auto tables_now = zoo.sql("SELECT name, replace(sql, char(10), ' ') FROM sqlite_schema WHERE type = 'table';");
+      const auto tables_now =
+          zoo.sql("SELECT name, replace(sql, char(10), ' ') FROM sqlite_schema WHERE type = 'table';");
       for (const auto& [name, keyword] : std::vector<std::pair<std::string, std::string>>{
-               {"z_strict", ") STRICT"}, {"z_without_rowid", "WITHOUT ROWID"}, {"z_autoinc", "AUTOINCREMENT"},
-               {"z_generated", "GENERATED ALWAYS AS (price * qty) VIRTUAL"}, {"z_collate", "COLLATE NOCASE"},
-               {"z_collate", "COLLATE RTRIM"}, {"humans", "DEFERRABLE INITIALLY DEFERRED"}}) {
+               {"z_strict", ") STRICT"},
+               {"z_without_rowid", "WITHOUT ROWID"},
+               {"z_autoinc", "AUTOINCREMENT"},
+               {"z_generated", "GENERATED ALWAYS AS (price * qty) VIRTUAL"},
+               {"z_collate", "COLLATE NOCASE"},
+               {"z_collate", "COLLATE RTRIM"},
+               {"humans", "DEFERRABLE INITIALLY DEFERRED"}}) {
         if (!tables.count(name)) continue;
         bool kept = false;
         for (const auto& l : tables_now) kept |= l.rfind(name + "|", 0) == 0 && l.find(keyword) != std::string::npos;
@@ -948,7 +995,8 @@ void run_lifecycle(Zoo& zoo) {
   // 8. verify: no false finding; ok only for a probe that ran.
   {
     SCOPED_TRACE(D + "verify");
-    expect_verify(zoo.cli({"verify", "--json"}), zoo, [](const Declared&) { return std::string("ok"); }, "verify after apply");
+    expect_verify(
+        zoo.cli({"verify", "--json"}), zoo, [](const Declared&) { return std::string("ok"); }, "verify after apply");
     auto h = zoo.cli({"health", "--json"});
     EXPECT_TRUE(parse(h).contains("score")) << "health: " << brief(h);
   }
@@ -969,8 +1017,8 @@ void run_lifecycle(Zoo& zoo) {
     expect_enforced("drop-checks", [&](const Declared& d) { return !dropped(d); });
     expect_user_objects_kept("drop-checks");
     expect_verify(
-        zoo.cli({"verify", "--json"}), zoo, [&](const Declared& d) { return std::string(dropped(d) ? "dropped" : "ok"); },
-        "verify after drop-checks");
+        zoo.cli({"verify", "--json"}), zoo,
+        [&](const Declared& d) { return std::string(dropped(d) ? "dropped" : "ok"); }, "verify after drop-checks");
   }
 
   // 10. apply restores them.
@@ -981,7 +1029,8 @@ void run_lifecycle(Zoo& zoo) {
     present_names("apply (restore)", all);
     expect_enforced("apply (restore)", all);
     expect_user_objects_kept("apply (restore)");
-    expect_verify(zoo.cli({"verify", "--json"}), zoo, [](const Declared&) { return std::string("ok"); }, "verify after restore");
+    expect_verify(
+        zoo.cli({"verify", "--json"}), zoo, [](const Declared&) { return std::string("ok"); }, "verify after restore");
   }
 
   // 11. rollback --to 0: constraintctl's constraints gone, the user's schema as it was.
@@ -992,7 +1041,8 @@ void run_lifecycle(Zoo& zoo) {
     present_names("rollback --to 0", [](const Declared& d) { return kAdopted.count(d.name) > 0; });
     expect_enforced("rollback --to 0", [](const Declared& d) { return kAdopted.count(d.name) > 0; });
     expect_user_objects_kept("rollback --to 0");
-    EXPECT_EQ(set_diff(catalog0, zoo.catalog()), "") << "rollback --to 0 did not give back the user's schema (- before, + after)";
+    EXPECT_EQ(set_diff(catalog0, zoo.catalog()), "")
+        << "rollback --to 0 did not give back the user's schema (- before, + after)";
     // The triggers still fire and the views still read.
     if (tables.count("z_audited")) {
       const auto before = zoo.sql("SELECT count(*) FROM z_audit_log;");
@@ -1096,8 +1146,10 @@ void expect_refused_before_any_change(Zoo& zoo, const std::string& file, const s
     auto r = zoo.cli(args);
     const std::string what = dry ? "scan --fix --dry-run" : "scan --fix";
     EXPECT_NE(r.exit_code, 0) << what << " accepted a repair that cannot work: " << brief(r);
-    EXPECT_NE(r.err.find(file + ":"), std::string::npos) << what << ": the refusal does not name " << file << ":LINE: " << brief(r);
-    EXPECT_NE(r.err.find(column), std::string::npos) << what << ": the refusal does not name " << column << ": " << brief(r);
+    EXPECT_NE(r.err.find(file + ":"), std::string::npos)
+        << what << ": the refusal does not name " << file << ":LINE: " << brief(r);
+    EXPECT_NE(r.err.find(column), std::string::npos)
+        << what << ": the refusal does not name " << column << ": " << brief(r);
     EXPECT_EQ(Zoo::diff(before, zoo.dump()), "") << what << " changed rows before refusing";
   }
 }
@@ -1127,8 +1179,9 @@ TEST_P(ZooExtra, SqliteNonDeterministicCheckRefusedBeforeAnyDdl) {
   if (pg()) GTEST_SKIP() << "SQLite's rule";
   Zoo zoo(GetParam());
   zoo.create();
-  zoo.add_schema_text("z_nopk.toml",
-                      "table = \"z_nopk\"\n\n[[check]]\nname = \"z_nopk_created_past\"\nexpr = \"created <= datetime('now')\"\n");
+  zoo.add_schema_text(
+      "z_nopk.toml",
+      "table = \"z_nopk\"\n\n[[check]]\nname = \"z_nopk_created_past\"\nexpr = \"created <= datetime('now')\"\n");
   const auto catalog = zoo.catalog();
   auto scan = zoo.cli({"scan"});
   EXPECT_EQ(scan.exit_code, 2) << "scan should refuse the CHECK as SQLite would: " << brief(scan);
@@ -1167,7 +1220,8 @@ TEST_P(ZooExtra, PartitionedUniqueBuiltOrRefusedBeforeAnyDdl) {
   if (!pg()) GTEST_SKIP() << "PostgreSQL partitioned tables";
   Zoo zoo(GetParam());
   zoo.create();
-  zoo.add_schema_files({zoo_dir() / "shapes/common/composite/z_composite.toml", zoo_dir() / "extra/partitioned_unique/z_events.toml"});
+  zoo.add_schema_files(
+      {zoo_dir() / "shapes/common/composite/z_composite.toml", zoo_dir() / "extra/partitioned_unique/z_events.toml"});
   auto scan = zoo.cli({"scan", "--json"});
   const auto hand = zoo.counts();
   const auto doc = parse(scan);
@@ -1185,7 +1239,8 @@ TEST_P(ZooExtra, PartitionedUniqueBuiltOrRefusedBeforeAnyDdl) {
     auto apply = zoo.cli({"apply"});
     if (apply.exit_code == 0) {
       auto v = zoo.cli({"verify", "--json"});
-      expect_verify(v, zoo, [](const Declared&) { return std::string("ok"); }, "verify");
+      expect_verify(
+          v, zoo, [](const Declared&) { return std::string("ok"); }, "verify");
       break;
     }
     EXPECT_TRUE(apply.exit_code == 1 || apply.exit_code == 2) << "attempt " << attempt << ": " << brief(apply);
