@@ -844,10 +844,10 @@ void run_lifecycle(Zoo& zoo) {
     EXPECT_EQ(r.out.find("unsupported type"), std::string::npos) << r.out;
     const auto after = zoo.dump();
     EXPECT_EQ(Zoo::diff(data0, after, {"sequences"}), "") << "the dry run changed rows";
-    // A sequence is written too when the dry run executes the repair in a transaction it
-    // rolls back and a trigger (or default) calls nextval(): that is a write the user sees.
-    EXPECT_EQ(Zoo::diff(data0, after, {}) == Zoo::diff(data0, after, {"sequences"}), true)
-        << "the dry run advanced a sequence: " << Zoo::diff(data0, after, {});
+    // Sequences are left out: the dry run is the real fix rolled back, and a
+    // user's trigger calling nextval() in it advances the sequence as any
+    // rolled-back transaction does (PostgreSQL never rolls sequences back,
+    // and setting one back could hand out a value twice). docs/plans.md says so.
     EXPECT_EQ(set_diff(catalog0, zoo.catalog()), "") << "the dry run changed the catalog";
     if (!pg) {
       EXPECT_TRUE(bytes == zoo.file_bytes()) << "the dry run changed the SQLite file";
@@ -1262,6 +1262,43 @@ TEST_P(ZooExtra, TimestampWithTimeZoneLiteralIsNotASubquery) {
   const auto doc = parse(r);
   ASSERT_TRUE(doc.contains("constraints")) << brief(r);
   EXPECT_EQ(doc["constraints"][0].value("violations", -1L), zoo.counts().at("z_t_time_seen_before_2100"));
+}
+
+// PostgreSQL has no row address that survives an UPDATE (ctid moves), so a
+// table without a primary key is scanned (samples keyed by ctid as text) and
+// verified, but its repairs are refused with the reason while the other
+// tables of the same run are repaired; fixed by hand, its life cycle goes on.
+TEST_P(ZooExtra, PostgresNoPrimaryKeyRefusedAloneWhileOthersProceed) {
+  if (GetParam() != "postgresql") GTEST_SKIP() << "PostgreSQL only (SQLite's rowid is the nopk shape's identity)";
+  Zoo zoo(GetParam());
+  zoo.create();
+  zoo.add_schema_files({zoo_dir() / "shapes/sqlite/nopk/z_nopk.toml", zoo_dir() / "shapes/common/composite/z_composite.toml"});
+  auto nopk = [&] { return zoo.sql("SELECT coalesce(label, '-') || ':' || score FROM z_nopk ORDER BY created;"); };
+  const auto before = nopk();
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"scan", "--json"}, std::vector<std::string>{"scan", "--verbose"}}) {
+    auto r = zoo.cli(args);
+    EXPECT_EQ(r.exit_code, 1) << brief(r);
+  }
+  auto scan = zoo.cli({"scan", "--json"});
+  EXPECT_NE(parse(scan).dump().find("\"ctid\":\"("), std::string::npos) << "samples keyed by ctid as text: " << scan.out;
+  auto fix = zoo.cli({"scan", "--fix", "--json"});
+  EXPECT_EQ(fix.exit_code, 1) << brief(fix);
+  const std::string refused = parse(fix).value("refused", json::array()).dump();
+  EXPECT_NE(refused.find("z_nopk"), std::string::npos) << brief(fix);
+  EXPECT_NE(refused.find("primary key"), std::string::npos) << brief(fix);
+  EXPECT_EQ(nopk(), before) << "the refused table was changed";
+  EXPECT_EQ(zoo.counts().at("z_composite_qty_range"), 0) << "the other table of the run was not repaired: " << brief(fix);
+  // Repaired by hand, the rest of the life cycle works on it.
+  zoo.sql("UPDATE z_nopk SET score = 0 WHERE score < 0; DELETE FROM z_nopk WHERE label = 'x' AND score = 2;");
+  auto fix2 = zoo.cli({"scan", "--fix"});
+  EXPECT_EQ(fix2.exit_code, 0) << brief(fix2);
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"generate"}, std::vector<std::string>{"apply"},
+                                               std::vector<std::string>{"verify"}, std::vector<std::string>{"drop-checks"},
+                                               std::vector<std::string>{"apply"}, std::vector<std::string>{"verify"},
+                                               std::vector<std::string>{"rollback", "--to", "0"}}) {
+    auto r = zoo.cli(args);
+    EXPECT_EQ(r.exit_code, 0) << args[0] << ": " << brief(r);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, ZooExtra, ::testing::Values("sqlite", "postgresql"));

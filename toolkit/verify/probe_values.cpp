@@ -125,6 +125,15 @@ std::vector<std::string> probe_values(const dialect::ColumnInfo& column, std::st
     case Family::array:
       for (const auto& s : strings) add_text(s);
       for (const char* v : {"{}", "{NULL}", "{-1000000000}", "{0}", "{1000000000}", "{\"\"}"}) add_text(v);
+      // A bound on the length: one element more, and one fewer.
+      for (double n : numbers) {
+        if (n < 1 || n > 1000 || n != std::floor(n)) continue;
+        for (size_t count : {static_cast<size_t>(n) + 1, static_cast<size_t>(n) - 1}) {
+          std::string list;
+          for (size_t k = 0; k < count; ++k) list += (k ? ",0" : "0");
+          add_text("{" + list + "}");
+        }
+      }
       break;
     case Family::text:
     case Family::other:

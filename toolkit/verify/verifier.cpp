@@ -56,11 +56,18 @@ class Prober {
       const auto* c = info.find_column(id);
       if (c && !c->generated && std::find(cols.begin(), cols.end(), c) == cols.end()) cols.push_back(c);
     }
+    const auto key = keys(info);
+    // A rule on generated columns only (total <= 1000, total = price * qty)
+    // is broken through the columns they are computed from: try them all.
+    if (cols.empty()) {
+      for (const auto& c : info.columns) {
+        if (!c.generated && !c.identity_always && std::find(key.begin(), key.end(), c.name) == key.end()) cols.push_back(&c);
+      }
+    }
     if (cols.empty()) {
       how = "skipped: the condition names no column of the table that can be written";
       return "";
     }
-    const auto key = keys(info);
     const std::vector<Value> row = first_rows(info, key, "", 1);
     const std::string table = d_.quote_ident(info.name);
     if (row.empty() && d_.capabilities().insert_probe_leaves_trace) {
