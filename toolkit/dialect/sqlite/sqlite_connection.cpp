@@ -136,6 +136,10 @@ class SqliteConnection final : public SociConnection {
     db_ = static_cast<soci::sqlite3_session_backend*>(session_.get_backend())->conn_;
     sqlite_api::sqlite3_extended_result_codes(db_, 1);
     sqlite_api::sqlite3_busy_timeout(db_, options.busy_timeout_ms);
+    // What the audit's BLOB encoding needs to read one back (SQLite's own
+    // unhex() arrived in 3.41).
+    sqlite_api::sqlite3_create_function_v2(db_, "constraintctl_unhex", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, unhex, nullptr,
+                                           nullptr, nullptr);
     // Double-quoted strings fall back to string literals in SQLite by default,
     // so a mistyped column in "quotes" would silently compare to a string.
     sqlite_api::sqlite3_db_config(db_, SQLITE_DBCONFIG_DQS_DML, 0, static_cast<int*>(nullptr));
@@ -284,6 +288,17 @@ class SqliteConnection final : public SociConnection {
   // The connection's last error, from SQLite itself.
   [[noreturn]] void raise_native() const {
     raise_with(sqlite_api::sqlite3_extended_errcode(db_), sqlite_api::sqlite3_errmsg(db_));
+  }
+
+  static void unhex(sqlite_api::sqlite3_context* ctx, int, sqlite_api::sqlite3_value** argv) {
+    const auto* text = sqlite_api::sqlite3_value_text(argv[0]);
+    if (!text) return sqlite_api::sqlite3_result_null(ctx);
+    const std::string_view hex(reinterpret_cast<const char*>(text), static_cast<size_t>(sqlite_api::sqlite3_value_bytes(argv[0])));
+    auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+    std::string bytes;
+    for (size_t k = 0; k + 1 < hex.size(); k += 2) bytes += static_cast<char>(nibble(hex[k]) * 16 + nibble(hex[k + 1]));
+    sqlite_api::sqlite3_result_blob(ctx, bytes.data(), static_cast<int>(bytes.size()),
+                                    reinterpret_cast<sqlite_api::sqlite3_destructor_type>(-1));  // SQLITE_TRANSIENT
   }
 
   static Value column_value(sqlite_api::sqlite3_stmt* stmt, int i) {

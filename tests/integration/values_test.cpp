@@ -1,0 +1,82 @@
+// Values that plain JSON cannot hold, or that change when read through the
+// wrong type, survive a fix and its undo exactly and are shown as the
+// database holds them: SQLite BLOBs, infinite REALs and text in an INTEGER
+// column; PostgreSQL bytea, NaN and Infinity, NUMERIC scale, a jsonb string,
+// arrays; columns with odd names.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace cc::test {
+namespace {
+
+class ValuesTest : public DialectTest {
+ protected:
+  void SetUp() override {
+    DialectTest::SetUp();
+    if (IsSkipped()) return;
+    if (pg()) {
+      exec("CREATE TABLE v (id integer PRIMARY KEY, \"we\"\"ird col\" integer, f float8, n numeric(10,3), b bytea, j jsonb, a int[])");
+      exec("INSERT INTO v VALUES (1, -1, 'NaN', 1.500, '\\x00ff', '\"text\"', '{5,-1}'), (2, -2, 'Infinity', -2.250, NULL, '[1]', '{}'), "
+           "(3, 4, -1.5, 0.000, '\\x', 'null', NULL)");
+    } else {
+      exec("CREATE TABLE v (id INTEGER PRIMARY KEY, \"we\"\"ird col\" INTEGER, f REAL, n TEXT, b BLOB, j, a)");
+      exec("INSERT INTO v VALUES (1, 'abc', 9e999, '1.500', x'00ff', '\"text\"', 5), (2, -2, -9e999, '-2.250', NULL, '[1]', 5.5), "
+           "(3, 4, -1.5, '0.000', x'', 'null', NULL)");
+    }
+    write_file(dir_ / "schema/v.toml",
+               "table = \"v\"\n[[check]]\nname = \"v_weird_pos\"\ncolumn = 'we\"ird col'\nmin = 0\n"
+               "repair = { policy = \"set\", value = 0 }\n"
+               "[[check]]\nname = \"v_gone\"\nexpr = \"id > 1\"\nrepair = \"delete\"\n");
+  }
+  // Every value with its type, as the database prints it.
+  std::string rows() const {
+    std::string out;
+    auto db = connect(url_);
+    const std::string sql = pg() ? "SELECT concat_ws('|', id, \"we\"\"ird col\", f::text, n::text, b::text, j::text, a::text) FROM v ORDER BY id"
+                                 : "SELECT id || '|' || quote(\"we\"\"ird col\") || typeof(\"we\"\"ird col\") || '|' || quote(f) || '|' || "
+                                   "quote(n) || '|' || quote(b) || '|' || quote(j) || '|' || quote(a) || typeof(a) FROM v ORDER BY id";
+    db->query(sql, [&](const dialect::Row& r) { out += dialect::value_text(r[0]) + "\n"; });
+    return out;
+  }
+};
+
+TEST_P(ValuesTest, FixAndUndoKeepEveryValueExactly) {
+  const std::string before = rows();
+  auto fix = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  const auto doc = nlohmann::json::parse(fix.out);
+  const std::string run_id = doc.value("run_id", "");
+  ASSERT_FALSE(run_id.empty()) << fix.out;
+  EXPECT_EQ(scalar("SELECT count(*) FROM v"), 2);
+  EXPECT_NE(rows(), before);
+  auto undo = cli({"fix-undo", run_id}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(rows(), before);
+}
+
+TEST_P(ValuesTest, SamplesShowValuesAsTheDatabaseHoldsThem) {
+  write_file(dir_ / "schema/v.toml",
+             "table = \"v\"\n[[check]]\nname = \"v_f_finite\"\nexpr = \"f < 1e308 AND f > -1e308\"\n"
+             "[[check]]\nname = \"v_weird_int\"\nexpr = \"" + std::string(pg() ? "true" : "typeof(\\\"we\\\"\\\"ird col\\\") = 'integer'") + "\"\n");
+  auto scan = cli({"scan", "--json"}, dir_.path());
+  EXPECT_EQ(scan.exit_code, 1) << scan.out << scan.err;
+  const auto doc = nlohmann::json::parse(scan.out);
+  const std::string all = doc.dump();
+  EXPECT_EQ(all.find("unsupported"), std::string::npos) << all;
+  auto verbose = cli({"scan", "--verbose"}, dir_.path());
+  EXPECT_EQ(verbose.exit_code, 1) << verbose.err;
+  EXPECT_NE(all.find("\"Infinity\""), std::string::npos) << "an infinite float is shown as text, JSON has no Infinity: " << all;
+  if (pg()) {
+    EXPECT_NE(all.find("\"NaN\""), std::string::npos) << all;
+  } else {
+    EXPECT_NE(all.find("\"abc\""), std::string::npos) << "text in an INTEGER column is shown as text: " << all;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dialects, ValuesTest, ::testing::Values("sqlite", "postgresql"));
+
+}  // namespace
+}  // namespace cc::test
