@@ -82,7 +82,7 @@ struct Unique {
 // Dialect::quote_table, people read str().
 struct TableName {
   std::string name;
-  std::string schema;
+  std::string schema = {};  // initialised, so {"orders"} names a table of the default schema without a warning
 
   std::string str() const;  // "orders", or "sales.orders" outside the default schema
   friend bool operator==(const TableName&, const TableName&) = default;
