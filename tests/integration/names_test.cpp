@@ -163,6 +163,9 @@ TEST_F(NamesTest, TwoSchemasWithTheSameTableNameSideBySide) {
                                                                 {"sales_orders_code_key", "sales.orders 1"}}));
   const auto text = cli({"scan"});
   EXPECT_NE(text.out.find("sales.orders"), std::string::npos) << text.out;
+  const json only = cli_json({"scan", "--table", "sales.orders"}, 1);
+  ASSERT_EQ(only["constraints"].size(), 2u) << only.dump();
+  for (const auto& c : only["constraints"]) EXPECT_EQ(c["table"], "sales.orders");
 
   // fix: clamps in both tables, the duplicate of sales.orders goes after its
   // shipment moved to the kept row; public.orders' own duplicate code is not declared.
@@ -258,6 +261,13 @@ TEST_F(NamesTest, DottedTableNameSuggestsTheSchemaKey) {
   EXPECT_NE(r.err.find("schema/orders.toml:1:"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("table 'sales.orders' does not exist"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("write schema = \"sales\" and table = \"orders\""), std::string::npos) << r.err;
+
+  // A schema that does not exist is a missing table, not a database error.
+  write_file(dir_ / "schema/orders.toml",
+             "schema = \"nope\"\ntable = \"orders\"\n[[check]]\nname = \"q\"\ncolumn = \"qty\"\nmin = 0\n");
+  const auto missing = cli({"scan"});
+  EXPECT_EQ(missing.exit_code, 2) << missing.out << missing.err;
+  EXPECT_NE(missing.err.find("table 'nope.orders' does not exist in the database"), std::string::npos) << missing.err;
 }
 
 // A table name with spaces and mixed case (default schema), whose cascading
