@@ -62,7 +62,7 @@ class MigrateTest : public DialectTest {
 
   // Names of the CHECK and UNIQUE constraints and unique indexes on `table`.
   std::vector<std::string> constraints(const std::string& table) {
-    auto info = connect(url_)->inspect_table(table);
+    auto info = connect(url_)->inspect_table({table});
     std::vector<std::string> out;
     for (const auto& c : info.constraints) {
       using K = dialect::ExistingConstraint::Kind;

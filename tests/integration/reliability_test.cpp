@@ -181,8 +181,9 @@ TEST_P(HostileNames, RoundTripThroughApplyVerifyRollback) {
   ASSERT_EQ(run_cli({"generate"}, dir.path()).exit_code, 0);
   auto r = run_cli({"--db", url, "apply"}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto info = connect(url)->inspect_table(table);
-  for (const std::string& name : {std::string("check"), long_name, std::string("MiXeD \"q\" 's"), std::string("u; DROP TABLE canary")}) {
+  auto info = connect(url)->inspect_table({table});
+  for (const std::string& name :
+       {std::string("check"), long_name, std::string("MiXeD \"q\" 's"), std::string("u; DROP TABLE canary")}) {
     EXPECT_NE(info.find_constraint(name), nullptr) << name;
   }
   auto v = run_cli({"--db", url, "verify", "--json"}, dir.path());

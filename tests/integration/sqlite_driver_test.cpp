@@ -47,7 +47,7 @@ class SqliteCatalog : public ::testing::Test {
 
 TEST_F(SqliteCatalog, InspectsColumnsKeysAndConstraints) {
   auto db = test::connect("sqlite:" + path_.string(), true);
-  TableInfo t = db->inspect_table("t");
+  TableInfo t = db->inspect_table({"t"});
   ASSERT_TRUE(t.exists);
   ASSERT_EQ(t.columns.size(), 4u);
   EXPECT_EQ(t.columns[2].name, "x");
@@ -69,19 +69,19 @@ TEST_F(SqliteCatalog, InspectsColumnsKeysAndConstraints) {
   EXPECT_EQ(unnamed_checks, 1);
   EXPECT_EQ(fks, 1);
 
-  TableInfo nokey = db->inspect_table("nokey");
+  TableInfo nokey = db->inspect_table({"nokey"});
   EXPECT_TRUE(nokey.primary_key.empty());
   EXPECT_EQ(nokey.row_id, "rowid");
-  EXPECT_FALSE(db->inspect_table("absent").exists);
+  EXPECT_FALSE(db->inspect_table({"absent"}).exists);
 }
 
 TEST_F(SqliteCatalog, ValidatesExpressionsWithTheParser) {
   auto db = test::connect("sqlite:" + path_.string(), true);
-  EXPECT_NO_THROW(db->validate_expression("t", "x > 0 AND \"Mixed\" <> 'a'"));
-  EXPECT_THROW(db->validate_expression("t", "nope > 0"), DatabaseError);
+  EXPECT_NO_THROW(db->validate_expression({"t"}, "x > 0 AND \"Mixed\" <> 'a'"));
+  EXPECT_THROW(db->validate_expression({"t"}, "nope > 0"), DatabaseError);
   // Double-quoted strings are identifiers, never string literals.
-  EXPECT_THROW(db->validate_expression("t", "\"Mixed\" <> \"not a column\""), DatabaseError);
-  EXPECT_THROW(db->validate_expression("t", "x > 0) OR (1 = 1"), UsageError);
+  EXPECT_THROW(db->validate_expression({"t"}, "\"Mixed\" <> \"not a column\""), DatabaseError);
+  EXPECT_THROW(db->validate_expression({"t"}, "x > 0) OR (1 = 1"), UsageError);
 }
 
 TEST_F(SqliteCatalog, ReadOnlyConnectionsCannotWrite) {

@@ -14,7 +14,7 @@ std::string render_all(const dialect::Dialect& d) {
   for (const auto& t : s.tables) {
     std::vector<const model::Check*> checks;
     for (const auto& c : t.checks) checks.push_back(&c);
-    out += "-- " + t.name + ": counts\n";
+    out += "-- " + t.name.str() + ": counts\n";
     if (!checks.empty()) out += check_count_query(t.name, checks, d) + ";\n";
     for (const auto& c : t.checks) {
       const std::vector<std::string> shown = c.structured() ? std::vector<std::string>{c.column} : std::vector<std::string>{};
@@ -48,7 +48,8 @@ TEST(ScanSql, QuotesHostileNamesAndLiterals) {
 
 TEST(ScanSql, RowIdsStayBare) {
   model::Schema s = model::parse_schema_text("table = 't'\n[[check]]\nname = 'c'\nexpr = 'x > 0'\n", "t.toml");
-  EXPECT_NE(check_sample_query("t", s.tables[0].checks[0], {"rowid"}, {"x"}, 3, dialect::sqlite_dialect()).find("SELECT rowid, \"x\""),
+  EXPECT_NE(check_sample_query({"t"}, s.tables[0].checks[0], {"rowid"}, {"x"}, 3, dialect::sqlite_dialect())
+                .find("SELECT rowid, \"x\""),
             std::string::npos);
   EXPECT_EQ(row_key_expr({"ctid"}, dialect::postgresql_dialect()), "ctid");
 }

@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
 
   cc::app::ScanCommandOptions scan_options;
   auto* scan = app.add_subcommand("scan", "Count the rows that violate each declared constraint, with sample rows");
-  scan->add_option("--table", scan_options.tables, "Only this table (repeatable)");
+  scan->add_option("--table", scan_options.tables, "Only this table (repeatable; sales.orders outside the default schema)");
   scan->add_option("--sample", scan_options.sample, "Sample rows per violated constraint (default 5 with --verbose or --json)")
       ->check(CLI::Range(0, 1000));
   scan->add_flag("--fix", scan_options.fix, "Repair violating rows by each constraint's policy, audited and undoable");

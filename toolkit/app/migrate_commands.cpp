@@ -233,8 +233,8 @@ std::vector<Outcome> status_outcomes(Context& ctx, const migrate::Status& st, co
   for (const auto& p : st.problems) out.push_back(Outcome{"history", "consistency", true, p, "", {}});
   if (check) {
     for (const auto& op : unsaved) {
-      out.push_back(Outcome{op.def.table, op.def.name, true, "schema/ change no migration holds: " + op.describe() +
-                                                                  " (run `constraintctl generate`)",
+      out.push_back(Outcome{op.def.table.str(), op.def.name, true,
+                            "schema/ change no migration holds: " + op.describe() + " (run `constraintctl generate`)",
                             "", find_declaration(ctx.schema(), op.def.name)});
     }
   }

@@ -164,7 +164,8 @@ ExitCode run_drop_checks(Context& ctx, const DropChecksOptions& options) {
   auto migrator = dialect::make_migrator(*db, mo);
   const auto r = migrate::drop_checks(*db, *migrator, migrations, options.tables, options.constraint, mo, options.dry_run);
   json dropped = json::array();
-  for (const auto& d : r.dropped) dropped.push_back(json{{"table", d.table}, {"name", d.name}, {"check", d.check}});
+  for (const auto& d : r.dropped)
+    dropped.push_back(json{{"table", d.table.str()}, {"name", d.name}, {"check", d.check}});
   // A dry run's document is the run it would make, and says what it would drop.
   if (options.dry_run && !r.dropped.empty()) return report_run(ctx, "drop-checks", r.run, db->dialect(), json{{"dropped", dropped}});
   if (options.dry_run && !ctx.options().json) {
@@ -177,8 +178,10 @@ ExitCode run_drop_checks(Context& ctx, const DropChecksOptions& options) {
   } else if (r.dropped.empty()) {
     std::cout << "Nothing to drop: no applied CHECK constraint matches.\n";
   } else {
-    std::cout << "dropped " << r.dropped.size() << " CHECK constraint(s); every UNIQUE constraint, index, trigger and row is kept:\n";
-    for (const auto& d : r.dropped) std::cout << "  " << d.table << "." << d.name << "  CHECK (" << d.check << ")\n";
+    std::cout << "dropped " << r.dropped.size()
+              << " CHECK constraint(s); every UNIQUE constraint, index, trigger and row is kept:\n";
+    for (const auto& d : r.dropped)
+      std::cout << "  " << d.table.str() << "." << d.name << "  CHECK (" << d.check << ")\n";
     std::cout << "`constraintctl apply` puts them back.\n";
   }
   return ExitCode::ok;

@@ -47,6 +47,9 @@ class Table {
 // empty. The sequences do not count towards display_width.
 std::string colored(std::string_view s, std::string_view color);
 
+// Equal but for the case of ASCII letters (how SQLite compares identifiers).
+bool ascii_iequal(std::string_view a, std::string_view b);
+
 // Levenshtein distance (bytes), for suggestions.
 size_t edit_distance(std::string_view a, std::string_view b);
 

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "model/schema.h"
+
 namespace cc::dialect {
 
 struct ColumnInfo {
@@ -31,7 +33,7 @@ struct ExistingConstraint {
 
 // A foreign key in another table that points at this one.
 struct Referrer {
-  std::string table;
+  model::TableName table;                   // its schema too, when it is not the default
   std::vector<std::string> columns;         // in the referring table
   std::vector<std::string> parent_columns;  // in this table
   bool cascade = false;                     // ON DELETE CASCADE
@@ -39,8 +41,11 @@ struct Referrer {
 };
 
 struct TableInfo {
-  std::string name;
+  model::TableName name;  // as asked for
   bool exists = false;
+  // Names match whatever the case of their ASCII letters (SQLite): find_column
+  // and find_constraint, and same_name, follow it.
+  bool names_ignore_case = false;
   std::vector<ColumnInfo> columns;
   std::vector<std::string> primary_key;  // empty: none declared
   std::string row_id;                    // when there is no primary key: "rowid" (SQLite) or "ctid" (PostgreSQL)
@@ -49,6 +54,9 @@ struct TableInfo {
 
   const ColumnInfo* find_column(std::string_view column) const;
   const ExistingConstraint* find_constraint(std::string_view constraint) const;
+  bool same_name(std::string_view a, std::string_view b) const;
+  // Do the two column lists name the same columns in the same order?
+  bool same_names(const std::vector<std::string>& a, const std::vector<std::string>& b) const;
 };
 
 std::string_view to_string(ExistingConstraint::Kind kind);

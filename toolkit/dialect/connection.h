@@ -64,12 +64,13 @@ class Connection {
   virtual void require_session() {}
 
   // Tables, columns, keys and the constraints and unique indexes that exist.
-  virtual TableInfo inspect_table(std::string_view table) = 0;
+  // `table` is looked up in its schema (empty: the default, as unqualified SQL resolves it).
+  virtual TableInfo inspect_table(const model::TableName& table) = 0;
 
   // Has the database's own parser compile `expr` as a boolean condition on
   // `table` (one expression, nothing after it). Throws cc::DatabaseError with
   // the parser's message (unknown column, syntax error).
-  virtual void validate_expression(std::string_view table, std::string_view expr) = 0;
+  virtual void validate_expression(const model::TableName& table, std::string_view expr) = 0;
 };
 
 // One transaction, rolled back on every path that does not commit it

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace cc::dialect {
 
@@ -19,6 +20,19 @@ std::string Dialect::literal(const model::Literal& value) const {
     return out;
   }
   return quote_string(std::get<std::string>(value));
+}
+
+std::string Dialect::quote_table(const model::TableName& table) const {
+  if (table.schema.empty()) return quote_ident(table.name);
+  if (!capabilities().schemas) {
+    throw UsageError("table '" + table.str() + "': " + std::string(name()) + " has no schemas; remove schema = \"" +
+                     table.schema + "\"");
+  }
+  return quote_ident(table.schema) + "." + quote_ident(table.name);
+}
+
+bool Dialect::same_name(std::string_view a, std::string_view b) const {
+  return capabilities().names_ignore_case ? text::ascii_iequal(a, b) : a == b;
 }
 
 std::string Dialect::column_ref(std::string_view alias, std::string_view column) const {

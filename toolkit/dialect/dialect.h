@@ -32,6 +32,12 @@ struct Capabilities {
   // The row id stays the row's while it is updated (SQLite's rowid), so a
   // fix and its undo can name rows by it; PostgreSQL's ctid moves.
   bool row_id_survives_updates = false;
+  // Tables live in named schemas (`schema = "sales"` in schema/*.toml).
+  bool schemas = false;
+  // Identifiers (tables, columns, constraints) match whatever the case of
+  // their ASCII letters, quoted or not (SQLite); otherwise a quoted name is
+  // exact (PostgreSQL).
+  bool names_ignore_case = false;
 };
 
 
@@ -45,6 +51,12 @@ class Dialect {
   // The one function that quotes identifiers for this dialect. Always quotes;
   // throws cc::UsageError for names the database cannot hold (NUL).
   virtual std::string quote_ident(std::string_view name) const = 0;
+  // A table, qualified by its schema when it has one ("sales"."orders"). The
+  // one way generated SQL names a table. Throws cc::UsageError for a schema
+  // where the dialect has none.
+  std::string quote_table(const model::TableName& table) const;
+  // Do two identifiers name the same object here (names_ignore_case)?
+  bool same_name(std::string_view a, std::string_view b) const;
 
   // A string literal. Both dialects use standard SQL quoting ('' doubling);
   // PostgreSQL connections force standard_conforming_strings on.
@@ -72,7 +84,7 @@ class Dialect {
   // The current time as text, in SQL.
   virtual std::string now_text() const = 0;
   // A query returning one row with 1 when `table` exists, else 0.
-  virtual std::string table_exists_sql(std::string_view table) const = 0;
+  virtual std::string table_exists_sql(const model::TableName& table) const = 0;
   // The column definition of a generated integer primary key named id.
   virtual std::string identity_primary_key() const = 0;
   // What an INSERT putting back rows with their original identity values needs after its column list.

@@ -67,7 +67,7 @@ std::vector<std::string> records(Connection& db, const Work& work, const Migrato
 
 bool table_exists(Connection& db, std::string_view table) {
   bool exists = false;
-  db.query(db.dialect().table_exists_sql(table), [&](const Row& r) { exists = value_int(r[0]) > 0; });
+  db.query(db.dialect().table_exists_sql({std::string(table)}), [&](const Row& r) { exists = value_int(r[0]) > 0; });
   return exists;
 }
 
@@ -115,13 +115,14 @@ void create_bookkeeping(Connection& db) {
 std::vector<migrate::ConstraintDef> dropped_checks(Connection& db) {
   std::vector<migrate::ConstraintDef> out;
   if (!table_exists(db, kDroppedTable)) return out;
-  db.query(std::string("SELECT name, table_name, definition FROM ") + kDroppedTable + " ORDER BY table_name, name", [&](const Row& r) {
-    migrate::ConstraintDef d;
-    d.name = value_text(r[0]);
-    d.table = value_text(r[1]);
-    d.check = value_text(r[2]);
-    out.push_back(std::move(d));
-  });
+  db.query(std::string("SELECT name, table_name, definition FROM ") + kDroppedTable + " ORDER BY table_name, name",
+           [&](const Row& r) {
+             migrate::ConstraintDef d;
+             d.name = value_text(r[0]);
+             d.table = {value_text(r[1])};  // as shown ("sales.orders"); the engine takes the table from the migrations
+             d.check = value_text(r[2]);
+             out.push_back(std::move(d));
+           });
   return out;
 }
 

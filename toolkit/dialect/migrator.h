@@ -99,7 +99,9 @@ std::vector<std::string> missing_bookkeeping(Connection& db);
 // Creates them (what a plan's bookkeeping unit runs).
 void create_bookkeeping(Connection& db);
 bool table_exists(Connection& db, std::string_view table);
-// The names and definitions drop-checks removed.
+// The names and definitions drop-checks removed. table_name holds the table as
+// shown (TableName::str()); migrate::expected_state puts the migrations' own
+// TableName in its place.
 std::vector<migrate::ConstraintDef> dropped_checks(Connection& db);
 // The direction the history says `version` is in now: "up", "down" or "" (never run).
 std::string current_direction(Connection& db, int version);

@@ -128,7 +128,7 @@ void require_consistent(const Status& status) {
 
 model::Schema schema_of_additions(const std::vector<const Migration*>& migrations, bool up) {
   model::Schema schema;
-  std::map<std::string, size_t> index;
+  std::map<model::TableName, size_t> index;
   for (const auto* m : migrations) {
     for (const auto& op : m->steps(up)) {
       if (!op.adds()) continue;
@@ -300,7 +300,11 @@ State expected_state(dialect::Connection& db, dialect::Migrator& migrator, const
   }
   State state = replay(applied);
   auto gone = dialect::detail::dropped_checks(db);
-  for (const auto& d : gone) state.erase(d.name);
+  for (auto& d : gone) {
+    // The bookkeeping row shows the table; the migrations name it exactly (its schema too).
+    if (auto it = state.find(d.name); it != state.end()) d.table = it->second.table;
+    state.erase(d.name);
+  }
   if (dropped) *dropped = std::move(gone);
   if (status) *status = std::move(st);
   return state;
@@ -324,8 +328,9 @@ DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrato
     if (it->second.unique) throw UsageError("--constraint " + constraint + " is a UNIQUE; drop-checks keeps UNIQUE constraints");
   }
   for (const auto& t : tables) {
-    const bool known = std::any_of(state.begin(), state.end(), [&](const auto& kv) { return kv.second.table == t; }) ||
-                       std::any_of(already.begin(), already.end(), [&](const auto& d) { return d.table == t; });
+    const bool known =
+        std::any_of(state.begin(), state.end(), [&](const auto& kv) { return kv.second.table.str() == t; }) ||
+        std::any_of(already.begin(), already.end(), [&](const auto& d) { return d.table.str() == t; });
     if (!known) throw UsageError("--table " + t + ": no applied constraint on that table");
   }
   dialect::Work work;
@@ -337,10 +342,11 @@ DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrato
   for (const auto& [name, def] : state) {
     if (def.unique) continue;
     if (!constraint.empty() && name != constraint) continue;
-    if (!tables.empty() && std::find(tables.begin(), tables.end(), def.table) == tables.end()) continue;
+    if (!tables.empty() && std::find(tables.begin(), tables.end(), def.table.str()) == tables.end()) continue;
     ops.push_back(Operation{OpKind::drop_check, def});
-    record.push_back(std::string("INSERT INTO ") + dialect::kDroppedTable + " (name, table_name, definition, dropped_at, dropped_by) VALUES (" +
-                     d.quote_string(name) + ", " + d.quote_string(def.table) + ", " + d.quote_string(def.check) + ", " + now + ", " +
+    record.push_back(std::string("INSERT INTO ") + dialect::kDroppedTable +
+                     " (name, table_name, definition, dropped_at, dropped_by) VALUES (" + d.quote_string(name) + ", " +
+                     d.quote_string(def.table.str()) + ", " + d.quote_string(def.check) + ", " + now + ", " +
                      d.quote_string(options.applied_by) + ")");
     names += (names.empty() ? "" : ", ") + name;
     result.dropped.push_back(def);

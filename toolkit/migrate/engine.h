@@ -80,7 +80,7 @@ struct DropChecksResult {
 };
 
 // The partial rollback: drops the applied CHECK constraints (all, those of
-// `tables`, or the one named) and keeps every UNIQUE. Recorded, so verify
+// `tables`, as shown: "orders", "sales.orders", or the one named) and keeps every UNIQUE. Recorded, so verify
 // expects them absent and the next apply puts them back.
 DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<Migration>& migrations,
                              const std::vector<std::string>& tables, const std::string& constraint, const dialect::MigratorOptions& options,

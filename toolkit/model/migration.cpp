@@ -102,7 +102,9 @@ Operation Operation::reverse() const {
   return r;
 }
 
-std::string Operation::describe() const { return std::string(to_string(kind)) + " " + def.table + "." + def.name; }
+std::string Operation::describe() const {
+  return std::string(to_string(kind)) + " " + def.table.str() + "." + def.name;
+}
 
 std::string Migration::id() const {
   char buf[16];
@@ -168,7 +170,8 @@ Migration parse_migration(const std::string& text, const std::filesystem::path& 
         problems.add(node.source(), "each [[operation]] must be a table");
         continue;
       }
-      model::check_keys(*t, {"op", "reverse", "table", "name", "check", "columns", "where"}, "[[operation]]", problems);
+      model::check_keys(*t, {"op", "reverse", "table", "schema", "name", "check", "columns", "where"}, "[[operation]]",
+                        problems);
       Operation op;
       auto kind = op_kind_from((*t)["op"].value_or(std::string()));
       if (!kind) {
@@ -181,12 +184,16 @@ Migration parse_migration(const std::string& text, const std::filesystem::path& 
         problems.add(node.source(), "'reverse' of " + std::string(to_string(op.kind)) + " must be " +
                                         std::string(to_string(op.reverse().kind)));
       }
-      op.def.table = (*t)["table"].value_or(std::string());
+      op.def.table.name = (*t)["table"].value_or(std::string());
+      op.def.table.schema = (*t)["schema"].value_or(std::string());  // absent (older files): the default schema
       op.def.name = (*t)["name"].value_or(std::string());
-      for (auto [what, value] : {std::pair{"table", &op.def.table}, std::pair{"name", &op.def.name}}) {
+      for (auto [what, value] : {std::pair{"table", &op.def.table.name}, std::pair{"name", &op.def.name}}) {
         if (auto why = model::vet_identifier(*value); !why.empty()) {
           problems.add(node.source(), std::string(what) + " " + in_quotes(model::printable(*value)) + " " + why);
         }
+      }
+      if (auto why = model::vet_identifier(op.def.table.schema); (*t)["schema"] && !why.empty()) {
+        problems.add(node.source(), "schema " + in_quotes(model::printable(op.def.table.schema)) + " " + why);
       }
       if (op.def.unique) {
         if (const toml::array* cols = (*t)["columns"].as_array(); cols && !cols->empty()) {
@@ -275,7 +282,8 @@ std::string render_migration(const Migration& m) {
     out += "\n[[operation]]\n";
     out += "op = \"" + std::string(to_string(op.kind)) + "\"\n";
     out += "reverse = \"" + std::string(to_string(op.reverse().kind)) + "\"\n";
-    out += "table = " + toml_string(op.def.table) + "\n";
+    out += "table = " + toml_string(op.def.table.name) + "\n";
+    if (!op.def.table.schema.empty()) out += "schema = " + toml_string(op.def.table.schema) + "\n";
     out += "name = " + toml_string(op.def.name) + "\n";
     if (op.def.unique) {
       out += "columns = [" + join_quoted(op.def.columns) + "]\n";

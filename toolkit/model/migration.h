@@ -20,7 +20,7 @@ std::optional<OpKind> op_kind_from(std::string_view s);
 // A constraint as the database holds it: name, table and definition. Repair
 // policies are not part of it; they stay in schema/.
 struct ConstraintDef {
-  std::string table;
+  model::TableName table;  // a file without `schema` means the default schema
   std::string name;
   bool unique = false;
   std::string check;                 // CHECK: the condition, identifiers double-quoted
@@ -40,7 +40,7 @@ struct Operation {
   Operation reverse() const;
   bool adds() const { return kind == OpKind::add_check || kind == OpKind::add_unique; }
   bool is_check() const { return kind == OpKind::add_check || kind == OpKind::drop_check; }
-  std::string describe() const;  // "add_check humans.humans_age_range"
+  std::string describe() const;  // "add_check humans.humans_age_range", "add_check sales.orders.orders_qty"
 };
 
 struct Migration {

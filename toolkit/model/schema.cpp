@@ -11,9 +11,11 @@ std::string SourceLocation::str() const {
   return out;
 }
 
-const Table* Schema::find_table(std::string_view name) const {
+std::string TableName::str() const { return schema.empty() ? name : schema + "." + name; }
+
+const Table* Schema::find_table(std::string_view shown) const {
   for (const auto& t : tables) {
-    if (t.name == name) return &t;
+    if (t.name.str() == shown) return &t;
   }
   return nullptr;
 }

@@ -3,6 +3,7 @@
 // the dialect and scan layers.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -75,17 +76,32 @@ struct Unique {
   SourceLocation where;
 };
 
-struct Table {
+// A table as the database names it: its name and the schema (namespace) that
+// holds it. An empty schema is the connection's default (PostgreSQL: the
+// first schema of search_path); SQLite has none. SQL renders it through
+// Dialect::quote_table, people read str().
+struct TableName {
   std::string name;
+  std::string schema = {};  // initialised, so {"orders"} names a table of the default schema without a warning
+
+  std::string str() const;  // "orders", or "sales.orders" outside the default schema
+  friend bool operator==(const TableName&, const TableName&) = default;
+  friend auto operator<=>(const TableName&, const TableName&) = default;
+};
+
+struct Table {
+  TableName name;
   std::vector<Check> checks;
   std::vector<Unique> uniques;
   SourceLocation where;
+  SourceLocation schema_where;  // the `schema = ` line, when there is one
 };
 
 struct Schema {
   std::vector<Table> tables;  // sorted by file name, then order within the file
 
-  const Table* find_table(std::string_view name) const;
+  // By the name as people write it (TableName::str(): "orders", "sales.orders").
+  const Table* find_table(std::string_view shown) const;
   size_t constraint_count() const;
 };
 

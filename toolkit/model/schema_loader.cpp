@@ -357,27 +357,37 @@ Schema parse_into(std::string_view text, const std::string& file, Problems& prob
     problems.add(e.source(), std::string(e.description()));
     return schema;
   }
-  check_keys(root, {"table", "description", "check", "unique"}, "the file", problems);
+  check_keys(root, {"table", "schema", "description", "check", "unique"}, "the file", problems);
   Table table;
   table.where = SourceLocation{file, 1, 1};
   if (const toml::node* n = root.get("table")) {
     table.where = problems.location(n->source());
     if (n->is_string()) {
-      table.name = n->as_string()->get();
-      vet_name(table.name, "table name", n->source(), problems);
+      table.name.name = n->as_string()->get();
+      vet_name(table.name.name, "table name", n->source(), problems);
     } else {
       problems.add(n->source(), "'table' must be a string, not " + toml_type_name(*n));
     }
   } else {
     problems.add(table.where, "missing 'table = \"name\"' at the top of the file");
   }
-  for_each_table_in_array(root, "check", problems,
-                          [&](const toml::table& t, const toml::source_region& at) { table.checks.push_back(parse_check(t, at, problems)); });
+  if (const toml::node* n = root.get("schema")) {
+    table.schema_where = problems.location(n->source());
+    if (n->is_string()) {
+      table.name.schema = n->as_string()->get();
+      vet_name(table.name.schema, "schema name", n->source(), problems);
+    } else {
+      problems.add(n->source(), "'schema' must be a string, not " + toml_type_name(*n));
+    }
+  }
+  for_each_table_in_array(root, "check", problems, [&](const toml::table& t, const toml::source_region& at) {
+    table.checks.push_back(parse_check(t, at, problems));
+  });
   for_each_table_in_array(root, "unique", problems, [&](const toml::table& t, const toml::source_region& at) {
     table.uniques.push_back(parse_unique(t, at, problems));
   });
-  if (table.checks.empty() && table.uniques.empty() && !table.name.empty()) {
-    problems.add(table.where, "table " + in_quotes(table.name) + " declares no [[check]] or [[unique]]");
+  if (table.checks.empty() && table.uniques.empty() && !table.name.name.empty()) {
+    problems.add(table.where, "table " + in_quotes(table.name.str()) + " declares no [[check]] or [[unique]]");
   }
   schema.tables.push_back(std::move(table));
   return schema;
@@ -386,7 +396,7 @@ Schema parse_into(std::string_view text, const std::string& file, Problems& prob
 // Names must be unique across the whole schema: PostgreSQL puts unique
 // constraints' indexes in one namespace per schema, and messages name them alone.
 void check_cross_file(const Schema& schema, Problems& problems) {
-  std::map<std::string, SourceLocation> tables;
+  std::map<TableName, SourceLocation> tables;
   std::map<std::string, SourceLocation> names;
   auto claim = [&](const std::string& name, const SourceLocation& at) {
     if (name.empty()) return;
@@ -394,9 +404,10 @@ void check_cross_file(const Schema& schema, Problems& problems) {
     if (!fresh) problems.add(at, "duplicate constraint name '" + name + "' (first declared at " + it->second.str() + ")");
   };
   for (const auto& t : schema.tables) {
-    if (t.name.empty()) continue;
+    if (t.name.name.empty()) continue;
     auto [it, fresh] = tables.emplace(t.name, t.where);
-    if (!fresh) problems.add(t.where, "table '" + t.name + "' is declared again (first at " + it->second.str() + ")");
+    if (!fresh)
+      problems.add(t.where, "table '" + t.name.str() + "' is declared again (first at " + it->second.str() + ")");
     for (const auto& c : t.checks) claim(c.name, c.where);
     for (const auto& u : t.uniques) claim(u.name, u.where);
   }

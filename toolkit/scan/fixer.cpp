@@ -56,6 +56,15 @@ void in_write_transaction(Connection& db, const char* fault_point, Fn&& fn) {
   tx.commit();
 }
 
+// An audit table from before schema-qualified tables gets their column: its
+// rows are of tables in the default schema ('').
+void upgrade_audit_table(Connection& db) {
+  const TableInfo audit = db.inspect_table({kAudit});
+  if (audit.exists && !audit.find_column("table_schema")) {
+    db.execute(std::string("ALTER TABLE ") + kAudit + " ADD COLUMN table_schema TEXT NOT NULL DEFAULT ''");
+  }
+}
+
 void ensure_audit_tables(Connection& db) {
   const auto& d = db.dialect();
   const std::string id = d.identity_primary_key();
@@ -64,8 +73,10 @@ void ensure_audit_tables(Connection& db) {
              " (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, tool_version TEXT NOT NULL, "
              "applied_by TEXT NOT NULL, summary TEXT, undone_at TEXT, undone_by TEXT)");
   db.execute(std::string("CREATE TABLE IF NOT EXISTS ") + kAudit + " (" + id +
-             ", run_id TEXT NOT NULL, table_name TEXT NOT NULL, action TEXT NOT NULL, row_key " + json +
-             " NOT NULL, before_row " + json + " NOT NULL, after_row " + json + ")");
+             ", run_id TEXT NOT NULL, table_name TEXT NOT NULL, table_schema TEXT NOT NULL DEFAULT '', action TEXT NOT "
+             "NULL, row_key " +
+             json + " NOT NULL, before_row " + json + " NOT NULL, after_row " + json + ")");
+  upgrade_audit_table(db);
   db.execute(std::string("CREATE INDEX IF NOT EXISTS constraintctl_audit_run ON ") + kAudit + " (run_id, table_name)");
 }
 
@@ -74,8 +85,8 @@ std::string now_sql(const Dialect& d) { return d.now_text(); }
 // Everything about one table that the statements need.
 struct TableCtx {
   const Dialect* d;
-  std::string name;                // as declared
-  std::string q;                   // quoted
+  model::TableName name;  // as declared
+  std::string q;          // quoted (with its schema)
   TableInfo info;
   std::vector<std::string> key;    // primary key columns, or {"rowid"}
   std::vector<std::string> data;   // columns an image holds and a restore writes (not generated)
@@ -86,6 +97,14 @@ struct TableCtx {
     return join(k, ", ");
   }
   std::string key_json(const std::string& alias) const { return d->key_json(alias, key); }
+  // The audit table's columns naming this table, and their values.
+  static constexpr const char* kAuditColumns = "table_name, table_schema";
+  std::string audit_values() const { return d->quote_string(name.name) + ", " + d->quote_string(name.schema); }
+  // Audit row `audit` is of this table.
+  std::string audit_of(const std::string& audit) const {
+    return audit + ".table_name = " + d->quote_string(name.name) + " AND " + audit +
+           ".table_schema = " + d->quote_string(name.schema);
+  }
   std::string row_json(const std::string& alias) const { return d->row_json(alias, data); }
   std::string type_of(const std::string& col) const {
     if (d->is_row_id(col)) return "INTEGER";
@@ -106,19 +125,19 @@ struct TableCtx {
 std::string unnamable_rows(const Dialect& d, const TableInfo& info) {
   if (!info.primary_key.empty()) return "";
   if (!info.row_id.empty() && d.capabilities().row_id_survives_updates) return "";
-  return "table '" + info.name + "' has no primary key, and " + std::string(d.name()) +
+  return "table '" + info.name.str() + "' has no primary key, and " + std::string(d.name()) +
          "'s row address (" + (info.row_id.empty() ? std::string("none") : info.row_id) +
          ") changes when a row is updated: the audit could not name the rows a fix changes, so undo could not find them. "
          "Its repairs are refused; add a primary key to repair it";
 }
 
-TableCtx table_ctx(Connection& db, const std::string& table) {
+TableCtx table_ctx(Connection& db, const model::TableName& table) {
   TableCtx t;
   t.d = &db.dialect();
   t.name = table;
-  t.q = t.d->quote_ident(table);
+  t.q = t.d->quote_table(table);
   t.info = db.inspect_table(table);
-  if (!t.info.exists) throw UsageError("table '" + table + "' does not exist");
+  if (!t.info.exists) throw UsageError("table '" + table.str() + "' does not exist");
   t.key = t.info.primary_key;
   if (t.key.empty()) {
     if (const std::string why = unnamable_rows(*t.d, t.info); !why.empty()) throw UsageError(why);
@@ -178,17 +197,20 @@ std::int64_t audit_cascade(Connection& db, const TableCtx& t, const std::string&
     const std::int64_t affected = scalar(db, "SELECT count(*) FROM " + child.q + " AS cc_row WHERE " + cond);
     if (affected == 0) continue;
     if (!allowed) {
-      throw UsageError(what + ": deleting these rows of '" + t.name + "' would also delete " + std::to_string(affected) +
-                       " row(s) of '" + ref.table + "' (ON DELETE CASCADE). Nothing was changed. Allow it with "
+      throw UsageError(what + ": deleting these rows of '" + t.name.str() + "' would also delete " +
+                       std::to_string(affected) + " row(s) of '" + ref.table.str() +
+                       "' (ON DELETE CASCADE). Nothing was changed. Allow it with "
                        "--allow-cascade or allow_cascade = true in the repair.");
     }
     for (const auto& gr : child.info.referrers) {
-      if (gr.cascade) throw UsageError(what + ": the cascade from '" + t.name + "' continues past '" + ref.table + "' into '" +
-                                       gr.table + "'; more than one level of cascade is not supported");
+      if (gr.cascade)
+        throw UsageError(what + ": the cascade from '" + t.name.str() + "' continues past '" + ref.table.str() +
+                         "' into '" + gr.table.str() + "'; more than one level of cascade is not supported");
     }
-    n += db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, table_name, action, row_key, before_row) SELECT " +
-                          d.quote_string(run_id) + ", " + d.quote_string(ref.table) + ", 'cascade', " + child.key_json("cc_row") +
-                          ", " + child.row_json("cc_row") + " FROM " + child.q + " AS cc_row WHERE " + cond);
+    n += db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, " + TableCtx::kAuditColumns +
+                          ", action, row_key, before_row) SELECT " + d.quote_string(run_id) + ", " +
+                          child.audit_values() + ", 'cascade', " + child.key_json("cc_row") + ", " +
+                          child.row_json("cc_row") + " FROM " + child.q + " AS cc_row WHERE " + cond);
   }
   return n;
 }
@@ -253,9 +275,11 @@ std::vector<std::pair<std::string, std::int64_t>> referencing_rows(Connection& d
     std::vector<std::string> fk, pk;
     for (const auto& c : ref.columns) fk.push_back("cc_row." + d.quote_ident(c));
     for (const auto& c : ref.parent_columns) pk.push_back(d.quote_ident(c));
-    const auto n = scalar(db, "SELECT count(*) FROM " + d.quote_ident(ref.table) + " AS cc_row WHERE (" + join(fk, ", ") + ") IN (SELECT " +
-                                  join(pk, ", ") + " FROM " + t.q + " WHERE " + doomed + ")");
-    if (n > 0) out.emplace_back(ref.table + " (" + join(ref.columns, ", ") + ", ON DELETE " + ref.on_delete + ")", n);
+    const auto n =
+        scalar(db, "SELECT count(*) FROM " + d.quote_table(ref.table) + " AS cc_row WHERE (" + join(fk, ", ") +
+                       ") IN (SELECT " + join(pk, ", ") + " FROM " + t.q + " WHERE " + doomed + ")");
+    if (n > 0)
+      out.emplace_back(ref.table.str() + " (" + join(ref.columns, ", ") + ", ON DELETE " + ref.on_delete + ")", n);
   }
   return out;
 }
@@ -284,7 +308,7 @@ std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::
       select.push_back(p + " AS cc_old_" + i_s + ", first_value(" + p + ") OVER cc_w AS cc_new_" + i_s);
       old_cols.push_back("cc_old_" + i_s);
       fk.push_back(d.quote_ident(ref.columns[i]));
-      match.push_back("cc_map.cc_old_" + i_s + " = " + d.quote_ident(ref.table) + "." + d.quote_ident(ref.columns[i]));
+      match.push_back("cc_map.cc_old_" + i_s + " = " + d.quote_table(ref.table) + "." + d.quote_ident(ref.columns[i]));
     }
     for (size_t i = 0; i < ref.parent_columns.size(); ++i) {
       set.push_back(fk[i] + " = (SELECT cc_new_" + std::to_string(i) + " FROM cc_fix_map AS cc_map WHERE " + join(match, " AND ") + ")");
@@ -298,7 +322,7 @@ std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::
                " WINDOW cc_w AS (PARTITION BY " + join(cols, ", ") + " ORDER BY " + order + ")) AS cc_m WHERE cc_rn > 1");
     TableCtx child = table_ctx(db, ref.table);
     const std::string refers = "(" + join(fk, ", ") + ") IN (SELECT " + join(old_cols, ", ") + " FROM cc_fix_map)";
-    const std::string run = d.quote_string(run_id), cname = d.quote_string(child.name);
+    const std::string run = d.quote_string(run_id);
     // The row's key after the move: a foreign key can be part of the child's
     // own key (PlaylistTrack's), and undo finds the row by what it is now.
     std::vector<std::pair<std::string, std::string>> new_key;
@@ -314,14 +338,16 @@ std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::
       }
       new_key.emplace_back(k, expr);
     }
-    report.audited += db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, table_name, action, row_key, before_row) SELECT " +
-                                       run + ", " + cname + ", 'repoint', " + d.json_object(new_key) + ", " + child.row_json("cc_row") +
+    report.audited += db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, " + TableCtx::kAuditColumns +
+                                       ", action, row_key, before_row) SELECT " + run + ", " + child.audit_values() +
+                                       ", 'repoint', " + d.json_object(new_key) + ", " + child.row_json("cc_row") +
                                        " FROM " + child.q + " AS cc_row WHERE " + refers);
     const auto n = db.execute_count("UPDATE " + child.q + " SET " + join(set, ", ") + " WHERE " + refers);
     // After-images: what the repoint wrote, read back inside the same transaction.
-    db.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + child.row_json("cc_row") + " FROM " + child.q +
-               " AS cc_row WHERE " + child.key_match("cc_row", kAudit) + ") WHERE " + kAudit + ".run_id = " + run + " AND " + kAudit +
-               ".table_name = " + cname + " AND " + kAudit + ".action = 'repoint' AND " + kAudit + ".after_row IS NULL");
+    db.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + child.row_json("cc_row") + " FROM " +
+               child.q + " AS cc_row WHERE " + child.key_match("cc_row", kAudit) + ") WHERE " + kAudit +
+               ".run_id = " + run + " AND " + child.audit_of(kAudit) + " AND " + kAudit + ".action = 'repoint' AND " +
+               kAudit + ".after_row IS NULL");
     db.execute("DROP TABLE cc_fix_map");
     moved += n;
   }
@@ -332,13 +358,13 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
   TableCtx t = table_ctx(db, w.spec->name);
   const bool preview = o.dry_run;
   const auto& d = *t.d;
-  const std::string run = d.quote_string(run_id), tname = d.quote_string(t.name);
-  const std::string audit_prefix = std::string("INSERT INTO ") + kAudit + " (run_id, table_name, action, row_key, before_row) SELECT " +
-                                   run + ", " + tname + ", ";
+  const std::string run = d.quote_string(run_id);
+  const std::string audit_prefix = std::string("INSERT INTO ") + kAudit + " (run_id, " + TableCtx::kAuditColumns +
+                                   ", action, row_key, before_row) SELECT " + run + ", " + t.audit_values() + ", ";
   // Indices, not pointers: report.actions grows while we work.
   std::map<std::string, size_t> actions;
   auto action_for = [&](const std::string& name, const std::string& kind, const std::string& policy) {
-    report.actions.push_back(FixAction{t.name, name, kind, policy, 0, 0, 0, 0, {}});
+    report.actions.push_back(FixAction{t.name.str(), name, kind, policy, 0, 0, 0, 0, {}});
     return report.actions.size() - 1;
   };
 
@@ -402,8 +428,9 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
     const auto left = scalar(db, "SELECT count(*) FROM " + t.q + " WHERE " + mine + " AND NOT (" + join(preds, " AND ") + ")");
     if (left == 0) break;
     if (changed == 0 || pass == kMaxPasses) {
-      throw Error(ExitCode::findings, "table '" + t.name + "': the repairs do not converge (" + std::to_string(left) +
-                                          " row(s) still break a rule after " + std::to_string(pass) +
+      throw Error(ExitCode::findings, "table '" + t.name.str() + "': the repairs do not converge (" +
+                                          std::to_string(left) + " row(s) still break a rule after " +
+                                          std::to_string(pass) +
                                           " passes); the rules contradict each other. Nothing was changed.");
     }
   }
@@ -428,11 +455,12 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
     }
   }
   // After-images; rows that ended up unchanged leave no audit row.
-  const std::string audit_rows = std::string(kAudit) + ".run_id = " + run + " AND " + kAudit + ".table_name = " + tname;
-  db.execute(std::string("UPDATE ") + kAudit + " SET action = 'delete' WHERE " + audit_rows + " AND action = 'update' AND NOT EXISTS (SELECT 1 FROM " +
-             t.q + " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + ")");
-  db.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + t.row_json("cc_row") + " FROM " + t.q + " AS cc_row WHERE " +
-             t.key_match("cc_row", kAudit) + ") WHERE " + audit_rows + " AND action = 'update'");
+  const std::string audit_rows = std::string(kAudit) + ".run_id = " + run + " AND " + t.audit_of(kAudit);
+  db.execute(std::string("UPDATE ") + kAudit + " SET action = 'delete' WHERE " + audit_rows +
+             " AND action = 'update' AND NOT EXISTS (SELECT 1 FROM " + t.q + " AS cc_row WHERE " +
+             t.key_match("cc_row", kAudit) + ")");
+  db.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + t.row_json("cc_row") + " FROM " + t.q +
+             " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + ") WHERE " + audit_rows + " AND action = 'update'");
   report.audited -= db.execute_count(std::string("DELETE FROM ") + kAudit + " WHERE " + audit_rows +
                                      " AND action = 'update' AND after_row = before_row");
   db.execute("DROP TABLE cc_fix_keys");
@@ -473,7 +501,9 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
 
   std::vector<TableWork> work;
   for (const auto& t : schema.tables) {
-    if (!options.tables.empty() && std::find(options.tables.begin(), options.tables.end(), t.name) == options.tables.end()) continue;
+    if (!options.tables.empty() &&
+        std::find(options.tables.begin(), options.tables.end(), t.name.str()) == options.tables.end())
+      continue;
     auto violated = [&](const std::string& name) {
       for (const auto& c : before.constraints) {
         if (c.name == name) return c.violations > 0;
@@ -528,10 +558,12 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         continue;
       }
       std::string who;
-      for (const auto& [table, n] : refs) who += (who.empty() ? "" : ", ") + table + ": " + std::to_string(n) + " row(s)";
-      const std::string why = u->name + ": the surplus rows of '" + t.name + "' are referenced by " + who +
-                              "; deleting them would break or change those rows. Set references = \"repoint\" in its repair (" +
-                              u->repair.where.str() + ") to move them to the kept row first, or repair them by hand";
+      for (const auto& [table, n] : refs)
+        who += (who.empty() ? "" : ", ") + table + ": " + std::to_string(n) + " row(s)";
+      const std::string why =
+          u->name + ": the surplus rows of '" + t.name.str() + "' are referenced by " + who +
+          "; deleting them would break or change those rows. Set references = \"repoint\" in its repair (" +
+          u->repair.where.str() + ") to move them to the kept row first, or repair them by hand";
       if (!options.skip_refused) {
         throw Error(ExitCode::findings, "fix refused: " + why + ". Nothing was changed (--skip-refused repairs the rest).");
       }
@@ -566,7 +598,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
       try {
         fix_table(db, w, options, report.run_id, report);
       } catch (const std::exception& e) {
-        rethrow_with_context(e, "fix table '" + w.spec->name + "'");
+        rethrow_with_context(e, "fix table '" + w.spec->name.str() + "'");
       }
     }
     std::int64_t changed = 0, deleted = 0;
@@ -601,7 +633,7 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
   UndoReport report;
   report.run_id = run_id;
   bool runs_table = false;
-  db.query(d.table_exists_sql(kRuns), [&](const Row& r) { runs_table = dialect::value_int(r[0]) > 0; });
+  db.query(d.table_exists_sql({kRuns}), [&](const Row& r) { runs_table = dialect::value_int(r[0]) > 0; });
   if (!runs_table) throw UsageError("fix run " + in_quotes(run_id) + " is unknown: this database has no fix runs");
   for (const auto& sql : d.enforce_foreign_keys()) db.execute(sql);
   in_write_transaction(db, "undo-before-commit", [&] {
@@ -614,14 +646,18 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
     if (!found) throw UsageError("fix run " + in_quotes(run_id) + " is unknown");
     if (!undone.empty()) throw UsageError("fix run " + in_quotes(run_id) + " was already undone at " + undone);
 
-    std::vector<std::string> tables;
-    db.query(std::string("SELECT table_name, min(id) FROM ") + kAudit + " WHERE run_id = " + run + " GROUP BY table_name ORDER BY 2",
-             [&](const Row& r) { tables.push_back(dialect::value_text(r[0])); });
+    upgrade_audit_table(db);
+    std::vector<model::TableName> tables;
+    db.query(std::string("SELECT table_name, table_schema, min(id) FROM ") + kAudit + " WHERE run_id = " + run +
+                 " GROUP BY table_name, table_schema ORDER BY 3",
+             [&](const Row& r) {
+               tables.push_back({dialect::value_text(r[0]), dialect::value_text(r[1])});
+             });
     // Refuse if anything changed since the run: updated rows must still hold
     // their after-image, deleted keys must still be free.
     for (const auto& name : tables) {
       TableCtx t = table_ctx(db, name);
-      const std::string mine = std::string(kAudit) + ".run_id = " + run + " AND " + kAudit + ".table_name = " + d.quote_string(name);
+      const std::string mine = std::string(kAudit) + ".run_id = " + run + " AND " + t.audit_of(kAudit);
       std::vector<std::string> changed;
       db.query(std::string("SELECT CAST(row_key AS TEXT) FROM ") + kAudit + " WHERE " + mine + " AND action IN ('update', 'repoint') AND NOT EXISTS (SELECT 1 FROM " +
                    t.q + " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + " AND " + t.row_json("cc_row") + " = " + kAudit +
@@ -631,9 +667,11 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
                    t.q + " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + ") LIMIT 5",
                [&](const Row& r) { changed.push_back(dialect::value_text(r[0]) + " (deleted by the run, present again)"); });
       if (!changed.empty()) {
-        throw Error(ExitCode::findings, "fix run " + in_quotes(run_id) + ": rows of '" + name +
-                                            "' changed again since the run, so undo would overwrite newer data; nothing was changed. "
-                                            "Rows: " + join(changed, ", "));
+        throw Error(ExitCode::findings,
+                    "fix run " + in_quotes(run_id) + ": rows of '" + name.str() +
+                        "' changed again since the run, so undo would overwrite newer data; nothing was changed. "
+                        "Rows: " +
+                        join(changed, ", "));
       }
     }
     // Deleted rows come back first, parents before the children that
@@ -651,10 +689,10 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
           cols.push_back(t.key[0]);
           values.push_back(d.json_get("a.row_key", t.key[0], "INTEGER"));
         }
-        report.reinserted += db.execute_count("INSERT INTO " + t.q + " (" + join(cols, ", ") + ")" +
-                                              d.insert_keeping_identity() + " SELECT " + join(values, ", ") + " FROM " +
-                                              kAudit + " AS a WHERE a.run_id = " + run + " AND a.table_name = " + d.quote_string(name) +
-                                              " AND a.action = '" + action + "' ORDER BY a.id");
+        report.reinserted +=
+            db.execute_count("INSERT INTO " + t.q + " (" + join(cols, ", ") + ")" + d.insert_keeping_identity() +
+                             " SELECT " + join(values, ", ") + " FROM " + kAudit + " AS a WHERE a.run_id = " + run +
+                             " AND " + t.audit_of("a") + " AND a.action = '" + action + "' ORDER BY a.id");
       }
     }
     for (const auto& name : tables) {
@@ -672,9 +710,10 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
           sets.push_back(d.quote_ident(c) + " = " + d.json_get(std::string(kAudit) + ".before_row", c, t.type_of(c)));
         }
         if (sets.empty()) continue;
-        report.restored += db.execute_count("UPDATE " + t.q + " SET " + join(sets, ", ") + " FROM " + kAudit + " WHERE " + kAudit +
-                                            ".run_id = " + run + " AND " + kAudit + ".table_name = " + d.quote_string(name) + " AND " +
-                                            kAudit + ".action = '" + action + "' AND " + t.key_match(t.q, kAudit));
+        report.restored +=
+            db.execute_count("UPDATE " + t.q + " SET " + join(sets, ", ") + " FROM " + kAudit + " WHERE " + kAudit +
+                             ".run_id = " + run + " AND " + t.audit_of(kAudit) + " AND " + kAudit + ".action = '" +
+                             action + "' AND " + t.key_match(t.q, kAudit));
       }
     }
     db.execute(std::string("UPDATE ") + kRuns + " SET undone_at = " + now_sql(d) + ", undone_by = " + d.quote_string(applied_by) +

@@ -18,19 +18,20 @@ std::string check_predicate(const model::Check& check, const dialect::Dialect& d
 // SELECT <count of NOT p1>, <count of NOT p2>, ... FROM t WHERE NOT (p1 AND p2 ...)
 // The WHERE keeps only rows breaking at least one rule, so the per-rule
 // classification runs on those alone. Result: one row, one count per check.
-std::string check_count_query(const std::string& table, const std::vector<const model::Check*>& checks,
+std::string check_count_query(const model::TableName& table, const std::vector<const model::Check*>& checks,
                               const dialect::Dialect& d);
 
 // The first `limit` violating rows by key: key columns, then `shown` columns.
-std::string check_sample_query(const std::string& table, const model::Check& check, const std::vector<std::string>& key,
-                               const std::vector<std::string>& shown, int limit, const dialect::Dialect& d);
+std::string check_sample_query(const model::TableName& table, const model::Check& check,
+                               const std::vector<std::string>& key, const std::vector<std::string>& shown, int limit,
+                               const dialect::Dialect& d);
 
 // One grouped pass for a UNIQUE: duplicate groups among rows whose key has no
 // NULL (NULLs are distinct) and that match the partial `where`. Rows out:
 //   (0, groups, surplus rows, NULL, NULL...)              exactly one summary row
 //   (1, rows in group, NULL, ids, key values...)          up to `limit` sample groups
-std::string unique_query(const std::string& table, const model::Unique& unique, const std::vector<std::string>& key,
-                         int limit, const dialect::Dialect& d);
+std::string unique_query(const model::TableName& table, const model::Unique& unique,
+                         const std::vector<std::string>& key, int limit, const dialect::Dialect& d);
 
 // An expression naming a row: the primary key column, several joined with
 // '/', or the dialect's row id.

@@ -40,11 +40,11 @@ class Validation {
 void require_column(const TableInfo& info, const std::string& column, const model::SourceLocation& where,
                     const std::string& what, Validation& v) {
   if (!column.empty() && !info.find_column(column)) {
-    v.add(where, what + ": table " + in_quotes(info.name) + " has no column " + in_quotes(column));
+    v.add(where, what + ": table " + in_quotes(info.name.str()) + " has no column " + in_quotes(column));
   }
 }
 
-void validate_expr(dialect::Connection& db, const std::string& table, const std::string& expr,
+void validate_expr(dialect::Connection& db, const model::TableName& table, const std::string& expr,
                    const model::SourceLocation& where, const std::string& what, Validation& v) {
   try {
     db.validate_expression(table, expr);
@@ -53,10 +53,30 @@ void validate_expr(dialect::Connection& db, const std::string& table, const std:
   }
 }
 
+// Why `spec` names no table of the database, with what it probably meant: a
+// dotted name that is a table of another schema.
+std::string missing_table(dialect::Connection& db, const model::Table& spec) {
+  std::string why = "table " + in_quotes(spec.name.str()) + " does not exist in the database";
+  const auto dot = spec.name.name.find('.');
+  if (!spec.name.schema.empty() || dot == std::string::npos || !db.dialect().capabilities().schemas) return why;
+  const model::TableName split{spec.name.name.substr(dot + 1), spec.name.name.substr(0, dot)};
+  if (split.name.empty() || split.schema.empty() || !db.inspect_table(split).exists) return why;
+  return why + "; table " + in_quotes(split.name) + " of schema " + in_quotes(split.schema) +
+         " does: write schema = \"" + split.schema + "\" and table = \"" + split.name + "\"";
+}
+
 TablePlan plan_table(dialect::Connection& db, const model::Table& spec, Validation& v) {
-  TablePlan plan{&spec, db.inspect_table(spec.name), {}};
+  TablePlan plan{&spec, {}, {}};
+  plan.info.name = spec.name;
+  if (!spec.name.schema.empty() && !db.dialect().capabilities().schemas) {
+    v.add(spec.schema_where.line > 0 ? spec.schema_where : spec.where,
+          "schema = " + in_quotes(spec.name.schema) + ": " + std::string(db.dialect().name()) +
+              " has no schemas; remove the key (the table is named by 'table' alone)");
+    return plan;
+  }
+  plan.info = db.inspect_table(spec.name);
   if (!plan.info.exists) {
-    v.add(spec.where, "table " + in_quotes(spec.name) + " does not exist in the database");
+    v.add(spec.where, missing_table(db, spec));
     return plan;
   }
   plan.key = plan.info.primary_key.empty() ? std::vector<std::string>{plan.info.row_id} : plan.info.primary_key;
@@ -86,8 +106,9 @@ std::vector<std::string> shown_columns(const model::Check& c, const TableInfo& i
   std::vector<std::string> out;
   auto add = [&](const std::string& col) {
     if (col.empty() || !info.find_column(col)) return;
-    if (std::find(key.begin(), key.end(), col) != key.end()) return;
-    if (std::find(out.begin(), out.end(), col) == out.end()) out.push_back(col);
+    auto same = [&](const std::string& other) { return info.same_name(other, col); };
+    if (std::any_of(key.begin(), key.end(), same)) return;
+    if (std::none_of(out.begin(), out.end(), same)) out.push_back(col);
   };
   add(c.column);
   if (!c.structured()) {
@@ -112,7 +133,7 @@ void scan_checks(dialect::Connection& db, const TablePlan& plan, const ScanOptio
   for (size_t i = 0; i < checks.size(); ++i) {
     const auto& c = *checks[i];
     ConstraintScan s;
-    s.table = spec.name;
+    s.table = spec.name.str();
     s.name = c.name;
     s.kind = "check";
     s.definition = check_predicate(c, d);
@@ -137,7 +158,7 @@ void scan_uniques(dialect::Connection& db, const TablePlan& plan, const ScanOpti
   const auto& d = db.dialect();
   for (const auto& u : plan.spec->uniques) {
     ConstraintScan s;
-    s.table = plan.spec->name;
+    s.table = plan.spec->name.str();
     s.name = u.name;
     s.kind = "unique";
     for (size_t i = 0; i < u.columns.size(); ++i) s.definition += (i ? ", " : "") + d.quote_ident(u.columns[i]);
@@ -180,7 +201,8 @@ ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const 
     if (!t) throw UsageError("--table " + in_quotes(name) + ": no such table in the schema");
   }
   for (const auto& t : schema.tables) {
-    if (options.tables.empty() || std::find(options.tables.begin(), options.tables.end(), t.name) != options.tables.end()) {
+    if (options.tables.empty() ||
+        std::find(options.tables.begin(), options.tables.end(), t.name.str()) != options.tables.end()) {
       tables.push_back(&t);
     }
   }
@@ -198,12 +220,12 @@ ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const 
   std::optional<dialect::Transaction> snapshot;
   if (!options.inside_transaction) snapshot.emplace(db, dialect::Transaction::Mode::read_snapshot);
   for (size_t i = 0; i < plans.size(); ++i) {
-    if (options.progress) options.progress(plans[i].spec->name, i, plans.size());
+    if (options.progress) options.progress(plans[i].spec->name.str(), i, plans.size());
     try {
       scan_checks(db, plans[i], options, report);
       scan_uniques(db, plans[i], options, report);
     } catch (const std::exception& e) {
-      rethrow_with_context(e, "table " + in_quotes(plans[i].spec->name));
+      rethrow_with_context(e, "table " + in_quotes(plans[i].spec->name.str()));
     }
   }
   if (snapshot) snapshot->rollback();

@@ -20,7 +20,7 @@ struct Sample {
 };
 
 struct ConstraintScan {
-  std::string table;
+  std::string table;  // as shown: TableName::str()
   std::string name;
   std::string kind;        // "check" | "unique"
   std::string definition;  // the condition or column list, as SQL
@@ -33,7 +33,7 @@ struct ConstraintScan {
 };
 
 struct ScanOptions {
-  std::vector<std::string> tables;  // empty: all declared tables
+  std::vector<std::string> tables;  // empty: all declared tables; else as shown ("orders", "sales.orders")
   int sample = 5;                   // sample rows per violated constraint (0: none)
   std::function<void(const std::string& table, size_t index, size_t count)> progress;
   // Read in the caller's open transaction (a fix's dry run scans what its

@@ -25,9 +25,10 @@ std::string literal_of(const dialect::Dialect& d, const Value& v) {
 
 std::string key_col(const dialect::Dialect& d, const std::string& c) { return d.column_ref("", c); }
 
-bool subset_of(const std::vector<std::string>& small, const std::vector<std::string>& big) {
+// Names compare as the table's database compares them (SQLite: ASCII case aside).
+bool subset_of(const TableInfo& info, const std::vector<std::string>& small, const std::vector<std::string>& big) {
   return !small.empty() && std::all_of(small.begin(), small.end(), [&](const std::string& c) {
-    return std::find(big.begin(), big.end(), c) != big.end();
+    return std::any_of(big.begin(), big.end(), [&](const std::string& b) { return info.same_name(b, c); });
   });
 }
 
@@ -69,7 +70,7 @@ class Prober {
       return "";
     }
     const std::vector<Value> row = first_rows(info, key, "", 1);
-    const std::string table = d_.quote_ident(info.name);
+    const std::string table = d_.quote_table(info.name);
     if (row.empty() && d_.capabilities().insert_probe_leaves_trace) {
       how = "skipped: the table is empty and an INSERT probe would advance sequences; the catalog shows it validated";
       return "";
@@ -91,7 +92,7 @@ class Prober {
           how = why;
           return "";
         }
-        if (o.refused && o.kind == DbErrorKind::check_violation && o.detail.constraint == def.name) {
+        if (o.refused && o.kind == DbErrorKind::check_violation && info.same_name(o.detail.constraint, def.name)) {
           how = "rejected: " + d_.quote_ident(col->name) + " = " + v;
           return "";
         }
@@ -124,10 +125,11 @@ class Prober {
     std::vector<Value> first(rows.begin(), rows.begin() + key.size()), second(rows.begin() + key.size(), rows.end());
     std::string sets;
     for (const auto& c : def.columns) {
-      sets += (sets.empty() ? "" : ", ") + d_.quote_ident(c) + " = (SELECT " + d_.quote_ident(c) + " FROM " + d_.quote_ident(info.name) +
-              " WHERE " + where_key(key, first) + ")";
+      sets += (sets.empty() ? "" : ", ") + d_.quote_ident(c) + " = (SELECT " + d_.quote_ident(c) + " FROM " +
+              d_.quote_table(info.name) + " WHERE " + where_key(key, first) + ")";
     }
-    const Outcome o = attempt("UPDATE " + d_.quote_ident(info.name) + " SET " + sets + " WHERE " + where_key(key, second));
+    const Outcome o =
+        attempt("UPDATE " + d_.quote_table(info.name) + " SET " + sets + " WHERE " + where_key(key, second));
     if (auto why = not_run(o); !why.empty()) {
       how = why;
       return "";
@@ -157,8 +159,8 @@ class Prober {
     std::string cols;
     for (const auto& k : key) cols += (cols.empty() ? "" : ", ") + key_col(d_, k);
     std::vector<Value> out;
-    db_.query("SELECT " + cols + " FROM " + d_.quote_ident(info.name) + (scope.empty() ? "" : " WHERE " + scope) + " ORDER BY " + cols +
-                  " LIMIT " + std::to_string(n),
+    db_.query("SELECT " + cols + " FROM " + d_.quote_table(info.name) + (scope.empty() ? "" : " WHERE " + scope) +
+                  " ORDER BY " + cols + " LIMIT " + std::to_string(n),
               [&](const Row& r) { out.insert(out.end(), r.begin(), r.end()); });
     return out;
   }
@@ -206,17 +208,19 @@ class Prober {
   // SQLite names the columns instead. Empty: refused by something else.
   std::string unique_rejecter(const migrate::ConstraintDef& def, const TableInfo& info, const Outcome& o) {
     if (!o.detail.constraint.empty()) {
-      if (o.detail.constraint == def.name) return def.name;
+      if (info.same_name(o.detail.constraint, def.name)) return def.name;
       const auto* other = info.find_constraint(o.detail.constraint);
       const bool unique = other && (other->kind == ExistingConstraint::Kind::unique || other->kind == ExistingConstraint::Kind::unique_index ||
                                     other->kind == ExistingConstraint::Kind::primary_key);
       const bool partial = other && other->definition.find(" WHERE ") != std::string::npos;
-      return unique && !partial && subset_of(other->columns, def.columns) ? other->name : "";
+      return unique && !partial && subset_of(info, other->columns, def.columns) ? other->name : "";
     }
-    if (o.detail.columns.empty() || !subset_of(o.detail.columns, def.columns)) return "";
-    if (o.detail.columns == def.columns) return def.name;  // SQLite cannot tell which index of these columns fired
+    if (o.detail.columns.empty() || !subset_of(info, o.detail.columns, def.columns)) return "";
+    if (info.same_names(o.detail.columns, def.columns))
+      return def.name;  // SQLite cannot tell which index of these columns fired
     for (const auto& c : info.constraints) {
-      if (c.columns == o.detail.columns && c.definition.find(" WHERE ") == std::string::npos) return c.name.empty() ? "(unnamed)" : c.name;
+      if (info.same_names(c.columns, o.detail.columns) && c.definition.find(" WHERE ") == std::string::npos)
+        return c.name.empty() ? "(unnamed)" : c.name;
     }
     return "";
   }
@@ -258,14 +262,14 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
   report.problems = st.problems;
 
   // Every name constraintctl ever managed: anything a migration file adds.
-  std::map<std::string, std::string> managed;  // name -> table
+  std::map<std::string, model::TableName> managed;  // name -> table
   for (const auto& m : migrations) {
     for (const auto& op : m.operations) managed[op.def.name] = op.def.table;
   }
-  std::set<std::string> tables;
+  std::set<model::TableName> tables;
   for (const auto& [name, table] : managed) tables.insert(table);
 
-  std::map<std::string, TableInfo> infos;
+  std::map<model::TableName, TableInfo> infos;
   for (const auto& t : tables) infos[t] = db.inspect_table(t);
 
   bool ignore_checks = false;
@@ -277,12 +281,12 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
   // transactions), then every probe in one rolled-back transaction.
   std::vector<std::pair<size_t, const migrate::ConstraintDef*>> to_probe;
   for (const auto& [name, def] : expected) {
-    Finding f{def.table, name, def.unique ? "unique" : "check", "ok", "", "", false};
+    Finding f{def.table.str(), name, def.unique ? "unique" : "check", "ok", "", "", false};
     const TableInfo& info = infos[def.table];
     const ExistingConstraint* existing = info.exists ? info.find_constraint(name) : nullptr;
     if (!info.exists) {
       f.status = "missing_table";
-      f.detail = "table '" + def.table + "' does not exist";
+      f.detail = "table '" + def.table.str() + "' does not exist";
     } else if (!existing) {
       f.status = "missing";
       f.detail = "declared " + def.describe() + " but the database has no constraint of that name";
@@ -318,7 +322,9 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
     probes.rollback();
   }
   for (const auto& d : dropped) {
-    Finding f{d.table, d.name, "check", "dropped", "removed by drop-checks: expected absent (apply restores it)", "", true};
+    Finding f{
+        d.table.str(), d.name, "check", "dropped", "removed by drop-checks: expected absent (apply restores it)", "",
+        true};
     const TableInfo& info = infos[d.table];
     if (info.exists && info.find_constraint(d.name)) {
       f.status = "unexpected";
@@ -334,9 +340,12 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
   }
   if (!pending.empty()) {
     for (const auto& [name, def] : migrate::replay(migrations)) {
-      if (expected.count(name) || std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; })) continue;
-      report.constraints.push_back(Finding{def.table, name, def.unique ? "unique" : "check", "not_applied",
-                                           "declared by a migration not applied yet (run constraintctl apply)", "", false});
+      if (expected.count(name) ||
+          std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; }))
+        continue;
+      report.constraints.push_back(Finding{def.table.str(), name, def.unique ? "unique" : "check", "not_applied",
+                                           "declared by a migration not applied yet (run constraintctl apply)", "",
+                                           false});
     }
   }
   for (const auto& [name, table] : managed) {
@@ -344,14 +353,16 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
                                              [&](const Finding& f) { return f.name == name && f.status == "not_applied"; }) || std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; })) continue;
     const TableInfo& info = infos[table];
     if (const auto* c = info.exists ? info.find_constraint(name) : nullptr) {
-      report.constraints.push_back(Finding{table, name, kind_name(c->kind), "unexpected",
-                                           "created by constraintctl but no applied migration declares it (" + c->definition + ")", "", false});
+      report.constraints.push_back(
+          Finding{table.str(), name, kind_name(c->kind), "unexpected",
+                  "created by constraintctl but no applied migration declares it (" + c->definition + ")", "", false});
     }
   }
   for (const auto& [table, info] : infos) {
     for (const auto& c : info.constraints) {
       if (!c.name.empty() && managed.count(c.name)) continue;
-      report.unmanaged.push_back(Finding{table, c.name.empty() ? "(unnamed)" : c.name, kind_name(c.kind), "unmanaged", c.definition, "", false});
+      report.unmanaged.push_back(Finding{table.str(), c.name.empty() ? "(unnamed)" : c.name, kind_name(c.kind),
+                                         "unmanaged", c.definition, "", false});
     }
   }
   return report;

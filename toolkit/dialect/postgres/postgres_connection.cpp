@@ -18,8 +18,10 @@
 namespace cc::dialect {
 namespace {
 
-// Catalog queries. %s is the table as a regclass literal ('"Name"'); names are
-// resolved through the search_path exactly as the user's own SQL would.
+// Catalog queries. %s is the table as a regclass literal ('"Name"' or
+// '"sales"."Name"'): a qualified name is looked up in its schema, an
+// unqualified one through the search_path exactly as the user's own SQL
+// would, and every query filters by the one table (its oid) that names.
 // Then the base type of a domain and the labels of an enum (of the domain's base type too).
 constexpr const char* kColumns =
     "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attgenerated <> '', "
@@ -28,15 +30,17 @@ constexpr const char* kColumns =
     " WHERE e.enumtypid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END), a.attidentity = 'a' "
     "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
     "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
-// Foreign keys of every table that point at this one.
+// Foreign keys of every table that point at this one, with the referring
+// table's schema unless it is the default one (current_schema()).
 constexpr const char* kReferrers =
-    "SELECT t.relname, "
+    "SELECT t.relname, CASE WHEN tn.nspname = current_schema() THEN '' ELSE tn.nspname END, "
     "(SELECT string_agg(a.attname, chr(31) ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord) "
     " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum), "
     "(SELECT string_agg(a.attname, chr(31) ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY k(attnum, ord) "
-    " JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum), c.confdeltype = 'c', c.confdeltype::text "
-    "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid WHERE c.contype = 'f' AND c.confrelid = %s::regclass "
-    "ORDER BY t.relname, c.conname";
+    " JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum), c.confdeltype = 'c', "
+    "c.confdeltype::text "
+    "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace "
+    "WHERE c.contype = 'f' AND c.confrelid = %s::regclass ORDER BY tn.nspname, t.relname, c.conname";
 constexpr const char* kConstraints =
     "SELECT c.conname, c.contype, pg_get_constraintdef(c.oid, true), c.convalidated, "
     "coalesce(ix.indisvalid AND ix.indisready, true), "
@@ -260,10 +264,10 @@ class PostgresConnection final : public SociConnection {
 
   void begin_read_snapshot() override { execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); }
 
-  TableInfo inspect_table(std::string_view table) override {
+  TableInfo inspect_table(const model::TableName& table) override {
     TableInfo info;
-    info.name = std::string(table);
-    const std::string lit = dialect().quote_string(dialect().quote_ident(table));
+    info.name = table;
+    const std::string lit = dialect().quote_string(dialect().quote_table(table));
     query("SELECT to_regclass(" + lit + ") IS NOT NULL", [&](const Row& r) { info.exists = truthy(r[0]); });
     if (!info.exists) return info;
     query(detail::substitute(kColumns, lit), [&](const Row& r) {
@@ -303,12 +307,16 @@ class PostgresConnection final : public SociConnection {
     });
     query(detail::substitute(kReferrers, lit), [&](const Row& r) {
       Referrer ref;
-      ref.table = value_text(r[0]);
-      ref.columns = detail::split_unit(value_text(r[1]));
-      ref.parent_columns = detail::split_unit(value_text(r[2]));
-      ref.cascade = truthy(r[3]);
-      const std::string action = value_text(r[4]);
-      ref.on_delete = action == "c" ? "CASCADE" : action == "n" ? "SET NULL" : action == "d" ? "SET DEFAULT" : action == "r" ? "RESTRICT" : "NO ACTION";
+      ref.table = {value_text(r[0]), value_text(r[1])};
+      ref.columns = detail::split_unit(value_text(r[2]));
+      ref.parent_columns = detail::split_unit(value_text(r[3]));
+      ref.cascade = truthy(r[4]);
+      const std::string action = value_text(r[5]);
+      ref.on_delete = action == "c"   ? "CASCADE"
+                      : action == "n" ? "SET NULL"
+                      : action == "d" ? "SET DEFAULT"
+                      : action == "r" ? "RESTRICT"
+                                      : "NO ACTION";
       info.referrers.push_back(std::move(ref));
     });
     if (info.primary_key.empty()) info.row_id = "ctid";
@@ -320,9 +328,9 @@ class PostgresConnection final : public SociConnection {
   // function it can call must be IMMUTABLE or STABLE (see volatile_call).
   // In a transaction (a read snapshot) a savepoint keeps a rejected
   // expression from aborting it.
-  void validate_expression(std::string_view table, std::string_view expr) override {
+  void validate_expression(const model::TableName& table, std::string_view expr) override {
     require_single_expression(expr);
-    const std::string sql = "SELECT 1 FROM " + dialect().quote_ident(table) + " WHERE NOT (" + std::string(expr) + ")";
+    const std::string sql = "SELECT 1 FROM " + dialect().quote_table(table) + " WHERE NOT (" + std::string(expr) + ")";
     const bool in_transaction = PQtransactionStatus(conn_) == PQTRANS_INTRANS;
     if (in_transaction) SociConnection::execute("SAVEPOINT constraintctl_validate");
     PGresult* res = PQprepare(conn_, "", sql.c_str(), 0, nullptr);

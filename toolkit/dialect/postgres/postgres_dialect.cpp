@@ -53,6 +53,7 @@ class PostgresDialect final : public Dialect {
       c.deferrable_constraints = true;
       c.insert_probe_leaves_trace = true;
       c.row_id = "ctid";
+      c.schemas = true;
       return c;
     }();
     return caps;
@@ -60,8 +61,8 @@ class PostgresDialect final : public Dialect {
   std::string begin_write() const override { return "BEGIN"; }
   std::vector<std::string> begin_probes() const override { return {"BEGIN", "SET CONSTRAINTS ALL IMMEDIATE"}; }
   std::string now_text() const override { return "CAST(clock_timestamp() AS text)"; }
-  std::string table_exists_sql(std::string_view table) const override {
-    return "SELECT count(*) FROM pg_class WHERE oid = to_regclass(" + quote_string(quote_ident(table)) + ")";
+  std::string table_exists_sql(const model::TableName& table) const override {
+    return "SELECT count(*) FROM pg_class WHERE oid = to_regclass(" + quote_string(quote_table(table)) + ")";
   }
   std::string identity_primary_key() const override { return "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"; }
   std::string insert_keeping_identity() const override { return " OVERRIDING SYSTEM VALUE"; }

@@ -26,6 +26,9 @@ namespace {
 constexpr long long kAdvisoryKey = 0x63637463746cLL;  // "cctctl"
 
 std::string q(std::string_view s) { return postgresql_dialect().quote_ident(s); }
+std::string qt(const model::TableName& t) { return postgresql_dialect().quote_table(t); }
+// An index lives in its table's schema; DROP INDEX names it there.
+std::string index_of(const migrate::ConstraintDef& def) { return qt({def.name, def.table.schema}); }
 
 bool truthy(const Value& v) {
   if (auto s = std::get_if<std::string>(&v)) return *s == "t" || *s == "true" || *s == "1";
@@ -76,8 +79,8 @@ class PostgresMigrator final : public Migrator {
     p.notes.push_back("constraintctl holds the advisory lock pg_advisory_lock(" + std::to_string(kAdvisoryKey) +
                       ") on its connection while this runs; lock_timeout steps are retried up to " +
                       std::to_string(options_.lock_retries) + " times");
-    std::map<std::string, TableInfo> infos;
-    auto info_of = [&](const std::string& table) -> const TableInfo& {
+    std::map<model::TableName, TableInfo> infos;
+    auto info_of = [&](const model::TableName& table) -> const TableInfo& {
       auto it = infos.find(table);
       if (it == infos.end()) it = infos.emplace(table, db_.inspect_table(table)).first;
       return it->second;
@@ -91,11 +94,12 @@ class PostgresMigrator final : public Migrator {
     std::vector<const migrate::Operation*> validate;
     for (const auto& op : work.ops) {
       const TableInfo& info = info_of(op.def.table);
-      if (!info.exists) throw UsageError(op.describe() + ": table '" + op.def.table + "' does not exist");
+      if (!info.exists) throw UsageError(op.describe() + ": table '" + op.def.table.str() + "' does not exist");
       const ExistingConstraint* existing = info.find_constraint(op.def.name);
       if (auto it = planned_.find(op.def.name); it != planned_.end()) existing = it->second ? &*it->second : nullptr;
       planned_[op.def.name] = planned_effect(op);
-      const std::string table = q(op.def.table), name = q(op.def.name), origin = op.describe();
+      const std::string table = qt(op.def.table), name = q(op.def.name), index = index_of(op.def),
+                        origin = op.describe();
       switch (op.kind) {
         case migrate::OpKind::add_check:
           if (existing) {
@@ -134,14 +138,14 @@ class PostgresMigrator final : public Migrator {
           if (existing && !existing->valid) {
             // A failed or interrupted CONCURRENTLY build leaves an INVALID index
             // that still slows writes (and may enforce uniqueness): drop it first.
-            Unit drop = alone({"DROP INDEX CONCURRENTLY IF EXISTS " + name, "", "", origin, false, ""});
+            Unit drop = alone({"DROP INDEX CONCURRENTLY IF EXISTS " + index, "", "", origin, false, ""});
             drop.notice = "dropping INVALID index " + op.def.name + " left by an interrupted build";
             p.units.push_back(std::move(drop));
           }
           if (!existing || !existing->valid) {
-            Unit build = alone({postgres_create_unique_index(op.def), "DROP INDEX CONCURRENTLY IF EXISTS " + name,
+            Unit build = alone({postgres_create_unique_index(op.def), "DROP INDEX CONCURRENTLY IF EXISTS " + index,
                                 "outside a transaction: writers are not blocked", origin, false, ""});
-            build.cleanup = "DROP INDEX CONCURRENTLY IF EXISTS " + name;
+            build.cleanup = "DROP INDEX CONCURRENTLY IF EXISTS " + index;
             build.may_violate = true;
             p.units.push_back(std::move(build));
           } else {
@@ -157,7 +161,7 @@ class PostgresMigrator final : public Migrator {
           if (existing && existing->kind == ExistingConstraint::Kind::unique) {
             exclusive.steps.push_back({"ALTER TABLE " + table + " DROP CONSTRAINT " + name, "", "", origin, false, "pg-exclusive-step"});
           } else if (existing) {
-            exclusive.steps.push_back({"DROP INDEX " + name, "", "", origin, false, "pg-exclusive-step"});
+            exclusive.steps.push_back({"DROP INDEX " + index, "", "", origin, false, "pg-exclusive-step"});
           } else {
             p.already_done.push_back(origin);
           }
@@ -179,7 +183,8 @@ class PostgresMigrator final : public Migrator {
       v.may_violate = true;
       v.fault_after = "pg-validated";
       v.steps.push_back({set_timeout, "", "", "", false, ""});
-      v.steps.push_back({"ALTER TABLE " + q(op.def.table) + " VALIDATE CONSTRAINT " + q(op.def.name), "", "", op.describe(), false, ""});
+      v.steps.push_back({"ALTER TABLE " + qt(op.def.table) + " VALIDATE CONSTRAINT " + q(op.def.name), "", "",
+                         op.describe(), false, ""});
       if (i + 1 == validate.size()) v.steps.insert(v.steps.end(), record.begin(), record.end());
       p.units.push_back(std::move(v));
     }
@@ -240,9 +245,13 @@ class PostgresMigrator final : public Migrator {
     // Partial predicates compared after PostgreSQL normalised both.
     std::string actual;
     const auto& d = postgresql_dialect();
-    db_.query("SELECT coalesce(pg_get_expr(ix.indpred, ix.indrelid, true), '') FROM pg_index ix JOIN pg_class c ON c.oid = ix.indexrelid "
-              "WHERE c.relname = " + d.quote_string(declared.name) + " AND ix.indrelid = to_regclass(" + d.quote_string(q(declared.table)) + ")",
-              [&](const Row& r) { actual = value_text(r[0]); });
+    db_.query(
+        "SELECT coalesce(pg_get_expr(ix.indpred, ix.indrelid, true), '') FROM pg_index ix JOIN pg_class c ON c.oid = "
+        "ix.indexrelid "
+        "WHERE c.relname = " +
+            d.quote_string(declared.name) + " AND ix.indrelid = to_regclass(" + d.quote_string(qt(declared.table)) +
+            ")",
+        [&](const Row& r) { actual = value_text(r[0]); });
     if (actual.empty() != declared.where.empty()) return "the database has " + existing.definition;
     return actual.empty() || same_condition(declared.table, declared.where, actual) ? "" : "the database has " + existing.definition;
   }
@@ -330,7 +339,7 @@ class PostgresMigrator final : public Migrator {
   // IN ('Un', ...)". It writes nothing: a read-only connection, a SELECT-only
   // role or a hot standby compares too. A condition that does not even plan
   // (NO INHERIT text, a dropped column) is different.
-  bool same_condition(const std::string& table, const std::string& a, const std::string& b) {
+  bool same_condition(const model::TableName& table, const std::string& a, const std::string& b) {
     if (a == b) return true;
     try {
       return planned(table, a) == planned(table, b);
@@ -339,9 +348,9 @@ class PostgresMigrator final : public Migrator {
     }
   }
 
-  std::string planned(const std::string& table, const std::string& condition) {
+  std::string planned(const model::TableName& table, const std::string& condition) {
     std::string out;
-    db_.query("EXPLAIN (VERBOSE, COSTS OFF) SELECT 1 FROM " + q(table) + " WHERE NOT (" + condition + ")",
+    db_.query("EXPLAIN (VERBOSE, COSTS OFF) SELECT 1 FROM " + qt(table) + " WHERE NOT (" + condition + ")",
               [&](const Row& r) { out += value_text(r[0]) + "\n"; });
     return out;
   }
@@ -359,7 +368,8 @@ class PostgresMigrator final : public Migrator {
 std::string postgres_create_unique_index(const migrate::ConstraintDef& def) {
   std::string cols;
   for (size_t i = 0; i < def.columns.size(); ++i) cols += (i ? ", " : "") + q(def.columns[i]);
-  return "CREATE UNIQUE INDEX CONCURRENTLY " + q(def.name) + " ON " + q(def.table) + " (" + cols + ")" +
+  // The index is created in the table's schema.
+  return "CREATE UNIQUE INDEX CONCURRENTLY " + q(def.name) + " ON " + qt(def.table) + " (" + cols + ")" +
          (def.where.empty() ? "" : " WHERE (" + def.where + ")");
 }
 

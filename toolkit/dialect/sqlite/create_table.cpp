@@ -186,7 +186,7 @@ std::string edit_create_table(std::string_view text, const std::vector<std::stri
   for (const auto& name : drop) {
     const Clause* found = nullptr;
     for (const auto& c : parsed.clauses) {
-      if (c.kind == Clause::Kind::check && c.name == name) found = &c;
+      if (c.kind == Clause::Kind::check && sqlite_dialect().same_name(c.name, name)) found = &c;
     }
     if (!found) throw Error(ExitCode::findings, "CHECK constraint '" + name + "' is not in the table's definition (drift)");
     size_t begin = found->begin;

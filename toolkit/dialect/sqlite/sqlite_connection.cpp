@@ -18,8 +18,10 @@ namespace {
 
 using sqlite_api::sqlite3;
 
-// Catalog queries. Each takes the table name as a quoted string literal.
-constexpr const char* kTableSql = "SELECT type, sql FROM sqlite_schema WHERE name = %s COLLATE NOCASE AND type IN ('table', 'view')";
+// Catalog queries. Each takes the table name as a quoted string literal; names
+// match case-insensitively (ASCII), as SQLite itself resolves them.
+constexpr const char* kTableSql =
+    "SELECT type, sql FROM sqlite_schema WHERE name = %s COLLATE NOCASE AND type IN ('table', 'view')";
 constexpr const char* kColumns =
     "SELECT name, type, \"notnull\", dflt_value, pk, hidden IN (2, 3) FROM pragma_table_xinfo(%s) WHERE hidden <> 1 ORDER BY cid";
 // Foreign keys of every table that point at this one.
@@ -160,10 +162,12 @@ class SqliteConnection final : public SociConnection {
     query("SELECT count(*) FROM sqlite_schema", [](const Row&) {});
   }
 
-  TableInfo inspect_table(std::string_view table) override {
+  TableInfo inspect_table(const model::TableName& table) override {
+    dialect().quote_table(table);  // refuses a schema: SQLite has none
     TableInfo info;
-    info.name = std::string(table);
-    const std::string lit = dialect().quote_string(table);
+    info.name = table;
+    info.names_ignore_case = dialect().capabilities().names_ignore_case;
+    const std::string lit = dialect().quote_string(table.name);
     std::string type, create_sql;
     query(detail::substitute(kTableSql, lit), [&](const Row& r) {
       type = value_text(r[0]);
@@ -219,7 +223,7 @@ class SqliteConnection final : public SociConnection {
     });
     query(detail::substitute(kReferrers, lit), [&](const Row& r) {
       Referrer ref;
-      ref.table = value_text(r[0]);
+      ref.table = {value_text(r[0])};
       ref.columns = detail::split_unit(value_text(r[1]));
       ref.parent_columns = detail::split_unit(value_text(r[2]));
       if (ref.parent_columns.size() == 1 && ref.parent_columns[0].empty()) ref.parent_columns = info.primary_key;
@@ -252,10 +256,9 @@ class SqliteConnection final : public SociConnection {
     if (rc != SQLITE_DONE) raise_native();
   }
 
-  void validate_expression(std::string_view table, std::string_view expr) override {
+  void validate_expression(const model::TableName& table, std::string_view expr) override {
     require_single_expression(expr);
-    const std::string sql =
-        "SELECT 1 FROM " + dialect().quote_ident(table) + " WHERE NOT (" + std::string(expr) + ")";
+    const std::string sql = "SELECT 1 FROM " + dialect().quote_table(table) + " WHERE NOT (" + std::string(expr) + ")";
     sqlite_api::sqlite3_stmt* stmt = nullptr;
     const char* tail = nullptr;
     int rc = sqlite_api::sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &stmt, &tail);

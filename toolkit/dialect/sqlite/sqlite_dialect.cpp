@@ -56,6 +56,7 @@ class SqliteDialect final : public Dialect {
       c.native_alter_check = sqlite3_libversion_number() >= 3053000;
       c.row_id = "rowid";
       c.row_id_survives_updates = true;
+      c.names_ignore_case = true;
       return c;
     }();
     return caps;
@@ -63,8 +64,11 @@ class SqliteDialect final : public Dialect {
   std::string begin_write() const override { return "BEGIN IMMEDIATE"; }
   std::vector<std::string> begin_probes() const override { return {"BEGIN IMMEDIATE"}; }
   std::string now_text() const override { return "strftime('%Y-%m-%d %H:%M:%f', 'now')"; }
-  std::string table_exists_sql(std::string_view table) const override {
-    return "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = " + quote_string(table);
+  std::string table_exists_sql(const model::TableName& table) const override {
+    quote_table(table);  // refuses a schema
+    // Table names match case-insensitively (ASCII), as SQLite resolves them.
+    return "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = " + quote_string(table.name) +
+           " COLLATE NOCASE";
   }
   std::string identity_primary_key() const override { return "id INTEGER PRIMARY KEY"; }
   std::string insert_keeping_identity() const override { return ""; }

@@ -80,7 +80,7 @@ class SqliteMigrator final : public Migrator {
     std::set<std::string> fk_tables;
     for (const auto& t : rebuilt_) {
       fk_tables.insert(t);
-      for (const auto& ref : db_.inspect_table(t).referrers) fk_tables.insert(ref.table);
+      for (const auto& ref : db_.inspect_table({t}).referrers) fk_tables.insert(ref.table.name);
     }
     for (const auto& t : fk_tables) {
       main.steps.push_back({"PRAGMA foreign_key_check(" + q(t) + ")", "", "", "foreign_key_check", true, ""});
@@ -173,7 +173,7 @@ class SqliteMigrator final : public Migrator {
     if (existing.kind != ExistingConstraint::Kind::unique && existing.kind != ExistingConstraint::Kind::unique_index) {
       return "it is not a UNIQUE";
     }
-    if (existing.columns != declared.columns) return "the database has " + existing.definition;
+    if (!same_columns(existing.columns, declared.columns)) return "the database has " + existing.definition;
     std::string where;
     if (existing.kind == ExistingConstraint::Kind::unique_index) {
       const auto toks = sql::significant(sql::tokenize(existing.definition));
@@ -237,20 +237,21 @@ class SqliteMigrator final : public Migrator {
     std::vector<Step> uniques;
     for (const auto& op : steps) {
       const auto& d = op.def;
+      const std::string table = stored_name(d.table);
       switch (op.kind) {
         case migrate::OpKind::add_check:
         case migrate::OpKind::drop_check:
-          if (!checks.count(d.table)) order.push_back(d.table);
+          if (!checks.count(table)) order.push_back(table);
           if (op.kind == migrate::OpKind::add_check) {
-            checks[d.table].add.push_back({d.name, d.check});
+            checks[table].add.push_back({d.name, d.check});
           } else {
-            checks[d.table].drop.push_back(d.name);
+            checks[table].drop.push_back(d.name);
           }
           break;
         case migrate::OpKind::add_unique: {
           std::string cols;
           for (size_t i = 0; i < d.columns.size(); ++i) cols += (i ? ", " : "") + q(d.columns[i]);
-          uniques.push_back({"CREATE UNIQUE INDEX " + q(d.name) + " ON " + q(d.table) + " (" + cols + ")" +
+          uniques.push_back({"CREATE UNIQUE INDEX " + q(d.name) + " ON " + q(table) + " (" + cols + ")" +
                                  (d.where.empty() ? "" : " WHERE " + d.where),
                              "DROP INDEX " + q(d.name), "a UNIQUE is a unique index: no rebuild", op.describe(), false, ""});
           break;
@@ -280,6 +281,23 @@ class SqliteMigrator final : public Migrator {
     if (schema_edited_) out.push_back(note("PRAGMA schema_version = " + std::to_string(schema_version_ + 1), "other connections reload the schema"));
     for (auto& u : uniques) out.push_back(std::move(u));
     return out;
+  }
+
+  // The table's name as sqlite_schema holds it: a declared name matches it
+  // whatever the case of its ASCII letters, as everywhere in SQLite, and the
+  // rebuild must keep the stored spelling. The declared name when there is
+  // no such table (the statement then fails on it). Refuses a schema.
+  std::string stored_name(const model::TableName& table) {
+    sqlite_dialect().quote_table(table);
+    std::string stored = table.name;
+    db_.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name = " + lit(table.name) + " COLLATE NOCASE",
+              [&](const Row& r) { stored = value_text(r[0]); });
+    return stored;
+  }
+
+  static bool same_columns(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](const std::string& x, const std::string& y) { return sqlite_dialect().same_name(x, y); });
   }
 
   // SQLite's documented cheap procedure, sanctioned for removing CHECK
