@@ -48,6 +48,9 @@ json steps_json(const migrate::ApplyResult& r) {
       for (const auto& st : u.steps) j["sql"].push_back(st.sql);
     }
     j["already_done"] = s.plan.already_done;
+    j["adopted"] = s.plan.adopted;
+    j["kept"] = s.plan.kept;
+    j["warnings"] = s.plan.warnings;
     list.push_back(std::move(j));
   }
   return list;
@@ -74,6 +77,10 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
                     const nlohmann::ordered_json& extra) {
   const bool json_out = ctx.options().json;
   const bool dry_run = r.dry_run;
+  // Warnings go to stderr in every format (stdout stays SQL or JSON).
+  for (const auto& s : r.steps) {
+    for (const auto& w : s.plan.warnings) std::cerr << "constraintctl: warning: " << text::terminal_safe(w) << "\n";
+  }
   if (r.refused) {
     // True to the letter: the bookkeeping tables may have been created first.
     const std::string what = dry_run ? command + " would refuse: existing rows violate constraints it would add; nothing would run"
@@ -134,6 +141,8 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
       std::cout << (s.direction == "up" ? "applied     " : "rolled back ") << text::pad_right(text::terminal_safe(s.id), 40) << " "
                 << (s.ran ? "ok" : "already done by another migrator") << " (" << static_cast<long long>(s.elapsed_ms + 0.5)
                 << " ms)\n";
+      for (const auto& a : s.plan.adopted) std::cout << "  adopted " << text::terminal_safe(a) << "\n";
+      for (const auto& k : s.plan.kept) std::cout << "  kept    " << text::terminal_safe(k) << "\n";
     }
   }
   return ExitCode::ok;

@@ -218,23 +218,32 @@ void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::
   const bool scan_first = db.dialect().capabilities().add_not_valid || dry_run;
   if (scan_first && refuse_if_violated(db, additions, sample, result)) return;
   const auto dropped = dialect::detail::dropped_checks(db);
+  const auto adopted = dialect::detail::adopted(db);
   for (const auto* m : todo) {
     // Checks that drop-checks already removed are not dropped again; they
     // leave the dropped list with the migration that drops them for good.
+    // An adopted constraint (constraintctl did not create it) is never
+    // dropped by a migration: it is kept and said so.
     dialect::Work work;
     work.migration = m;
     work.up = up;
+    std::vector<std::string> kept;
     for (const auto& op : m->steps(up)) {
       const bool gone = op.kind == OpKind::drop_check &&
                         std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == op.def.name; });
       if (gone) {
         work.record.push_back(forget_dropped(db.dialect(), op.def.name));
+      } else if (!op.adds() && adopted.count(op.def.name)) {
+        kept.push_back(op.def.table + "." + op.def.name + ": adopted (it existed before constraintctl), so " +
+                       (up ? "a migration" : "rollback") + " never drops it");
       } else {
         work.ops.push_back(op);
       }
     }
     try {
       result.steps.push_back(run_work(migrator, work, m->id(), dry_run));
+      auto& plan = result.steps.back().plan;
+      plan.kept.insert(plan.kept.end(), kept.begin(), kept.end());
     } catch (const DatabaseError& e) {
       if (!scan_first && is_violation(e.kind()) && refuse_if_violated(db, additions, sample, result)) return;
       throw;
@@ -334,10 +343,20 @@ DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrato
   std::string names;
   const auto& d = db.dialect();
   const std::string now = d.now_text();
+  const auto adopted = dialect::detail::adopted(db);
   for (const auto& [name, def] : state) {
     if (def.unique) continue;
     if (!constraint.empty() && name != constraint) continue;
     if (!tables.empty() && std::find(tables.begin(), tables.end(), def.table) == tables.end()) continue;
+    if (adopted.count(name)) {
+      if (constraint.empty()) {
+        result.kept.push_back(def);  // only dropped when named with --constraint
+        continue;
+      }
+      // Named: dropped, and constraintctl owns it from now on (apply restores it).
+      result.adopted_dropped.push_back(name);
+      record.push_back(std::string("DELETE FROM ") + dialect::kAdoptedTable + " WHERE name = " + d.quote_string(name));
+    }
     ops.push_back(Operation{OpKind::drop_check, def});
     record.push_back(std::string("INSERT INTO ") + dialect::kDroppedTable + " (name, table_name, definition, dropped_at, dropped_by) VALUES (" +
                      d.quote_string(name) + ", " + d.quote_string(def.table) + ", " + d.quote_string(def.check) + ", " + now + ", " +
@@ -350,6 +369,15 @@ DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrato
   record.push_back(dialect::detail::history_event(d, st.current, "drop_checks", names, options));
   StepResult step = run_work(migrator, work, "drop_checks", dry_run);
   step.plan.title = "drop-checks: " + names;
+  for (const auto& name : result.adopted_dropped) {
+    step.plan.notes.push_back(name +
+                              " was adopted (it existed before constraintctl); dropped because --constraint names it");
+  }
+  for (const auto& k : result.kept) {
+    step.plan.kept.push_back(k.table + "." + k.name +
+                             ": adopted (it existed before constraintctl); drop-checks drops it only when "
+                             "named with --constraint");
+  }
   result.run.steps.push_back(std::move(step));
   return result;
 }

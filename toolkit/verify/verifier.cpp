@@ -59,6 +59,9 @@ class Prober {
   // The caller runs every probe in one transaction that is rolled back at
   // the end (dialect::Transaction in probes mode).
 
+  // An adopted unnamed CHECK (SQLite inline) is named in errors by its text.
+  void alias(const std::string& name, const std::string& reported_as) { aliases_[name] = reported_as; }
+
   // "" when rejected by this constraint; otherwise why not.
   std::string check(const migrate::ConstraintDef& def, const TableInfo& info, std::string& how) {
     std::vector<std::string> cols;
@@ -85,7 +88,9 @@ class Prober {
           return "";
         }
         // Refused by another rule (another CHECK, a type error): try the next value.
-        if (o.refused && o.kind == DbErrorKind::check_violation && o.detail.constraint == def.name) {
+        if (o.refused && o.kind == DbErrorKind::check_violation &&
+            (o.detail.constraint == def.name ||
+             (aliases_.count(def.name) && o.detail.constraint == aliases_[def.name]))) {
           how = "rejected: " + d_.quote_ident(col) + " = " + v;
           return "";
         }
@@ -209,6 +214,7 @@ class Prober {
 
   dialect::Connection& db_;
   const dialect::Dialect& d_;
+  std::map<std::string, std::string> aliases_;
 };
 
 std::string kind_name(ExistingConstraint::Kind k) { return std::string(dialect::to_string(k)); }
@@ -253,6 +259,9 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
 
   std::map<std::string, TableInfo> infos;
   for (const auto& t : tables) infos[t] = db.inspect_table(t);
+  // Constraints found rather than created: an unnamed one (SQLite inline) is
+  // known by its recorded definition; none of them is "created by constraintctl".
+  const auto adopted = dialect::detail::adopted(db);
 
   bool ignore_checks = false;
   if (const auto sql = db.dialect().checks_disabled_sql(); !sql.empty()) {
@@ -265,7 +274,7 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
   for (const auto& [name, def] : expected) {
     Finding f{def.table, name, def.unique ? "unique" : "check", "ok", "", "", false};
     const TableInfo& info = infos[def.table];
-    const ExistingConstraint* existing = info.exists ? info.find_constraint(name) : nullptr;
+    const ExistingConstraint* existing = info.exists ? dialect::detail::resolve(info, name, adopted) : nullptr;
     if (!info.exists) {
       f.status = "missing_table";
       f.detail = "table '" + def.table + "' does not exist";
@@ -288,6 +297,10 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
   }
   if (!to_probe.empty()) {
     Prober prober(db);
+    for (auto [index, def] : to_probe) {
+      const auto* c = dialect::detail::resolve(infos[def->table], def->name, adopted);
+      if (c && c->name.empty()) prober.alias(def->name, c->definition);
+    }
     dialect::Transaction probes(db, dialect::Transaction::Mode::probes);
     for (auto [index, def] : to_probe) {
       Finding& f = report.constraints[index];
@@ -329,7 +342,13 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
     if (expected.count(name) || std::any_of(report.constraints.begin(), report.constraints.end(),
                                              [&](const Finding& f) { return f.name == name && f.status == "not_applied"; }) || std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; })) continue;
     const TableInfo& info = infos[table];
-    if (const auto* c = info.exists ? info.find_constraint(name) : nullptr) {
+    if (const auto* c = info.exists ? dialect::detail::resolve(info, name, adopted) : nullptr) {
+      if (adopted.count(name)) {
+        report.unmanaged.push_back(
+            Finding{table, name, kind_name(c->kind), "unmanaged",
+                    "adopted: it existed before constraintctl, which keeps it (" + c->definition + ")", "", false});
+        continue;
+      }
       report.constraints.push_back(Finding{table, name, kind_name(c->kind), "unexpected",
                                            "created by constraintctl but no applied migration declares it (" + c->definition + ")", "", false});
     }
@@ -337,6 +356,12 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
   for (const auto& [table, info] : infos) {
     for (const auto& c : info.constraints) {
       if (!c.name.empty() && managed.count(c.name)) continue;
+      if (c.name.empty() && std::any_of(adopted.begin(), adopted.end(), [&](const auto& kv) {
+            return kv.second.table == table && managed.count(kv.first) &&
+                   dialect::detail::resolve(info, kv.first, adopted) == &c;
+          })) {
+        continue;  // an adopted unnamed constraint, reported under its generated name
+      }
       report.unmanaged.push_back(Finding{table, c.name.empty() ? "(unnamed)" : c.name, kind_name(c.kind), "unmanaged", c.definition, "", false});
     }
   }
