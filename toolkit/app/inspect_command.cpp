@@ -1,5 +1,6 @@
 #include "app/inspect_command.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -22,15 +23,6 @@ void write_file(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
   if (!out) throw UsageError("cannot write " + path.string());
-}
-
-bool has_toml_files(const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return false;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().extension() == ".toml") return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -57,15 +49,24 @@ ExitCode run_inspect(Context& ctx, const InspectOptions& options) {
       throw UsageError(
           exists + " already exist(s); inspect never overwrites a schema file without --force; nothing was written");
     }
-    if (has_toml_files(schema_dir)) {
-      // A table declared in another file would be declared twice.
-      const model::Schema current = model::load_schema_dir(schema_dir);
+    // A table declared in another file would be declared twice. The files
+    // about to be overwritten (--force) are not read: they may be anything.
+    std::error_code ec;
+    for (fs::directory_iterator it(schema_dir, ec), end; !ec && it != end; it.increment(ec)) {
+      const fs::path other = it->path().lexically_normal();
+      if (other.extension() != ".toml") continue;
+      const bool overwritten = std::any_of(files.begin(), files.end(), [&](const auto* t) {
+        return (schema_dir / t->file_name).lexically_normal() == other;
+      });
+      if (overwritten) continue;
+      std::ifstream in(other, std::ios::binary);
+      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const model::Schema declared = model::parse_schema_text(text, other.string());
       for (const auto* t : files) {
-        const model::Table* declared = current.find_table(t->table);
-        const fs::path target = (schema_dir / t->file_name).lexically_normal();
-        if (declared && fs::path(declared->where.file).lexically_normal() != target) {
-          throw UsageError("table '" + t->table + "' is already declared in " + declared->where.file +
-                           "; inspect would write it to " + target.string() + " as well; nothing was written");
+        if (declared.find_table(t->table)) {
+          throw UsageError("table '" + t->table + "' is already declared in " + other.string() +
+                           "; inspect would write it to " + (schema_dir / t->file_name).lexically_normal().string() +
+                           " as well; nothing was written");
         }
       }
     }
