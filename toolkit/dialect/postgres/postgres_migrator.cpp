@@ -228,13 +228,19 @@ class PostgresMigrator final : public Migrator {
         validate.size() +
             std::count_if(p.units.begin(), p.units.end(), [](const Unit& u) { return u.kind == Unit::Kind::alone; }) >
         0;
+    const auto& d = postgresql_dialect();
+    std::string forget;  // intents this run fulfils: its own, and those of the run it resumes
+    for (const auto& op : work.ops) {
+      const bool builds = std::find(building.begin(), building.end(), &op) != building.end() && several_commits;
+      if (op.adds() && (builds || std::find(intent.begin(), intent.end(), op.def.name) != intent.end())) {
+        forget += (forget.empty() ? "" : ", ") + d.quote_string(op.def.name);
+      }
+    }
     if (several_commits && !building.empty()) {
-      const auto& d = postgresql_dialect();
-      std::string values, names;
+      std::string values;
       for (const auto* op : building) {
         values += (values.empty() ? "" : ", ") + std::string("(") + d.quote_string(op->def.name) + ", " +
                   d.quote_string(op->def.table) + ", " + d.now_text() + ")";
-        names += (names.empty() ? "" : ", ") + d.quote_string(op->def.name);
       }
       Unit intent_unit =
           alone({std::string("INSERT INTO ") + kIntentTable + " (name, table_name, started_at) VALUES " + values +
@@ -242,7 +248,9 @@ class PostgresMigrator final : public Migrator {
                  "", "the constraints this run builds, so that a rerun never takes them for pre-existing ones",
                  "history", false, ""});
       p.units.insert(p.units.begin(), std::move(intent_unit));
-      record.push_back({std::string("DELETE FROM ") + kIntentTable + " WHERE name IN (" + names + ")", "", "",
+    }
+    if (!forget.empty()) {
+      record.push_back({std::string("DELETE FROM ") + kIntentTable + " WHERE name IN (" + forget + ")", "", "",
                         "history", false, ""});
     }
     const bool exclusive_needed = exclusive.steps.size() > 1 || validate.empty();
