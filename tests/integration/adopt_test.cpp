@@ -231,6 +231,40 @@ columns = ["code"]
   EXPECT_NE(ap.err.find("already enforced by products_code_u"), std::string::npos) << ap.err;
 }
 
+// SQLite keeps an inline CHECK without a name: declaring the same condition
+// under a name adopts it (matched by its definition) instead of adding a
+// second CHECK, and drop-checks --constraint removes that very clause.
+TEST_P(AdoptTest, SqliteUnnamedInlineCheckIsMatchedByItsDefinition) {
+  if (pg()) GTEST_SKIP() << "PostgreSQL names every constraint";
+  exec("CREATE TABLE items (id INTEGER PRIMARY KEY, qty INTEGER CHECK (qty >= 0), code TEXT UNIQUE)");
+  exec("INSERT INTO items (id, qty, code) VALUES (1, 1, 'a'), (2, 2, 'b')");
+  write_file(dir_ / "schema/items.toml", R"(table = "items"
+
+[[check]]
+name = "items_qty_nonneg"
+column = "qty"
+min = 0
+
+[[unique]]
+name = "items_code_unique"
+columns = ["code"]
+)");
+  const auto before = catalog("items");
+  ASSERT_EQ(cli({"generate"}).exit_code, 0);
+  auto ap = cli({"apply"});
+  ASSERT_EQ(ap.exit_code, 0) << ap.err;
+  EXPECT_NE(ap.out.find("matched by its definition"), std::string::npos) << ap.out;
+  EXPECT_EQ(catalog("items"), before) << "no second CHECK, no second unique index";
+  auto v = cli({"verify", "--json"});
+  EXPECT_EQ(v.exit_code, 0) << v.out;
+  for (const auto& c : nlohmann::json::parse(v.out)["constraints"]) EXPECT_NE(c["status"], "not_enforced") << c.dump();
+
+  auto named = cli({"drop-checks", "--constraint", "items_qty_nonneg"});
+  ASSERT_EQ(named.exit_code, 0) << named.err;
+  EXPECT_FALSE(rejected("UPDATE items SET qty = -1 WHERE id = 1")) << "the inline CHECK itself was dropped";
+  EXPECT_EQ(scalar("SELECT count(*) FROM constraintctl_adopted WHERE name = 'items_qty_nonneg'"), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Dialects, AdoptTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 
