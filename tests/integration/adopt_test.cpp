@@ -229,6 +229,21 @@ columns = ["code"]
   auto ap = cli({"apply"});
   ASSERT_EQ(ap.exit_code, 0) << ap.err;
   EXPECT_NE(ap.err.find("already enforced by products_code_u"), std::string::npos) << ap.err;
+
+  // Two declarations of one rule in schema/: generate says so, offline.
+  write_file(dir_ / "schema/products.toml", R"(table = "products"
+
+[[unique]]
+name = "products_code_unique"
+columns = ["code"]
+
+[[unique]]
+name = "products_code_again"
+columns = ["code"]
+)");
+  auto gen = cli({"generate"});
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  EXPECT_NE(gen.err.find("already enforced by products_code_unique"), std::string::npos) << gen.err;
 }
 
 // SQLite keeps an inline CHECK without a name: declaring the same condition

@@ -160,8 +160,26 @@ dialect::MigratorOptions migrator_options(const Context& ctx, int lock_wait_ms) 
 ExitCode run_generate(Context& ctx, const GenerateOptions& options) {
   const auto& schema = ctx.schema();
   const auto migrations = migrate::load_migrations(ctx.config().migrations_dir);
-  const auto ops = migrate::diff(migrate::replay(migrations), migrate::declared_state(schema), schema);
+  const auto declared = migrate::declared_state(schema);
+  const auto ops = migrate::diff(migrate::replay(migrations), declared, schema);
   const bool json_out = ctx.options().json;
+  // Offline, generate sees only schema/: two declared constraints with one
+  // definition would build a second CHECK or index (apply warns about the
+  // database's own equivalents).
+  std::vector<std::string> warnings;
+  for (const auto& op : ops) {
+    if (!op.adds()) continue;
+    for (const auto& [name, other] : declared) {
+      if (name == op.def.name || other.table != op.def.table) continue;
+      auto same = other;
+      same.name = op.def.name;
+      if (same.same_definition(op.def)) {
+        warnings.push_back(op.describe() + ": already enforced by " + name + " (" + other.describe() +
+                           "), also declared in schema/");
+      }
+    }
+  }
+  for (const auto& w : warnings) std::cerr << "constraintctl: warning: " << text::terminal_safe(w) << "\n";
   if (options.check) {
     // CI's question "did someone edit schema/ and forget generate?": the
     // same diff, reported, nothing written.
@@ -208,7 +226,10 @@ ExitCode run_generate(Context& ctx, const GenerateOptions& options) {
     if (!out) throw UsageError("cannot write " + path.string());
   }
   if (json_out) {
-    std::cout << with_envelope(ctx, "generate", true, json{{"written", path.string()}, {"operations", ops.size()}}).dump(2) << "\n";
+    std::cout << with_envelope(ctx, "generate", true,
+                               json{{"written", path.string()}, {"operations", ops.size()}, {"warnings", warnings}})
+                     .dump(2)
+              << "\n";
   } else if (!ctx.options().quiet) {
     std::cout << "wrote " << path.string() << " (" << ops.size() << " operations)\n";
     for (const auto& op : ops) std::cout << "  " << op.describe() << "\n";
