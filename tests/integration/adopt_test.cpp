@@ -281,7 +281,7 @@ columns = ["code"]
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, AdoptTest, ::testing::Values("sqlite", "postgresql"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 
 }  // namespace
 }  // namespace cc::test
