@@ -198,6 +198,26 @@ where = "qty > 0"
   EXPECT_FALSE(rejected("UPDATE products SET price = -1 WHERE id = 1"));
 }
 
+TEST_P(AdoptTest, InspectAfterApplyNeverAdoptsWhatConstraintctlBuilt) {
+  write_file(dir_ / "schema/products.toml", R"(table = "products"
+
+[[check]]
+name = "products_code_short"
+expr = "length(code) <= 8"
+)");
+  ASSERT_EQ(cli({"generate"}).exit_code, 0);
+  ASSERT_EQ(cli({"apply"}).exit_code, 0);
+  auto r = cli({"inspect", "--force"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM constraintctl_adopted WHERE name = 'products_code_short'"), 0);
+  EXPECT_EQ(cli({"generate", "--check"}).exit_code, 0) << "constraintctl's own CHECK reads back as migrations/ has it";
+  ASSERT_EQ(cli({"apply"}).exit_code, 0) << "the baseline adopts the pre-existing ones";
+  auto rb = cli({"rollback", "--to", "0"});
+  ASSERT_EQ(rb.exit_code, 0) << rb.err;
+  EXPECT_FALSE(rejected("UPDATE products SET code = 'far too long' WHERE id = 1")) << "ours: rollback dropped it";
+  EXPECT_TRUE(rejected("UPDATE products SET price = -1 WHERE id = 1")) << "adopted: rollback kept it";
+}
+
 TEST_P(AdoptTest, SameNameDifferentDefinitionIsRefusedBeforeAnyChange) {
   write_file(dir_ / "schema/products.toml", R"(table = "products"
 

@@ -100,6 +100,11 @@ ExitCode run_inspect(Context& ctx, const InspectOptions& options) {
       dialect::detail::create_bookkeeping(*db);
       for (const auto* t : files) {
         for (const auto& f : t->found) {
+          // What migrations/ already builds is constraintctl's own (or was
+          // adopted before): only the baseline's constraints are new adoptions.
+          const bool in_baseline = std::any_of(baseline.operations.begin(), baseline.operations.end(),
+                                               [&](const migrate::Operation& op) { return op.def.name == f.def.name; });
+          if (!in_baseline) continue;
           db->execute(dialect::detail::adopt_record(db->dialect(), f.def, f.existing));
           ++recorded;
         }

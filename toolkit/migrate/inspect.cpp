@@ -307,6 +307,20 @@ std::string condition_of(const dialect::ExistingConstraint& c) {
   return def;
 }
 
+// `text` without parentheses around the whole of it ("((a > 0))" -> "a > 0"),
+// as constraintctl's own CHECK text reads back on SQLite.
+std::string without_outer_parens(const std::string& text) {
+  Toks toks;
+  try {
+    toks = strip_parens(sql::significant(sql::tokenize(text)));
+  } catch (const Error&) {
+    return text;
+  }
+  if (toks.empty()) return text;
+  const size_t begin = toks.front().offset, end = toks.back().offset + toks.back().text.size();
+  return text.substr(begin, end - begin);
+}
+
 // The partial predicate of a unique index definition (after a top-level WHERE).
 std::string where_of(const dialect::ExistingConstraint& c) {
   if (c.kind != ExistingKind::unique_index) return "";
@@ -420,7 +434,7 @@ std::vector<InspectedTable> inspect(dialect::Connection& db, dialect::Migrator& 
       if (c.kind == ExistingKind::check) {
         Pending p;
         p.existing = c;
-        const std::string condition = condition_of(c);
+        const std::string condition = without_outer_parens(condition_of(c));
         auto declared = [&](const model::Check& check) {
           ConstraintDef d;
           d.table = info.name;
