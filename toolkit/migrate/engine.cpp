@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 
 #include "core/error.h"
 
@@ -204,6 +205,35 @@ std::string forget_dropped(const dialect::Dialect& d, const std::string& name) {
   return std::string("DELETE FROM ") + dialect::kDroppedTable + " WHERE name = " + d.quote_string(name);
 }
 
+// The same name with another definition in the catalog is refused before
+// anything else (the scan included: no repair of rows would help), naming both
+// definitions. A name an earlier step of this run drops is left to the plan.
+void refuse_same_name_different_definition(dialect::Connection& db, dialect::Migrator& migrator,
+                                           const std::vector<const Migration*>& todo, bool up) {
+  const auto adopted = dialect::detail::adopted(db);
+  std::set<std::string> dropped_before;
+  std::map<std::string, dialect::TableInfo> infos;
+  for (const auto* m : todo) {
+    for (const auto& op : m->steps(up)) {
+      if (!op.adds()) {
+        dropped_before.insert(op.def.name);
+        continue;
+      }
+      if (dropped_before.count(op.def.name)) continue;
+      auto it = infos.find(op.def.table);
+      if (it == infos.end()) it = infos.emplace(op.def.table, db.inspect_table(op.def.table)).first;
+      if (!it->second.exists) continue;  // the plan says so
+      const auto* existing = dialect::detail::resolve(it->second, op.def.name, adopted);
+      if (!existing) continue;
+      if (const std::string diff = migrator.definition_difference(op.def, *existing); !diff.empty()) {
+        throw Error(ExitCode::findings,
+                    m->id() + ": " + op.describe() + ": a different constraint of that name already exists; declared " +
+                        op.def.describe() + ", " + diff + "; drift is never dropped silently; nothing was changed");
+      }
+    }
+  }
+}
+
 void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<const Migration*>& todo, bool up, bool dry_run,
                int sample, ApplyResult& result) {
   if (todo.empty()) return;
@@ -214,6 +244,7 @@ void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::
   // unique index build every UNIQUE inside the migration's transaction, so a
   // violation rolls it back and the scan then only explains why. A dry run
   // always scans: it must predict the refusal without running anything.
+  refuse_same_name_different_definition(db, migrator, todo, up);
   const model::Schema additions = schema_of_additions(todo, up);
   const bool scan_first = db.dialect().capabilities().add_not_valid || dry_run;
   if (scan_first && refuse_if_violated(db, additions, sample, result)) return;
