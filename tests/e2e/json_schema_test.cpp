@@ -237,6 +237,20 @@ TEST_P(JsonSchemaTest, ErrorDocumentsValidate) {
 
 // The validator is not vacuous: it reads the shared definitions through
 // $ref and rejects a document that breaks what the schemas promise.
+TEST_P(JsonSchemaTest, InspectDocumentsValidate) {
+  exec("CREATE UNIQUE INDEX humans_id_age_u ON humans (id, age)");
+  const fs::path project = dir_ / "inspected";
+  fs::create_directories(project);
+  auto dry = expect_valid({"inspect", "--dry-run", "--table", "humans"}, 0, "inspect", project);
+  EXPECT_EQ(dry["dry_run"], true);
+  EXPECT_TRUE(dry["baseline"]["toml"].is_string()) << dry.dump(2);
+  auto written = expect_valid({"inspect"}, 0, "inspect", project);
+  EXPECT_GE(written["adopted_recorded"], 1);
+  expect_valid({"inspect"}, 2, "error", project);  // never overwrites without --force
+  auto plan = expect_valid({"apply", "--dry-run"}, 0, "apply", project);
+  EXPECT_FALSE(plan["steps"][0]["adopted"].empty()) << plan.dump(2);
+}
+
 TEST(JsonSchemaValidator, RejectsDocumentsThatBreakTheSchema) {
   if (!validator_available()) GTEST_FAIL() << validator << " cannot import jsonschema: install python3-jsonschema";
   TempDir tmp;

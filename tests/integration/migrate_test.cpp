@@ -271,7 +271,10 @@ TEST_F(PostgresMigrateTest, InvalidIndexFromAFailedBuildIsDroppedAndRebuilt) {
 TEST_F(PostgresMigrateTest, InterruptedRunResumesWithoutRepeatingOrDoubleRecording) {
   db_->psql("DELETE FROM items WHERE id = 3");
   // As if a run died after its exclusive step: the CHECK exists NOT VALID and
-  // the index exists, but no history row was written.
+  // the index exists, but no history row was written; the run had recorded
+  // its intent to build both (without it they would be adopted as pre-existing).
+  db_->psql("CREATE TABLE constraintctl_intent (name TEXT PRIMARY KEY, table_name TEXT NOT NULL, started_at TEXT NOT NULL)");
+  db_->psql("INSERT INTO constraintctl_intent VALUES ('items_qty_pos', 'items', now()), ('items_code_unique', 'items', now())");
   db_->psql("ALTER TABLE items ADD CONSTRAINT items_qty_pos CHECK (qty >= 0) NOT VALID");
   db_->psql("CREATE UNIQUE INDEX items_code_unique ON items (code)");
   auto r = cli({"apply"});
@@ -279,6 +282,8 @@ TEST_F(PostgresMigrateTest, InterruptedRunResumesWithoutRepeatingOrDoubleRecordi
   EXPECT_EQ(one("SELECT convalidated FROM pg_constraint WHERE conname = 'items_qty_pos'"), "true");
   EXPECT_EQ(one("SELECT count(*) FROM pg_constraint WHERE conname = 'items_code_unique' AND contype = 'u'"), "1");
   EXPECT_EQ(one("SELECT count(*) FROM constraintctl_history"), "1");
+  EXPECT_EQ(one("SELECT count(*) FROM constraintctl_intent"), "0");
+  EXPECT_EQ(one("SELECT count(*) FROM constraintctl_adopted"), "0");  // ours, not adopted
 }
 
 TEST_F(PostgresMigrateTest, SameNameDifferentDefinitionIsDriftNeverDropped) {

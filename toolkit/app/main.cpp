@@ -6,10 +6,11 @@
 #include <regex>
 
 #include "app/context.h"
-#include "app/output.h"
+#include "app/inspect_command.h"
 #include "app/migrate_commands.h"
-#include "app/verify_commands.h"
+#include "app/output.h"
 #include "app/scan_command.h"
+#include "app/verify_commands.h"
 #include "core/error.h"
 #include "core/secrets.h"
 #include "core/text.h"
@@ -186,6 +187,19 @@ int main(int argc, char** argv) {
   generate->footer("Example:\n  constraintctl generate --name humans_age\nWrites migrations/NNNN_name.toml; nothing is written when nothing changed.\n"
                    "Exit codes: 0 written or nothing to do; with --check 0 up to date, 1 schema/ has unsaved changes.");
 
+  cc::app::InspectOptions inspect_options;
+  auto* inspect = app.add_subcommand(
+      "inspect", "Write schema/*.toml from the database's CHECK and UNIQUE constraints, and adopt them");
+  inspect->add_option("--table", inspect_options.tables, "Only this table (repeatable; default: every table)");
+  inspect->add_flag("--dry-run", inspect_options.dry_run, "Print the files on stdout; write and record nothing");
+  inspect->add_flag("--force", inspect_options.force, "Overwrite schema files that exist");
+  inspect->footer(
+      "One schema file per table, names kept (an unnamed constraint gets a generated name), policy report, and\n"
+      "migrations/NNNN_baseline.toml, which `apply` adopts without DDL. Adopted constraints are never dropped by\n"
+      "rollback, and by drop-checks only when named with --constraint.\n"
+      "Examples:\n  constraintctl --db sqlite:app.db inspect\n  constraintctl inspect --table orders --dry-run\n"
+      "Exit codes: 0 written (or printed), 2 usage (a file exists, an unknown table), 3 database error.");
+
   cc::app::StatusOptions status_options;
   auto* status = app.add_subcommand("status", "Applied and pending migrations, edited files, schema changes not yet in a migration");
   status->add_flag("--check", status_options.check,
@@ -269,6 +283,7 @@ int main(int argc, char** argv) {
     if (drop->parsed()) code = cc::app::run_drop_checks(ctx, drop_options);
     if (health->parsed()) code = cc::app::run_health(ctx, health_options);
     if (generate->parsed()) code = cc::app::run_generate(ctx, generate_options);
+    if (inspect->parsed()) code = cc::app::run_inspect(ctx, inspect_options);
     if (status->parsed()) code = cc::app::run_status(ctx, status_options);
     if (apply->parsed()) code = cc::app::run_apply(ctx, apply_options);
     if (rollback->parsed()) code = cc::app::run_rollback(ctx, rollback_options);

@@ -48,6 +48,9 @@ json steps_json(const migrate::ApplyResult& r) {
       for (const auto& st : u.steps) j["sql"].push_back(st.sql);
     }
     j["already_done"] = s.plan.already_done;
+    j["adopted"] = s.plan.adopted;
+    j["kept"] = s.plan.kept;
+    j["warnings"] = s.plan.warnings;
     list.push_back(std::move(j));
   }
   return list;
@@ -74,6 +77,10 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
                     const nlohmann::ordered_json& extra) {
   const bool json_out = ctx.options().json;
   const bool dry_run = r.dry_run;
+  // Warnings go to stderr in every format (stdout stays SQL or JSON).
+  for (const auto& s : r.steps) {
+    for (const auto& w : s.plan.warnings) std::cerr << "constraintctl: warning: " << text::terminal_safe(w) << "\n";
+  }
   if (r.refused) {
     // True to the letter: the bookkeeping tables may have been created first.
     const std::string what = dry_run ? command + " would refuse: existing rows violate constraints it would add; nothing would run"
@@ -134,6 +141,8 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
       std::cout << (s.direction == "up" ? "applied     " : "rolled back ") << text::pad_right(text::terminal_safe(s.id), 40) << " "
                 << (s.ran ? "ok" : "already done by another migrator") << " (" << static_cast<long long>(s.elapsed_ms + 0.5)
                 << " ms)\n";
+      for (const auto& a : s.plan.adopted) std::cout << "  adopted " << text::terminal_safe(a) << "\n";
+      for (const auto& k : s.plan.kept) std::cout << "  kept    " << text::terminal_safe(k) << "\n";
     }
   }
   return ExitCode::ok;
@@ -151,8 +160,26 @@ dialect::MigratorOptions migrator_options(const Context& ctx, int lock_wait_ms) 
 ExitCode run_generate(Context& ctx, const GenerateOptions& options) {
   const auto& schema = ctx.schema();
   const auto migrations = migrate::load_migrations(ctx.config().migrations_dir);
-  const auto ops = migrate::diff(migrate::replay(migrations), migrate::declared_state(schema), schema);
+  const auto declared = migrate::declared_state(schema);
+  const auto ops = migrate::diff(migrate::replay(migrations), declared, schema);
   const bool json_out = ctx.options().json;
+  // Offline, generate sees only schema/: two declared constraints with one
+  // definition would build a second CHECK or index (apply warns about the
+  // database's own equivalents).
+  std::vector<std::string> warnings;
+  for (const auto& op : ops) {
+    if (!op.adds()) continue;
+    for (const auto& [name, other] : declared) {
+      if (name == op.def.name || other.table != op.def.table) continue;
+      auto same = other;
+      same.name = op.def.name;
+      if (same.same_definition(op.def)) {
+        warnings.push_back(op.describe() + ": already enforced by " + name + " (" + other.describe() +
+                           "), also declared in schema/");
+      }
+    }
+  }
+  for (const auto& w : warnings) std::cerr << "constraintctl: warning: " << text::terminal_safe(w) << "\n";
   if (options.check) {
     // CI's question "did someone edit schema/ and forget generate?": the
     // same diff, reported, nothing written.
@@ -199,7 +226,10 @@ ExitCode run_generate(Context& ctx, const GenerateOptions& options) {
     if (!out) throw UsageError("cannot write " + path.string());
   }
   if (json_out) {
-    std::cout << with_envelope(ctx, "generate", true, json{{"written", path.string()}, {"operations", ops.size()}}).dump(2) << "\n";
+    std::cout << with_envelope(ctx, "generate", true,
+                               json{{"written", path.string()}, {"operations", ops.size()}, {"warnings", warnings}})
+                     .dump(2)
+              << "\n";
   } else if (!ctx.options().quiet) {
     std::cout << "wrote " << path.string() << " (" << ops.size() << " operations)\n";
     for (const auto& op : ops) std::cout << "  " << op.describe() << "\n";

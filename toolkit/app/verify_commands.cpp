@@ -1,5 +1,6 @@
 #include "app/verify_commands.h"
 
+#include <algorithm>
 #include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -164,25 +165,53 @@ ExitCode run_drop_checks(Context& ctx, const DropChecksOptions& options) {
   auto migrator = dialect::make_migrator(*db, mo);
   const auto r = migrate::drop_checks(*db, *migrator, migrations, options.tables, options.constraint, mo, options.dry_run);
   json dropped = json::array();
-  for (const auto& d : r.dropped)
-    dropped.push_back(json{{"table", d.table.str()}, {"name", d.name}, {"check", d.check}});
+  for (const auto& d : r.dropped) dropped.push_back(json{{"table", d.table.str()}, {"name", d.name}, {"check", d.check}});
+  json kept = json::array();
+  for (const auto& d : r.kept) {
+    kept.push_back(
+        json{{"table", d.table.str()},
+             {"name", d.name},
+             {"check", d.check},
+             {"reason",
+              "adopted: it existed before constraintctl; drop-checks drops it only when named with --constraint"}});
+  }
+  const std::string kept_line =
+      "kept (adopted: it existed before constraintctl; name it with --constraint to drop it): ";
   // A dry run's document is the run it would make, and says what it would drop.
-  if (options.dry_run && !r.dropped.empty()) return report_run(ctx, "drop-checks", r.run, db->dialect(), json{{"dropped", dropped}});
+  if (options.dry_run && !r.dropped.empty()) {
+    return report_run(ctx, "drop-checks", r.run, db->dialect(),
+                      json{{"dropped", dropped}, {"kept", kept}, {"adopted_dropped", r.adopted_dropped}});
+  }
   if (options.dry_run && !ctx.options().json) {
     std::cout << "-- constraintctl drop-checks --dry-run: nothing to drop, no applied CHECK constraint matches\n";
+    for (const auto& d : r.kept) std::cout << "-- " << kept_line << d.table.str() << "." << d.name << "\n";
     return ExitCode::ok;
   }
   if (ctx.options().json) {
-    json doc{{"command", "drop-checks"}, {"dry_run", options.dry_run}, {"dropped", std::move(dropped)}};
+    json doc{{"command", "drop-checks"},
+             {"dry_run", options.dry_run},
+             {"dropped", std::move(dropped)},
+             {"kept", std::move(kept)},
+             {"adopted_dropped", r.adopted_dropped}};
     std::cout << with_envelope(ctx, "drop-checks", true, std::move(doc)).dump(2) << "\n";
-  } else if (r.dropped.empty()) {
-    std::cout << "Nothing to drop: no applied CHECK constraint matches.\n";
   } else {
-    std::cout << "dropped " << r.dropped.size()
-              << " CHECK constraint(s); every UNIQUE constraint, index, trigger and row is kept:\n";
-    for (const auto& d : r.dropped)
-      std::cout << "  " << d.table.str() << "." << d.name << "  CHECK (" << d.check << ")\n";
-    std::cout << "`constraintctl apply` puts them back.\n";
+    if (r.dropped.empty()) {
+      std::cout << "Nothing to drop: no applied CHECK constraint matches.\n";
+    } else {
+      std::cout << "dropped " << r.dropped.size()
+                << " CHECK constraint(s); every UNIQUE constraint, index, trigger and row is kept:\n";
+      for (const auto& d : r.dropped) {
+        const bool was_adopted =
+            std::find(r.adopted_dropped.begin(), r.adopted_dropped.end(), d.name) != r.adopted_dropped.end();
+        std::cout << "  " << d.table.str() << "." << d.name << "  CHECK (" << d.check << ")"
+                  << (was_adopted
+                          ? "  (adopted: it existed before constraintctl; dropped because --constraint names it)"
+                          : "")
+                  << "\n";
+      }
+      std::cout << "`constraintctl apply` puts them back.\n";
+    }
+    for (const auto& d : r.kept) std::cout << kept_line << d.table.str() << "." << d.name << "\n";
   }
   return ExitCode::ok;
 }

@@ -67,6 +67,12 @@ class Connection {
   // `table` is looked up in its schema (empty: the default, as unqualified SQL resolves it).
   virtual TableInfo inspect_table(const model::TableName& table) = 0;
 
+  // The names of the ordinary tables a user can declare constraints on,
+  // sorted: SQLite's main database without its sqlite_* tables;
+  // PostgreSQL's current schema (the first of search_path), partitioned
+  // parents but not their partitions. Views are never listed.
+  virtual std::vector<std::string> list_tables() = 0;
+
   // Has the database's own parser compile `expr` as a boolean condition on
   // `table` (one expression, nothing after it). Throws cc::DatabaseError with
   // the parser's message (unknown column, syntax error).

@@ -105,7 +105,66 @@ std::vector<std::string> missing_bookkeeping(Connection& db) {
                   " (name TEXT PRIMARY KEY, table_name TEXT NOT NULL, definition TEXT NOT NULL, dropped_at TEXT NOT NULL, "
                   "dropped_by TEXT NOT NULL)");
   }
+  if (!table_exists(db, kAdoptedTable)) {
+    out.push_back(std::string("CREATE TABLE IF NOT EXISTS ") + kAdoptedTable +
+                  " (name TEXT PRIMARY KEY, table_name TEXT NOT NULL, kind TEXT NOT NULL, definition TEXT NOT NULL, "
+                  "adopted_at TEXT NOT NULL)");
+  }
+  if (!table_exists(db, kIntentTable)) {
+    out.push_back(std::string("CREATE TABLE IF NOT EXISTS ") + kIntentTable +
+                  " (name TEXT PRIMARY KEY, table_name TEXT NOT NULL, started_at TEXT NOT NULL)");
+  }
   return out;
+}
+
+std::map<std::string, AdoptedRow> adopted(Connection& db) {
+  std::map<std::string, AdoptedRow> out;
+  if (!table_exists(db, kAdoptedTable)) return out;
+  db.query(
+      std::string("SELECT name, table_name, kind, definition, adopted_at FROM ") + kAdoptedTable + " ORDER BY name",
+      [&](const Row& r) {
+        AdoptedRow a{value_text(r[1]), value_text(r[0]), value_text(r[2]), value_text(r[3]), value_text(r[4])};
+        out[a.name] = std::move(a);
+      });
+  return out;
+}
+
+namespace {
+// What identifies an adopted constraint when it has no name: its text, and
+// for a UNIQUE its columns too (SQLite's column-level text is just "UNIQUE").
+std::string adopted_definition(const ExistingConstraint& c) {
+  if (!c.name.empty() || c.kind == ExistingConstraint::Kind::check) return c.definition;
+  std::string cols;
+  for (const auto& col : c.columns) cols += (cols.empty() ? "" : ", ") + col;
+  return c.definition + " ON (" + cols + ")";
+}
+}  // namespace
+
+std::string adopt_record(const Dialect& d, const migrate::ConstraintDef& def, const ExistingConstraint& existing) {
+  return std::string("INSERT INTO ") + kAdoptedTable + " (name, table_name, kind, definition, adopted_at) VALUES (" +
+         d.quote_string(def.name) + ", " + d.quote_string(def.table.str()) + ", " +
+         d.quote_string(std::string(to_string(existing.kind))) + ", " + d.quote_string(adopted_definition(existing)) +
+         ", " + d.now_text() + ") ON CONFLICT (name) DO NOTHING";
+}
+
+std::vector<std::string> intents(Connection& db) {
+  std::vector<std::string> out;
+  if (!table_exists(db, kIntentTable)) return out;
+  db.query(std::string("SELECT name FROM ") + kIntentTable + " ORDER BY name",
+           [&](const Row& r) { out.push_back(value_text(r[0])); });
+  return out;
+}
+
+const ExistingConstraint* resolve(const TableInfo& info, const std::string& name,
+                                  const std::map<std::string, AdoptedRow>& adopted) {
+  if (const auto* c = info.find_constraint(name)) return c;
+  auto it = adopted.find(name);
+  if (it == adopted.end()) return nullptr;
+  for (const auto& c : info.constraints) {
+    if (c.name.empty() && adopted_definition(c) == it->second.definition && to_string(c.kind) == it->second.kind)
+      return &c;
+  }
+  return nullptr;
 }
 
 void create_bookkeeping(Connection& db) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,24 @@ namespace cc::dialect {
 constexpr const char* kHistoryTable = "constraintctl_history";
 // CHECKs removed by drop-checks: verify expects them absent, apply puts them back.
 constexpr const char* kDroppedTable = "constraintctl_dropped";
+// Constraints constraintctl found in the database rather than created
+// (inspect's baseline, or a declared constraint that already existed as
+// declared): never dropped by rollback, by drop-checks only when named.
+constexpr const char* kAdoptedTable = "constraintctl_adopted";
+// Constraints a PostgreSQL apply is building (written before its first
+// non-transactional step, removed with the history row): a rerun after an
+// interruption finds its own half-done work here and never takes it for
+// a pre-existing constraint to adopt.
+constexpr const char* kIntentTable = "constraintctl_intent";
+
+// One row of constraintctl_adopted.
+struct AdoptedRow {
+  std::string table;
+  std::string name;        // declared (or, for an unnamed constraint, generated) name
+  std::string kind;        // check | unique | unique_index
+  std::string definition;  // as the database rendered it when adopted (matches an unnamed one)
+  std::string adopted_at;
+};
 
 struct HistoryRow {
   std::int64_t id = 0;
@@ -96,6 +115,17 @@ std::string history_event(const Dialect& d, int version, const std::string& dire
                           const MigratorOptions& options);
 // The DDL of the bookkeeping tables (history, dropped) that do not exist yet.
 std::vector<std::string> missing_bookkeeping(Connection& db);
+// Every row of constraintctl_adopted by name (empty when the table does not exist).
+std::map<std::string, AdoptedRow> adopted(Connection& db);
+// The statement recording `existing` (found in the catalog) as adopted under
+// `def`'s name; a second record of the same name is ignored.
+std::string adopt_record(const Dialect& d, const migrate::ConstraintDef& def, const ExistingConstraint& existing);
+// Names of constraintctl_intent (empty when the table does not exist).
+std::vector<std::string> intents(Connection& db);
+// The constraint of `info` that `name` refers to: by name, or, for an adopted
+// unnamed constraint (SQLite inline CHECK/UNIQUE), by its recorded definition.
+const ExistingConstraint* resolve(const TableInfo& info, const std::string& name,
+                                  const std::map<std::string, AdoptedRow>& adopted);
 // Creates them (what a plan's bookkeeping unit runs).
 void create_bookkeeping(Connection& db);
 bool table_exists(Connection& db, std::string_view table);

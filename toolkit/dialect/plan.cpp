@@ -38,6 +38,9 @@ std::string render_script(const Plan& plan, const Dialect& dialect) {
   if (!plan.title.empty()) comment(out, plan.title);
   for (const auto& n : plan.notes) comment(out, n);
   for (const auto& d : plan.already_done) comment(out, "already done (found in the catalog): " + d);
+  for (const auto& a : plan.adopted) comment(out, "adopted (already in the database as declared; no DDL): " + a);
+  for (const auto& k : plan.kept) comment(out, "kept: " + k);
+  for (const auto& w : plan.warnings) comment(out, "warning: " + w);
   for (const auto& u : plan.units) {
     if (!u.comment.empty()) comment(out, u.comment);
     if (!u.notice.empty()) comment(out, u.notice);

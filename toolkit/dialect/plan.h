@@ -59,6 +59,14 @@ struct Plan {
   std::int64_t schema_version = -1;
   // Operations found already done in the catalog (a resumed run), for output.
   std::vector<std::string> already_done;
+  // Declared constraints found in the catalog as declared, not created by
+  // constraintctl: no DDL, recorded in constraintctl_adopted.
+  std::vector<std::string> adopted;
+  // Adopted constraints a rollback (or a migration's drop) leaves in place.
+  std::vector<std::string> kept;
+  // Said on stderr and in JSON: e.g. an equivalent constraint under another
+  // name already enforces one this plan adds.
+  std::vector<std::string> warnings;
 
   bool empty() const;
   size_t statement_count() const;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 
 #include "core/error.h"
 
@@ -204,6 +205,35 @@ std::string forget_dropped(const dialect::Dialect& d, const std::string& name) {
   return std::string("DELETE FROM ") + dialect::kDroppedTable + " WHERE name = " + d.quote_string(name);
 }
 
+// The same name with another definition in the catalog is refused before
+// anything else (the scan included: no repair of rows would help), naming both
+// definitions. A name an earlier step of this run drops is left to the plan.
+void refuse_same_name_different_definition(dialect::Connection& db, dialect::Migrator& migrator,
+                                           const std::vector<const Migration*>& todo, bool up) {
+  const auto adopted = dialect::detail::adopted(db);
+  std::set<std::string> dropped_before;
+  std::map<std::string, dialect::TableInfo> infos;
+  for (const auto* m : todo) {
+    for (const auto& op : m->steps(up)) {
+      if (!op.adds()) {
+        dropped_before.insert(op.def.name);
+        continue;
+      }
+      if (dropped_before.count(op.def.name)) continue;
+      auto it = infos.find(op.def.table.str());
+      if (it == infos.end()) it = infos.emplace(op.def.table.str(), db.inspect_table(op.def.table)).first;
+      if (!it->second.exists) continue;  // the plan says so
+      const auto* existing = dialect::detail::resolve(it->second, op.def.name, adopted);
+      if (!existing) continue;
+      if (const std::string diff = migrator.definition_difference(op.def, *existing); !diff.empty()) {
+        throw Error(ExitCode::findings,
+                    m->id() + ": " + op.describe() + ": a different constraint of that name already exists; declared " +
+                        op.def.describe() + ", " + diff + "; drift is never dropped silently; nothing was changed");
+      }
+    }
+  }
+}
+
 void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<const Migration*>& todo, bool up, bool dry_run,
                int sample, ApplyResult& result) {
   if (todo.empty()) return;
@@ -214,27 +244,37 @@ void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::
   // unique index build every UNIQUE inside the migration's transaction, so a
   // violation rolls it back and the scan then only explains why. A dry run
   // always scans: it must predict the refusal without running anything.
+  refuse_same_name_different_definition(db, migrator, todo, up);
   const model::Schema additions = schema_of_additions(todo, up);
   const bool scan_first = db.dialect().capabilities().add_not_valid || dry_run;
   if (scan_first && refuse_if_violated(db, additions, sample, result)) return;
   const auto dropped = dialect::detail::dropped_checks(db);
+  const auto adopted = dialect::detail::adopted(db);
   for (const auto* m : todo) {
     // Checks that drop-checks already removed are not dropped again; they
     // leave the dropped list with the migration that drops them for good.
+    // An adopted constraint (constraintctl did not create it) is never
+    // dropped by a migration: it is kept and said so.
     dialect::Work work;
     work.migration = m;
     work.up = up;
+    std::vector<std::string> kept;
     for (const auto& op : m->steps(up)) {
       const bool gone = op.kind == OpKind::drop_check &&
                         std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == op.def.name; });
       if (gone) {
         work.record.push_back(forget_dropped(db.dialect(), op.def.name));
+      } else if (!op.adds() && adopted.count(op.def.name)) {
+        kept.push_back(op.def.table.str() + "." + op.def.name + ": adopted (it existed before constraintctl), so " +
+                       (up ? "a migration" : "rollback") + " never drops it");
       } else {
         work.ops.push_back(op);
       }
     }
     try {
       result.steps.push_back(run_work(migrator, work, m->id(), dry_run));
+      auto& plan = result.steps.back().plan;
+      plan.kept.insert(plan.kept.end(), kept.begin(), kept.end());
     } catch (const DatabaseError& e) {
       if (!scan_first && is_violation(e.kind()) && refuse_if_violated(db, additions, sample, result)) return;
       throw;
@@ -339,10 +379,20 @@ DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrato
   std::string names;
   const auto& d = db.dialect();
   const std::string now = d.now_text();
+  const auto adopted = dialect::detail::adopted(db);
   for (const auto& [name, def] : state) {
     if (def.unique) continue;
     if (!constraint.empty() && name != constraint) continue;
     if (!tables.empty() && std::find(tables.begin(), tables.end(), def.table.str()) == tables.end()) continue;
+    if (adopted.count(name)) {
+      if (constraint.empty()) {
+        result.kept.push_back(def);  // only dropped when named with --constraint
+        continue;
+      }
+      // Named: dropped, and constraintctl owns it from now on (apply restores it).
+      result.adopted_dropped.push_back(name);
+      record.push_back(std::string("DELETE FROM ") + dialect::kAdoptedTable + " WHERE name = " + d.quote_string(name));
+    }
     ops.push_back(Operation{OpKind::drop_check, def});
     record.push_back(std::string("INSERT INTO ") + dialect::kDroppedTable +
                      " (name, table_name, definition, dropped_at, dropped_by) VALUES (" + d.quote_string(name) + ", " +
@@ -356,6 +406,15 @@ DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrato
   record.push_back(dialect::detail::history_event(d, st.current, "drop_checks", names, options));
   StepResult step = run_work(migrator, work, "drop_checks", dry_run);
   step.plan.title = "drop-checks: " + names;
+  for (const auto& name : result.adopted_dropped) {
+    step.plan.notes.push_back(name +
+                              " was adopted (it existed before constraintctl); dropped because --constraint names it");
+  }
+  for (const auto& k : result.kept) {
+    step.plan.kept.push_back(k.table.str() + "." + k.name +
+                             ": adopted (it existed before constraintctl); drop-checks drops it only when "
+                             "named with --constraint");
+  }
   result.run.steps.push_back(std::move(step));
   return result;
 }

@@ -76,6 +76,8 @@ ApplyResult rollback(dialect::Connection& db, dialect::Migrator& migrator, const
 
 struct DropChecksResult {
   std::vector<ConstraintDef> dropped;  // dry run: would be dropped
+  std::vector<ConstraintDef> kept;     // adopted CHECKs left in place (not named with --constraint)
+  std::vector<std::string> adopted_dropped;  // adopted CHECKs dropped because --constraint names them
   ApplyResult run;                     // the plan run (dry run: that would run)
 };
 

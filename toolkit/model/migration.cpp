@@ -271,11 +271,16 @@ std::vector<Migration> load_migrations(const std::filesystem::path& dir) {
   return out;
 }
 
-std::string render_migration(const Migration& m) {
+std::string render_migration(const Migration& m, const std::string& writer, const std::string& note) {
   std::string out;
   out += "# constraintctl migration " + m.id() + "\n";
-  out += "# Written by `constraintctl generate`. Once applied, this file must not change:\n";
+  out += "# Written by `constraintctl " + writer + "`. Once applied, this file must not change:\n";
   out += "# its SHA-256 is recorded in the database's constraintctl_history table.\n";
+  for (size_t pos = 0; pos < note.size();) {
+    const size_t end = std::min(note.find('\n', pos), note.size());
+    out += "# " + note.substr(pos, end - pos) + "\n";
+    pos = end + 1;
+  }
   out += "version = " + std::to_string(m.version) + "\n";
   out += "name = " + toml_string(m.name) + "\n";
   for (const auto& op : m.operations) {

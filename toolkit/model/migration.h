@@ -70,8 +70,9 @@ std::vector<Migration> load_migrations(const std::filesystem::path& dir);
 // Parses one file's text (tests). `file` names it in messages.
 Migration parse_migration(const std::string& text, const std::filesystem::path& file);
 
-// The TOML text of a migration (what `generate` writes).
-std::string render_migration(const Migration& m);
+// The TOML text of a migration (what `generate` writes; `writer` names the
+// command that wrote it, `note` adds comment lines after the header).
+std::string render_migration(const Migration& m, const std::string& writer = "generate", const std::string& note = "");
 
 std::string sha256_hex(const std::string& bytes);
 

@@ -48,6 +48,9 @@ class Prober {
   // The caller runs every probe in one transaction that is rolled back at
   // the end (dialect::Transaction in probes mode).
 
+  // An adopted unnamed CHECK (SQLite inline) is named in errors by its text.
+  void alias(const std::string& name, const std::string& reported_as) { aliases_[name] = reported_as; }
+
   // "" when rejected by this constraint (`how` says by which value) or when
   // no probe could prove anything (`how` starts with "skipped: "); otherwise
   // why it is not enforced: a written row breaks the condition.
@@ -92,7 +95,9 @@ class Prober {
           how = why;
           return "";
         }
-        if (o.refused && o.kind == DbErrorKind::check_violation && info.same_name(o.detail.constraint, def.name)) {
+        if (o.refused && o.kind == DbErrorKind::check_violation &&
+            (info.same_name(o.detail.constraint, def.name) ||
+             (aliases_.count(def.name) && o.detail.constraint == aliases_[def.name]))) {
           how = "rejected: " + d_.quote_ident(col->name) + " = " + v;
           return "";
         }
@@ -227,6 +232,7 @@ class Prober {
 
   dialect::Connection& db_;
   const dialect::Dialect& d_;
+  std::map<std::string, std::string> aliases_;
 };
 
 std::string kind_name(ExistingConstraint::Kind k) { return std::string(dialect::to_string(k)); }
@@ -271,6 +277,9 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
 
   std::map<model::TableName, TableInfo> infos;
   for (const auto& t : tables) infos[t] = db.inspect_table(t);
+  // Constraints found rather than created: an unnamed one (SQLite inline) is
+  // known by its recorded definition; none of them is "created by constraintctl".
+  const auto adopted = dialect::detail::adopted(db);
 
   bool ignore_checks = false;
   if (const auto sql = db.dialect().checks_disabled_sql(); !sql.empty()) {
@@ -283,7 +292,7 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
   for (const auto& [name, def] : expected) {
     Finding f{def.table.str(), name, def.unique ? "unique" : "check", "ok", "", "", false};
     const TableInfo& info = infos[def.table];
-    const ExistingConstraint* existing = info.exists ? info.find_constraint(name) : nullptr;
+    const ExistingConstraint* existing = info.exists ? dialect::detail::resolve(info, name, adopted) : nullptr;
     if (!info.exists) {
       f.status = "missing_table";
       f.detail = "table '" + def.table.str() + "' does not exist";
@@ -306,6 +315,10 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
   }
   if (!to_probe.empty()) {
     Prober prober(db);
+    for (auto [index, def] : to_probe) {
+      const auto* c = dialect::detail::resolve(infos[def->table], def->name, adopted);
+      if (c && c->name.empty()) prober.alias(def->name, c->definition);
+    }
     dialect::Transaction probes(db, dialect::Transaction::Mode::probes);
     for (auto [index, def] : to_probe) {
       Finding& f = report.constraints[index];
@@ -352,17 +365,27 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
     if (expected.count(name) || std::any_of(report.constraints.begin(), report.constraints.end(),
                                              [&](const Finding& f) { return f.name == name && f.status == "not_applied"; }) || std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; })) continue;
     const TableInfo& info = infos[table];
-    if (const auto* c = info.exists ? info.find_constraint(name) : nullptr) {
-      report.constraints.push_back(
-          Finding{table.str(), name, kind_name(c->kind), "unexpected",
-                  "created by constraintctl but no applied migration declares it (" + c->definition + ")", "", false});
+    if (const auto* c = info.exists ? dialect::detail::resolve(info, name, adopted) : nullptr) {
+      if (adopted.count(name)) {
+        report.unmanaged.push_back(
+            Finding{table.str(), name, kind_name(c->kind), "unmanaged",
+                    "adopted: it existed before constraintctl, which keeps it (" + c->definition + ")", "", false});
+        continue;
+      }
+      report.constraints.push_back(Finding{table.str(), name, kind_name(c->kind), "unexpected",
+                                           "created by constraintctl but no applied migration declares it (" + c->definition + ")", "", false});
     }
   }
   for (const auto& [table, info] : infos) {
     for (const auto& c : info.constraints) {
       if (!c.name.empty() && managed.count(c.name)) continue;
-      report.unmanaged.push_back(Finding{table.str(), c.name.empty() ? "(unnamed)" : c.name, kind_name(c.kind),
-                                         "unmanaged", c.definition, "", false});
+      if (c.name.empty() && std::any_of(adopted.begin(), adopted.end(), [&](const auto& kv) {
+            return kv.second.table == table.str() && managed.count(kv.first) &&
+                   dialect::detail::resolve(info, kv.first, adopted) == &c;
+          })) {
+        continue;  // an adopted unnamed constraint, reported under its generated name
+      }
+      report.unmanaged.push_back(Finding{table.str(), c.name.empty() ? "(unnamed)" : c.name, kind_name(c.kind), "unmanaged", c.definition, "", false});
     }
   }
   return report;

@@ -48,6 +48,11 @@ constexpr const char* kConstraints =
     " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) "
     "FROM pg_constraint c LEFT JOIN pg_index ix ON ix.indexrelid = c.conindid AND c.contype IN ('u', 'p') "
     "WHERE c.conrelid = %s::regclass AND c.contype IN ('c', 'u', 'p', 'f') ORDER BY c.conname";
+// Ordinary and partitioned tables of the current schema (not partitions).
+constexpr const char* kListTables =
+    "SELECT c.relname FROM pg_class c "
+    "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) "
+    "AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname";
 // Unique indexes that back no constraint (CREATE UNIQUE INDEX, partial ones included).
 constexpr const char* kUniqueIndexes =
     "SELECT i.relname, pg_get_indexdef(ix.indexrelid), ix.indisvalid AND ix.indisready, "
@@ -263,6 +268,12 @@ class PostgresConnection final : public SociConnection {
 
 
   void begin_read_snapshot() override { execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); }
+
+  std::vector<std::string> list_tables() override {
+    std::vector<std::string> out;
+    query(kListTables, [&](const Row& r) { out.push_back(value_text(r[0])); });
+    return out;
+  }
 
   TableInfo inspect_table(const model::TableName& table) override {
     TableInfo info;

@@ -92,6 +92,22 @@ class PostgresMigrator final : public Migrator {
     exclusive.fault_before_commit = "before-commit";
     exclusive.steps.push_back({set_timeout, "", "", "", false, ""});
     std::vector<const migrate::Operation*> validate;
+    const auto adopted = detail::adopted(db_);
+    const auto intent = detail::intents(db_);
+    std::vector<std::string> adopt_records;
+    std::vector<const migrate::Operation*> building;  // adds this plan builds: intent recorded first
+    // A constraint found in the catalog as declared: ours when an earlier,
+    // interrupted run recorded the intent to build it (or this run's plan
+    // adds it); otherwise it existed before constraintctl and is adopted.
+    auto ours = [&](const migrate::Operation& op, const ExistingConstraint& existing) {
+      return existing.planned || std::find(intent.begin(), intent.end(), op.def.name) != intent.end();
+    };
+    auto adopt = [&](const migrate::Operation& op, const ExistingConstraint& existing) {
+      p.adopted.push_back(op.describe() + ": " + existing.definition +
+                          (adopted.count(op.def.name) ? " (recorded before)" : ""));
+      if (!adopted.count(op.def.name))
+        adopt_records.push_back(detail::adopt_record(postgresql_dialect(), op.def, existing));
+    };
     for (const auto& op : work.ops) {
       const TableInfo& info = info_of(op.def.table);
       if (!info.exists) throw UsageError(op.describe() + ": table '" + op.def.table.str() + "' does not exist");
@@ -100,17 +116,36 @@ class PostgresMigrator final : public Migrator {
       planned_[op.def.name] = planned_effect(op);
       const std::string table = qt(op.def.table), name = q(op.def.name), index = index_of(op.def),
                         origin = op.describe();
+      if (op.adds() && !existing) {
+        // The same rule under another name: said, never silently doubled.
+        for (const auto& c : info.constraints) {
+          const bool comparable = op.def.unique ? c.kind == ExistingConstraint::Kind::unique ||
+                                                      c.kind == ExistingConstraint::Kind::unique_index
+                                                : c.kind == ExistingConstraint::Kind::check;
+          if (comparable && !info.same_name(c.name, op.def.name) && definition_difference(op.def, c).empty()) {
+            p.warnings.push_back(origin + ": already enforced by " + c.name + " (" + c.definition + "); " +
+                                 op.def.name + " is added beside it (declare " + c.name + " instead to adopt it)");
+          }
+        }
+      }
       switch (op.kind) {
         case migrate::OpKind::add_check:
           if (existing) {
             if (existing->kind != ExistingConstraint::Kind::check || (!existing->planned && !same_check(op, *existing))) {
-              throw Error(ExitCode::findings, op.describe() + ": a different constraint of that name already exists (" +
-                                                  existing->definition + "); drift is never dropped silently");
+              throw Error(ExitCode::findings, op.describe() +
+                                                  ": a different constraint of that name already exists; declared " +
+                                                  op.def.describe() + ", the database has " + existing->definition +
+                                                  "; drift is never dropped silently; nothing was changed");
             }
-            p.already_done.push_back(origin + (existing->valid ? "" : " (NOT VALID: validated below)"));
+            if (ours(op, *existing)) {
+              p.already_done.push_back(origin + (existing->valid ? "" : " (NOT VALID: validated below)"));
+            } else {
+              adopt(op, *existing);
+            }
             if (!existing->valid) validate.push_back(&op);
             break;
           }
+          building.push_back(&op);
           exclusive.steps.push_back({"ALTER TABLE " + table + " ADD CONSTRAINT " + name + " CHECK (" + op.def.check + ") NOT VALID",
                                      "ALTER TABLE " + table + " DROP CONSTRAINT " + name,
                                      "enforced for new rows at once; existing rows validated below", origin, false,
@@ -127,14 +162,30 @@ class PostgresMigrator final : public Migrator {
                                      false, "pg-exclusive-step"});
           break;
         case migrate::OpKind::add_unique: {
+          if (existing &&
+              (existing->kind == ExistingConstraint::Kind::unique ||
+               existing->kind == ExistingConstraint::Kind::unique_index) &&
+              !existing->planned && existing->valid) {
+            if (const std::string diff = definition_difference(op.def, *existing); !diff.empty()) {
+              throw Error(ExitCode::findings, op.describe() +
+                                                  ": a different constraint of that name already exists; declared " +
+                                                  op.def.describe() + ", " + diff + "; nothing was changed");
+            }
+            if (!ours(op, *existing)) {
+              adopt(op, *existing);
+              break;
+            }
+          }
           if (existing && existing->kind == ExistingConstraint::Kind::unique) {
             p.already_done.push_back(origin);
             break;
           }
           if (existing && existing->kind != ExistingConstraint::Kind::unique_index) {
             throw Error(ExitCode::findings, op.describe() + ": a " + std::string(to_string(existing->kind)) +
-                                                " of that name already exists (" + existing->definition + ")");
+                                                " of that name already exists (" + existing->definition +
+                                                "); nothing was changed");
           }
+          building.push_back(&op);
           if (existing && !existing->valid) {
             // A failed or interrupted CONCURRENTLY build leaves an INVALID index
             // that still slows writes (and may enforce uniqueness): drop it first.
@@ -170,6 +221,42 @@ class PostgresMigrator final : public Migrator {
     }
     std::vector<Step> record;
     for (const auto& sql : detail::records(db_, work, options_)) record.push_back({sql, "", "recorded with the last transactional step", "history", false, ""});
+    for (auto& sql : adopt_records)
+      record.push_back(
+          {sql, "", "adopted: it existed before constraintctl, which never drops it", "history", false, ""});
+    // When the work spans several commits (a CONCURRENTLY build, a separate
+    // VALIDATE), the intent to build is recorded before the first one: a
+    // rerun after an interruption then knows its own half-built constraints
+    // from pre-existing ones to adopt.
+    const bool several_commits =
+        validate.size() +
+            std::count_if(p.units.begin(), p.units.end(), [](const Unit& u) { return u.kind == Unit::Kind::alone; }) >
+        0;
+    const auto& d = postgresql_dialect();
+    std::string forget;  // intents this run fulfils: its own, and those of the run it resumes
+    for (const auto& op : work.ops) {
+      const bool builds = std::find(building.begin(), building.end(), &op) != building.end() && several_commits;
+      if (op.adds() && (builds || std::find(intent.begin(), intent.end(), op.def.name) != intent.end())) {
+        forget += (forget.empty() ? "" : ", ") + d.quote_string(op.def.name);
+      }
+    }
+    if (several_commits && !building.empty()) {
+      std::string values;
+      for (const auto* op : building) {
+        values += (values.empty() ? "" : ", ") + std::string("(") + d.quote_string(op->def.name) + ", " +
+                  d.quote_string(op->def.table.str()) + ", " + d.now_text() + ")";
+      }
+      Unit intent_unit =
+          alone({std::string("INSERT INTO ") + kIntentTable + " (name, table_name, started_at) VALUES " + values +
+                     " ON CONFLICT (name) DO NOTHING",
+                 "", "the constraints this run builds, so that a rerun never takes them for pre-existing ones",
+                 "history", false, ""});
+      p.units.insert(p.units.begin(), std::move(intent_unit));
+    }
+    if (!forget.empty()) {
+      record.push_back({std::string("DELETE FROM ") + kIntentTable + " WHERE name IN (" + forget + ")", "", "",
+                        "history", false, ""});
+    }
     const bool exclusive_needed = exclusive.steps.size() > 1 || validate.empty();
     if (exclusive_needed) {
       if (validate.empty()) exclusive.steps.insert(exclusive.steps.end(), record.begin(), record.end());

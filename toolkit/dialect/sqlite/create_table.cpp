@@ -186,7 +186,8 @@ std::string edit_create_table(std::string_view text, const std::vector<std::stri
   for (const auto& name : drop) {
     const Clause* found = nullptr;
     for (const auto& c : parsed.clauses) {
-      if (c.kind == Clause::Kind::check && sqlite_dialect().same_name(c.name, name)) found = &c;
+      // An unnamed CHECK (adopted, never created by constraintctl) is named by its condition text.
+      if (c.kind == Clause::Kind::check && (sqlite_dialect().same_name(c.name, name) || (c.name.empty() && c.body == name))) found = &c;
     }
     if (!found) throw Error(ExitCode::findings, "CHECK constraint '" + name + "' is not in the table's definition (drift)");
     size_t begin = found->begin;

@@ -42,7 +42,8 @@ struct CheckToAdd {
 
 // `sql` (a CREATE TABLE statement) with the named CHECK constraints in
 // `drop` removed, `add` appended as table constraints, and, when `new_name`
-// is not empty, the table renamed. Everything else stays byte-identical.
+// is not empty, the table renamed. An entry of `drop` that names no CHECK
+// may be the condition text of an unnamed one (an adopted inline CHECK). Everything else stays byte-identical.
 // Throws cc::Error(findings) when a CHECK to drop is not in the text.
 std::string edit_create_table(std::string_view sql, const std::vector<std::string>& drop, const std::vector<CheckToAdd>& add,
                               std::string_view new_name);

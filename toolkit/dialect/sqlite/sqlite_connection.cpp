@@ -34,6 +34,8 @@ constexpr const char* kUniqueIndexes =
     "(SELECT name FROM pragma_index_info(il.name) ORDER BY seqno) ii) "
     "FROM pragma_index_list(%s) il LEFT JOIN sqlite_schema s ON s.name = il.name AND s.type = 'index' "
     "WHERE il.\"unique\" = 1 ORDER BY il.name";
+constexpr const char* kListTables =
+    "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name";
 constexpr const char* kForeignKeys =
     "SELECT id, \"table\", group_concat(\"from\", char(31)) FROM pragma_foreign_key_list(%s) GROUP BY id ORDER BY id";
 
@@ -160,6 +162,12 @@ class SqliteConnection final : public SociConnection {
     execute("BEGIN");
     // A deferred transaction takes its snapshot at the first read; take it now.
     query("SELECT count(*) FROM sqlite_schema", [](const Row&) {});
+  }
+
+  std::vector<std::string> list_tables() override {
+    std::vector<std::string> out;
+    query(kListTables, [&](const Row& r) { out.push_back(value_text(r[0])); });
+    return out;
   }
 
   TableInfo inspect_table(const model::TableName& table) override {

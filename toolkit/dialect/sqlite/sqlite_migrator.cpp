@@ -69,7 +69,9 @@ class SqliteMigrator final : public Migrator {
     Unit main;
     main.comment = "one transaction, taking the write lock up front";
     main.fault_before_commit = "before-commit";
-    for (auto& s : statements(work.ops)) {
+    std::vector<std::string> adopt_records;
+    const std::vector<migrate::Operation> ops = adopt_existing(work.ops, p, adopt_records);
+    for (auto& s : statements(ops)) {
       s.fault = "sqlite-statement";
       main.steps.push_back(std::move(s));
     }
@@ -86,6 +88,10 @@ class SqliteMigrator final : public Migrator {
       main.steps.push_back({"PRAGMA foreign_key_check(" + q(t) + ")", "", "", "foreign_key_check", true, ""});
     }
     for (const auto& sql : detail::records(db_, work, options_)) main.steps.push_back({sql, "", "", "history", false, ""});
+    for (auto& sql : adopt_records) {
+      main.steps.push_back(
+          {sql, "", "adopted: it existed before constraintctl, which never drops it", "history", false, ""});
+    }
     Unit off = alone({"PRAGMA foreign_keys = OFF", "", "before the transaction: inside one it is a no-op", "", false, ""});
     Unit back = alone({"PRAGMA foreign_keys = " + std::string(fk_before == "1" ? "ON" : "OFF"), "", "as before", "", false, ""});
     p.units.push_back(std::move(off));
@@ -96,6 +102,7 @@ class SqliteMigrator final : public Migrator {
 
   bool execute(const Plan& plan, const Work& work) override {
     planned_sql_.clear();  // from now on the catalog itself tells
+    planned_exists_.clear();
     planned_versions_ = 0;
     const Unit* main = nullptr;
     for (const auto& u : plan.units) {
@@ -229,6 +236,82 @@ class SqliteMigrator final : public Migrator {
   // not exercised by this project's tests.
   bool native_alter() const { return sqlite_dialect().capabilities().native_alter_check; }
 
+  // The adoption rules, before any statement is planned: an add whose
+  // constraint already exists as declared (by name, or an unnamed inline
+  // CHECK/UNIQUE with the same definition) runs no DDL and is recorded as
+  // adopted; the same name with another definition is refused, naming both;
+  // an equivalent constraint under another name is a warning. A drop of an
+  // adopted unnamed CHECK (drop-checks --constraint) is matched by its text.
+  std::vector<migrate::Operation> adopt_existing(const std::vector<migrate::Operation>& steps, Plan& p,
+                                                 std::vector<std::string>& records) {
+    const auto adopted = detail::adopted(db_);
+    std::map<std::string, TableInfo> infos;
+    auto info_of = [&](const model::TableName& table) -> const TableInfo& {
+      auto it = infos.find(table.str());
+      if (it == infos.end()) it = infos.emplace(table.str(), db_.inspect_table(table)).first;
+      return it->second;
+    };
+    auto comparable = [](const migrate::ConstraintDef& def, const ExistingConstraint& c) {
+      return def.unique ? c.kind == ExistingConstraint::Kind::unique || c.kind == ExistingConstraint::Kind::unique_index
+                        : c.kind == ExistingConstraint::Kind::check;
+    };
+    std::vector<migrate::Operation> out;
+    for (const auto& op : steps) {
+      const auto planned = planned_exists_.find(op.def.name);
+      if (!op.adds()) {
+        planned_exists_[op.def.name] = false;
+        if (op.kind == migrate::OpKind::drop_check && planned == planned_exists_.end()) {
+          const TableInfo& info = info_of(op.def.table);
+          if (const auto* c = detail::resolve(info, op.def.name, adopted); c && c->name.empty())
+            unnamed_drops_[op.def.name] = c->definition;
+        }
+        out.push_back(op);
+        continue;
+      }
+      planned_exists_[op.def.name] = true;
+      if (planned != planned_exists_.end()) {  // an earlier plan of this dry run changes it
+        out.push_back(op);
+        continue;
+      }
+      const TableInfo& info = info_of(op.def.table);
+      if (!info.exists) throw UsageError(op.describe() + ": table '" + op.def.table.str() + "' does not exist");
+      const ExistingConstraint* existing = detail::resolve(info, op.def.name, adopted);
+      if (existing) {
+        if (const std::string diff = definition_difference(op.def, *existing); !diff.empty()) {
+          throw Error(ExitCode::findings,
+                      op.describe() + ": a different constraint of that name already exists; declared " +
+                          op.def.describe() + ", " + diff + "; drift is never dropped silently; nothing was changed");
+        }
+      } else {
+        for (const auto& c : info.constraints) {
+          if (c.name.empty() && comparable(op.def, c) && definition_difference(op.def, c).empty()) {
+            existing = &c;  // an unnamed inline constraint: matched by its definition
+            break;
+          }
+        }
+      }
+      if (existing) {
+        const bool recorded = adopted.count(op.def.name) > 0;
+        const std::string shown = existing->kind == ExistingConstraint::Kind::check
+                                      ? "CHECK (" + existing->definition + ")"
+                                      : existing->definition;
+        p.adopted.push_back(op.describe() + ": " + shown +
+                            (existing->name.empty() ? " (unnamed, matched by its definition)" : "") +
+                            (recorded ? " (recorded before)" : ""));
+        if (!recorded) records.push_back(detail::adopt_record(sqlite_dialect(), op.def, *existing));
+        continue;
+      }
+      for (const auto& c : info.constraints) {
+        if (!c.name.empty() && comparable(op.def, c) && definition_difference(op.def, c).empty()) {
+          p.warnings.push_back(op.describe() + ": already enforced by " + c.name + " (" + c.definition + "); " +
+                               op.def.name + " is added beside it (declare " + c.name + " instead to adopt it)");
+        }
+      }
+      out.push_back(op);
+    }
+    return out;
+  }
+
   // The statements for `steps`, in order: one rebuild per table whose CHECKs
   // change, then the unique indexes.
   std::vector<Step> statements(const std::vector<migrate::Operation>& steps) {
@@ -245,7 +328,8 @@ class SqliteMigrator final : public Migrator {
           if (op.kind == migrate::OpKind::add_check) {
             checks[table].add.push_back({d.name, d.check});
           } else {
-            checks[table].drop.push_back(d.name);
+            // An adopted unnamed CHECK is found by its text (edit_create_table).
+            checks[table].drop.push_back(unnamed_drops_.count(d.name) ? unnamed_drops_[d.name] : d.name);
           }
           break;
         case migrate::OpKind::add_unique: {
@@ -392,6 +476,10 @@ class SqliteMigrator final : public Migrator {
   // What earlier plans of this run (not yet executed: a dry run) leave in
   // sqlite_schema, so the next version is planned on top of them.
   std::map<std::string, std::string> planned_sql_;
+  // Constraints earlier plans of this run add (true) or drop (false).
+  std::map<std::string, bool> planned_exists_;
+  // Adopted unnamed CHECKs to drop: name -> their condition text.
+  std::map<std::string, std::string> unnamed_drops_;
 };
 
 }  // namespace
