@@ -217,6 +217,13 @@ void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::
   const model::Schema additions = schema_of_additions(todo, up);
   const bool scan_first = db.dialect().capabilities().add_not_valid || dry_run;
   if (scan_first && refuse_if_violated(db, additions, sample, result)) return;
+  {
+    std::vector<Operation> all;
+    for (const auto* m : todo) {
+      for (const auto& op : m->steps(up)) all.push_back(op);
+    }
+    migrator.refuse_early(all);
+  }
   const auto dropped = dialect::detail::dropped_checks(db);
   for (const auto* m : todo) {
     // Checks that drop-checks already removed are not dropped again; they
