@@ -55,12 +55,29 @@ class SqliteMigrator final : public Migrator {
 
   std::vector<HistoryRow> history() override { return detail::read_history(db_, detail::table_exists(db_, kHistoryTable)); }
 
+  // A CHECK SQLite would reject at the first write of the rebuild's copy
+  // ("non-deterministic use of datetime() in a CHECK constraint") or whose
+  // text does not compile against the table: refused before any change.
+  void refuse_early(const std::vector<migrate::Operation>& ops) override {
+    for (const auto& op : ops) {
+      if (op.kind != migrate::OpKind::add_check) continue;
+      try {
+        db_.validate_expression(op.def.table, op.def.check);
+      } catch (const DatabaseError& e) {
+        if (e.kind() == DbErrorKind::undefined_object && !db_.inspect_table(op.def.table).exists)
+          continue;  // plan() names it
+        throw UsageError(op.describe() + ": SQLite cannot enforce this CHECK: " + e.what() + ". Nothing was changed.");
+      }
+    }
+  }
+
   // One transaction per version: foreign keys off before it (a no-op inside
   // one), BEGIN IMMEDIATE, the statements, a foreign-key check of the tables
   // rebuilt, the records, COMMIT, foreign keys as they were.
   Plan plan(const Work& work) override {
     Plan p;
     if (work.migration) p.title = work.migration->id() + (work.up ? " (up)" : " (down)");
+    refuse_early(work.ops);
     db_.query("PRAGMA schema_version", [&](const Row& r) { p.schema_version = value_int(r[0]); });
     schema_version_ = p.schema_version + static_cast<std::int64_t>(planned_versions_++);
     std::string fk_before;
