@@ -337,6 +337,12 @@ class SqliteMigrator final : public Migrator {
               [&](const Row& r) { cols.push_back(q(value_text(r[0]))); });
     std::string col_list;
     for (size_t i = 0; i < cols.size(); ++i) col_list += (i ? ", " : "") + cols[i];
+    // A rowid table without INTEGER PRIMARY KEY has implicit rowids, which a
+    // plain copy would renumber: fix runs' audit rows (and anything else
+    // that names rows by rowid) would then point at other rows. Copy them
+    // under a name no column shadows; WITHOUT ROWID tables have none.
+    const std::string row_id = implicit_row_id(table, create_sql);
+    if (!row_id.empty()) col_list = row_id + ", " + col_list;
 
     std::vector<std::string> restore;  // indexes and triggers of the table, then every view
     // SQLite keeps tbl_name as the CREATE statement wrote it, and names match
@@ -380,6 +386,29 @@ class SqliteMigrator final : public Migrator {
       out.push_back(note("DELETE FROM cc_saved_sequence"));
     }
     return out;
+  }
+
+  // The name under which `table`'s implicit rowid can be read and written
+  // ("rowid", "_rowid_" or "oid", whichever no column shadows), or "" when
+  // the table has none of its own (WITHOUT ROWID, an INTEGER PRIMARY KEY
+  // that the column copy carries already, every alias shadowed).
+  std::string implicit_row_id(const std::string& table, const std::string& create_sql) {
+    if (sqlite::parse_create_table(create_sql).without_rowid) return "";
+    std::int64_t pk = 0, integer_pk = 0;
+    std::set<std::string> names;
+    db_.query("SELECT lower(name), pk, upper(type) = 'INTEGER' FROM pragma_table_xinfo(" + lit(table) + ")",
+              [&](const Row& r) {
+                names.insert(value_text(r[0]));
+                if (value_int(r[1]) > 0) {
+                  ++pk;
+                  integer_pk += value_int(r[2]);
+                }
+              });
+    if (pk == 1 && integer_pk == 1) return "";
+    for (const char* alias : {"rowid", "_rowid_", "oid"}) {
+      if (!names.count(alias)) return alias;
+    }
+    return "";
   }
 
   Connection& db_;
