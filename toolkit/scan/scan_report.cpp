@@ -74,6 +74,15 @@ std::string render_text(const ScanReport& report, const TextOptions& options) {
       }
     }
   }
+  if (!report.dangling.empty()) {
+    out +=
+        "\nwarning: rows whose foreign key points at no row (there before this scan; not a declared constraint, "
+        "and a SQLite rebuild of these tables does not fail on them):\n";
+    for (const auto& d : report.dangling) {
+      out += "  " + text::terminal_safe(d.table) + " -> " + text::terminal_safe(d.parent) + ": " +
+             std::to_string(d.rows) + " row(s)\n";
+    }
+  }
   if (!options.only_violated || violated > 0) out += "\n";
   const char* on = options.color ? (violated == 0 ? "\033[1;32m" : "\033[1;31m") : "";
   const char* off = options.color ? "\033[0m" : "";
@@ -124,6 +133,11 @@ nlohmann::ordered_json to_json(const ScanReport& report) {
                     {"violated", report.violated_constraints()},
                     {"violations", report.total_violations()}};
   doc["elapsed_ms"] = static_cast<std::int64_t>(report.elapsed_ms);
+  if (report.checked_foreign_keys) {
+    auto& dangling = doc["dangling_foreign_keys"] = nlohmann::ordered_json::array();
+    for (const auto& d : report.dangling)
+      dangling.push_back({{"table", d.table}, {"parent", d.parent}, {"rows", d.rows}});
+  }
   return doc;
 }
 

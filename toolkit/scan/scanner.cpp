@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <optional>
 
 #include "core/error.h"
@@ -204,6 +205,27 @@ ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const 
       scan_uniques(db, plans[i], options, report);
     } catch (const std::exception& e) {
       rethrow_with_context(e, "table " + in_quotes(plans[i].spec->name));
+    }
+  }
+  if (options.foreign_keys) {
+    // Pre-existing dangling keys: not this schema's findings, but a SQLite
+    // rebuild of these tables checks their foreign keys, so they are shown.
+    report.checked_foreign_keys = true;
+    std::vector<std::string> names;
+    auto add = [&](const std::string& n) {
+      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    };
+    for (const auto& p : plans) {
+      add(p.spec->name);
+      for (const auto& ref : p.info.referrers) add(ref.table);
+    }
+    for (const auto& n : names) {
+      const std::string sql = db.dialect().dangling_keys_sql(n);
+      if (sql.empty()) break;
+      std::map<std::string, std::int64_t> per_parent;
+      db.query("SELECT parent, count(*) FROM (" + sql + ") AS cc_fk GROUP BY parent ORDER BY parent",
+               [&](const Row& r) { per_parent[dialect::value_text(r[0])] += dialect::value_int(r[1]); });
+      for (const auto& [parent, rows] : per_parent) report.dangling.push_back({n, parent, rows});
     }
   }
   if (snapshot) snapshot->rollback();

@@ -39,6 +39,16 @@ struct ScanOptions {
   // Read in the caller's open transaction (a fix's dry run scans what its
   // rolled-back repairs left) instead of a snapshot of its own.
   bool inside_transaction = false;
+  // Also list rows of the scanned tables and of the tables referencing them
+  // whose foreign key points at no row (where the database allows them).
+  bool foreign_keys = false;
+};
+
+// Rows of `table` whose foreign key to `parent` points at no row.
+struct DanglingKeys {
+  std::string table;
+  std::string parent;
+  std::int64_t rows = 0;
 };
 
 struct ScanReport {
@@ -47,6 +57,8 @@ struct ScanReport {
   std::vector<ConstraintScan> constraints;
   size_t tables = 0;
   double elapsed_ms = 0;
+  bool checked_foreign_keys = false;   // ScanOptions::foreign_keys
+  std::vector<DanglingKeys> dangling;  // a warning, not a violation of a declared constraint
 
   std::int64_t total_violations() const;
   size_t violated_constraints() const;

@@ -43,6 +43,11 @@ class SqliteDialect final : public Dialect {
   std::string begin_write() const override { return "BEGIN IMMEDIATE"; }
   std::vector<std::string> begin_probes() const override { return {"BEGIN IMMEDIATE"}; }
   std::string now_text() const override { return "strftime('%Y-%m-%d %H:%M:%f', 'now')"; }
+  // Foreign keys are enforced only on connections that turn them on, so
+  // rows written by others may reference nothing.
+  std::string dangling_keys_sql(std::string_view table) const override {
+    return "SELECT \"table\", rowid, parent, fkid FROM pragma_foreign_key_check(" + quote_string(table) + ")";
+  }
   std::string table_exists_sql(std::string_view table) const override {
     return "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = " + quote_string(table);
   }
