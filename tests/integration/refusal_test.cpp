@@ -156,6 +156,8 @@ TEST_P(RefusalTest, SqliteCheckWithANonDeterministicFunctionIsASchemaError) {
     EXPECT_TRUE(has(apply.err, "events_at_past")) << apply.err;
     EXPECT_TRUE(has(apply.err, "deterministic") || has(apply.err, "clock")) << apply.err;
     EXPECT_TRUE(has(apply.err, "Nothing was changed")) << apply.err;
+    EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_schema WHERE name = 'constraintctl_history'"),
+              0);  // not even bookkeeping
     std::filesystem::remove_all(dir_ / "migrations");
     EXPECT_EQ(scalar_text("SELECT sql FROM sqlite_schema WHERE name = 'events'"), events_sql);
   }
@@ -282,6 +284,8 @@ TEST_P(RefusalTest, PostgresPartitionedTableUniqueIsBuiltOrRefusedBeforeAnyDdl) 
     EXPECT_TRUE(has(r.err, "region")) << r.err;
     EXPECT_EQ(indexes(), indexes_before);  // not even the other table's index was built
     EXPECT_EQ(constraints(), constraints_before);
+    EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname = 'constraintctl_history'"),
+              0);  // not even bookkeeping
   }
 
   // With the partition key in the UNIQUE it is built, the CHECK validated.
