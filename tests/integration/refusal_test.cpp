@@ -40,6 +40,23 @@ class RefusalTest : public DialectTest {
               [&](const dialect::Row& r) { exists = dialect::value_int(r[0]) > 0; });
     return exists ? content({"constraintctl_fix_runs"}).substr(std::string("-- constraintctl_fix_runs\n").size()) : "";
   }
+  // scan (without --fix) already says the declared repair cannot work.
+  void expect_scan_warns(const std::string& constraint, const std::string& why) {
+    auto text = cli({"scan"}, dir_.path());
+    EXPECT_EQ(text.exit_code, 1) << text.out << text.err;
+    EXPECT_TRUE(has(text.out, "cannot work")) << text.out;
+    EXPECT_TRUE(has(text.out, why)) << text.out;
+    auto json = cli({"scan", "--json"}, dir_.path());
+    auto doc = nlohmann::json::parse(json.out);
+    bool found = false;
+    for (const auto& c : doc["constraints"]) {
+      if (c["name"] != constraint) continue;
+      found = true;
+      ASSERT_TRUE(c.contains("repair_refused")) << c.dump();
+      EXPECT_TRUE(has(c["repair_refused"].get<std::string>(), why)) << c.dump();
+    }
+    EXPECT_TRUE(found) << doc.dump();
+  }
   // Every refusal path: the dry run and the real run refuse alike, change
   // nothing, name the constraint, its file:line and a suggested policy; with
   // --skip-refused the other table is repaired and the refused one is not.
@@ -90,6 +107,7 @@ TEST_P(RefusalTest, ClampOnAGeneratedColumnIsRefusedBeforeTheRun) {
              "table = \"lines\"\n[[check]]\nname = \"lines_total_max\"\ncolumn = \"total\"\nmax = 50\n"
              "repair = \"clamp\"\n");
   expect_refused({"lines"}, "lines_total_max", "schema/lines.toml:6", {"generated", "delete"});
+  expect_scan_warns("lines_total_max", "generated");
 }
 
 TEST_P(RefusalTest, SetNullOnANotNullColumnIsRefusedAndClampSuggested) {
@@ -101,6 +119,7 @@ TEST_P(RefusalTest, SetNullOnANotNullColumnIsRefusedAndClampSuggested) {
              "0\nmax = 200\n"
              "repair = \"set_null\"\n");
   expect_refused({"humans"}, "humans_apparent_age_range", "schema/humans.toml:8", {"NOT NULL", "clamp"});
+  expect_scan_warns("humans_apparent_age_range", "NOT NULL");
 }
 
 TEST_P(RefusalTest, SetValueThatAnotherCheckOfTheTableRefusesIsRefused) {

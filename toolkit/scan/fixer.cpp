@@ -412,9 +412,7 @@ std::string repair_refusal(Connection& db, const TableCtx& t, const model::Check
   const std::string target = repair_target(c, r);
   const auto* col = t.info.find_column(target);
   if (!col) return "";  // reported by the schema validation
-  if (col->generated) {
-    return "column '" + target + "' is a generated column: the database computes it and refuses every write to it";
-  }
+  if (auto why = catalog_repair_refusal(c, r, t.info); !why.empty()) return why;
   std::string value;
   switch (r.policy) {
     case model::RepairPolicy::set_null: value = "NULL"; break;

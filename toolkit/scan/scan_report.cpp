@@ -74,6 +74,14 @@ std::string render_text(const ScanReport& report, const TextOptions& options) {
       }
     }
   }
+  bool refusals = false;
+  for (const auto& c : report.constraints) {
+    if (c.repair_refused.empty()) continue;
+    if (!refusals) out += "\nwarning: repairs that cannot work on these tables (scan --fix refuses them):\n";
+    refusals = true;
+    out += "  " + c.name + " (" + std::string(model::to_string(c.policy)) + ", " + c.where.str() +
+           "): " + text::terminal_safe(c.repair_refused) + "\n";
+  }
   if (!report.dangling.empty()) {
     out +=
         "\nwarning: rows whose foreign key points at no row (there before this scan; not a declared constraint, "
@@ -112,6 +120,7 @@ nlohmann::ordered_json to_json(const ScanReport& report) {
     j["definition"] = c.definition;
     j["repair"] = std::string(model::to_string(c.policy));
     j["source"] = c.where.str();
+    if (!c.repair_refused.empty()) j["repair_refused"] = c.repair_refused;
     auto& samples = j["samples"] = nlohmann::ordered_json::array();
     for (const auto& s : c.samples) {
       nlohmann::ordered_json js;

@@ -121,6 +121,7 @@ void scan_checks(dialect::Connection& db, const TablePlan& plan, const ScanOptio
     s.present = has_constraint(plan.info, c.name);
     s.policy = c.repair.policy;
     s.where = c.where;
+    if (s.violations > 0) s.repair_refused = catalog_repair_refusal(c, c.repair, plan.info);
     if (s.violations > 0 && options.sample > 0 && !plan.key.empty()) {
       const auto shown = shown_columns(c, plan.info, plan.key);
       db.query(check_sample_query(spec.name, c, plan.key, shown, options.sample, d), [&](const Row& r) {
@@ -171,6 +172,22 @@ std::int64_t ScanReport::total_violations() const {
 
 size_t ScanReport::violated_constraints() const {
   return static_cast<size_t>(std::count_if(constraints.begin(), constraints.end(), [](const auto& c) { return c.violations > 0; }));
+}
+
+std::string catalog_repair_refusal(const model::Check& check, const model::Repair& repair, const TableInfo& table) {
+  using P = model::RepairPolicy;
+  if (repair.policy == P::report || repair.policy == P::delete_row || repair.policy == P::delete_duplicates) return "";
+  const std::string target = repair.column.empty() ? check.column : repair.column;
+  const auto* col = table.find_column(target);
+  if (!col) return "";  // reported by the schema validation
+  if (col->generated)
+    return "column '" + target + "' is a generated column: the database computes it and refuses every write to it";
+  if (repair.policy == P::set_null && col->not_null) {
+    return "column '" + target + "' is NOT NULL, so the database would reject every row this repair sets to NULL";
+  }
+  if (repair.policy == P::set_default && col->default_sql.empty())
+    return "column '" + target + "' has no default to set";
+  return "";
 }
 
 ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const ScanOptions& options) {

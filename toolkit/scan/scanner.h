@@ -30,7 +30,16 @@ struct ConstraintScan {
   model::RepairPolicy policy = model::RepairPolicy::report;
   model::SourceLocation where;
   std::vector<Sample> samples;
+  // CHECK with violations: why its declared repair cannot work on this table
+  // (what the catalog alone tells), or "". scan --fix refuses it.
+  std::string repair_refused;
 };
+
+// What the catalog alone says against repairing `check` by `repair` on
+// `table`: a generated target column, NULL into NOT NULL, set_default
+// without a default. "" when nothing does.
+std::string catalog_repair_refusal(const model::Check& check, const model::Repair& repair,
+                                   const dialect::TableInfo& table);
 
 struct ScanOptions {
   std::vector<std::string> tables;  // empty: all declared tables
