@@ -254,6 +254,10 @@ TEST_P(RefusalTest, SqlitePreExistingDanglingKeyDoesNotBlockAnApply) {
   EXPECT_TRUE(has(scalar_text("SELECT sql FROM sqlite_schema WHERE name = 'pets'"), "pets_age_nonnegative"));
   EXPECT_TRUE(has(scalar_text("SELECT sql FROM sqlite_schema WHERE name = 'owners'"), "owners_id_positive"));
   EXPECT_EQ(scalar("SELECT count(*) FROM pets"), 2);
+  // Once applied no rebuild is pending: scan no longer pays for the check.
+  auto later = cli({"scan", "--json"}, dir_.path());
+  EXPECT_EQ(later.exit_code, 0) << later.out << later.err;
+  EXPECT_EQ(nlohmann::json::parse(later.out)["dangling_foreign_keys"].size(), 0u) << later.out;
 }
 
 // PostgreSQL: a UNIQUE on a partitioned table is refused before any DDL when

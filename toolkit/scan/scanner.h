@@ -48,8 +48,9 @@ struct ScanOptions {
   // Read in the caller's open transaction (a fix's dry run scans what its
   // rolled-back repairs left) instead of a snapshot of its own.
   bool inside_transaction = false;
-  // Also list rows of the scanned tables and of the tables referencing them
-  // whose foreign key points at no row (where the database allows them).
+  // Also list rows whose foreign key points at no row (where the database
+  // allows them), in the scanned tables a declared CHECK is still to be
+  // added to and in the tables referencing those.
   bool foreign_keys = false;
 };
 
