@@ -267,11 +267,12 @@ TEST_P(RefusalTest, SqlitePreExistingDanglingKeyDoesNotBlockAnApply) {
 TEST_P(RefusalTest, PostgresPartitionedTableUniqueIsBuiltOrRefusedBeforeAnyDdl) {
   if (!pg()) GTEST_SKIP() << "PostgreSQL partitioning";
   exec(
-      "CREATE TABLE orders (id integer NOT NULL, region text NOT NULL, amount integer, PRIMARY KEY (id, region)) "
+      "CREATE TABLE orders (id integer NOT NULL, region text NOT NULL, amount integer, ref integer, PRIMARY KEY (id, "
+      "region)) "
       "PARTITION BY LIST (region)");
   exec("CREATE TABLE orders_eu PARTITION OF orders FOR VALUES IN ('eu')");
   exec("CREATE TABLE orders_us PARTITION OF orders FOR VALUES IN ('us')");
-  exec("INSERT INTO orders VALUES (1, 'eu', 10), (2, 'us', -5), (3, 'us', 7)");
+  exec("INSERT INTO orders VALUES (1, 'eu', 10, 100), (2, 'us', -5, 200), (3, 'us', 7, 300)");
   exec("CREATE TABLE accounts (id integer PRIMARY KEY, email text)");
   exec("INSERT INTO accounts VALUES (1, 'a'), (2, 'b')");
   exec("DELETE FROM other WHERE qty < 0");
@@ -280,7 +281,7 @@ TEST_P(RefusalTest, PostgresPartitionedTableUniqueIsBuiltOrRefusedBeforeAnyDdl) 
   write_file(dir_ / "schema/orders.toml",
              "table = \"orders\"\n[[check]]\nname = \"orders_amount_nonnegative\"\ncolumn = \"amount\"\nmin = "
              "0\nrepair = \"clamp\"\n"
-             "[[unique]]\nname = \"orders_id_key\"\ncolumns = [\"id\"]\n");
+             "[[unique]]\nname = \"orders_ref_key\"\ncolumns = [\"ref\"]\n");
   auto indexes = [&] {
     return scalar(
         "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE 'constraintctl%'");
@@ -302,7 +303,7 @@ TEST_P(RefusalTest, PostgresPartitionedTableUniqueIsBuiltOrRefusedBeforeAnyDdl) 
        std::vector<std::vector<std::string>>{{"apply", "--dry-run"}, {"apply"}, {"apply"}}) {
     auto r = cli(args, dir_.path());
     EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
-    EXPECT_TRUE(has(r.err, "orders_id_key")) << r.err;
+    EXPECT_TRUE(has(r.err, "orders_ref_key")) << r.err;
     EXPECT_TRUE(has(r.err, "partition")) << r.err;
     EXPECT_TRUE(has(r.err, "region")) << r.err;
     EXPECT_EQ(indexes(), indexes_before);  // not even the other table's index was built
@@ -316,19 +317,24 @@ TEST_P(RefusalTest, PostgresPartitionedTableUniqueIsBuiltOrRefusedBeforeAnyDdl) 
   write_file(dir_ / "schema/orders.toml",
              "table = \"orders\"\n[[check]]\nname = \"orders_amount_nonnegative\"\ncolumn = \"amount\"\nmin = "
              "0\nrepair = \"clamp\"\n"
-             "[[unique]]\nname = \"orders_id_region_key\"\ncolumns = [\"id\", \"region\"]\n");
+             "[[unique]]\nname = \"orders_ref_region_key\"\ncolumns = [\"ref\", \"region\"]\n");
   ASSERT_EQ(run_cli({"generate"}, dir_.path()).exit_code, 0);
   auto dry = cli({"apply", "--dry-run"}, dir_.path());
   ASSERT_EQ(dry.exit_code, 0) << dry.out << dry.err;
   EXPECT_TRUE(has(dry.out, "partitioned table")) << dry.out;
   auto apply = cli({"apply"}, dir_.path());
   ASSERT_EQ(apply.exit_code, 0) << apply.out << apply.err;
-  EXPECT_EQ(scalar("SELECT count(*) FROM pg_constraint WHERE conname = 'orders_id_region_key' AND contype = 'u'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM pg_constraint WHERE conname = 'orders_ref_region_key' AND contype = 'u'"), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM pg_constraint WHERE conname = 'orders_amount_nonnegative' AND convalidated"),
             3);  // parent + 2 partitions
   EXPECT_EQ(scalar("SELECT count(*) FROM pg_constraint WHERE conname = 'accounts_email_key' AND contype = 'u'"), 1);
-  EXPECT_THROW(exec("INSERT INTO orders VALUES (1, 'eu', 1)"), DatabaseError);
-  EXPECT_THROW(exec("INSERT INTO orders VALUES (9, 'eu', -1)"), DatabaseError);
+  EXPECT_THROW(exec("INSERT INTO orders VALUES (8, 'eu', 1, 100)"), DatabaseError);
+  EXPECT_THROW(exec("INSERT INTO orders VALUES (9, 'eu', -1, 900)"), DatabaseError);
+  // verify: the CHECK's probe is refused by the partition's inherited CHECK, the
+  // UNIQUE's by the partition's index attached to the declared one.
+  auto verify = cli({"verify", "--json"}, dir_.path());
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  for (const auto& c : nlohmann::json::parse(verify.out)["constraints"]) EXPECT_EQ(c["status"], "ok") << c.dump();
   auto rerun = cli({"apply"}, dir_.path());
   EXPECT_EQ(rerun.exit_code, 0) << rerun.out << rerun.err;
   auto after = cli({"scan", "--json"}, dir_.path());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/error.h"
@@ -194,6 +195,19 @@ class Prober {
     if (!o.detail.constraint.empty()) {
       if (o.detail.constraint == def.name) return def.name;
       const auto* other = info.find_constraint(o.detail.constraint);
+      // On a partitioned table the row lands in a partition, whose own index
+      // (attached to the declared one, under another name) is what refuses it.
+      std::optional<TableInfo> partition;
+      if (!other && !o.detail.table.empty() && o.detail.table != info.name) {
+        partition = db_.inspect_table(o.detail.table);
+        other = partition->find_constraint(o.detail.constraint);
+        const bool attached = other && (other->kind == ExistingConstraint::Kind::unique ||
+                                        other->kind == ExistingConstraint::Kind::unique_index);
+        if (attached && other->columns == def.columns && def.where.empty() &&
+            other->definition.find(" WHERE ") == std::string::npos && info.find_constraint(def.name)) {
+          return def.name;
+        }
+      }
       const bool unique = other && (other->kind == ExistingConstraint::Kind::unique || other->kind == ExistingConstraint::Kind::unique_index ||
                                     other->kind == ExistingConstraint::Kind::primary_key);
       const bool partial = other && other->definition.find(" WHERE ") != std::string::npos;
