@@ -259,13 +259,15 @@ class PostgresMigrateTest : public ::testing::Test {
 TEST_F(PostgresMigrateTest, InvalidIndexFromAFailedBuildIsDroppedAndRebuilt) {
   // A concurrent build that failed on duplicates leaves an INVALID index behind.
   EXPECT_THROW(db_->psql("CREATE UNIQUE INDEX CONCURRENTLY items_code_unique ON items (code)"), DatabaseError);
-  EXPECT_EQ(one("SELECT indisvalid FROM pg_index WHERE indexrelid = 'items_code_unique'::regclass"), "0");
+  EXPECT_EQ(one("SELECT indisvalid FROM pg_index WHERE indexrelid = 'items_code_unique'::regclass"), "false");
   db_->psql("DELETE FROM items WHERE id = 3");
   auto r = cli({"apply"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("dropping INVALID index items_code_unique"), std::string::npos) << r.err;
   EXPECT_EQ(one("SELECT count(*) FROM pg_constraint WHERE conname = 'items_code_unique' AND contype = 'u'"), "1");
-  EXPECT_EQ(one("SELECT bool_and(indisvalid AND indisready) FROM pg_index WHERE indrelid = 'items'::regclass AND indisunique"), "1");
+  EXPECT_EQ(one("SELECT bool_and(indisvalid AND indisready) FROM pg_index WHERE indrelid = 'items'::regclass AND "
+                "indisunique"),
+            "true");
 }
 
 TEST_F(PostgresMigrateTest, InterruptedRunResumesWithoutRepeatingOrDoubleRecording) {
@@ -276,7 +278,7 @@ TEST_F(PostgresMigrateTest, InterruptedRunResumesWithoutRepeatingOrDoubleRecordi
   db_->psql("CREATE UNIQUE INDEX items_code_unique ON items (code)");
   auto r = cli({"apply"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(one("SELECT convalidated FROM pg_constraint WHERE conname = 'items_qty_pos'"), "1");
+  EXPECT_EQ(one("SELECT convalidated FROM pg_constraint WHERE conname = 'items_qty_pos'"), "true");
   EXPECT_EQ(one("SELECT count(*) FROM pg_constraint WHERE conname = 'items_code_unique' AND contype = 'u'"), "1");
   EXPECT_EQ(one("SELECT count(*) FROM constraintctl_history"), "1");
 }

@@ -43,14 +43,8 @@ std::map<std::string, model::RepairPolicy> parse_policies(const std::vector<std:
 
 json sample_json(const scan::Sample& s) {
   json j;
-  auto value = [](const dialect::Value& v) -> json {
-    if (std::holds_alternative<std::monostate>(v)) return nullptr;
-    if (auto i = std::get_if<std::int64_t>(&v)) return *i;
-    if (auto d = std::get_if<double>(&v)) return *d;
-    return std::get<std::string>(v);
-  };
-  for (const auto& [k, v] : s.key) j["key"][k] = value(v);
-  for (const auto& [k, v] : s.values) j["values"][k] = value(v);
+  for (const auto& [k, v] : s.key) j["key"][k] = scan::json_value(v);
+  for (const auto& [k, v] : s.values) j["values"][k] = scan::json_value(v);
   return j;
 }
 
@@ -95,7 +89,8 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
   const ExitCode code = clean ? ExitCode::ok : ExitCode::findings;
 
   if (!ctx.options().json) {
-    for (const auto& why : report.refused) std::cerr << "constraintctl: skipped (--skip-refused): " << text::terminal_safe(why) << "\n";
+    for (const auto& why : report.refused)
+      std::cerr << "constraintctl: refused, the rest was repaired: " << text::terminal_safe(why) << "\n";
   }
   if (ctx.options().json) {
     json doc = scan::to_json(report.after);

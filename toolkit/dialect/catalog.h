@@ -12,6 +12,11 @@ struct ColumnInfo {
   bool not_null = false;
   std::string default_sql;  // empty when none
   bool generated = false;   // computed by the database: never written
+  bool identity_always = false;  // PostgreSQL GENERATED ALWAYS AS IDENTITY: an UPDATE may not set it
+  // PostgreSQL: the type a domain is based on ("" for no domain), and the
+  // labels of an enum type in their order (empty for other types).
+  std::string base_type;
+  std::vector<std::string> labels;
 };
 
 struct ExistingConstraint {

@@ -17,12 +17,15 @@
 
 namespace cc::dialect {
 
-// A value read from the database.
-using Value = std::variant<std::monostate, std::int64_t, double, std::string>;
+// A value read from the database, in the type the database gave it: NULL,
+// an integer, a float, a boolean, or text (everything else: NUMERIC exactly
+// as the database prints it, dates, times, uuid, json, arrays, enums, row
+// ids; an SQLite BLOB as x'hex'). Nothing is ever unreadable.
+using Value = std::variant<std::monostate, std::int64_t, double, std::string, bool>;
 using Row = std::vector<Value>;
 using RowHandler = std::function<void(const Row&)>;
 
-std::string value_text(const Value& v);  // NULL -> "NULL"
+std::string value_text(const Value& v);  // NULL -> "NULL"; booleans "true" / "false"
 std::int64_t value_int(const Value& v);  // NULL -> 0; text parsed
 
 struct ConnectOptions {

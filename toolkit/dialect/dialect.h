@@ -29,6 +29,9 @@ struct Capabilities {
   bool insert_probe_leaves_trace = false;
   // The implicit identity of a row when there is no primary key ("" if none).
   std::string_view row_id;
+  // The row id stays the row's while it is updated (SQLite's rowid), so a
+  // fix and its undo can name rows by it; PostgreSQL's ctid moves.
+  bool row_id_survives_updates = false;
 };
 
 

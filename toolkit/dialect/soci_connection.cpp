@@ -1,6 +1,7 @@
 #include "dialect/soci_connection.h"
 
 #include <charconv>
+#include <cmath>
 
 #include "core/error.h"
 
@@ -9,7 +10,10 @@ namespace cc::dialect {
 std::string value_text(const Value& v) {
   if (std::holds_alternative<std::monostate>(v)) return "NULL";
   if (auto i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
+  if (auto b = std::get_if<bool>(&v)) return *b ? "true" : "false";
   if (auto d = std::get_if<double>(&v)) {
+    if (std::isnan(*d)) return "NaN";
+    if (std::isinf(*d)) return *d > 0 ? "Infinity" : "-Infinity";
     char buf[64];
     auto res = std::to_chars(buf, buf + sizeof buf, *d);
     return std::string(buf, res.ptr);
@@ -19,6 +23,7 @@ std::string value_text(const Value& v) {
 
 std::int64_t value_int(const Value& v) {
   if (auto i = std::get_if<std::int64_t>(&v)) return *i;
+  if (auto b = std::get_if<bool>(&v)) return *b ? 1 : 0;
   if (auto d = std::get_if<double>(&v)) return static_cast<std::int64_t>(*d);
   if (auto s = std::get_if<std::string>(&v)) {
     std::int64_t out = 0;
@@ -49,36 +54,6 @@ std::int64_t SociConnection::execute_count(std::string_view sql) {
     raise(e);
   }
   return 0;  // not reached: raise() throws
-}
-
-void SociConnection::query(std::string_view sql, const RowHandler& on_row) {
-  try {
-    soci::rowset<soci::row> rows = session_.prepare << std::string(sql);
-    Row out;
-    for (const soci::row& r : rows) {
-      out.clear();
-      out.reserve(r.size());
-      for (std::size_t i = 0; i < r.size(); ++i) {
-        if (r.get_indicator(i) == soci::i_null) {
-          out.emplace_back(std::monostate{});
-          continue;
-        }
-        switch (r.get_properties(i).get_data_type()) {
-          case soci::dt_integer: out.emplace_back(static_cast<std::int64_t>(r.get<int>(i))); break;
-          case soci::dt_long_long: out.emplace_back(static_cast<std::int64_t>(r.get<long long>(i))); break;
-          case soci::dt_unsigned_long_long: out.emplace_back(static_cast<std::int64_t>(r.get<unsigned long long>(i))); break;
-          case soci::dt_double: out.emplace_back(r.get<double>(i)); break;
-          case soci::dt_string: out.emplace_back(r.get<std::string>(i)); break;
-          default: out.emplace_back(std::string("<unsupported type>")); break;
-        }
-      }
-      on_row(out);
-    }
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    raise(e);
-  }
 }
 
 }  // namespace cc::dialect

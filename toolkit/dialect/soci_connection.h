@@ -1,5 +1,6 @@
 // The part of a driver that SOCI makes dialect-neutral: running statements,
-// reading rows as Values, transactions. Each dialect subclass translates its
+// transactions. Rows are read by each driver natively, so that every value
+// keeps its type. Each dialect subclass translates its
 // own errors and adds catalog inspection and expression validation.
 #pragma once
 
@@ -15,7 +16,6 @@ class SociConnection : public Connection {
   void rollback() override;
   void execute(std::string_view sql) override;
   std::int64_t execute_count(std::string_view sql) override;
-  void query(std::string_view sql, const RowHandler& on_row) override;
 
  protected:
   // Turns a back end's exception into a cc::DatabaseError (SQLSTATE or SQLite

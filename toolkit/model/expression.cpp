@@ -34,8 +34,11 @@ std::string vet_expression(std::string_view expr) {
   auto sig = sql::significant(tokens);
   if (sig.empty()) return "is empty";
   int depth = 0;
+  const sql::Token* previous = nullptr;  // the last token that is not a space
   for (size_t i = 0; i < tokens.size(); ++i) {
     const auto& t = tokens[i];
+    const sql::Token* before = previous;
+    if (t.kind != sql::TokenKind::space && t.kind != sql::TokenKind::comment) previous = &t;
     const std::string at = " at character " + std::to_string(t.offset + 1);
     switch (t.kind) {
       case sql::TokenKind::comment:
@@ -54,6 +57,8 @@ std::string vet_expression(std::string_view expr) {
         if (t.text.front() != '"') return "quotes an identifier with " + std::string(1, t.text.front()) + at + " (use double quotes)";
         break;
       case sql::TokenKind::word:
+        // TIMESTAMP WITH TIME ZONE '...' is a typed literal, not a CTE.
+        if (t.is_word("WITH") && before && (before->is_word("TIMESTAMP") || before->is_word("TIME"))) break;
         if (t.is_word("SELECT") || t.is_word("WITH") || t.is_word("VALUES")) {
           return "contains a subquery (" + std::string(t.text) + at + "); a constraint can only look at its own row";
         }

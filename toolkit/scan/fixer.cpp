@@ -103,6 +103,17 @@ struct TableCtx {
   }
 };
 
+// Why a fix cannot name the rows of `info` that it changes, or "".
+std::string unnamable_rows(const Dialect& d, const TableInfo& info) {
+  if (!info.primary_key.empty()) return "";
+  if (!info.row_id.empty() && d.capabilities().row_id_survives_updates) return "";
+  return "table '" + info.name + "' has no primary key, and " + std::string(d.name()) + "'s row address (" +
+         (info.row_id.empty() ? std::string("none") : info.row_id) +
+         ") changes when a row is updated: the audit could not name the rows a fix changes, so undo could not find "
+         "them. "
+         "Its repairs are refused; add a primary key to repair it";
+}
+
 TableCtx table_ctx(Connection& db, const std::string& table) {
   TableCtx t;
   t.d = &db.dialect();
@@ -112,10 +123,8 @@ TableCtx table_ctx(Connection& db, const std::string& table) {
   if (!t.info.exists) throw UsageError("table '" + table + "' does not exist");
   t.key = t.info.primary_key;
   if (t.key.empty()) {
-    if (t.info.row_id != "rowid") {
-      throw UsageError("table '" + table + "' has no primary key: a fix could not name the rows it changes, so it is refused");
-    }
-    t.key = {"rowid"};
+    if (const std::string why = unnamable_rows(*t.d, t.info); !why.empty()) throw UsageError(why);
+    t.key = {t.info.row_id};
   }
   for (const auto& c : t.info.columns) {
     if (!c.generated) t.data.push_back(c.name);
@@ -675,6 +684,16 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
 
   FixReport report;
   report.dry_run = options.dry_run;
+  // A table whose rows cannot be named stably is refused on its own; the
+  // other tables of the run are repaired.
+  for (auto& w : work) {
+    const TableInfo info = db.inspect_table(w.spec->name);
+    if (const std::string why = unnamable_rows(db.dialect(), info); !why.empty()) {
+      report.refused.push_back(why);
+      w.checks.clear();
+      w.uniques.clear();
+    }
+  }
   // Repairs that cannot work here, refused before anything changes: a
   // repair whose result the table itself rejects (a generated column, NULL
   // into NOT NULL, a value another CHECK or a UNIQUE of the table refuses),
@@ -729,7 +748,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
     throw Error(ExitCode::findings, "fix refused: " + join(refusals, ";\n  ") +
                                         ".\nNothing was changed (--skip-refused repairs the rest).");
   }
-  report.refused = refusals;
+  report.refused.insert(report.refused.end(), refusals.begin(), refusals.end());
   work.erase(std::remove_if(work.begin(), work.end(), [](const TableWork& w) { return w.checks.empty() && w.uniques.empty(); }), work.end());
   if (work.empty()) {
     report.after = std::move(before);
@@ -875,6 +894,8 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
         std::vector<std::string> sets;
         for (const auto& c : t.data) {
           if (!keys_too && std::find(t.key.begin(), t.key.end(), c) != t.key.end()) continue;
+          // Never changed by a fix, and an UPDATE may not name it.
+          if (const auto* info = t.info.find_column(c); info && info->identity_always) continue;
           sets.push_back(d.quote_ident(c) + " = " + d.json_get(std::string(kAudit) + ".before_row", c, t.type_of(c)));
         }
         if (sets.empty()) continue;

@@ -1,6 +1,7 @@
 #include "scan/scan_report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "core/text.h"
@@ -15,13 +16,6 @@ std::string show_value(const dialect::Value& v) {
   return text::terminal_safe(dialect::value_text(v));
 }
 
-nlohmann::ordered_json json_value(const dialect::Value& v) {
-  if (std::holds_alternative<std::monostate>(v)) return nullptr;
-  if (auto i = std::get_if<std::int64_t>(&v)) return *i;
-  if (auto d = std::get_if<double>(&v)) return *d;
-  return std::get<std::string>(v);
-}
-
 // Padding by display width, not bytes: `Bücher` and CJK names line up.
 std::string pad(const std::string& s, size_t width) { return text::pad_right(s, width); }
 std::string pad_left(const std::string& s, size_t width) { return text::pad_left(s, width); }
@@ -33,6 +27,16 @@ std::string pairs(const std::vector<std::pair<std::string, dialect::Value>>& kv)
 }
 
 }  // namespace
+
+nlohmann::ordered_json json_value(const dialect::Value& v) {
+  if (std::holds_alternative<std::monostate>(v)) return nullptr;
+  if (auto i = std::get_if<std::int64_t>(&v)) return *i;
+  if (auto b = std::get_if<bool>(&v)) return *b;
+  // JSON has no NaN or Infinity: those stay text, as the database prints them.
+  if (auto d = std::get_if<double>(&v))
+    return std::isfinite(*d) ? nlohmann::ordered_json(*d) : nlohmann::ordered_json(dialect::value_text(v));
+  return std::get<std::string>(v);
+}
 
 std::string render_text(const ScanReport& report, const TextOptions& options) {
   std::string out;

@@ -17,5 +17,7 @@ struct TextOptions {
 
 std::string render_text(const ScanReport& report, const TextOptions& options);
 nlohmann::ordered_json to_json(const ScanReport& report);
+// A database value in JSON, keeping its type (NULL, number, boolean, text).
+nlohmann::ordered_json json_value(const dialect::Value& v);
 
 }  // namespace cc::scan

@@ -55,7 +55,7 @@ std::string check_count_query(const std::string& table, const std::vector<const 
 }
 
 std::string row_key_expr(const std::vector<std::string>& key, const dialect::Dialect& d) {
-  if (key.size() == 1) return key_column(key[0], d) + (key[0] == "ctid" ? "::text" : "");
+  if (key.size() == 1) return key_column(key[0], d);
   std::vector<std::string> cols;
   for (const auto& k : key) cols.push_back(key_column(k, d));
   return join(cols, " || '/' || ");

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "migrate/engine.h"
 #include "model/expression.h"
+#include "verify/probe_values.h"
 
 namespace cc::verify {
 namespace {
@@ -34,24 +35,11 @@ bool subset_of(const std::vector<std::string>& small, const std::vector<std::str
 // What a probe write met.
 struct Outcome {
   bool refused = false;
+  bool breaks = false;  // accepted, and the row written breaks the condition
   DbErrorKind kind = DbErrorKind::other;
   DbErrorDetail detail;
   std::string message;
 };
-
-// Values likely to break a CHECK on a column of this type, extremes first,
-// then small ones: when a value breaks another constraint first (SQLite
-// reports the first failing CHECK), an in-range value may still break a
-// cross-column rule such as temporary_willpower <= willpower. NULL last: it
-// only breaks NOT NULL-style checks.
-std::vector<std::string> candidates(const std::string& type) {
-  std::string t = type;
-  for (auto& c : t) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  const bool numeric = t.find("INT") != std::string::npos || t.find("NUM") != std::string::npos || t.find("REAL") != std::string::npos ||
-                       t.find("FLOA") != std::string::npos || t.find("DOUB") != std::string::npos || t.find("DEC") != std::string::npos;
-  if (numeric) return {"-1000000000", "1000000000", "-1", "0", "1", "2", "5", "9", "10", "11", "100", "1000", "NULL"};
-  return {"'~cc-probe~'", "''", "'0'", "NULL"};
-}
 
 class Prober {
  public:
@@ -60,43 +48,62 @@ class Prober {
   // The caller runs every probe in one transaction that is rolled back at
   // the end (dialect::Transaction in probes mode).
 
-  // "" when rejected by this constraint; otherwise why not.
+  // "" when rejected by this constraint (`how` says by which value) or when
+  // no probe could prove anything (`how` starts with "skipped: "); otherwise
+  // why it is not enforced: a written row breaks the condition.
   std::string check(const migrate::ConstraintDef& def, const TableInfo& info, std::string& how) {
-    std::vector<std::string> cols;
+    std::vector<const dialect::ColumnInfo*> cols;
     for (const auto& id : model::expression_identifiers(def.check)) {
-      if (info.find_column(id)) cols.push_back(id);
+      const auto* c = info.find_column(id);
+      if (c && !c->generated && std::find(cols.begin(), cols.end(), c) == cols.end()) cols.push_back(c);
     }
-    if (cols.empty()) return "the condition names no column of the table";
+    if (cols.empty()) {
+      how = "skipped: the condition names no column of the table that can be written";
+      return "";
+    }
     const auto key = keys(info);
-    std::vector<Value> row = first_rows(info, key, "", 1);
-    for (const auto& col : cols) {
-      for (const auto& v : candidates(info.find_column(col)->type)) {
-        std::string sql;
-        if (!row.empty()) {
-          sql = "UPDATE " + d_.quote_ident(info.name) + " SET " + d_.quote_ident(col) + " = " + v + " WHERE " + where_key(key, row);
-        } else if (!d_.capabilities().insert_probe_leaves_trace) {
-          sql = "INSERT INTO " + d_.quote_ident(info.name) + " (" + d_.quote_ident(col) + ") VALUES (" + v + ")";
-        } else {
-          how = "skipped: the table is empty and an INSERT probe would advance sequences; the catalog shows it validated";
-          return "";
-        }
-        const Outcome o = attempt(sql);
+    const std::vector<Value> row = first_rows(info, key, "", 1);
+    const std::string table = d_.quote_ident(info.name);
+    if (row.empty() && d_.capabilities().insert_probe_leaves_trace) {
+      how = "skipped: the table is empty and an INSERT probe would advance sequences; the catalog shows it validated";
+      return "";
+    }
+    // Whether the probe row, as written, breaks the condition: only then
+    // does an accepted write prove the rule is not enforced.
+    const std::string broken = "SELECT count(*) FROM " + table + " WHERE " +
+                               (row.empty() ? "" : where_key(key, row) + " AND ") + "NOT (" + def.check + ")";
+    size_t tried = 0;
+    std::string refused_by;
+    for (const auto* col : cols) {
+      for (const auto& v : probe_values(*col, def.check, d_)) {
+        const std::string sql =
+            row.empty()
+                ? "INSERT INTO " + table + " (" + d_.quote_ident(col->name) + ") VALUES (" + v + ")"
+                : "UPDATE " + table + " SET " + d_.quote_ident(col->name) + " = " + v + " WHERE " + where_key(key, row);
+        ++tried;
+        const Outcome o = attempt(sql, broken);
         if (auto why = not_run(o); !why.empty()) {
           how = why;
           return "";
         }
-        // Refused by another rule (another CHECK, a type error): try the next value.
         if (o.refused && o.kind == DbErrorKind::check_violation && o.detail.constraint == def.name) {
-          how = "rejected: " + d_.quote_ident(col) + " = " + v;
+          how = "rejected: " + d_.quote_ident(col->name) + " = " + v;
           return "";
         }
+        if (!o.refused && o.breaks) {
+          return "the database accepted " + d_.quote_ident(col->name) + " = " + v + ", which breaks the condition";
+        }
+        // Refused by another rule (a type, NOT NULL, another CHECK), or the
+        // value keeps the rule: try the next.
+        if (o.refused && refused_by.empty()) refused_by = o.message;
       }
     }
-    if (row.empty()) {
-      how = "skipped: the table is empty and no probe row could be inserted";
-      return "";
-    }
-    return "no probe value was rejected (tried columns " + model::printable(cols[0]) + (cols.size() > 1 ? ", ..." : "") + ")";
+    std::string names;
+    for (const auto* c : cols) names += (names.empty() ? "" : ", ") + model::printable(c->name);
+    how = "skipped: none of " + std::to_string(tried) + " probe values for " + names +
+          " broke the condition without first breaking another rule" +
+          (refused_by.empty() ? "" : " (such as: " + refused_by + ")") + "; the catalog shows it validated";
+    return "";
   }
 
   std::string unique(const migrate::ConstraintDef& def, const TableInfo& info, std::string& how) {
@@ -154,8 +161,7 @@ class Prober {
   std::string where_key(const std::vector<std::string>& key, const std::vector<Value>& values) {
     std::string w;
     for (size_t i = 0; i < key.size(); ++i) {
-      w += (w.empty() ? "" : " AND ") + key_col(d_, key[i]) + (key[i] == "ctid" ? " = CAST(" + literal_of(d_, values[i]) + " AS tid)"
-                                                                                 : " = " + literal_of(d_, values[i]));
+      w += (w.empty() ? "" : " AND ") + key_col(d_, key[i]) + " = " + literal_of(d_, values[i]);
     }
     return w;
   }
@@ -170,12 +176,14 @@ class Prober {
     return "";
   }
 
-  // Runs `sql` in a savepoint that is always rolled back.
-  Outcome attempt(const std::string& sql) {
+  // Runs `sql` in a savepoint that is always rolled back; when it is
+  // accepted, `breaks_sql` (a count) says whether what it wrote breaks the rule.
+  Outcome attempt(const std::string& sql, const std::string& breaks_sql = "") {
     Outcome o;
     dialect::Savepoint sp(db_, "cc_probe");
     try {
       db_.execute(sql);
+      if (!breaks_sql.empty()) db_.query(breaks_sql, [&](const Row& r) { o.breaks = dialect::value_int(r[0]) > 0; });
     } catch (const DatabaseError& e) {
       o.refused = true;
       o.kind = e.kind();

@@ -3,9 +3,11 @@
 #include <soci/postgresql/soci-postgresql.h>
 
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "core/error.h"
 #include "core/secrets.h"
@@ -18,9 +20,15 @@ namespace {
 
 // Catalog queries. %s is the table as a regclass literal ('"Name"'); names are
 // resolved through the search_path exactly as the user's own SQL would.
+// Then the base type of a domain and the labels of an enum (of the domain's base type too).
 constexpr const char* kColumns =
-    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attgenerated <> '' "
-    "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), "
+    "a.attgenerated <> '', "
+    "CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END, "
+    "(SELECT string_agg(e.enumlabel, chr(31) ORDER BY e.enumsortorder) FROM pg_enum e "
+    " WHERE e.enumtypid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END), a.attidentity = 'a' "
+    "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND "
+    "d.adnum = a.attnum "
     "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
 // Foreign keys of every table that point at this one.
 constexpr const char* kReferrers =
@@ -179,10 +187,30 @@ class PostgresConnection final : public SociConnection {
     return n;
   }
 
+  // Rows through libpq in text form, typed by the column's type OID: every
+  // type reads (enums, dates, tid, arrays, ...), NUMERIC stays exact text.
   void query(std::string_view sql, const RowHandler& on_row) override {
     guarded([&] {
       open_implicit();
-      SociConnection::query(sql, on_row);
+      const std::string text(sql);
+      PGresult* res = PQexecParams(conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
+      std::unique_ptr<PGresult, void (*)(PGresult*)> owned(res, PQclear);
+      const ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+      if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) raise_result(res, text);
+      const int rows = PQntuples(res), cols = PQnfields(res);
+      std::vector<Oid> types(static_cast<size_t>(cols));
+      for (int c = 0; c < cols; ++c) types[static_cast<size_t>(c)] = PQftype(res, c);
+      Row out;
+      for (int r = 0; r < rows; ++r) {
+        out.clear();
+        out.reserve(static_cast<size_t>(cols));
+        for (int c = 0; c < cols; ++c) {
+          out.push_back(PQgetisnull(res, r, c) ? Value{std::monostate{}}
+                                               : typed_value(types[static_cast<size_t>(c)], PQgetvalue(res, r, c),
+                                                             static_cast<size_t>(PQgetlength(res, r, c))));
+        }
+        on_row(out);
+      }
     });
   }
 
@@ -247,6 +275,9 @@ class PostgresConnection final : public SociConnection {
       c.not_null = truthy(r[2]);
       c.generated = truthy(r[4]);
       if (!std::holds_alternative<std::monostate>(r[3]) && !c.generated) c.default_sql = value_text(r[3]);
+      if (!std::holds_alternative<std::monostate>(r[5])) c.base_type = value_text(r[5]);
+      if (!std::holds_alternative<std::monostate>(r[6])) c.labels = detail::split_unit(value_text(r[6]));
+      c.identity_always = truthy(r[7]);
       info.columns.push_back(std::move(c));
     });
     query(detail::substitute(kConstraints, lit), [&](const Row& r) {
@@ -340,13 +371,41 @@ class PostgresConnection final : public SociConnection {
     // PQexec, as SOCI used: tests and bookkeeping send several statements at once
     // (every declared expression was vetted to be one expression before).
     PGresult* res = PQexec(conn_, text.c_str());
+    std::unique_ptr<PGresult, void (*)(PGresult*)> owned(res, PQclear);
     const ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
       const char* n = PQcmdTuples(res);
-      const std::int64_t count = n && *n ? std::atoll(n) : 0;
-      PQclear(res);
-      return count;
+      return n && *n ? std::atoll(n) : 0;
     }
+    raise_result(res, text);
+  }
+
+  // Text from the server -> a Value, by type OID (pg_type.h).
+  static Value typed_value(Oid type, const char* text, size_t length) {
+    std::string_view v(text, length);
+    switch (type) {
+      case 16: return v == "t";  // bool
+      case 20:
+      case 21:
+      case 23:
+      case 26: {  // int8, int2, int4, oid
+        std::int64_t n = 0;
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec == std::errc() && end == v.data() + v.size()) return n;
+        return std::string(v);
+      }
+      case 700:
+      case 701: {  // float4, float8 (NaN, Infinity stay text)
+        if (v == "NaN" || v == "Infinity" || v == "-Infinity") return std::string(v);
+        return std::strtod(std::string(v).c_str(), nullptr);
+      }
+      default: return std::string(v);  // numeric exactly, and every other type as PostgreSQL prints it
+    }
+  }
+
+  // Throws the error `res` (or the connection) reports, with its fields.
+  // The caller still owns `res`.
+  [[noreturn]] void raise_result(PGresult* res, const std::string& text) {
     auto field = [&](int code) -> std::string {
       const char* v = res ? PQresultErrorField(res, code) : nullptr;
       return v ? v : "";
@@ -359,7 +418,6 @@ class PostgresConnection final : public SociConnection {
     std::string message = field(PG_DIAG_MESSAGE_PRIMARY);
     if (message.empty()) message = trim(PQerrorMessage(conn_));
     if (const std::string more = field(PG_DIAG_MESSAGE_DETAIL); !more.empty()) message += " (" + more + ")";
-    PQclear(res);
     const DbErrorKind kind = detail.code.empty() ? DbErrorKind::connection : kind_of(detail.code);
     throw DatabaseError(secrets::scrub(message), kind, std::move(detail));
   }

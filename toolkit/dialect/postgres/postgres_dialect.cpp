@@ -4,6 +4,19 @@
 namespace cc::dialect {
 namespace {
 
+bool scalar_type(std::string_view type) {
+  static const std::string_view exact[] = {"smallint",         "integer", "bigint", "text",    "boolean", "real",
+                                           "double precision", "uuid",    "date",   "INTEGER", "TEXT"};
+  static const std::string_view prefixes[] = {"numeric", "character", "timestamp", "time "};
+  for (auto e : exact) {
+    if (type == e) return true;
+  }
+  for (auto p : prefixes) {
+    if (type.substr(0, p.size()) == p && type.find('[') == std::string_view::npos) return true;
+  }
+  return false;
+}
+
 class PostgresDialect final : public Dialect {
  public:
   Kind kind() const override { return Kind::postgresql; }
@@ -16,8 +29,14 @@ class PostgresDialect final : public Dialect {
   std::string row_json(std::string_view alias, const std::vector<std::string>&) const override {
     return "to_jsonb(" + std::string(alias) + ".*)";
   }
+  // to_jsonb turns arrays into JSON arrays, json into JSON, composites into
+  // objects: only jsonb_to_record reads those back exactly. Plain scalar
+  // types take the cheaper cast of their text (key matches use it per row).
   std::string json_get(std::string_view json, std::string_view key, std::string_view type) const override {
-    return "CAST((" + std::string(json) + " ->> " + quote_string(key) + ") AS " + std::string(type) + ")";
+    if (scalar_type(type))
+      return "CAST((" + std::string(json) + " ->> " + quote_string(key) + ") AS " + std::string(type) + ")";
+    return "(SELECT cc_v FROM jsonb_to_record(jsonb_build_object('cc_v', (" + std::string(json) + ") -> " +
+           quote_string(key) + ")) AS cc_r(cc_v " + std::string(type) + "))";
   }
   std::string json_type() const override { return "jsonb"; }
   std::string list_agg(std::string_view expr) const override {

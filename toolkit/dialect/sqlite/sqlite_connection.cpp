@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 
 #include "core/error.h"
@@ -316,6 +317,29 @@ class SqliteConnection final : public SociConnection {
     return info;
   }
 
+  // Rows straight from sqlite3_step: each value in its storage class, not in
+  // the type a column was declared with (SQLite stores 'abc' in an INTEGER
+  // column, and a violating row often does exactly that).
+  void query(std::string_view sql, const RowHandler& on_row) override {
+    sqlite_api::sqlite3_stmt* raw = nullptr;
+    const char* tail = nullptr;
+    const int prc = sqlite_api::sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &raw, &tail);
+    std::unique_ptr<sqlite_api::sqlite3_stmt, int (*)(sqlite_api::sqlite3_stmt*)> stmt(raw,
+                                                                                       sqlite_api::sqlite3_finalize);
+    if (prc != SQLITE_OK) raise_native();
+    if (!stmt) return;  // only whitespace or a comment
+    Row out;
+    int rc = SQLITE_OK;
+    while ((rc = sqlite_api::sqlite3_step(stmt.get())) == SQLITE_ROW) {
+      const int n = sqlite_api::sqlite3_column_count(stmt.get());
+      out.clear();
+      out.reserve(static_cast<size_t>(n));
+      for (int i = 0; i < n; ++i) out.push_back(column_value(stmt.get(), i));
+      on_row(out);
+    }
+    if (rc != SQLITE_DONE) raise_native();
+  }
+
   void validate_expression(std::string_view table, std::string_view expr) override {
     require_single_expression(expr);
     const std::string sql =
@@ -347,7 +371,40 @@ class SqliteConnection final : public SociConnection {
       code = sqlite_api::sqlite3_extended_errcode(db_);
       native = sqlite_api::sqlite3_errmsg(db_);
     }
-    std::string message = secrets::scrub(native.empty() ? std::string(e.what()) : native);
+    raise_with(code, native.empty() ? std::string(e.what()) : native);
+  }
+
+ private:
+  // The connection's last error, from SQLite itself.
+  [[noreturn]] void raise_native() const {
+    raise_with(sqlite_api::sqlite3_extended_errcode(db_), sqlite_api::sqlite3_errmsg(db_));
+  }
+
+  static Value column_value(sqlite_api::sqlite3_stmt* stmt, int i) {
+    switch (sqlite_api::sqlite3_column_type(stmt, i)) {
+      case SQLITE_NULL: return std::monostate{};
+      case SQLITE_INTEGER: return static_cast<std::int64_t>(sqlite_api::sqlite3_column_int64(stmt, i));
+      case SQLITE_FLOAT: return sqlite_api::sqlite3_column_double(stmt, i);
+      case SQLITE_BLOB: {
+        const auto* bytes = static_cast<const unsigned char*>(sqlite_api::sqlite3_column_blob(stmt, i));
+        const int n = sqlite_api::sqlite3_column_bytes(stmt, i);
+        static const char* hex = "0123456789ABCDEF";
+        std::string out = "x'";
+        for (int k = 0; k < n; ++k) {
+          out += hex[bytes[k] >> 4];
+          out += hex[bytes[k] & 15];
+        }
+        return out + "'";
+      }
+      default: {
+        const auto* text = reinterpret_cast<const char*>(sqlite_api::sqlite3_column_text(stmt, i));
+        return std::string(text ? text : "", static_cast<size_t>(sqlite_api::sqlite3_column_bytes(stmt, i)));
+      }
+    }
+  }
+
+  [[noreturn]] void raise_with(int code, const std::string& native) const {
+    std::string message = secrets::scrub(native);
     while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
     if ((code & 0xff) == SQLITE_FULL) {
       message = "storage full: the filesystem holding '" + path_ + "' has no room left (" + message +
@@ -360,7 +417,6 @@ class SqliteConnection final : public SociConnection {
     throw DatabaseError(message, kind, std::move(detail));
   }
 
- private:
   std::string path_;
   sqlite3* db_ = nullptr;
 };

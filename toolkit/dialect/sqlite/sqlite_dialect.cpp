@@ -36,6 +36,7 @@ class SqliteDialect final : public Dialect {
       // 3.53.0 added ALTER TABLE ... ADD/DROP CONSTRAINT for CHECK.
       c.native_alter_check = sqlite3_libversion_number() >= 3053000;
       c.row_id = "rowid";
+      c.row_id_survives_updates = true;
       return c;
     }();
     return caps;
