@@ -73,9 +73,9 @@ class Dialect {
   virtual std::string now_text() const = 0;
   // A query returning one row with 1 when `table` exists, else 0.
   virtual std::string table_exists_sql(std::string_view table) const = 0;
-  // A query listing the rows of `table` whose foreign key points at no row
-  // (referencing table, rowid, parent table, foreign key id), or "" where
-  // the database never lets such rows exist.
+  // A query listing the rows of `table` (every table when empty) whose
+  // foreign key points at no row (referencing table, rowid, parent table,
+  // foreign key id), or "" where the database never lets such rows exist.
   virtual std::string dangling_keys_sql(std::string_view table) const {
     (void)table;
     return "";

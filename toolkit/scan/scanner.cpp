@@ -228,27 +228,22 @@ ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const 
     // Pre-existing dangling keys: not this schema's findings, but a SQLite
     // rebuild of these tables checks their foreign keys, so they are shown.
     report.checked_foreign_keys = true;
-    std::vector<std::string> names;
-    auto add = [&](const std::string& n) {
-      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
-    };
-    // Only tables a rebuild is pending for (a declared CHECK not in the
-    // catalog yet): the check costs an index probe per row, and a scan run
-    // from cron after the apply should not pay for it every time.
-    for (const auto& p : plans) {
-      const bool pending = std::any_of(p.spec->checks.begin(), p.spec->checks.end(),
-                                       [&](const model::Check& c) { return !has_constraint(p.info, c.name); });
-      if (!pending) continue;
-      add(p.spec->name);
-      for (const auto& ref : p.info.referrers) add(ref.table);
-    }
-    for (const auto& n : names) {
-      const std::string sql = db.dialect().dangling_keys_sql(n);
-      if (sql.empty()) break;
-      std::map<std::string, std::int64_t> per_parent;
-      db.query("SELECT parent, count(*) FROM (" + sql + ") AS cc_fk GROUP BY parent ORDER BY parent",
-               [&](const Row& r) { per_parent[dialect::value_text(r[0])] += dialect::value_int(r[1]); });
-      for (const auto& [parent, rows] : per_parent) report.dangling.push_back({n, parent, rows});
+    // Only when a rebuild is pending (a declared CHECK not in the catalog
+    // yet): the check costs an index probe per row, and a scan run from cron
+    // after the apply should not pay for it every time. Then the whole
+    // database: a dangling key elsewhere is worth knowing about before a
+    // migration, and is never blamed on it.
+    const bool pending = std::any_of(plans.begin(), plans.end(), [&](const TablePlan& p) {
+      return std::any_of(p.spec->checks.begin(), p.spec->checks.end(),
+                         [&](const model::Check& c) { return !has_constraint(p.info, c.name); });
+    });
+    const std::string sql = pending ? db.dialect().dangling_keys_sql("") : "";
+    if (!sql.empty()) {
+      db.query(
+          "SELECT \"table\", parent, count(*) FROM (" + sql + ") AS cc_fk GROUP BY 1, 2 ORDER BY 1, 2",
+          [&](const Row& r) {
+            report.dangling.push_back({dialect::value_text(r[0]), dialect::value_text(r[1]), dialect::value_int(r[2])});
+          });
     }
   }
   if (snapshot) snapshot->rollback();

@@ -49,8 +49,8 @@ struct ScanOptions {
   // rolled-back repairs left) instead of a snapshot of its own.
   bool inside_transaction = false;
   // Also list rows whose foreign key points at no row (where the database
-  // allows them), in the scanned tables a declared CHECK is still to be
-  // added to and in the tables referencing those.
+  // allows them), anywhere in the database, when a declared CHECK of a
+  // scanned table is still to be added (a rebuild is pending).
   bool foreign_keys = false;
 };
 

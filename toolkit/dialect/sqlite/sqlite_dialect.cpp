@@ -47,6 +47,7 @@ class SqliteDialect final : public Dialect {
   // Foreign keys are enforced only on connections that turn them on, so
   // rows written by others may reference nothing.
   std::string dangling_keys_sql(std::string_view table) const override {
+    if (table.empty()) return "SELECT \"table\", rowid, parent, fkid FROM pragma_foreign_key_check";
     return "SELECT \"table\", rowid, parent, fkid FROM pragma_foreign_key_check(" + quote_string(table) + ")";
   }
   std::string table_exists_sql(std::string_view table) const override {
