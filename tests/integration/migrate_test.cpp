@@ -265,7 +265,9 @@ TEST_F(PostgresMigrateTest, InvalidIndexFromAFailedBuildIsDroppedAndRebuilt) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("dropping INVALID index items_code_unique"), std::string::npos) << r.err;
   EXPECT_EQ(one("SELECT count(*) FROM pg_constraint WHERE conname = 'items_code_unique' AND contype = 'u'"), "1");
-  EXPECT_EQ(one("SELECT bool_and(indisvalid AND indisready) FROM pg_index WHERE indrelid = 'items'::regclass AND indisunique"), "true");
+  EXPECT_EQ(one("SELECT bool_and(indisvalid AND indisready) FROM pg_index WHERE indrelid = 'items'::regclass AND "
+                "indisunique"),
+            "true");
 }
 
 TEST_F(PostgresMigrateTest, InterruptedRunResumesWithoutRepeatingOrDoubleRecording) {

@@ -378,7 +378,36 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
   migrate::ApplyOptions ao;
   ao.to = options.to;
   ao.dry_run = options.dry_run;
-  const auto result = migrate::apply(*db, *migrator, migrations, ao, migrator_options(ctx, options.lock_wait_ms));
+  const auto result = [&] {
+    try {
+      return migrate::apply(*db, *migrator, migrations, ao, migrator_options(ctx, options.lock_wait_ms));
+    } catch (const UsageError& e) {
+      // A refusal names the migration's operation ("add_check t.name: ...");
+      // where schema/ declares that constraint, say where.
+      const std::string message = e.what();
+      const model::Schema* schema = nullptr;
+      try {
+        schema = &ctx.schema();
+      } catch (const Error&) {
+        // No usable schema/: the migration's own words stand.
+      }
+      if (schema) {
+        for (const auto& t : schema->tables) {
+          auto declared_at = [&](const std::string& name, const model::SourceLocation& where) {
+            return message.find("." + name + ":") != std::string::npos ? " (declared at " + where.str() + ")"
+                                                                       : std::string();
+          };
+          for (const auto& c : t.checks) {
+            if (auto at = declared_at(c.name, c.where); !at.empty()) throw UsageError(message + at, e.problems());
+          }
+          for (const auto& u : t.uniques) {
+            if (auto at = declared_at(u.name, u.where); !at.empty()) throw UsageError(message + at, e.problems());
+          }
+        }
+      }
+      throw;
+    }
+  }();
   if (!result.restored.empty() && !result.dry_run && !ctx.options().json && !ctx.options().quiet) {
     std::cout << "restored   " << result.restored.size() << " CHECK constraint(s) that drop-checks had removed\n";
   }

@@ -89,7 +89,8 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
   const ExitCode code = clean ? ExitCode::ok : ExitCode::findings;
 
   if (!ctx.options().json) {
-    for (const auto& why : report.refused) std::cerr << "constraintctl: refused, the rest was repaired: " << text::terminal_safe(why) << "\n";
+    for (const auto& why : report.refused)
+      std::cerr << "constraintctl: refused, the rest was repaired: " << text::terminal_safe(why) << "\n";
   }
   if (ctx.options().json) {
     json doc = scan::to_json(report.after);
@@ -214,6 +215,7 @@ ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
   const bool show_samples = ctx.options().json || ctx.options().verbose;
   scan_options.sample = options.sample >= 0 ? options.sample : (show_samples ? 5 : 0);
   scan_options.progress = progress_printer(ctx, "scanning");
+  scan_options.foreign_keys = true;
   scan::ScanReport report = scan::run_scan(*db, schema, scan_options);
   if (scan_options.progress) std::fprintf(stderr, "\r\033[K");
   report.database = ctx.target().display();

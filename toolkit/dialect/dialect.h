@@ -85,6 +85,13 @@ class Dialect {
   virtual std::string now_text() const = 0;
   // A query returning one row with 1 when `table` exists, else 0.
   virtual std::string table_exists_sql(const model::TableName& table) const = 0;
+  // A query listing the rows of `table` (every table when empty) whose
+  // foreign key points at no row (referencing table, rowid, parent table,
+  // foreign key id), or "" where the database never lets such rows exist.
+  virtual std::string dangling_keys_sql(const model::TableName& table) const {
+    (void)table;
+    return "";
+  }
   // The column definition of a generated integer primary key named id.
   virtual std::string identity_primary_key() const = 0;
   // What an INSERT putting back rows with their original identity values needs after its column list.

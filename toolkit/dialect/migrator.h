@@ -85,6 +85,13 @@ class Migrator {
   // before any change. Reads only.
   virtual Plan plan(const Work& work) = 0;
 
+  // Refuses, before any change of the run, operations this database could
+  // never build (PostgreSQL: a UNIQUE on a partitioned table without its
+  // partition key). plan() checks too; the engine calls this first for every
+  // version of an apply or rollback, so a later version's impossible
+  // operation refuses before an earlier version's DDL. Reads only.
+  virtual void refuse_early(const std::vector<migrate::Operation>& ops) { (void)ops; }
+
   // Runs exactly `plan`, the history row committing with its last
   // transactional step. Returns false when another migrator had already run
   // the version (nothing run).

@@ -234,6 +234,16 @@ void refuse_same_name_different_definition(dialect::Connection& db, dialect::Mig
   }
 }
 
+// What the database could never build, in any version of the run: refused
+// before the first change (the bookkeeping tables included).
+void refuse_early(dialect::Migrator& migrator, const std::vector<const Migration*>& todo, bool up) {
+  std::vector<Operation> all;
+  for (const auto* m : todo) {
+    for (const auto& op : m->steps(up)) all.push_back(op);
+  }
+  migrator.refuse_early(all);
+}
+
 void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<const Migration*>& todo, bool up, bool dry_run,
                int sample, ApplyResult& result) {
   if (todo.empty()) return;
@@ -293,12 +303,13 @@ ApplyResult apply(dialect::Connection& db, dialect::Migrator& migrator, const st
   ApplyResult result;
   Status st = compute_status(migrator, migrations);
   require_consistent(st);
-  bookkeeping(db, options.dry_run, result);
   const int target = options.to.value_or(static_cast<int>(migrations.size()));
   std::vector<const Migration*> todo;
   for (const auto& m : migrations) {
     if (m.version > st.current && m.version <= target) todo.push_back(&m);
   }
+  refuse_early(migrator, todo, true);
+  bookkeeping(db, options.dry_run, result);
   run_steps(db, migrator, todo, true, options.dry_run, options.sample, result);
   if (result.refused) return result;
 
@@ -431,6 +442,7 @@ ApplyResult rollback(dialect::Connection& db, dialect::Migrator& migrator, const
   for (auto it = migrations.rbegin(); it != migrations.rend(); ++it) {
     if (it->version > to && it->version <= st.current) todo.push_back(&*it);
   }
+  refuse_early(migrator, todo, false);
   run_steps(db, migrator, todo, false, dry_run, 0, result);
   return result;
 }

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/fault.h"
+#include "core/sql_lexer.h"
 #include "scan/scan_sql.h"
 
 namespace cc::scan {
@@ -354,6 +355,170 @@ std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::
   return moved;
 }
 
+// A repair that cannot work on this table: refused, with where it is
+// declared and what would work instead. Raised before anything changes
+// (plan time) or, as the safety net, when the database itself rejects a
+// repair statement (the table's work is rolled back to its savepoint).
+class RepairRefused : public Error {
+ public:
+  explicit RepairRefused(std::string why) : Error(ExitCode::findings, std::move(why)) {}
+};
+
+// Where a check's repair is declared (the check itself for a --policy override).
+std::string repair_location(const model::Check& c) {
+  return (c.repair.where.line > 0 ? c.repair.where : c.where).str();
+}
+
+std::string repair_target(const model::Check& c, const model::Repair& r) {
+  return r.column.empty() ? c.column : r.column;
+}
+
+// A policy that could work for `c` instead of `r`, for the messages.
+std::string suggested_policy(const model::Check& c, const model::Repair& r, const TableCtx& t) {
+  const auto* col = t.info.find_column(repair_target(c, r));
+  std::vector<std::string> out;
+  if (col && col->generated) return "delete, or report and repair the columns it is computed from";
+  if (r.policy != model::RepairPolicy::clamp && c.structured() && (c.min || c.max)) out.push_back("clamp");
+  if (r.policy != model::RepairPolicy::set_default && col && !col->default_sql.empty()) out.push_back("set_default");
+  if (r.policy != model::RepairPolicy::set_value) out.push_back("set with a value the table accepts");
+  if (r.policy != model::RepairPolicy::set_null && col && !col->not_null) out.push_back("set_null");
+  out.push_back("delete");
+  out.push_back("report");
+  return join(out, ", ");
+}
+
+std::string refusal(const model::Check& c, const model::Repair& r, const TableCtx& t, const std::string& why) {
+  return c.name + ": repair " + std::string(model::to_string(r.policy)) + " (" + repair_location(c) +
+         ") cannot work on table '" + t.name.str() + "': " + why + ". Suggested policy: " + suggested_policy(c, r, t);
+}
+
+// `expr` with every reference to `column` replaced by `value`; "" when it
+// does not refer to the column.
+std::string substitute_column(std::string_view expr, const std::string& column, const std::string& value) {
+  const auto tokens = sql::tokenize(expr);
+  std::string out;
+  bool changed = false;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const auto& tok = tokens[i];
+    if (tok.kind == sql::TokenKind::word || tok.kind == sql::TokenKind::quoted_identifier) {
+      size_t next = i + 1;
+      while (next < tokens.size() &&
+             (tokens[next].kind == sql::TokenKind::space || tokens[next].kind == sql::TokenKind::comment))
+        ++next;
+      const bool call = next < tokens.size() && tokens[next].is("(");
+      std::string name = sql::identifier_name(tok);
+      bool same = tok.kind == sql::TokenKind::quoted_identifier ? name == column : false;
+      if (tok.kind == sql::TokenKind::word) {
+        std::string a = name, b = column;
+        for (auto& ch : a) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        for (auto& ch : b) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        same = a == b;
+      }
+      const bool qualified = !out.empty() && out.back() == '.';
+      if (same && !call && !qualified) {
+        out += "(" + value + ")";
+        changed = true;
+        continue;
+      }
+    }
+    out += tok.text;
+  }
+  return changed ? out : "";
+}
+
+// The condition of a CHECK as the catalog renders it ("CHECK (x > 0) NOT VALID" on PostgreSQL, the bare text on
+// SQLite).
+std::string check_condition(std::string definition) {
+  const auto toks = sql::significant(sql::tokenize(definition));
+  if (toks.empty()) return definition;
+  size_t begin = 0, end = definition.size();
+  if (toks.front().is_word("CHECK")) begin = toks.front().offset + toks.front().text.size();
+  if (toks.size() >= 2 && toks.back().is_word("VALID") && toks[toks.size() - 2].is_word("NOT"))
+    end = toks[toks.size() - 2].offset;
+  return definition.substr(begin, end - begin);
+}
+
+// Why the repair `r` of `c` cannot work on table `t` (its catalog: generated
+// and NOT NULL columns, CHECKs, UNIQUEs), or "" when nothing known refuses it.
+std::string repair_refusal(Connection& db, const TableCtx& t, const model::Check& c, const model::Repair& r) {
+  if (r.policy == model::RepairPolicy::delete_row || r.policy == model::RepairPolicy::report) return "";
+  const auto& d = *t.d;
+  const std::string target = repair_target(c, r);
+  const auto* col = t.info.find_column(target);
+  if (!col) return "";  // reported by the schema validation
+  if (auto why = catalog_repair_refusal(c, r, t.info); !why.empty()) return why;
+  std::string value;
+  switch (r.policy) {
+    case model::RepairPolicy::set_null: value = "NULL"; break;
+    case model::RepairPolicy::set_value: value = d.literal(*r.value); break;
+    case model::RepairPolicy::set_default:
+      if (col->default_sql.empty()) return "column '" + target + "' has no default to set";
+      // Only a default without calls is evaluated here: nextval() would
+      // advance its sequence. The savepoint catches the rest.
+      for (const auto& tok : sql::significant(sql::tokenize(col->default_sql))) {
+        if (tok.is("(")) return "";
+      }
+      value = col->default_sql;
+      break;
+    default: return "";  // clamp, set_expr: row-dependent; the savepoint catches what the table rejects
+  }
+  if (value == "NULL" && col->not_null) {
+    return "column '" + target + "' is NOT NULL, so the database would reject every row this repair sets to NULL";
+  }
+  const std::string broken = "NOT (" + check_predicate(c, d) + ")";
+  // Other CHECKs the database enforces, with the assigned value in place of the column.
+  for (const auto& k : t.info.constraints) {
+    if (k.kind != dialect::ExistingConstraint::Kind::check || !k.valid) continue;
+    const std::string cond = substitute_column(check_condition(k.definition), target, value);
+    if (cond.empty()) continue;
+    std::int64_t n = 0;
+    try {  // before the run's transaction: a failed query leaves nothing to roll back
+      n = scalar(db, "SELECT count(*) FROM " + t.q + " WHERE " + broken + " AND NOT (" + cond + ")");
+    } catch (const DatabaseError&) {
+      continue;  // could not be evaluated here; the savepoint around the repair still catches it
+    }
+    if (n > 0) {
+      const std::string name = k.name.empty() ? "(" + check_condition(k.definition) + ")" : "'" + k.name + "'";
+      return "the value it assigns to '" + target + "' (" + value + ") breaks the table's CHECK " + name + " for " +
+             std::to_string(n) + " of the rows it would change";
+    }
+  }
+  // UNIQUE constraints and full unique indexes over the column: two rows given the same key.
+  if (value == "NULL") return "";  // NULLs never collide
+  for (const auto& k : t.info.constraints) {
+    using K = dialect::ExistingConstraint::Kind;
+    if (k.kind != K::unique && k.kind != K::unique_index && k.kind != K::primary_key) continue;
+    if (k.columns.empty() || std::find(k.columns.begin(), k.columns.end(), target) == k.columns.end()) continue;
+    bool partial = false;
+    for (const auto& tok : sql::significant(sql::tokenize(k.definition))) partial = partial || tok.is_word("WHERE");
+    if (partial) continue;  // which rows it covers is row-dependent: left to the savepoint
+    std::vector<std::string> cols, filters;
+    for (const auto& kc : k.columns) {
+      const std::string qc = d.quote_ident(kc);
+      cols.push_back((kc == target ? "CASE WHEN " + broken + " THEN " + value + " ELSE " + qc + " END" : qc) + " AS " +
+                     qc);
+      filters.push_back(qc + " IS NOT NULL");
+    }
+    std::vector<std::string> keys;
+    for (const auto& kc : k.columns) keys.push_back(d.quote_ident(kc));
+    std::int64_t n = 0;
+    try {
+      n = scalar(db, "SELECT count(*) FROM (SELECT 1 AS cc_one FROM (SELECT " + join(cols, ", ") + ", CASE WHEN " +
+                         broken + " THEN 1 ELSE 0 END AS cc_changed FROM " + t.q + ") AS cc_u WHERE " +
+                         join(filters, " AND ") + " GROUP BY " + join(keys, ", ") +
+                         " HAVING count(*) > 1 AND max(cc_changed) = 1) AS cc_g");
+    } catch (const DatabaseError&) {
+      continue;
+    }
+    if (n > 0) {
+      const std::string name = k.name.empty() ? k.definition : "'" + k.name + "'";
+      return "the value it assigns to '" + target + "' (" + value +
+             ") would give several rows the same key of the UNIQUE " + name;
+    }
+  }
+  return "";
+}
+
 void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const std::string& run_id, FixReport& report) {
   TableCtx t = table_ctx(db, w.spec->name);
   const bool preview = o.dry_run;
@@ -380,7 +545,16 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
     report.cascaded += audit_cascade(db, t, doomed, run_id, o.allow_cascade || r.allow_cascade, u->name);
     report.audited += db.execute_count(audit_prefix + "'delete', " + t.key_json("cc_row") + ", " + t.row_json("cc_row") + " FROM " +
                                        t.q + " AS cc_row WHERE " + doomed);
-    report.actions[a].deleted = db.execute_count("DELETE FROM " + t.q + " WHERE " + doomed);
+    try {
+      report.actions[a].deleted = db.execute_count("DELETE FROM " + t.q + " WHERE " + doomed);
+    } catch (const DatabaseError& e) {
+      if (!is_violation(e.kind())) throw;
+      throw RepairRefused(u->name + ": repair delete_duplicates (" +
+                          (u->repair.where.line > 0 ? u->repair.where : u->where).str() + ") cannot work on table '" +
+                          t.name.str() + "': the database rejected deleting the surplus rows (" +
+                          std::string(to_string(e.kind())) + ": " + e.what() +
+                          "). Suggested policy: report, or references = \"repoint\"");
+    }
     db.execute("DROP TABLE cc_fix_dups");
   }
   if (w.checks.empty()) return;
@@ -412,16 +586,25 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
       const auto r = effective_repair(c->repair, c->name, o);
       const std::string where = mine + " AND NOT (" + check_predicate(*c, d) + ")";
       FixAction& a = report.actions[actions[c->name]];
-      if (r.policy == model::RepairPolicy::delete_row) {
-        report.cascaded += audit_cascade(db, t, where, run_id, o.allow_cascade || r.allow_cascade, c->name);
-        const auto n = db.execute_count("DELETE FROM " + t.q + " WHERE " + where);
-        a.deleted += n;
-        changed += n;
-      } else {
-        const std::string col = d.quote_ident(r.column.empty() ? c->column : r.column);
-        const auto n = db.execute_count("UPDATE " + t.q + " SET " + col + " = " + repair_value(*c, r, t) + " WHERE " + where);
-        a.changed += n;
-        changed += n;
+      try {
+        if (r.policy == model::RepairPolicy::delete_row) {
+          report.cascaded += audit_cascade(db, t, where, run_id, o.allow_cascade || r.allow_cascade, c->name);
+          const auto n = db.execute_count("DELETE FROM " + t.q + " WHERE " + where);
+          a.deleted += n;
+          changed += n;
+        } else {
+          const std::string col = d.quote_ident(r.column.empty() ? c->column : r.column);
+          const auto n =
+              db.execute_count("UPDATE " + t.q + " SET " + col + " = " + repair_value(*c, r, t) + " WHERE " + where);
+          a.changed += n;
+          changed += n;
+        }
+      } catch (const DatabaseError& e) {
+        if (!is_violation(e.kind())) throw;
+        const std::string by = e.constraint().empty() ? "" : " '" + e.constraint() + "'";
+        throw RepairRefused(refusal(*c, r, t,
+                                    "the database rejected the repaired rows (" + std::string(to_string(e.kind())) +
+                                        by + ": " + e.what() + ")"));
       }
       fault::point("fix-rule");
     }
@@ -540,9 +723,33 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
       w.uniques.clear();
     }
   }
-  // Duplicates that other rows reference (references = "refuse", the
-  // default): refused here, before anything changes, naming who refers.
+  // Repairs that cannot work here, refused before anything changes: a
+  // repair whose result the table itself rejects (a generated column, NULL
+  // into NOT NULL, a value another CHECK or a UNIQUE of the table refuses),
+  // and duplicates that other rows reference (references = "refuse", the
+  // default), naming who refers. Every refusal of the run is listed at once.
+  std::vector<std::string> refusals;
   for (auto& w : work) {
+    std::vector<const model::Check*> usable;
+    std::optional<TableCtx> ctx;
+    for (const auto* c : w.checks) {
+      const auto r = effective_repair(c->repair, c->name, options);
+      if (!ctx) ctx = table_ctx(db, w.spec->name);
+      const std::string why = repair_refusal(db, *ctx, *c, r);
+      if (why.empty()) {
+        usable.push_back(c);
+        continue;
+      }
+      bool violated = false;
+      for (const auto& k : before.constraints) violated = violated || (k.name == c->name && k.violations > 0);
+      // A rule with nothing to repair is only left out: it would fail only if another rule broke it.
+      if (violated) refusals.push_back(refusal(*c, r, *ctx, why));
+    }
+    bool any_violated = false;
+    for (const auto* c : usable) {
+      for (const auto& k : before.constraints) any_violated = any_violated || (k.name == c->name && k.violations > 0);
+    }
+    w.checks = any_violated ? usable : std::vector<const model::Check*>{};
     std::vector<const model::Unique*> keep;
     for (const auto* u : w.uniques) {
       const auto r = effective_repair(u->repair, u->name, options);
@@ -558,19 +765,19 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         continue;
       }
       std::string who;
-      for (const auto& [table, n] : refs)
-        who += (who.empty() ? "" : ", ") + table + ": " + std::to_string(n) + " row(s)";
-      const std::string why =
-          u->name + ": the surplus rows of '" + t.name.str() + "' are referenced by " + who +
-          "; deleting them would break or change those rows. Set references = \"repoint\" in its repair (" +
-          u->repair.where.str() + ") to move them to the kept row first, or repair them by hand";
-      if (!options.skip_refused) {
-        throw Error(ExitCode::findings, "fix refused: " + why + ". Nothing was changed (--skip-refused repairs the rest).");
-      }
-      report.refused.push_back(why);
+      for (const auto& [table, n] : refs) who += (who.empty() ? "" : ", ") + table + ": " + std::to_string(n) + " row(s)";
+      const std::string why = u->name + ": the surplus rows of '" + t.name.str() + "' are referenced by " + who +
+                              "; deleting them would break or change those rows. Set references = \"repoint\" in its repair (" +
+                              u->repair.where.str() + ") to move them to the kept row first, or repair them by hand";
+      refusals.push_back(why);
     }
     w.uniques = keep;
   }
+  if (!refusals.empty() && !options.skip_refused) {
+    throw Error(ExitCode::findings, "fix refused: " + join(refusals, ";\n  ") +
+                                        ".\nNothing was changed (--skip-refused repairs the rest).");
+  }
+  report.refused.insert(report.refused.end(), refusals.begin(), refusals.end());
   work.erase(std::remove_if(work.begin(), work.end(), [](const TableWork& w) { return w.checks.empty() && w.uniques.empty(); }), work.end());
   if (work.empty()) {
     report.after = std::move(before);
@@ -595,8 +802,25 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
                d.quote_string(report.run_id) + ", " + now_sql(d) + ", " + d.quote_string(options.tool_version) + ", " +
                d.quote_string(options.applied_by) + ")");
     for (const auto& w : work) {
+      // Each table in a savepoint: a repair the database still rejects
+      // (what plan time could not know, e.g. a foreign key) refuses that
+      // table cleanly instead of failing the run half-way.
+      const size_t actions_before = report.actions.size();
+      const auto cascaded_before = report.cascaded, audited_before = report.audited;
+      dialect::Savepoint table_work(db, "cc_fix_table");
       try {
         fix_table(db, w, options, report.run_id, report);
+        table_work.release();
+      } catch (const RepairRefused& e) {
+        if (!options.skip_refused) {
+          throw Error(ExitCode::findings, "fix refused: " + std::string(e.what()) +
+                                              ".\nNothing was changed (--skip-refused repairs the rest).");
+        }
+        table_work.rollback();
+        report.actions.resize(actions_before);
+        report.cascaded = cascaded_before;
+        report.audited = audited_before;
+        report.refused.push_back(std::string(e.what()) + " (no repair of table '" + w.spec->name.str() + "' was kept)");
       } catch (const std::exception& e) {
         rethrow_with_context(e, "fix table '" + w.spec->name.str() + "'");
       }

@@ -16,7 +16,6 @@ std::string show_value(const dialect::Value& v) {
   return text::terminal_safe(dialect::value_text(v));
 }
 
-
 // Padding by display width, not bytes: `Bücher` and CJK names line up.
 std::string pad(const std::string& s, size_t width) { return text::pad_right(s, width); }
 std::string pad_left(const std::string& s, size_t width) { return text::pad_left(s, width); }
@@ -34,7 +33,8 @@ nlohmann::ordered_json json_value(const dialect::Value& v) {
   if (auto i = std::get_if<std::int64_t>(&v)) return *i;
   if (auto b = std::get_if<bool>(&v)) return *b;
   // JSON has no NaN or Infinity: those stay text, as the database prints them.
-  if (auto d = std::get_if<double>(&v)) return std::isfinite(*d) ? nlohmann::ordered_json(*d) : nlohmann::ordered_json(dialect::value_text(v));
+  if (auto d = std::get_if<double>(&v))
+    return std::isfinite(*d) ? nlohmann::ordered_json(*d) : nlohmann::ordered_json(dialect::value_text(v));
   return std::get<std::string>(v);
 }
 
@@ -78,6 +78,23 @@ std::string render_text(const ScanReport& report, const TextOptions& options) {
       }
     }
   }
+  bool refusals = false;
+  for (const auto& c : report.constraints) {
+    if (c.repair_refused.empty()) continue;
+    if (!refusals) out += "\nwarning: repairs that cannot work on these tables (scan --fix refuses them):\n";
+    refusals = true;
+    out += "  " + c.name + " (" + std::string(model::to_string(c.policy)) + ", " + c.where.str() +
+           "): " + text::terminal_safe(c.repair_refused) + "\n";
+  }
+  if (!report.dangling.empty()) {
+    out +=
+        "\nwarning: rows whose foreign key points at no row (there before this scan; not a declared constraint, "
+        "and a SQLite rebuild of these tables does not fail on them):\n";
+    for (const auto& d : report.dangling) {
+      out += "  " + text::terminal_safe(d.table) + " -> " + text::terminal_safe(d.parent) + ": " +
+             std::to_string(d.rows) + " row(s)\n";
+    }
+  }
   if (!options.only_violated || violated > 0) out += "\n";
   const char* on = options.color ? (violated == 0 ? "\033[1;32m" : "\033[1;31m") : "";
   const char* off = options.color ? "\033[0m" : "";
@@ -107,6 +124,7 @@ nlohmann::ordered_json to_json(const ScanReport& report) {
     j["definition"] = c.definition;
     j["repair"] = std::string(model::to_string(c.policy));
     j["source"] = c.where.str();
+    if (!c.repair_refused.empty()) j["repair_refused"] = c.repair_refused;
     auto& samples = j["samples"] = nlohmann::ordered_json::array();
     for (const auto& s : c.samples) {
       nlohmann::ordered_json js;
@@ -128,6 +146,11 @@ nlohmann::ordered_json to_json(const ScanReport& report) {
                     {"violated", report.violated_constraints()},
                     {"violations", report.total_violations()}};
   doc["elapsed_ms"] = static_cast<std::int64_t>(report.elapsed_ms);
+  if (report.checked_foreign_keys) {
+    auto& dangling = doc["dangling_foreign_keys"] = nlohmann::ordered_json::array();
+    for (const auto& d : report.dangling)
+      dangling.push_back({{"table", d.table}, {"parent", d.parent}, {"rows", d.rows}});
+  }
   return doc;
 }
 

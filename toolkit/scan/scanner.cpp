@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <optional>
 
 #include "core/error.h"
@@ -141,6 +142,7 @@ void scan_checks(dialect::Connection& db, const TablePlan& plan, const ScanOptio
     s.present = has_constraint(plan.info, c.name);
     s.policy = c.repair.policy;
     s.where = c.where;
+    if (s.violations > 0) s.repair_refused = catalog_repair_refusal(c, c.repair, plan.info);
     if (s.violations > 0 && options.sample > 0 && !plan.key.empty()) {
       const auto shown = shown_columns(c, plan.info, plan.key);
       db.query(check_sample_query(spec.name, c, plan.key, shown, options.sample, d), [&](const Row& r) {
@@ -193,6 +195,22 @@ size_t ScanReport::violated_constraints() const {
   return static_cast<size_t>(std::count_if(constraints.begin(), constraints.end(), [](const auto& c) { return c.violations > 0; }));
 }
 
+std::string catalog_repair_refusal(const model::Check& check, const model::Repair& repair, const TableInfo& table) {
+  using P = model::RepairPolicy;
+  if (repair.policy == P::report || repair.policy == P::delete_row || repair.policy == P::delete_duplicates) return "";
+  const std::string target = repair.column.empty() ? check.column : repair.column;
+  const auto* col = table.find_column(target);
+  if (!col) return "";  // reported by the schema validation
+  if (col->generated)
+    return "column '" + target + "' is a generated column: the database computes it and refuses every write to it";
+  if (repair.policy == P::set_null && col->not_null) {
+    return "column '" + target + "' is NOT NULL, so the database would reject every row this repair sets to NULL";
+  }
+  if (repair.policy == P::set_default && col->default_sql.empty())
+    return "column '" + target + "' has no default to set";
+  return "";
+}
+
 ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const ScanOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   std::vector<const model::Table*> tables;
@@ -226,6 +244,28 @@ ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const 
       scan_uniques(db, plans[i], options, report);
     } catch (const std::exception& e) {
       rethrow_with_context(e, "table " + in_quotes(plans[i].spec->name.str()));
+    }
+  }
+  if (options.foreign_keys) {
+    // Pre-existing dangling keys: not this schema's findings, but a SQLite
+    // rebuild of these tables checks their foreign keys, so they are shown.
+    report.checked_foreign_keys = true;
+    // Only when a rebuild is pending (a declared CHECK not in the catalog
+    // yet): the check costs an index probe per row, and a scan run from cron
+    // after the apply should not pay for it every time. Then the whole
+    // database: a dangling key elsewhere is worth knowing about before a
+    // migration, and is never blamed on it.
+    const bool pending = std::any_of(plans.begin(), plans.end(), [&](const TablePlan& p) {
+      return std::any_of(p.spec->checks.begin(), p.spec->checks.end(),
+                         [&](const model::Check& c) { return !has_constraint(p.info, c.name); });
+    });
+    const std::string sql = pending ? db.dialect().dangling_keys_sql(model::TableName{}) : "";
+    if (!sql.empty()) {
+      db.query(
+          "SELECT \"table\", parent, count(*) FROM (" + sql + ") AS cc_fk GROUP BY 1, 2 ORDER BY 1, 2",
+          [&](const Row& r) {
+            report.dangling.push_back({dialect::value_text(r[0]), dialect::value_text(r[1]), dialect::value_int(r[2])});
+          });
     }
   }
   if (snapshot) snapshot->rollback();

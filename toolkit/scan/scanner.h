@@ -30,7 +30,16 @@ struct ConstraintScan {
   model::RepairPolicy policy = model::RepairPolicy::report;
   model::SourceLocation where;
   std::vector<Sample> samples;
+  // CHECK with violations: why its declared repair cannot work on this table
+  // (what the catalog alone tells), or "". scan --fix refuses it.
+  std::string repair_refused;
 };
+
+// What the catalog alone says against repairing `check` by `repair` on
+// `table`: a generated target column, NULL into NOT NULL, set_default
+// without a default. "" when nothing does.
+std::string catalog_repair_refusal(const model::Check& check, const model::Repair& repair,
+                                   const dialect::TableInfo& table);
 
 struct ScanOptions {
   std::vector<std::string> tables;  // empty: all declared tables; else as shown ("orders", "sales.orders")
@@ -39,6 +48,17 @@ struct ScanOptions {
   // Read in the caller's open transaction (a fix's dry run scans what its
   // rolled-back repairs left) instead of a snapshot of its own.
   bool inside_transaction = false;
+  // Also list rows whose foreign key points at no row (where the database
+  // allows them), anywhere in the database, when a declared CHECK of a
+  // scanned table is still to be added (a rebuild is pending).
+  bool foreign_keys = false;
+};
+
+// Rows of `table` whose foreign key to `parent` points at no row.
+struct DanglingKeys {
+  std::string table;
+  std::string parent;
+  std::int64_t rows = 0;
 };
 
 struct ScanReport {
@@ -47,6 +67,8 @@ struct ScanReport {
   std::vector<ConstraintScan> constraints;
   size_t tables = 0;
   double elapsed_ms = 0;
+  bool checked_foreign_keys = false;   // ScanOptions::foreign_keys
+  std::vector<DanglingKeys> dangling;  // a warning, not a violation of a declared constraint
 
   std::int64_t total_violations() const;
   size_t violated_constraints() const;

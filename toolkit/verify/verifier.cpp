@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/error.h"
@@ -80,15 +81,16 @@ class Prober {
     }
     // Whether the probe row, as written, breaks the condition: only then
     // does an accepted write prove the rule is not enforced.
-    const std::string broken = "SELECT count(*) FROM " + table + " WHERE " + (row.empty() ? "" : where_key(key, row) + " AND ") +
-                               "NOT (" + def.check + ")";
+    const std::string broken = "SELECT count(*) FROM " + table + " WHERE " +
+                               (row.empty() ? "" : where_key(key, row) + " AND ") + "NOT (" + def.check + ")";
     size_t tried = 0;
     std::string refused_by;
     for (const auto* col : cols) {
       for (const auto& v : probe_values(*col, def.check, d_)) {
         const std::string sql =
-            row.empty() ? "INSERT INTO " + table + " (" + d_.quote_ident(col->name) + ") VALUES (" + v + ")"
-                        : "UPDATE " + table + " SET " + d_.quote_ident(col->name) + " = " + v + " WHERE " + where_key(key, row);
+            row.empty()
+                ? "INSERT INTO " + table + " (" + d_.quote_ident(col->name) + ") VALUES (" + v + ")"
+                : "UPDATE " + table + " SET " + d_.quote_ident(col->name) + " = " + v + " WHERE " + where_key(key, row);
         ++tried;
         const Outcome o = attempt(sql, broken);
         if (auto why = not_run(o); !why.empty()) {
@@ -112,8 +114,8 @@ class Prober {
     std::string names;
     for (const auto* c : cols) names += (names.empty() ? "" : ", ") + model::printable(c->name);
     how = "skipped: none of " + std::to_string(tried) + " probe values for " + names +
-          " broke the condition without first breaking another rule" + (refused_by.empty() ? "" : " (such as: " + refused_by + ")") +
-          "; the catalog shows it validated";
+          " broke the condition without first breaking another rule" +
+          (refused_by.empty() ? "" : " (such as: " + refused_by + ")") + "; the catalog shows it validated";
     return "";
   }
 
@@ -215,6 +217,19 @@ class Prober {
     if (!o.detail.constraint.empty()) {
       if (info.same_name(o.detail.constraint, def.name)) return def.name;
       const auto* other = info.find_constraint(o.detail.constraint);
+      // On a partitioned table the row lands in a partition, whose own index
+      // (attached to the declared one, under another name) is what refuses it.
+      std::optional<TableInfo> partition;
+      if (!other && !o.detail.table.empty() && o.detail.table != info.name.name) {
+        partition = db_.inspect_table(model::TableName{o.detail.table, info.name.schema});  // partitions: the parent's schema
+        other = partition->find_constraint(o.detail.constraint);
+        const bool attached = other && (other->kind == ExistingConstraint::Kind::unique ||
+                                        other->kind == ExistingConstraint::Kind::unique_index);
+        if (attached && other->columns == def.columns && def.where.empty() &&
+            other->definition.find(" WHERE ") == std::string::npos && info.find_constraint(def.name)) {
+          return def.name;
+        }
+      }
       const bool unique = other && (other->kind == ExistingConstraint::Kind::unique || other->kind == ExistingConstraint::Kind::unique_index ||
                                     other->kind == ExistingConstraint::Kind::primary_key);
       const bool partial = other && other->definition.find(" WHERE ") != std::string::npos;

@@ -4,10 +4,10 @@
 
 #include <cctype>
 #include <charconv>
-#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "core/error.h"
 #include "core/secrets.h"
@@ -24,11 +24,13 @@ namespace {
 // would, and every query filters by the one table (its oid) that names.
 // Then the base type of a domain and the labels of an enum (of the domain's base type too).
 constexpr const char* kColumns =
-    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attgenerated <> '', "
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), "
+    "a.attgenerated <> '', "
     "CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END, "
     "(SELECT string_agg(e.enumlabel, chr(31) ORDER BY e.enumsortorder) FROM pg_enum e "
     " WHERE e.enumtypid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END), a.attidentity = 'a' "
-    "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+    "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND "
+    "d.adnum = a.attnum "
     "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
 // Foreign keys of every table that point at this one, with the referring
 // table's schema unless it is the default one (current_schema()).
@@ -401,18 +403,22 @@ class PostgresConnection final : public SociConnection {
   static Value typed_value(Oid type, const char* text, size_t length) {
     std::string_view v(text, length);
     switch (type) {
-      case 16: return v == "t";                               // bool
-      case 20: case 21: case 23: case 26: {                  // int8, int2, int4, oid
+      case 16: return v == "t";  // bool
+      case 20:
+      case 21:
+      case 23:
+      case 26: {  // int8, int2, int4, oid
         std::int64_t n = 0;
         auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
         if (ec == std::errc() && end == v.data() + v.size()) return n;
         return std::string(v);
       }
-      case 700: case 701: {                                  // float4, float8 (NaN, Infinity stay text)
+      case 700:
+      case 701: {  // float4, float8 (NaN, Infinity stay text)
         if (v == "NaN" || v == "Infinity" || v == "-Infinity") return std::string(v);
         return std::strtod(std::string(v).c_str(), nullptr);
       }
-      default: return std::string(v);                        // numeric exactly, and every other type as PostgreSQL prints it
+      default: return std::string(v);  // numeric exactly, and every other type as PostgreSQL prints it
     }
   }
 

@@ -5,8 +5,8 @@ namespace cc::dialect {
 namespace {
 
 bool scalar_type(std::string_view type) {
-  static const std::string_view exact[] = {"smallint", "integer", "bigint", "text", "boolean", "real", "double precision",
-                                           "uuid", "date", "INTEGER", "TEXT"};
+  static const std::string_view exact[] = {"smallint",         "integer", "bigint", "text",    "boolean", "real",
+                                           "double precision", "uuid",    "date",   "INTEGER", "TEXT"};
   static const std::string_view prefixes[] = {"numeric", "character", "timestamp", "time "};
   for (auto e : exact) {
     if (type == e) return true;
@@ -33,9 +33,10 @@ class PostgresDialect final : public Dialect {
   // objects: only jsonb_to_record reads those back exactly. Plain scalar
   // types take the cheaper cast of their text (key matches use it per row).
   std::string json_get(std::string_view json, std::string_view key, std::string_view type) const override {
-    if (scalar_type(type)) return "CAST((" + std::string(json) + " ->> " + quote_string(key) + ") AS " + std::string(type) + ")";
-    return "(SELECT cc_v FROM jsonb_to_record(jsonb_build_object('cc_v', (" + std::string(json) + ") -> " + quote_string(key) +
-           ")) AS cc_r(cc_v " + std::string(type) + "))";
+    if (scalar_type(type))
+      return "CAST((" + std::string(json) + " ->> " + quote_string(key) + ") AS " + std::string(type) + ")";
+    return "(SELECT cc_v FROM jsonb_to_record(jsonb_build_object('cc_v', (" + std::string(json) + ") -> " +
+           quote_string(key) + ")) AS cc_r(cc_v " + std::string(type) + "))";
   }
   std::string json_type() const override { return "jsonb"; }
   std::string list_agg(std::string_view expr) const override {

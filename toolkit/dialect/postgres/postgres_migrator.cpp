@@ -108,6 +108,7 @@ class PostgresMigrator final : public Migrator {
       if (!adopted.count(op.def.name))
         adopt_records.push_back(detail::adopt_record(postgresql_dialect(), op.def, existing));
     };
+    refuse_early(work.ops);
     for (const auto& op : work.ops) {
       const TableInfo& info = info_of(op.def.table);
       if (!info.exists) throw UsageError(op.describe() + ": table '" + op.def.table.str() + "' does not exist");
@@ -184,6 +185,36 @@ class PostgresMigrator final : public Migrator {
             throw Error(ExitCode::findings, op.describe() + ": a " + std::string(to_string(existing->kind)) +
                                                 " of that name already exists (" + existing->definition +
                                                 "); nothing was changed");
+          }
+          if (partitioned(op.def.table)) {
+            // PostgreSQL 15 builds no index CONCURRENTLY on a partitioned
+            // table and has no ADD CONSTRAINT ... USING INDEX for one, so the
+            // index is built inside the exclusive transaction (refuse_early
+            // made sure the partition key allows it).
+            if (existing && existing->valid) {
+              p.already_done.push_back(
+                  origin + " (a unique index: on a partitioned table PostgreSQL cannot make it a constraint)");
+              break;
+            }
+            if (existing)
+              exclusive.steps.push_back(
+                  {"DROP INDEX IF EXISTS " + name, "", "an INVALID index left behind", origin, false, ""});
+            std::string cols;
+            for (size_t i = 0; i < op.def.columns.size(); ++i) cols += (i ? ", " : "") + q(op.def.columns[i]);
+            const std::string why =
+                "a partitioned table: no CONCURRENTLY and no USING INDEX in PostgreSQL, so the index is built in this "
+                "transaction, "
+                "which blocks writes to the table and its partitions while it builds";
+            if (op.def.where.empty()) {
+              exclusive.steps.push_back({"ALTER TABLE " + table + " ADD CONSTRAINT " + name + " UNIQUE (" + cols + ")",
+                                         "ALTER TABLE " + table + " DROP CONSTRAINT " + name, why, origin, false,
+                                         "pg-exclusive-step"});
+            } else {
+              exclusive.steps.push_back(
+                  {"CREATE UNIQUE INDEX " + name + " ON " + table + " (" + cols + ") WHERE (" + op.def.where + ")",
+                   "DROP INDEX " + name, why, origin, false, "pg-exclusive-step"});
+            }
+            break;
           }
           building.push_back(&op);
           if (existing && !existing->valid) {
@@ -343,6 +374,48 @@ class PostgresMigrator final : public Migrator {
     return actual.empty() || same_condition(declared.table, declared.where, actual) ? "" : "the database has " + existing.definition;
   }
 
+  // A UNIQUE on a partitioned table must hold every partition key column of
+  // every partitioned level (PostgreSQL enforces it per partition); one that
+  // does not would fail in the middle of a migration, so it is refused here.
+  void refuse_early(const std::vector<migrate::Operation>& ops) override {
+    for (const auto& op : ops) {
+      if (op.kind != migrate::OpKind::add_unique || !partitioned(op.def.table)) continue;
+      const auto& d = postgresql_dialect();
+      std::string problem;
+      db_.query(
+          "SELECT t.relid::regclass::text, 0 = ANY (pt.partattrs::int2[]), coalesce((SELECT string_agg(a.attname, ', ' "
+          "ORDER BY a.attnum) "
+          "FROM pg_attribute a WHERE a.attrelid = pt.partrelid AND a.attnum = ANY (pt.partattrs::int2[])), ''), "
+          "coalesce((SELECT string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = "
+          "pt.partrelid "
+          "AND a.attnum = ANY (pt.partattrs::int2[]) AND NOT a.attname = ANY (" +
+              text_array(op.def.columns) +
+              ")), '') "
+              "FROM pg_partition_tree(to_regclass(" +
+              d.quote_string(qt(op.def.table)) +
+              ")) t "
+              "JOIN pg_partitioned_table pt ON pt.partrelid = t.relid ORDER BY t.level, t.relid::regclass::text",
+          [&](const Row& r) {
+            if (!problem.empty()) return;
+            const std::string rel = value_text(r[0]), key = value_text(r[2]), missing = value_text(r[3]);
+            if (truthy(r[1])) {
+              problem = rel + " is partitioned by an expression, which no UNIQUE can include";
+            } else if (!missing.empty()) {
+              problem = rel + " is partitioned by (" + key +
+                        "), and PostgreSQL requires a UNIQUE on a partitioned table to include "
+                        "every partition key column; missing: " +
+                        missing;
+            }
+          });
+      if (!problem.empty()) {
+        throw UsageError(op.describe() + " on the partitioned table '" + op.def.table.str() +
+                         "' cannot be built: " + problem +
+                         ". Nothing was changed. Add the partition key columns to the UNIQUE's columns, or declare it "
+                         "on each partition");
+      }
+    }
+  }
+
   std::string capabilities() override {
     return "transactional DDL, NOT VALID + VALIDATE for CHECK, CREATE UNIQUE INDEX CONCURRENTLY + USING INDEX for UNIQUE, "
            "advisory lock";
@@ -442,9 +515,27 @@ class PostgresMigrator final : public Migrator {
     return out;
   }
 
+  // relkind 'p': a partitioned table (its rows live in partitions).
+  bool partitioned(const model::TableName& table) {
+    auto it = partitioned_.find(table.str());
+    if (it != partitioned_.end()) return it->second;
+    bool p = false;
+    db_.query("SELECT count(*) FROM pg_class WHERE oid = to_regclass(" + postgresql_dialect().quote_string(qt(table)) +
+                  ") AND relkind = 'p'",
+              [&](const Row& r) { p = value_int(r[0]) > 0; });
+    return partitioned_[table.str()] = p;
+  }
+
+  static std::string text_array(const std::vector<std::string>& items) {
+    std::string out = "ARRAY[";
+    for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + postgresql_dialect().quote_string(items[i]);
+    return out + "]::name[]";
+  }
+
   Connection& db_;
   MigratorOptions options_;
   bool locked_ = false;
+  std::map<std::string, bool> partitioned_;
   // Constraints earlier plans of this run add (or drop: nullopt) that have not
   // run yet (a dry run of several versions).
   std::map<std::string, std::optional<ExistingConstraint>> planned_;

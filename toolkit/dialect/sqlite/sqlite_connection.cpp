@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 
 #include "core/error.h"
 #include "core/secrets.h"
+#include "core/sql_lexer.h"
 #include "dialect/soci_connection.h"
 #include "dialect/sql_text.h"
 #include "dialect/sqlite/create_table.h"
@@ -104,6 +106,95 @@ bool looks_like_sqlite(const std::filesystem::path& path, std::uintmax_t size) {
   char header[16] = {};
   in.read(header, sizeof header);
   return in.gcount() == 16 && std::memcmp(header, "SQLite format 3\0", 16) == 0;
+}
+
+// SQLite evaluates a CHECK on every write and rejects, at that write, a
+// call whose answer can change between evaluations ("non-deterministic use
+// of datetime() in a CHECK constraint"): date and time functions reading the
+// clock ('now', no time value at all) or the time zone ('localtime', 'utc'),
+// and CURRENT_TIME/DATE/TIMESTAMP. Functions SQLite does not mark
+// deterministic at all (random(), changes(), ...) it accepts in a CHECK but
+// refuses in an index or generated column; a rule that answers differently
+// per evaluation is refused here as PostgreSQL refuses VOLATILE functions.
+// Returns why `expr` is refused, or "".
+std::string non_deterministic_call(std::string_view expr) {
+  const auto toks = sql::significant(sql::tokenize(expr));
+  auto lower = [](std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  static const std::set<std::string> kNever = {"random",        "randomblob",        "changes",
+                                               "total_changes", "last_insert_rowid", "load_extension"};
+  static const std::set<std::string> kDateTime = {"date",      "time",     "datetime", "julianday",
+                                                  "unixepoch", "strftime", "timediff"};
+  for (size_t i = 0; i < toks.size(); ++i) {
+    const auto& t = toks[i];
+    if (t.kind != sql::TokenKind::word) continue;
+    const bool call = i + 1 < toks.size() && toks[i + 1].is("(");
+    const bool qualified = i > 0 && toks[i - 1].is(".");
+    if (qualified) continue;  // a column of a named table, not a function
+    const std::string name = lower(t.text);
+    if (!call) {
+      if (name == "current_time" || name == "current_date" || name == "current_timestamp") {
+        return "the expression uses " + std::string(t.text) +
+               ", which reads the clock: SQLite rejects it at the first write "
+               "(\"non-deterministic use\" in a CHECK constraint), and a rule must give the same answer for the same "
+               "row";
+      }
+      continue;
+    }
+    if (kNever.count(name)) {
+      return "the expression calls " + name +
+             "(), which SQLite does not treat as deterministic: its answer changes per "
+             "evaluation, so the rule would not be a rule; only deterministic functions may appear in a declared "
+             "expression";
+    }
+    if (!kDateTime.count(name)) continue;
+    // The arguments at depth one: literals 'now', 'localtime', 'utc' (any
+    // case, surrounding spaces) read the clock or the time zone; no time
+    // value at all (date(), strftime('%Y')) means 'now'.
+    int depth = 0;
+    size_t args = 0;
+    bool any = false;
+    std::string found;
+    for (size_t j = i + 1; j < toks.size(); ++j) {
+      if (toks[j].is("(")) {
+        ++depth;
+        continue;
+      }
+      if (toks[j].is(")")) {
+        if (--depth == 0) break;
+        continue;
+      }
+      if (depth == 1 && toks[j].is(",")) {
+        ++args;
+        continue;
+      }
+      if (depth >= 1 && !any) {
+        any = true;
+        args = std::max<size_t>(args, 1);
+      }
+      if (depth >= 1 && toks[j].kind == sql::TokenKind::string && found.empty()) {
+        std::string v = lower(sql::identifier_name(toks[j]));
+        if (v.size() >= 2) v = v.substr(1, v.size() - 2);
+        const auto b = v.find_first_not_of(" \t");
+        const auto e = v.find_last_not_of(" \t");
+        v = b == std::string::npos ? "" : v.substr(b, e - b + 1);
+        if (v == "now" || v == "localtime" || v == "utc") found = "'" + v + "'";
+      }
+    }
+    if (any) args = std::max<size_t>(args, 1);
+    const size_t time_values = name == "strftime" ? (args > 0 ? args - 1 : 0) : args;
+    if (found.empty() && time_values == 0) found = "no time value (which means 'now')";
+    if (!found.empty()) {
+      return "the expression calls " + name + "() with " + found +
+             ": SQLite rejects that at the first write (\"non-deterministic use of " + name +
+             "() in a CHECK constraint\"), since the answer changes with the clock or time zone; compare with a "
+             "fixed date instead";
+    }
+  }
+  return "";
 }
 
 class SqliteConnection final : public SociConnection {
@@ -249,7 +340,8 @@ class SqliteConnection final : public SociConnection {
     sqlite_api::sqlite3_stmt* raw = nullptr;
     const char* tail = nullptr;
     const int prc = sqlite_api::sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &raw, &tail);
-    std::unique_ptr<sqlite_api::sqlite3_stmt, int (*)(sqlite_api::sqlite3_stmt*)> stmt(raw, sqlite_api::sqlite3_finalize);
+    std::unique_ptr<sqlite_api::sqlite3_stmt, int (*)(sqlite_api::sqlite3_stmt*)> stmt(raw,
+                                                                                       sqlite_api::sqlite3_finalize);
     if (prc != SQLITE_OK) raise_native();
     if (!stmt) return;  // only whitespace or a comment
     Row out;
@@ -281,6 +373,8 @@ class SqliteConnection final : public SociConnection {
     for (; tail && *tail; ++tail) {
       if (!std::isspace(static_cast<unsigned char>(*tail))) throw DatabaseError("text after the expression", DbErrorKind::syntax);
     }
+    if (const std::string why = non_deterministic_call(expr); !why.empty())
+      throw DatabaseError(why, DbErrorKind::other);
   }
 
  protected:

@@ -64,6 +64,12 @@ class SqliteDialect final : public Dialect {
   std::string begin_write() const override { return "BEGIN IMMEDIATE"; }
   std::vector<std::string> begin_probes() const override { return {"BEGIN IMMEDIATE"}; }
   std::string now_text() const override { return "strftime('%Y-%m-%d %H:%M:%f', 'now')"; }
+  // Foreign keys are enforced only on connections that turn them on, so
+  // rows written by others may reference nothing.
+  std::string dangling_keys_sql(const model::TableName& table) const override {
+    if (table.name.empty()) return "SELECT \"table\", rowid, parent, fkid FROM pragma_foreign_key_check";
+    return "SELECT \"table\", rowid, parent, fkid FROM pragma_foreign_key_check(" + quote_string(table.name) + ")";
+  }
   std::string table_exists_sql(const model::TableName& table) const override {
     quote_table(table);  // refuses a schema
     // Table names match case-insensitively (ASCII), as SQLite resolves them.

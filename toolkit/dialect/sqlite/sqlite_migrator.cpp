@@ -8,7 +8,8 @@
 //   copy; drop the views; DROP the old table; RENAME new (legacy_alter_table,
 //   so dangling references elsewhere are not re-parsed mid-way); recreate
 //   indexes, triggers and views from their saved SQL; restore
-//   sqlite_sequence; foreign_key_check; history row; COMMIT; foreign_keys
+//   sqlite_sequence; foreign_key_check (only violations that were not there
+//   before the rebuild count); history row; COMMIT; foreign_keys
 //   restored. Any error rolls the whole migration back.
 // A UNIQUE is a unique index: no rebuild. Where the linked SQLite parses
 // ALTER TABLE ... ADD/DROP CONSTRAINT, that native form is used instead.
@@ -55,12 +56,29 @@ class SqliteMigrator final : public Migrator {
 
   std::vector<HistoryRow> history() override { return detail::read_history(db_, detail::table_exists(db_, kHistoryTable)); }
 
+  // A CHECK SQLite would reject at the first write of the rebuild's copy
+  // ("non-deterministic use of datetime() in a CHECK constraint") or whose
+  // text does not compile against the table: refused before any change.
+  void refuse_early(const std::vector<migrate::Operation>& ops) override {
+    for (const auto& op : ops) {
+      if (op.kind != migrate::OpKind::add_check) continue;
+      try {
+        db_.validate_expression(op.def.table, op.def.check);
+      } catch (const DatabaseError& e) {
+        if (e.kind() == DbErrorKind::undefined_object && !db_.inspect_table(op.def.table).exists)
+          continue;  // plan() names it
+        throw UsageError(op.describe() + ": SQLite cannot enforce this CHECK: " + e.what() + ". Nothing was changed.");
+      }
+    }
+  }
+
   // One transaction per version: foreign keys off before it (a no-op inside
   // one), BEGIN IMMEDIATE, the statements, a foreign-key check of the tables
   // rebuilt, the records, COMMIT, foreign keys as they were.
   Plan plan(const Work& work) override {
     Plan p;
     if (work.migration) p.title = work.migration->id() + (work.up ? " (up)" : " (down)");
+    refuse_early(work.ops);
     db_.query("PRAGMA schema_version", [&](const Row& r) { p.schema_version = value_int(r[0]); });
     schema_version_ = p.schema_version + static_cast<std::int64_t>(planned_versions_++);
     std::string fk_before;
@@ -145,18 +163,64 @@ class SqliteMigrator final : public Migrator {
           throw Error(ExitCode::locked, "the database schema changed while the migration was planned (another writer); nothing was "
                                         "changed; run the command again");
         }
-        for (const auto& step : main->steps) {
-          if (step.must_return_no_rows) {
-            std::string problem;
-            db_.query(step.sql, [&](const Row& r) {
-              if (problem.empty()) problem = "table " + value_text(r[0]) + " row " + value_text(r[1]) + " references a missing " + value_text(r[2]);
-            });
-            if (!problem.empty()) throw DatabaseError("foreign_key_check failed after the rebuild: " + problem, DbErrorKind::foreign_key_violation);
-            continue;
+        // Dangling keys that were there before this migration (an earlier
+        // import, foreign keys that were off) are not the rebuild's doing:
+        // only violations the rebuild added fail it. The checks after the
+        // rebuild come first; only when they find rows is the state before
+        // read (back at a savepoint, then the rebuild runs again), so a
+        // clean database pays for one check. Compared per (table, rowid,
+        // parent, foreign key), counted: a WITHOUT ROWID table (rowid NULL)
+        // is compared by number.
+        const auto& steps = main->steps;
+        size_t first_check = 0;
+        while (first_check < steps.size() && !steps[first_check].must_return_no_rows) ++first_check;
+        auto run = [&](size_t from, size_t to) {
+          for (size_t i = from; i < to; ++i) {
+            if (steps[i].must_return_no_rows) continue;
+            db_.execute(steps[i].sql);
+            if (!steps[i].fault.empty()) fault::point(steps[i].fault.c_str());
           }
-          db_.execute(step.sql);
-          if (!step.fault.empty()) fault::point(step.fault.c_str());
+        };
+        auto fk_key = [](const Row& r) {
+          return value_text(r[0]) + '\x1f' + value_text(r[1]) + '\x1f' + value_text(r[2]) + '\x1f' + value_text(r[3]);
+        };
+        // The first violation not in `before`, or "".
+        auto new_violation = [&](std::map<std::string, std::int64_t> before) {
+          std::string problem;
+          for (const auto& step : steps) {
+            if (!step.must_return_no_rows) continue;
+            db_.query(step.sql, [&](const Row& r) {
+              auto it = before.find(fk_key(r));
+              if (it != before.end() && it->second > 0) {
+                --it->second;  // there before the rebuild
+                return;
+              }
+              if (problem.empty()) {
+                problem = "table " + value_text(r[0]) + " row " + value_text(r[1]) + " references a missing " +
+                          value_text(r[2]);
+              }
+            });
+          }
+          return problem;
+        };
+        std::optional<Savepoint> rebuild;
+        if (first_check < steps.size()) rebuild.emplace(db_, "cc_rebuild");
+        run(0, first_check);
+        if (rebuild && !new_violation({}).empty()) {
+          rebuild->rollback();
+          std::map<std::string, std::int64_t> before;
+          for (const auto& step : steps) {
+            if (step.must_return_no_rows) db_.query(step.sql, [&](const Row& r) { ++before[fk_key(r)]; });
+          }
+          run(0, first_check);
+          if (auto problem = new_violation(before); !problem.empty()) {
+            throw DatabaseError("foreign_key_check failed after the rebuild: " + problem,
+                                DbErrorKind::foreign_key_violation);
+          }
+        } else if (rebuild) {
+          rebuild->release();
         }
+        run(first_check, steps.size());
         fault::point(main->fault_before_commit.c_str());
         tx->commit();
         ran = true;
@@ -422,6 +486,12 @@ class SqliteMigrator final : public Migrator {
               [&](const Row& r) { cols.push_back(q(value_text(r[0]))); });
     std::string col_list;
     for (size_t i = 0; i < cols.size(); ++i) col_list += (i ? ", " : "") + cols[i];
+    // A rowid table without INTEGER PRIMARY KEY has implicit rowids, which a
+    // plain copy would renumber: fix runs' audit rows (and anything else
+    // that names rows by rowid) would then point at other rows. Copy them
+    // under a name no column shadows; WITHOUT ROWID tables have none.
+    const std::string row_id = implicit_row_id(table, create_sql);
+    if (!row_id.empty()) col_list = row_id + ", " + col_list;
 
     std::vector<std::string> restore;  // indexes and triggers of the table, then every view
     // SQLite keeps tbl_name as the CREATE statement wrote it, and names match
@@ -465,6 +535,29 @@ class SqliteMigrator final : public Migrator {
       out.push_back(note("DELETE FROM cc_saved_sequence"));
     }
     return out;
+  }
+
+  // The name under which `table`'s implicit rowid can be read and written
+  // ("rowid", "_rowid_" or "oid", whichever no column shadows), or "" when
+  // the table has none of its own (WITHOUT ROWID, an INTEGER PRIMARY KEY
+  // that the column copy carries already, every alias shadowed).
+  std::string implicit_row_id(const std::string& table, const std::string& create_sql) {
+    if (sqlite::parse_create_table(create_sql).without_rowid) return "";
+    std::int64_t pk = 0, integer_pk = 0;
+    std::set<std::string> names;
+    db_.query("SELECT lower(name), pk, upper(type) = 'INTEGER' FROM pragma_table_xinfo(" + lit(table) + ")",
+              [&](const Row& r) {
+                names.insert(value_text(r[0]));
+                if (value_int(r[1]) > 0) {
+                  ++pk;
+                  integer_pk += value_int(r[2]);
+                }
+              });
+    if (pk == 1 && integer_pk == 1) return "";
+    for (const char* alias : {"rowid", "_rowid_", "oid"}) {
+      if (!names.count(alias)) return alias;
+    }
+    return "";
   }
 
   Connection& db_;
