@@ -13,34 +13,15 @@
 #include "model/schema_loader.h"
 #include "scan/scan_sql.h"
 
+#include "model/toml_support.h"
+
 namespace cc::migrate {
 namespace {
 
 using Toks = std::vector<sql::Token>;
+using model::toml_string;
 using ExistingKind = dialect::ExistingConstraint::Kind;
 
-// A TOML basic string.
-std::string toml_string(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string toml_literal(const model::Literal& v) {
   if (auto i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);

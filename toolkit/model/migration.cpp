@@ -15,6 +15,8 @@
 namespace cc::migrate {
 namespace {
 
+using model::toml_string;
+
 // Migrations hold standard SQL: identifiers double-quoted, quotes doubled.
 std::string sql_ident(std::string_view s) {
   std::string out = "\"";
@@ -24,28 +26,6 @@ std::string sql_ident(std::string_view s) {
 
 std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-// A TOML basic string.
-std::string toml_string(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string join_quoted(const std::vector<std::string>& v) {
   std::string out;

@@ -43,6 +43,9 @@ class Problems {
   std::vector<Problem> problems_;  // the same, structured (for --json errors)
 };
 
+// `s` as a TOML basic string, quoted and escaped.
+std::string toml_string(std::string_view s);
+
 // "a string", "an integer", ... for messages.
 std::string toml_type_name(const toml::node& n);
 
