@@ -17,18 +17,18 @@ class SqliteDialect final : public Dialect {
     return "coalesce(sum((" + std::string(predicate) + ") IS TRUE), 0)";
   }
   std::string list_agg(std::string_view expr) const override { return "group_concat(" + std::string(expr) + ", ',')"; }
-  // JSON cannot hold a BLOB or an infinite REAL (SQLite 3.40 writes a bare
-  // Inf, which it cannot read back): they are kept as {"cc:blob": "<hex>"}
-  // and {"cc:real": "Infinity"} (a text value is always a JSON string, so an
-  // object can only be one of these). constraintctl_unhex() is registered by
+  // JSON cannot hold a BLOB, and SQLite's JSON keeps 15 digits of a REAL
+  // (and writes a bare Inf, which it cannot read back): they are kept as
+  // {"cc:blob": "<hex>"} and {"cc:real": "<17 digits>" | "Infinity"} (a text
+  // value is always a JSON string, so an object can only be one of these). constraintctl_unhex() is registered by
   // the connection.
   std::string row_json(std::string_view alias, const std::vector<std::string>& columns) const override {
     std::string out = "json_object(";
     for (size_t i = 0; i < columns.size(); ++i) {
       const std::string v = std::string(alias) + "." + quote_ident(columns[i]);
       out += (i ? ", " : "") + quote_string(columns[i]) + ", CASE WHEN typeof(" + v + ") = 'blob' THEN json_object('cc:blob', hex(" + v +
-             ")) WHEN typeof(" + v + ") = 'real' AND abs(" + v + ") > 1.7976931348623157e308 THEN json_object('cc:real', CASE WHEN " + v +
-             " > 0 THEN 'Infinity' ELSE '-Infinity' END) ELSE " + v + " END";
+             ")) WHEN typeof(" + v + ") = 'real' THEN json_object('cc:real', CASE WHEN abs(" + v +
+             ") <= 1.7976931348623157e308 THEN printf('%!.17g', " + v + ") WHEN " + v + " > 0 THEN 'Infinity' ELSE '-Infinity' END) ELSE " + v + " END";
     }
     return out + ")";
   }
@@ -36,7 +36,7 @@ class SqliteDialect final : public Dialect {
     auto decode = [](const std::string& value, const std::string& type) {
       return "CASE WHEN " + type + " = 'object' THEN coalesce(constraintctl_unhex(json_extract(" + value +
              ", '$.\"cc:blob\"')), CASE json_extract(" + value + ", '$.\"cc:real\"') WHEN 'Infinity' THEN 9e999 WHEN '-Infinity' THEN "
-             "-9e999 END) ELSE " + value + " END";
+             "-9e999 ELSE CAST(json_extract(" + value + ", '$.\"cc:real\"') AS REAL) END) ELSE " + value + " END";
     };
     // A JSON path cannot spell a key holding a double quote: json_each finds it by equality.
     if (key.find('"') != std::string_view::npos) {
