@@ -292,7 +292,8 @@ columns = ["code"]
   EXPECT_EQ(catalog("items"), before) << "no second CHECK, no second unique index";
   auto v = cli({"verify", "--json"});
   EXPECT_EQ(v.exit_code, 0) << v.out;
-  for (const auto& c : nlohmann::json::parse(v.out)["constraints"]) EXPECT_NE(c["status"], "not_enforced") << c.dump();
+  const auto verified = nlohmann::json::parse(v.out);  // named: a range-for over a temporary's member dangles
+  for (const auto& c : verified["constraints"]) EXPECT_NE(c["status"], "not_enforced") << c.dump();
 
   auto named = cli({"drop-checks", "--constraint", "items_qty_nonneg"});
   ASSERT_EQ(named.exit_code, 0) << named.err;

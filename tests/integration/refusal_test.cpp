@@ -334,7 +334,8 @@ TEST_P(RefusalTest, PostgresPartitionedTableUniqueIsBuiltOrRefusedBeforeAnyDdl) 
   // UNIQUE's by the partition's index attached to the declared one.
   auto verify = cli({"verify", "--json"}, dir_.path());
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
-  for (const auto& c : nlohmann::json::parse(verify.out)["constraints"]) EXPECT_EQ(c["status"], "ok") << c.dump();
+  const auto verified = nlohmann::json::parse(verify.out);  // named: a range-for over a temporary's member dangles
+  for (const auto& c : verified["constraints"]) EXPECT_EQ(c["status"], "ok") << c.dump();
   auto rerun = cli({"apply"}, dir_.path());
   EXPECT_EQ(rerun.exit_code, 0) << rerun.out << rerun.err;
   auto after = cli({"scan", "--json"}, dir_.path());
