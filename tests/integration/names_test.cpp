@@ -140,7 +140,10 @@ repair = { policy = "delete_duplicates", references = "repoint" }
 
 // public.orders and sales.orders in one project, one file each; shipments in
 // a third schema reference sales.orders, so the repoint must reach them there.
-TEST_F(NamesTest, TwoSchemasWithTheSameTableNameSideBySide) {
+// The PostgreSQL-only tests: named so that runs without a server (scripts/test-sqlite-native) leave them out.
+class PostgresNamesTest : public NamesTest {};
+
+TEST_F(PostgresNamesTest, TwoSchemasWithTheSameTableNameSideBySide) {
   CC_REQUIRE_POSTGRES();
   use_postgres();
   exec(
@@ -221,7 +224,7 @@ TEST_F(NamesTest, TwoSchemasWithTheSameTableNameSideBySide) {
 }
 
 // `schema = "sales"` names sales.orders whatever the connection's search_path.
-TEST_F(NamesTest, SchemaKeyIsIndependentOfSearchPath) {
+TEST_F(PostgresNamesTest, SchemaKeyIsIndependentOfSearchPath) {
   CC_REQUIRE_POSTGRES();
   use_postgres();
   exec(
@@ -250,7 +253,7 @@ TEST_F(NamesTest, SchemaKeyIsIndependentOfSearchPath) {
 
 // table = "sales.orders" is one name; when only the table orders of schema
 // sales exists, the error says how to name it.
-TEST_F(NamesTest, DottedTableNameSuggestsTheSchemaKey) {
+TEST_F(PostgresNamesTest, DottedTableNameSuggestsTheSchemaKey) {
   CC_REQUIRE_POSTGRES();
   use_postgres();
   exec("CREATE SCHEMA sales; CREATE TABLE sales.orders (id integer PRIMARY KEY, qty integer)");
@@ -272,7 +275,7 @@ TEST_F(NamesTest, DottedTableNameSuggestsTheSchemaKey) {
 
 // A table name with spaces and mixed case (default schema), whose cascading
 // child lives in a schema with a space and mixed case too.
-TEST_F(NamesTest, SpacesAndMixedCaseThroughTheLifeCycle) {
+TEST_F(PostgresNamesTest, SpacesAndMixedCaseThroughTheLifeCycle) {
   CC_REQUIRE_POSTGRES();
   use_postgres();
   exec(
