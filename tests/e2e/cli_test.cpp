@@ -167,6 +167,41 @@ static void small_project(const TempDir& dir) {
   ASSERT_EQ(run_cli({"generate"}, dir.path()).exit_code, 0);
 }
 
+// The refusal's table is read from migrations/, which hold no repairs: it
+// shows the policies schema/ declares, with the file:line of each.
+TEST(Cli, ApplyRefusalShowsTheDeclaredRepairsAndWhereTheyAre) {
+  TempDir dir;
+  shell("sqlite3 " + (dir / "app.db").string() +
+        " 'CREATE TABLE t (id INTEGER PRIMARY KEY, x INT, y INT); INSERT INTO t VALUES (1, -5, 7), (2, 1, 7);'");
+  write_file(dir / "schema/t.toml",
+             "table = \"t\"\n\n[[check]]\nname = \"t_x\"\ncolumn = \"x\"\nmin = 0\nrepair = \"clamp\"\n\n"
+             "[[unique]]\nname = \"t_y\"\ncolumns = [\"y\"]\nrepair = \"delete_duplicates\"\n");
+  ASSERT_EQ(run_cli({"generate"}, dir.path()).exit_code, 0);
+  auto r = run_cli({"--db", "sqlite:app.db", "apply"}, dir.path());
+  ASSERT_EQ(r.exit_code, 1) << r.err << r.out;
+  EXPECT_NE(r.out.find("DECLARED AT"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("clamp              schema/t.toml:3:1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("delete_duplicates  schema/t.toml:9:1"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("constraintctl apply --fix"), std::string::npos) << r.err;
+  auto j = run_cli({"--db", "sqlite:app.db", "apply", "--json"}, dir.path());
+  ASSERT_EQ(j.exit_code, 1) << j.err;
+  const auto doc = nlohmann::json::parse(j.out);
+  const auto& constraints = doc["scan"]["constraints"];
+  ASSERT_EQ(constraints.size(), 2u) << j.out;
+  for (const auto& c : constraints) {
+    EXPECT_EQ(c["repair"], c["name"] == "t_x" ? "clamp" : "delete_duplicates") << c;
+    EXPECT_EQ(c["source"], c["name"] == "t_x" ? "schema/t.toml:3:1" : "schema/t.toml:9:1") << c;
+  }
+  // apply --fix repairs by exactly those policies, then applies.
+  auto fixed = run_cli({"--db", "sqlite:app.db", "apply", "--fix"}, dir.path());
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.err << fixed.out;
+  auto db = connect("sqlite:" + (dir / "app.db").string());
+  std::string rows;
+  db->query("SELECT id || ':' || x || ':' || y FROM t ORDER BY id",
+            [&](const dialect::Row& row) { rows += dialect::value_text(row[0]) + " "; });
+  EXPECT_EQ(rows, "1:0:7 ");  // clamped; the duplicate of y = 7 (the higher id) deleted
+}
+
 TEST(Cli, ConfigThatIsAFifoIsAUsageErrorNotAHang) {
   TempDir dir;
   small_project(dir);

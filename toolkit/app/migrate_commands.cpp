@@ -73,6 +73,44 @@ std::string dry_run_script(const migrate::ApplyResult& r, const dialect::Dialect
   return out;
 }
 
+namespace {
+
+// A refusal's scan reads the constraints from migrations/, which hold no
+// repairs: where schema/ declares the same constraint, show its policy and
+// where it is declared, so the table says what `apply --fix` would do.
+scan::ScanReport with_declared_repairs(Context& ctx, scan::ScanReport report) {
+  const model::Schema* schema = nullptr;
+  try {
+    schema = &ctx.schema();
+  } catch (const Error&) {
+    return report;  // no usable schema/: the migration's words stand
+  }
+  for (auto& c : report.constraints) {
+    const model::Table* t = schema->find_table(c.table);
+    if (!t) continue;
+    for (const auto& check : t->checks) {
+      if (check.name != c.name) continue;
+      c.policy = check.repair.policy;
+      c.where = check.where;
+    }
+    for (const auto& u : t->uniques) {
+      if (u.name != c.name) continue;
+      c.policy = u.repair.policy;
+      c.where = u.where;
+    }
+  }
+  return report;
+}
+
+bool repairable(const scan::ScanReport& report) {
+  for (const auto& c : report.constraints) {
+    if (c.violations > 0 && c.policy != model::RepairPolicy::report && c.repair_refused.empty()) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 ExitCode report_run(Context& ctx, const std::string& command, const migrate::ApplyResult& r, const dialect::Dialect& d,
                     const nlohmann::ordered_json& extra) {
   const bool json_out = ctx.options().json;
@@ -88,21 +126,28 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
                                  ? command + " refused: existing rows violate constraints it would add; nothing was changed"
                                  : command + " refused: existing rows violate constraints it would add; no constraint or row was "
                                              "changed (constraintctl's bookkeeping tables were created)";
+    auto report = with_declared_repairs(ctx, *r.refused);
     if (json_out) {
       json doc;
       doc["command"] = command;
       doc["dry_run"] = dry_run;
       doc["refused"] = true;
       doc["reason"] = what;
-      doc["scan"] = scan::to_json(*r.refused);
+      doc["scan"] = scan::to_json(report);
       std::cout << with_envelope(ctx, command, false, std::move(doc)).dump(2) << "\n";
     } else {
-      auto report = *r.refused;
       report.database = ctx.target().display();
       std::cerr << "constraintctl: " << what << ".\n"
-                << "Repair them (see below), then run " << command << " again.\n\n";
+                << (repairable(report) && command == "apply"
+                        ? "Repair them by the policies declared in schema/ (REPAIR and DECLARED AT below) with "
+                          "`constraintctl "
+                          "apply --fix` (preview: `constraintctl scan --fix --dry-run`), or by hand; then run apply "
+                          "again.\n\n"
+                        : "Repair them (see below), then run " + command + " again.\n\n");
       // A dry run's stdout stays SQL: the table goes to stderr.
-      (dry_run ? std::cerr : std::cout) << scan::render_text(report, scan::TextOptions{true, true, ctx.color()});
+      scan::TextOptions shown{true, true, ctx.color()};
+      shown.sources = true;
+      (dry_run ? std::cerr : std::cout) << scan::render_text(report, shown);
       if (dry_run) std::cout << "-- " << what << "\n";
     }
     return ExitCode::findings;

@@ -47,20 +47,26 @@ std::string render_text(const ScanReport& report, const TextOptions& options) {
     out += "scan of " + text::terminal_safe(report.database) + ": " + std::to_string(report.tables) + " tables, " +
            std::to_string(report.constraints.size()) + " constraints, " + seconds + " s\n\n";
   }
-  size_t wt = 5, wn = 10;
+  size_t wt = 5, wn = 10, wp = 6;
   for (const auto& c : report.constraints) {
     wt = std::max(wt, text::display_width(c.table));
     wn = std::max(wn, text::display_width(c.name));
+    wp = std::max(wp, model::to_string(c.policy).size());
   }
   if (!options.only_violated || violated > 0) {
-    out += pad("TABLE", wt) + "  " + pad("CONSTRAINT", wn) + "  KIND    VIOLATIONS  IN DB  REPAIR\n";
+    out += pad("TABLE", wt) + "  " + pad("CONSTRAINT", wn) + "  KIND    VIOLATIONS  IN DB  " +
+           (options.sources ? pad("REPAIR", wp) + "  DECLARED AT" : std::string("REPAIR")) + "\n";
   }
   for (const auto& c : report.constraints) {
     if (options.only_violated && c.violations == 0) continue;
     const std::string count = pad_left(std::to_string(c.violations), 10);
     const std::string shown = !options.color ? count : (c.violations > 0 ? "\033[31m" : "\033[32m") + count + "\033[0m";
-    out += pad(c.table, wt) + "  " + pad(c.name, wn) + "  " + pad(c.kind, 6) + "  " + shown +
-           "  " + pad(c.present ? "yes" : "no", 5) + "  " + std::string(model::to_string(c.policy)) + "\n";
+    out +=
+        pad(c.table, wt) + "  " + pad(c.name, wn) + "  " + pad(c.kind, 6) + "  " + shown + "  " +
+        pad(c.present ? "yes" : "no", 5) + "  " +
+        (options.sources ? pad(std::string(model::to_string(c.policy)), wp) + "  " + text::terminal_safe(c.where.str())
+                         : std::string(model::to_string(c.policy))) +
+        "\n";
   }
   if (options.samples) {
     bool header = false;

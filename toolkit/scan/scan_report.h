@@ -13,6 +13,7 @@ struct TextOptions {
   bool samples = false;        // list sample rows under the table
   bool only_violated = false;  // --quiet: the violated constraints and the summary line
   bool color = false;          // ANSI colour (a terminal, and NO_COLOR unset)
+  bool sources = false;        // a DECLARED AT column: the file:line of each constraint
 };
 
 std::string render_text(const ScanReport& report, const TextOptions& options);
