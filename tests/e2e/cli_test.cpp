@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
@@ -200,6 +204,37 @@ TEST(Cli, ApplyRefusalShowsTheDeclaredRepairsAndWhereTheyAre) {
   db->query("SELECT id || ':' || x || ':' || y FROM t ORDER BY id",
             [&](const dialect::Row& row) { rows += dialect::value_text(row[0]) + " "; });
   EXPECT_EQ(rows, "1:0:7 ");  // clamped; the duplicate of y = 7 (the higher id) deleted
+}
+
+// A database error is one line with its kind and code; a lock another
+// session holds is exit 4 (run again later), not 3; --json names it too.
+TEST(Cli, HeldSqliteLockIsExitFourWithItsCodeInOneLine) {
+  TempDir dir;
+  small_project(dir);
+  write_file(dir / "constraintctl.toml", "[sqlite]\nbusy_timeout_ms = 200\n");
+  // Another process holds the write lock for 3 s.
+  const std::string holder =
+      "(echo 'BEGIN IMMEDIATE; INSERT INTO t VALUES (9, 9);'; sleep 3; echo 'ROLLBACK;') | sqlite3 " +
+      (dir / "app.db").string() + " &";
+  ASSERT_EQ(std::system(holder.c_str()), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto r = run_cli({"--db", "sqlite:app.db", "apply"}, dir.path());
+  auto j = run_cli({"--db", "sqlite:app.db", "apply", "--json"}, dir.path());
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("database is locked"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(busy, SQLITE_BUSY (5))"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.find("soci"), std::string::npos) << r.err;
+  ASSERT_EQ(j.exit_code, 4) << j.err;
+  const auto doc = nlohmann::json::parse(j.out);
+  EXPECT_EQ(doc["error"]["code"], 4);
+  EXPECT_EQ(doc["error"]["database"]["kind"], "busy") << j.out;
+  EXPECT_EQ(doc["error"]["database"]["code"], "5") << j.out;
+  // Nothing was applied, the holder's row rolled back; once the lock is gone apply runs.
+  auto again = run_cli({"--db", "sqlite:app.db", "apply"}, dir.path());
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("applied"), std::string::npos) << again.out;
 }
 
 TEST(Cli, ConfigThatIsAFifoIsAUsageErrorNotAHang) {

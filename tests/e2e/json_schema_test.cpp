@@ -225,6 +225,7 @@ TEST_P(JsonSchemaTest, ErrorDocumentsValidate) {
   for (const char* command : {"scan", "status", "verify", "health", "apply", "drop-checks"}) {
     auto e = expect_valid({"--db", gone, command}, 3, "error", source_dir(), false);
     EXPECT_EQ(e["command"], command);
+    EXPECT_TRUE(e["error"].contains("database")) << e.dump(2);  // what the database said, for scripts
   }
   auto undo = expect_valid({"fix-undo", "no-such-run"}, 2, "error");
   EXPECT_EQ(undo["command"], "fix-undo");

@@ -27,14 +27,17 @@ struct ErrorSink {
   bool json = false;
   std::string command;
 
-  int fail(cc::ExitCode code, const std::string& raw, const std::vector<cc::Problem>& problems = {}) const {
+  int fail(cc::ExitCode code, const std::string& raw, const std::vector<cc::Problem>& problems = {},
+           const nlohmann::ordered_json& database = nullptr) const {
     const std::string message = cc::secrets::scrub(raw);
     std::cerr << "constraintctl: error: " << message << "\n";
     if (json) {
       std::vector<cc::Problem> shown = problems;
       for (auto& p : shown) p.message = cc::secrets::scrub(p.message);
       if (shown.empty()) shown = parse_problems(message);
-      std::cout << cc::app::error_json(command, static_cast<int>(code), message, shown).dump(2) << "\n";
+      auto doc = cc::app::error_json(command, static_cast<int>(code), message, shown);
+      if (!database.is_null()) doc["error"]["database"] = database;
+      std::cout << doc.dump(2) << "\n";
     }
     return static_cast<int>(code);
   }
@@ -288,6 +291,13 @@ int main(int argc, char** argv) {
     if (apply->parsed()) code = cc::app::run_apply(ctx, apply_options);
     if (rollback->parsed()) code = cc::app::run_rollback(ctx, rollback_options);
     return static_cast<int>(code);
+  } catch (const cc::DatabaseError& e) {
+    // What the database said, for scripts: the kind, its own code, and the
+    // table and constraint where it named them.
+    nlohmann::ordered_json database{{"kind", std::string(cc::to_string(e.kind()))}, {"code", e.detail().code}};
+    if (!e.detail().table.empty()) database["table"] = e.detail().table;
+    if (!e.detail().constraint.empty()) database["constraint"] = e.detail().constraint;
+    return errors.fail(cc::exit_code_of(e), cc::database_sentence(e), e.problems(), database);
   } catch (const cc::Error& e) {
     return errors.fail(e.code(), e.what(), e.problems());
   } catch (const std::exception& e) {

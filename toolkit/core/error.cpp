@@ -1,6 +1,7 @@
 #include "core/error.h"
 
 #include <string>
+#include <vector>
 
 namespace cc {
 
@@ -24,6 +25,32 @@ std::string_view to_string(DbErrorKind kind) {
     case DbErrorKind::connection: return "connection_failure";
   }
   return "database_error";
+}
+
+std::string database_sentence(const DatabaseError& e) {
+  std::string message = e.what();
+  // One line: a multi-line server message (DETAIL, HINT, LINE 1: ...) is joined.
+  for (size_t i = 0; (i = message.find('\n', i)) != std::string::npos;) {
+    size_t j = i;
+    while (j < message.size() && (message[j] == '\n' || message[j] == ' ')) ++j;
+    message.replace(i, j - i, "; ");
+  }
+  while (!message.empty() && (message.back() == ' ' || message.back() == ';' || message.back() == '.'))
+    message.pop_back();
+  std::vector<std::string> extra;
+  if (e.kind() != DbErrorKind::other) extra.emplace_back(to_string(e.kind()));
+  const auto& d = e.detail();
+  if (!d.table.empty() && message.find(d.table) == std::string::npos) extra.push_back("table " + d.table);
+  if (!d.constraint.empty() && message.find(d.constraint) == std::string::npos)
+    extra.push_back("constraint " + d.constraint);
+  if (!d.code_label.empty()) extra.push_back(d.code_label);
+  std::string out = message;
+  if (!extra.empty()) {
+    out += " (";
+    for (size_t i = 0; i < extra.size(); ++i) out += (i ? ", " : "") + extra[i];
+    out += ")";
+  }
+  return out;
 }
 
 void rethrow_with_context(const std::exception& e, std::string_view context) {

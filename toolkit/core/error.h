@@ -90,6 +90,7 @@ inline bool is_wait(DbErrorKind k) {
 // What the database said beside its message, where it says it.
 struct DbErrorDetail {
   std::string code;        // SQLSTATE, or the SQLite extended result code in decimal
+  std::string code_label;  // the code as people look it up: "SQLSTATE 55P03", "SQLITE_BUSY (5)"
   std::string constraint;  // PG_DIAG_CONSTRAINT_NAME; SQLite: the CHECK name in its message
   std::string table;       // PG_DIAG_TABLE_NAME; SQLite: the table in its message
   std::vector<std::string> columns;  // SQLite UNIQUE: "t.a, t.b" from its message
@@ -113,6 +114,15 @@ class DatabaseError : public Error {
   DbErrorKind kind_;
   DbErrorDetail detail_;
 };
+
+// The error as the user reads it: one line, the database's words, then
+// what it names that the words do not (table, constraint) and its code:
+// "table 'humans': canceling statement due to lock timeout (lock_timeout, SQLSTATE 55P03)".
+std::string database_sentence(const DatabaseError& e);
+
+// A database error that a later run can get past once another session lets
+// go (a lock wait, a busy file, a deadlock): exit 4, not 3.
+inline ExitCode exit_code_of(const DatabaseError& e) { return is_wait(e.kind()) ? ExitCode::locked : e.code(); }
 
 // Returns a copy of `e` (same type and code) whose message is "context: message".
 [[noreturn]] void rethrow_with_context(const std::exception& e, std::string_view context);

@@ -364,6 +364,7 @@ class PostgresConnection final : public SociConnection {
     if (!ok) {
       DbErrorDetail detail;
       detail.code = sqlstate;
+      if (!sqlstate.empty()) detail.code_label = "SQLSTATE " + sqlstate;
       detail.sql = sql;
       throw DatabaseError(secrets::scrub(message), kind_of(sqlstate), std::move(detail));
     }
@@ -381,6 +382,7 @@ class PostgresConnection final : public SociConnection {
     }
     DbErrorDetail detail;
     detail.code = sqlstate;
+    if (!sqlstate.empty()) detail.code_label = "SQLSTATE " + sqlstate;
     throw DatabaseError(message, sqlstate.empty() ? DbErrorKind::connection : kind_of(sqlstate), std::move(detail));
   }
 
@@ -431,6 +433,7 @@ class PostgresConnection final : public SociConnection {
     };
     DbErrorDetail detail;
     detail.code = field(PG_DIAG_SQLSTATE);
+    if (!detail.code.empty()) detail.code_label = "SQLSTATE " + detail.code;
     detail.constraint = field(PG_DIAG_CONSTRAINT_NAME);
     detail.table = field(PG_DIAG_TABLE_NAME);
     detail.sql = secrets::scrub(text);

@@ -42,6 +42,21 @@ constexpr const char* kForeignKeys =
     "SELECT id, \"table\", group_concat(\"from\", char(31)) FROM pragma_foreign_key_list(%s) GROUP BY id ORDER BY id";
 
 // Extended result code -> kind: the one place SQLite's codes are read.
+// "SQLITE_BUSY (5)", "SQLITE_CONSTRAINT (2067)": the primary code's name
+// (sqlite3.h), and the extended code as SQLite returned it.
+std::string code_label(int code) {
+  static const char* const names[] = {
+      "SQLITE_OK",       "SQLITE_ERROR",      "SQLITE_INTERNAL", "SQLITE_PERM",      "SQLITE_ABORT", "SQLITE_BUSY",
+      "SQLITE_LOCKED",   "SQLITE_NOMEM",      "SQLITE_READONLY", "SQLITE_INTERRUPT", "SQLITE_IOERR", "SQLITE_CORRUPT",
+      "SQLITE_NOTFOUND", "SQLITE_FULL",       "SQLITE_CANTOPEN", "SQLITE_PROTOCOL",  "SQLITE_EMPTY", "SQLITE_SCHEMA",
+      "SQLITE_TOOBIG",   "SQLITE_CONSTRAINT", "SQLITE_MISMATCH", "SQLITE_MISUSE",    "SQLITE_NOLFS", "SQLITE_AUTH",
+      "SQLITE_FORMAT",   "SQLITE_RANGE",      "SQLITE_NOTADB"};
+  const int primary = code & 0xff;
+  const std::string name =
+      primary >= 0 && primary < static_cast<int>(std::size(names)) ? names[primary] : "SQLite code";
+  return name + " (" + std::to_string(code) + ")";
+}
+
 DbErrorKind kind_of(int code, std::string_view message) {
   switch (code) {
     case SQLITE_CONSTRAINT_CHECK: return DbErrorKind::check_violation;
@@ -367,6 +382,7 @@ class SqliteConnection final : public SociConnection {
     if (rc != SQLITE_OK) {
       DbErrorDetail detail;
       detail.code = std::to_string(rc);
+      detail.code_label = code_label(rc);
       detail.sql = sql;
       throw DatabaseError(error, kind_of(rc, error), std::move(detail));
     }
@@ -438,6 +454,7 @@ class SqliteConnection final : public SociConnection {
     }
     DbErrorDetail detail;
     detail.code = std::to_string(code);
+    detail.code_label = code_label(code);
     const DbErrorKind kind = kind_of(code, message);
     parse_constraint(kind, message, detail);
     throw DatabaseError(message, kind, std::move(detail));
