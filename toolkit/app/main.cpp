@@ -161,6 +161,10 @@ int main(int argc, char** argv) {
   scan->add_option("--table", scan_options.tables, "Only this table (repeatable; sales.orders outside the default schema)");
   scan->add_option("--sample", scan_options.sample, "Sample rows per violated constraint (default 5 with --verbose or --json)")
       ->check(CLI::Range(0, 1000));
+  scan->add_option(
+          "--jobs", scan_options.jobs,
+          "Connections that read in parallel, in one snapshot (default: the number of cores, at most 4; 1: serial)")
+      ->check(CLI::Range(1, 64));
   scan->add_flag("--fix", scan_options.fix, "Repair violating rows by each constraint's policy, audited and undoable");
   scan->add_flag("--dry-run", scan_options.dry_run, "With --fix: show what would change (before -> after), change nothing");
   scan->add_flag("--allow-cascade", scan_options.allow_cascade, "With --fix: allow deletes that cascade into child tables");

@@ -19,6 +19,7 @@ struct ScanCommandOptions {
   bool allow_cascade = false;
   bool skip_refused = false;
   std::vector<std::string> policies;  // NAME=POLICY overrides for this run
+  int jobs = 0;                       // connections reading in parallel; 0: the number of cores, at most 4
 };
 
 // `constraintctl scan [--fix [--dry-run]]`: prints the report; returns ok, or

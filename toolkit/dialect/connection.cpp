@@ -13,6 +13,7 @@ Transaction::Transaction(Connection& db, Mode mode) : db_(db) {
   switch (mode) {
     case Mode::write: db_.execute(db_.dialect().begin_write()); break;
     case Mode::read_snapshot: db_.begin_read_snapshot(); break;
+    case Mode::begun: break;
     case Mode::probes:
       for (const auto& sql : db_.dialect().begin_probes()) {
         try {

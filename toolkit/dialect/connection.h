@@ -43,6 +43,31 @@ class Connection {
 
   // A read-only transaction with one consistent snapshot for every query in it.
   virtual void begin_read_snapshot() = 0;
+
+  // Read-only snapshot transactions on this connection and on up to `extra`
+  // new connections from `open` that all see one state of the database, so
+  // that reads can run in parallel. Returns the new connections, each inside
+  // its transaction (guard them with Transaction::Mode::begun); none where
+  // the database cannot share a snapshot here. This connection's snapshot
+  // transaction is open on return either way.
+  using Opener = std::function<std::unique_ptr<Connection>(bool read_only)>;
+  virtual std::vector<std::unique_ptr<Connection>> begin_shared_snapshot(int extra, const Opener& open) {
+    (void)extra;
+    (void)open;
+    begin_read_snapshot();
+    return {};
+  }
+
+  // WHERE conditions that split `table` into about `parts` ranges of its
+  // stored rows (PostgreSQL: ctid blocks; SQLite: rowid), together covering
+  // every row once, for one pass read in parallel; empty when the table holds
+  // fewer than about `min_rows` rows or cannot be split that way.
+  virtual std::vector<std::string> split_ranges(const model::TableName& table, int parts, std::int64_t min_rows) {
+    (void)table;
+    (void)parts;
+    (void)min_rows;
+    return {};
+  }
   virtual void commit() = 0;
   virtual void rollback() = 0;
 
@@ -83,7 +108,8 @@ class Connection {
 // (an exception, an early return). Never hand-write BEGIN/COMMIT pairs.
 class Transaction {
  public:
-  enum class Mode { write, read_snapshot, probes };
+  // begun: a transaction already open (begin_shared_snapshot), now guarded.
+  enum class Mode { write, read_snapshot, probes, begun };
   explicit Transaction(Connection& db, Mode mode = Mode::write);
   ~Transaction();
   Transaction(const Transaction&) = delete;

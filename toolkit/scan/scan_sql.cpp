@@ -43,15 +43,15 @@ std::string check_predicate(const model::Check& c, const dialect::Dialect& d) {
 }
 
 std::string check_count_query(const model::TableName& table, const std::vector<const model::Check*>& checks,
-                              const dialect::Dialect& d) {
+                              const dialect::Dialect& d, const std::string& range) {
   std::vector<std::string> counts, all;
   for (const auto* c : checks) {
     const std::string p = check_predicate(*c, d);
     counts.push_back(d.count_if("NOT (" + p + ")"));
     all.push_back("(" + p + ")");
   }
-  return "SELECT " + join(counts, ",\n       ") + "\nFROM " + d.quote_table(table) + "\nWHERE NOT (" +
-         join(all, "\n   AND ") + ")";
+  return "SELECT " + join(counts, ",\n       ") + "\nFROM " + d.quote_table(table) + "\nWHERE " +
+         (range.empty() ? "" : range + "\n  AND ") + "NOT (" + join(all, "\n   AND ") + ")";
 }
 
 std::string row_key_expr(const std::vector<std::string>& key, const dialect::Dialect& d) {

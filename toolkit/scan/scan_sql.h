@@ -18,8 +18,10 @@ std::string check_predicate(const model::Check& check, const dialect::Dialect& d
 // SELECT <count of NOT p1>, <count of NOT p2>, ... FROM t WHERE NOT (p1 AND p2 ...)
 // The WHERE keeps only rows breaking at least one rule, so the per-rule
 // classification runs on those alone. Result: one row, one count per check.
+// `range` (a condition from Connection::split_ranges) limits the pass to
+// one part of the table.
 std::string check_count_query(const model::TableName& table, const std::vector<const model::Check*>& checks,
-                              const dialect::Dialect& d);
+                              const dialect::Dialect& d, const std::string& range = "");
 
 // The first `limit` violating rows by key: key columns, then `shown` columns.
 std::string check_sample_query(const model::TableName& table, const model::Check& check,

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "core/error.h"
 #include "model/expression.h"
@@ -121,65 +123,205 @@ std::vector<std::string> shown_columns(const model::Check& c, const TableInfo& i
 
 bool has_constraint(const TableInfo& info, const std::string& name) { return info.find_constraint(name) != nullptr; }
 
-void scan_checks(dialect::Connection& db, const TablePlan& plan, const ScanOptions& options, ScanReport& report) {
-  const auto& spec = *plan.spec;
-  if (spec.checks.empty()) return;
-  std::vector<const model::Check*> checks;
-  for (const auto& c : spec.checks) checks.push_back(&c);
+// One query of a scan. Every query reads the same snapshot, so units run on
+// any connection in any order, and the report is assembled in the serial
+// order afterwards: per table its CHECKs, then its UNIQUEs.
+struct Unit {
+  enum class Kind { counts, unique, samples } kind = Kind::counts;
+  size_t plan = 0;
+  size_t item = 0;    // samples: the CHECK's index; unique: the UNIQUE's index
+  std::string range;  // counts: one part of the table ("" = all of it)
+  std::vector<std::int64_t> counts;
+  ConstraintScan unique;
+  std::vector<Sample> samples;
+};
+
+std::vector<const model::Check*> checks_of(const model::Table& t) {
+  std::vector<const model::Check*> out;
+  for (const auto& c : t.checks) out.push_back(&c);
+  return out;
+}
+
+void run_unit(dialect::Connection& db, const TablePlan& plan, const ScanOptions& options, Unit& u) {
   const auto& d = db.dialect();
-  std::vector<std::int64_t> counts(checks.size(), 0);
-  db.query(check_count_query(spec.name, checks, d), [&](const Row& r) {
-    for (size_t i = 0; i < checks.size() && i < r.size(); ++i) counts[i] = dialect::value_int(r[i]);
-  });
-  for (size_t i = 0; i < checks.size(); ++i) {
-    const auto& c = *checks[i];
-    ConstraintScan s;
-    s.table = spec.name.str();
-    s.name = c.name;
-    s.kind = "check";
-    s.definition = check_predicate(c, d);
-    s.violations = counts[i];
-    s.present = has_constraint(plan.info, c.name);
-    s.policy = c.repair.policy;
-    s.where = c.where;
-    if (s.violations > 0) s.repair_refused = catalog_repair_refusal(c, c.repair, plan.info);
-    if (s.violations > 0 && options.sample > 0 && !plan.key.empty()) {
+  const auto& spec = *plan.spec;
+  switch (u.kind) {
+    case Unit::Kind::counts: {
+      const auto checks = checks_of(spec);
+      u.counts.assign(checks.size(), 0);
+      db.query(check_count_query(spec.name, checks, d, u.range), [&](const Row& r) {
+        for (size_t i = 0; i < checks.size() && i < r.size(); ++i) u.counts[i] = dialect::value_int(r[i]);
+      });
+      break;
+    }
+    case Unit::Kind::samples: {
+      const auto& c = spec.checks[u.item];
       const auto shown = shown_columns(c, plan.info, plan.key);
       db.query(check_sample_query(spec.name, c, plan.key, shown, options.sample, d), [&](const Row& r) {
         Sample sample;
         for (size_t k = 0; k < plan.key.size(); ++k) sample.key.emplace_back(plan.key[k], r[k]);
         for (size_t k = 0; k < shown.size(); ++k) sample.values.emplace_back(shown[k], r[plan.key.size() + k]);
+        u.samples.push_back(std::move(sample));
+      });
+      break;
+    }
+    case Unit::Kind::unique: {
+      const auto& un = spec.uniques[u.item];
+      ConstraintScan& s = u.unique;
+      s.table = spec.name.str();
+      s.name = un.name;
+      s.kind = "unique";
+      for (size_t i = 0; i < un.columns.size(); ++i) s.definition += (i ? ", " : "") + d.quote_ident(un.columns[i]);
+      s.definition = "UNIQUE (" + s.definition + ")" + (un.where_expr.empty() ? "" : " WHERE " + un.where_expr);
+      s.present = has_constraint(plan.info, un.name);
+      s.policy = un.repair.policy;
+      s.where = un.where;
+      const int limit = plan.key.empty() ? 0 : options.sample;
+      db.query(unique_query(spec.name, un, plan.key, limit, d), [&](const Row& r) {
+        s.groups = dialect::value_int(r[0]);
+        s.violations = dialect::value_int(r[1]);
+        if (std::holds_alternative<std::monostate>(r[2])) return;  // no sample group
+        Sample sample;
+        sample.rows = dialect::value_int(r[2]);
+        sample.ids = dialect::value_text(r[3]);
+        for (size_t k = 0; k < un.columns.size(); ++k) sample.values.emplace_back(un.columns[k], r[4 + k]);
         s.samples.push_back(std::move(sample));
       });
+      break;
     }
-    report.constraints.push_back(std::move(s));
   }
 }
 
-void scan_uniques(dialect::Connection& db, const TablePlan& plan, const ScanOptions& options, ScanReport& report) {
-  const auto& d = db.dialect();
-  for (const auto& u : plan.spec->uniques) {
-    ConstraintScan s;
-    s.table = plan.spec->name.str();
-    s.name = u.name;
-    s.kind = "unique";
-    for (size_t i = 0; i < u.columns.size(); ++i) s.definition += (i ? ", " : "") + d.quote_ident(u.columns[i]);
-    s.definition = "UNIQUE (" + s.definition + ")" + (u.where_expr.empty() ? "" : " WHERE " + u.where_expr);
-    s.present = has_constraint(plan.info, u.name);
-    s.policy = u.repair.policy;
-    s.where = u.where;
-    const int limit = plan.key.empty() ? 0 : options.sample;
-    db.query(unique_query(plan.spec->name, u, plan.key, limit, d), [&](const Row& r) {
-      s.groups = dialect::value_int(r[0]);
-      s.violations = dialect::value_int(r[1]);
-      if (std::holds_alternative<std::monostate>(r[2])) return;  // no sample group
-      Sample sample;
-      sample.rows = dialect::value_int(r[2]);
-      sample.ids = dialect::value_text(r[3]);
-      for (size_t k = 0; k < u.columns.size(); ++k) sample.values.emplace_back(u.columns[k], r[4 + k]);
-      s.samples.push_back(std::move(sample));
-    });
-    report.constraints.push_back(std::move(s));
+// Runs `units` on the connections, one thread per connection (none for one
+// connection). The first failure stops the rest and is rethrown naming its
+// table.
+void run_units(const std::vector<dialect::Connection*>& conns, const std::vector<TablePlan>& plans,
+               const ScanOptions& options, std::vector<Unit>& units, std::vector<bool>& announced) {
+  std::mutex m;
+  size_t next = 0;
+  std::exception_ptr failure;
+  size_t failed_plan = 0;
+  auto work = [&](dialect::Connection& db) {
+    for (;;) {
+      Unit* u = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(m);
+        if (failure || next >= units.size()) return;
+        u = &units[next++];
+        if (!announced[u->plan]) {
+          announced[u->plan] = true;
+          if (options.progress) {
+            options.progress(plans[u->plan].spec->name.str(),
+                             static_cast<size_t>(std::count(announced.begin(), announced.end(), true)) - 1,
+                             plans.size());
+          }
+        }
+      }
+      try {
+        run_unit(db, plans[u->plan], options, *u);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(m);
+        if (!failure) {
+          failure = std::current_exception();
+          failed_plan = u->plan;
+        }
+        return;
+      }
+    }
+  };
+  if (conns.size() == 1) {
+    work(*conns[0]);
+  } else {
+    std::vector<std::thread> threads;
+    for (auto* c : conns) threads.emplace_back(work, std::ref(*c));
+    for (auto& t : threads) t.join();
+  }
+  if (!failure) return;
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    rethrow_with_context(e, "table " + in_quotes(plans[failed_plan].spec->name.str()));
+  }
+}
+
+// Every declared constraint of `plans` counted (and sampled) on `conns`,
+// all reading one snapshot; in the serial order.
+void scan_tables(dialect::Connection& main, const std::vector<dialect::Connection*>& conns,
+                 const std::vector<TablePlan>& plans, const ScanOptions& options, ScanReport& report) {
+  std::vector<bool> announced(plans.size(), false);
+  std::vector<Unit> units;
+  for (size_t p = 0; p < plans.size(); ++p) {
+    if (plans[p].spec->checks.empty()) continue;
+    std::vector<std::string> ranges;
+    if (conns.size() > 1)
+      ranges = main.split_ranges(plans[p].spec->name, static_cast<int>(conns.size()), options.split_min_rows);
+    if (ranges.empty()) ranges.emplace_back();
+    for (auto& r : ranges) {
+      Unit u;
+      u.plan = p;
+      u.range = std::move(r);
+      units.push_back(std::move(u));
+    }
+  }
+  for (size_t p = 0; p < plans.size(); ++p) {
+    for (size_t i = 0; i < plans[p].spec->uniques.size(); ++i) {
+      Unit u;
+      u.kind = Unit::Kind::unique;
+      u.plan = p;
+      u.item = i;
+      units.push_back(std::move(u));
+    }
+  }
+  // The biggest first would balance better; the declared order keeps the
+  // progress line readable and is what a serial scan does.
+  run_units(conns, plans, options, units, announced);
+
+  std::vector<std::vector<std::int64_t>> counts(plans.size());
+  for (const auto& u : units) {
+    if (u.kind != Unit::Kind::counts) continue;
+    auto& sum = counts[u.plan];
+    sum.resize(u.counts.size(), 0);
+    for (size_t i = 0; i < u.counts.size(); ++i) sum[i] += u.counts[i];
+  }
+  // Samples: the first rows by key of each violated CHECK, one query each.
+  std::vector<Unit> sample_units;
+  for (size_t p = 0; p < plans.size(); ++p) {
+    if (options.sample <= 0 || plans[p].key.empty()) continue;
+    for (size_t i = 0; i < counts[p].size(); ++i) {
+      if (counts[p][i] == 0) continue;
+      Unit u;
+      u.kind = Unit::Kind::samples;
+      u.plan = p;
+      u.item = i;
+      sample_units.push_back(std::move(u));
+    }
+  }
+  std::fill(announced.begin(), announced.end(), true);  // progress was shown
+  run_units(conns, plans, options, sample_units, announced);
+
+  const auto& d = main.dialect();
+  for (size_t p = 0; p < plans.size(); ++p) {
+    const auto& plan = plans[p];
+    for (size_t i = 0; i < plan.spec->checks.size(); ++i) {
+      const auto& c = plan.spec->checks[i];
+      ConstraintScan s;
+      s.table = plan.spec->name.str();
+      s.name = c.name;
+      s.kind = "check";
+      s.definition = check_predicate(c, d);
+      s.violations = i < counts[p].size() ? counts[p][i] : 0;
+      s.present = has_constraint(plan.info, c.name);
+      s.policy = c.repair.policy;
+      s.where = c.where;
+      if (s.violations > 0) s.repair_refused = catalog_repair_refusal(c, c.repair, plan.info);
+      for (auto& u : sample_units) {
+        if (u.plan == p && u.item == i) s.samples = std::move(u.samples);
+      }
+      report.constraints.push_back(std::move(s));
+    }
+    for (auto& u : units) {
+      if (u.kind == Unit::Kind::unique && u.plan == p) report.constraints.push_back(std::move(u.unique));
+    }
   }
 }
 
@@ -236,16 +378,23 @@ ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const 
   validation.raise_if_any();
 
   std::optional<dialect::Transaction> snapshot;
-  if (!options.inside_transaction) snapshot.emplace(db, dialect::Transaction::Mode::read_snapshot);
-  for (size_t i = 0; i < plans.size(); ++i) {
-    if (options.progress) options.progress(plans[i].spec->name.str(), i, plans.size());
-    try {
-      scan_checks(db, plans[i], options, report);
-      scan_uniques(db, plans[i], options, report);
-    } catch (const std::exception& e) {
-      rethrow_with_context(e, "table " + in_quotes(plans[i].spec->name.str()));
+  std::vector<std::unique_ptr<dialect::Connection>> helpers;
+  std::vector<std::unique_ptr<dialect::Transaction>> helper_snapshots;
+  if (!options.inside_transaction) {
+    if (options.jobs > 1 && options.open && !plans.empty()) {
+      helpers = db.begin_shared_snapshot(options.jobs - 1, options.open);
+      snapshot.emplace(db, dialect::Transaction::Mode::begun);
+      for (auto& h : helpers)
+        helper_snapshots.push_back(std::make_unique<dialect::Transaction>(*h, dialect::Transaction::Mode::begun));
+    } else {
+      snapshot.emplace(db, dialect::Transaction::Mode::read_snapshot);
     }
   }
+  std::vector<dialect::Connection*> conns{&db};
+  for (auto& h : helpers) conns.push_back(h.get());
+  report.jobs = conns.size();
+  scan_tables(db, conns, plans, options, report);
+  for (auto& t : helper_snapshots) t->rollback();
   if (options.foreign_keys) {
     // Pre-existing dangling keys: not this schema's findings, but a SQLite
     // rebuild of these tables checks their foreign keys, so they are shown.

@@ -52,6 +52,13 @@ struct ScanOptions {
   // allows them), anywhere in the database, when a declared CHECK of a
   // scanned table is still to be added (a rebuild is pending).
   bool foreign_keys = false;
+  // Parallel reads: up to `jobs` connections (this one and jobs - 1 from
+  // `open`) in one snapshot, each table's CHECK pass split into ranges when
+  // it holds at least `split_min_rows` rows. Counts and samples are those of
+  // the serial scan. 1, or no `open`: one connection.
+  int jobs = 1;
+  dialect::Connection::Opener open;
+  std::int64_t split_min_rows = 200000;
 };
 
 // Rows of `table` whose foreign key to `parent` points at no row.
@@ -68,6 +75,7 @@ struct ScanReport {
   size_t tables = 0;
   double elapsed_ms = 0;
   bool checked_foreign_keys = false;   // ScanOptions::foreign_keys
+  size_t jobs = 1;                     // connections that read in parallel (one snapshot)
   std::vector<DanglingKeys> dangling;  // a warning, not a violation of a declared constraint
 
   std::int64_t total_violations() const;

@@ -271,6 +271,61 @@ class PostgresConnection final : public SociConnection {
 
   void begin_read_snapshot() override { execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); }
 
+  // pg_export_snapshot() in this transaction; each worker joins it with SET
+  // TRANSACTION SNAPSHOT before its first query. Valid while this transaction
+  // stays open, through a transaction-mode pooler too (any backend may join).
+  std::vector<std::unique_ptr<Connection>> begin_shared_snapshot(int extra, const Opener& open) override {
+    begin_read_snapshot();
+    std::vector<std::unique_ptr<Connection>> workers;
+    if (extra <= 0) return workers;
+    std::string id;
+    try {
+      query("SELECT pg_export_snapshot()", [&](const Row& r) { id = value_text(r[0]); });
+    } catch (const DatabaseError&) {
+      // A hot standby exports none before PostgreSQL 10 and some poolers or
+      // proxies refuse it: this connection reads alone, in its own snapshot.
+      rollback();
+      begin_read_snapshot();
+      return workers;
+    }
+    for (int i = 0; i < extra; ++i) {
+      auto c = open(true);
+      c->begin_read_snapshot();
+      c->execute("SET TRANSACTION SNAPSHOT " + dialect().quote_string(id));
+      workers.push_back(std::move(c));
+    }
+    return workers;
+  }
+
+  // Block ranges of a plain table (a TID range scan reads only its blocks);
+  // a partitioned parent or a small table is read whole.
+  std::vector<std::string> split_ranges(const model::TableName& table, int parts, std::int64_t min_rows) override {
+    std::vector<std::string> out;
+    if (parts < 2) return out;
+    std::int64_t blocks = 0;
+    double rows = 0;
+    query(
+        "SELECT pg_relation_size(c.oid) / current_setting('block_size')::bigint, c.reltuples FROM pg_class c WHERE "
+        "c.oid = "
+        "to_regclass(" +
+            dialect().quote_string(dialect().quote_table(table)) + ") AND c.relkind = 'r'",
+        [&](const Row& r) {
+          blocks = value_int(r[0]);
+          rows = std::holds_alternative<double>(r[1]) ? std::get<double>(r[1]) : static_cast<double>(value_int(r[1]));
+        });
+    if (blocks < parts || rows < static_cast<double>(min_rows)) return out;
+    const std::int64_t step = (blocks + parts - 1) / parts;
+    for (int i = 0; i < parts; ++i) {
+      const std::int64_t lo = i * step, hi = (i + 1) * step;
+      std::string cond;
+      if (i > 0) cond = "ctid >= '(" + std::to_string(lo) + ",0)'::tid";
+      if (i + 1 < parts)
+        cond += (cond.empty() ? "" : " AND ") + std::string("ctid < '(") + std::to_string(hi) + ",0)'::tid";
+      out.push_back(cond);
+    }
+    return out;
+  }
+
   std::vector<std::string> list_tables() override {
     std::vector<std::string> out;
     query(kListTables, [&](const Row& r) { out.push_back(value_text(r[0])); });

@@ -270,6 +270,71 @@ class SqliteConnection final : public SociConnection {
     query("SELECT count(*) FROM sqlite_schema", [](const Row&) {});
   }
 
+  // SQLite cannot hand a snapshot to another connection (the snapshot API is
+  // not in Debian's build), so no commit may land while the readers start: a
+  // writable connection holds the write lock (BEGIN IMMEDIATE) for the
+  // milliseconds it takes to start every read transaction, then lets go.
+  // A read-only file, or a writer holding the lock past the busy timeout:
+  // this connection reads alone.
+  std::vector<std::unique_ptr<Connection>> begin_shared_snapshot(int extra, const Opener& open) override {
+    std::vector<std::unique_ptr<Connection>> workers;
+    std::unique_ptr<Connection> gate;
+    if (extra > 0) {
+      try {
+        gate = open(false);
+        gate->execute("BEGIN IMMEDIATE");
+      } catch (const Error&) {
+        gate.reset();
+      }
+    }
+    begin_read_snapshot();
+    if (!gate) return workers;
+    try {
+      for (int i = 0; i < extra; ++i) {
+        auto c = open(true);
+        c->begin_read_snapshot();
+        workers.push_back(std::move(c));
+      }
+    } catch (...) {
+      gate->rollback();
+      throw;
+    }
+    gate->rollback();
+    return workers;
+  }
+
+  // rowid ranges; a WITHOUT ROWID table (no rowid) is read whole.
+  std::vector<std::string> split_ranges(const model::TableName& table, int parts, std::int64_t min_rows) override {
+    std::vector<std::string> out;
+    if (parts < 2) return out;
+    std::int64_t lo = 0, hi = -1, shadowed = 0;
+    // A column named rowid hides the row id (and may hold NULLs no range holds).
+    query("SELECT count(*) FROM pragma_table_info(" + dialect().quote_string(table.name) +
+              ") WHERE lower(name) IN ('rowid', '_rowid_', 'oid')",
+          [&](const Row& r) { shadowed = value_int(r[0]); });
+    if (shadowed > 0) return out;
+    try {
+      query("SELECT min(rowid), max(rowid) FROM " + dialect().quote_table(table), [&](const Row& r) {
+        if (std::holds_alternative<std::int64_t>(r[0]) && std::holds_alternative<std::int64_t>(r[1])) {
+          lo = std::get<std::int64_t>(r[0]);
+          hi = std::get<std::int64_t>(r[1]);
+        }
+      });
+    } catch (const DatabaseError&) {
+      return out;  // no rowid
+    }
+    if (hi < lo || hi - lo + 1 < min_rows) return out;
+    const std::int64_t step = (hi - lo) / parts + 1;
+    for (int i = 0; i < parts; ++i) {
+      const std::int64_t from = lo + i * step, to = lo + (i + 1) * step;
+      std::string cond;
+      if (i > 0) cond = "rowid >= " + std::to_string(from);
+      if (i + 1 < parts) cond += (cond.empty() ? "" : " AND ") + std::string("rowid < ") + std::to_string(to);
+      out.push_back(cond);
+    }
+    return out;
+  }
+
   std::vector<std::string> list_tables() override {
     std::vector<std::string> out;
     query(kListTables, [&](const Row& r) { out.push_back(value_text(r[0])); });
