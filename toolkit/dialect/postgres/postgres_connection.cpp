@@ -210,6 +210,12 @@ class PgWaitWatch final : public WaitWatch {
 
  private:
   void run(const std::string& conninfo) {
+    // Most statements are done before anyone could wait: those pay no
+    // second connection.
+    {
+      std::unique_lock<std::mutex> first(mutex_);
+      if (wake_.wait_for(first, std::chrono::milliseconds(20), [&] { return stop_; })) return;
+    }
     PGconn* c = PQconnectdb(conninfo.c_str());
     if (PQstatus(c) != CONNECTION_OK) {
       PQfinish(c);
@@ -227,7 +233,8 @@ class PgWaitWatch final : public WaitWatch {
     while (!stop_) {
       // Soon at first (a lock_timeout of 100 ms must not end the wait
       // unseen), then every 200 ms.
-      wake_.wait_for(lock, std::chrono::milliseconds(polls < 3 ? 25 << polls : 200), [&] { return stop_; });
+      if (polls > 0)
+        wake_.wait_for(lock, std::chrono::milliseconds(polls < 3 ? 25 << polls : 200), [&] { return stop_; });
       ++polls;
       if (stop_) break;
       lock.unlock();

@@ -586,14 +586,15 @@ class PostgresMigrator final : public Migrator {
   void with_lock_retries(const std::string& what, Fn&& fn) {
     std::string seen;  // the sessions last seen blocking it, over all attempts
     for (int attempt = 1;; ++attempt) {
-      // Watched from a second session, report only (lock_timeout bounds each
-      // attempt): who held the table is what the final message names.
-      auto watch = watch_waits(db_, what, 0);
+      // Retries are watched from a second session, report only
+      // (lock_timeout bounds each attempt): who held the table is what the
+      // final message names. The first attempt, usually the only one, is not.
+      auto watch = attempt > 1 ? watch_waits(db_, what, 0) : nullptr;
       try {
         fn();
         return;
       } catch (const DatabaseError& e) {
-        if (!watch->blockers().empty()) seen = watch->blockers();
+        if (watch && !watch->blockers().empty()) seen = watch->blockers();
         const std::string blockers = seen;
         watch.reset();
         if (e.kind() != DbErrorKind::lock_timeout) throw;
