@@ -491,7 +491,10 @@ class PostgresMigrator final : public Migrator {
       db_.execute("SET statement_timeout = " + std::to_string(options_.statement_timeout_ms));
       db_.execute("SET lock_timeout = " + std::to_string(options_.lock_timeout_ms));
       std::unique_ptr<WaitWatch> watch;
-      if (concurrently) watch = watch_waits(db_, what, std::max<long long>(1, options_.lock_wait_ms - waited));
+      // lock_wait_ms = 0: no limit (reports only), as for lock_timeout.
+      if (concurrently)
+        watch = watch_waits(db_, what,
+                            options_.lock_wait_ms > 0 ? std::max<long long>(1, options_.lock_wait_ms - waited) : 0);
       try {
         db_.execute(step.sql);
         watch.reset();
