@@ -13,6 +13,16 @@ TEST(Config, DefaultsWithoutAFile) {
   EXPECT_FALSE(c.database);
   EXPECT_EQ(c.schema_dir, dir.path() / "schema");
   EXPECT_EQ(c.sqlite_busy_timeout_ms, 5000);
+  EXPECT_EQ(c.lock_wait_ms, 10000);
+}
+
+// One limit for every wait on another session, 0 (no limit) allowed.
+TEST(Config, ReadsLockWait) {
+  test::TempDir dir;
+  test::write_file(dir / "constraintctl.toml", "lock_wait_ms = 0\n");
+  EXPECT_EQ(load_config(dir.path()).lock_wait_ms, 0);
+  test::write_file(dir / "constraintctl.toml", "lock_wait_ms = -5\n");
+  EXPECT_THROW(load_config(dir.path()), UsageError);
 }
 
 TEST(Config, ReadsSettings) {

@@ -11,6 +11,7 @@ namespace cc::app {
 
 Context::Context(GlobalOptions options) : options_(std::move(options)), config_(model::load_config(options_.project)) {
   if (!options_.schema_dir.empty()) config_.schema_dir = options_.schema_dir;
+  if (options_.lock_wait_ms >= 0) config_.lock_wait_ms = options_.lock_wait_ms;
 }
 
 const model::Schema& Context::schema() {
@@ -39,6 +40,7 @@ std::unique_ptr<dialect::Connection> Context::connect(bool read_only) {
   opts.read_only = read_only;
   opts.busy_timeout_ms = config_.sqlite_busy_timeout_ms;
   opts.statement_timeout_ms = config_.postgres_statement_timeout_ms;
+  opts.lock_wait_ms = config_.lock_wait_ms;
   const auto& t = target();
   try {
     return dialect::open_connection(t, opts);

@@ -15,13 +15,14 @@
 namespace cc::app {
 
 struct GlobalOptions {
-  std::string db;        // --db
+  std::string db;  // --db
   std::string project = ".";
-  std::string schema_dir;  // --schema overrides the config
-  bool json = false;      // --json, or --format json
+  std::string schema_dir;        // --schema overrides the config
+  bool json = false;             // --json, or --format json
   Format format = Format::text;  // --format (main() validates it for the command)
   bool quiet = false;
   bool verbose = false;
+  int lock_wait_ms = -1;  // --lock-wait-ms of the command; -1: lock_wait_ms in constraintctl.toml
 };
 
 class Context {

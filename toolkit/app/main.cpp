@@ -87,7 +87,8 @@ std::vector<std::string> option_names(const CLI::App& app) {
 // meant. Returns an empty string when the arguments hold no unknown name.
 std::string explain_unknown(const CLI::App& app, const std::vector<std::string>& args) {
   std::vector<std::string> commands;
-  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) commands.push_back(sub->get_name());
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    commands.push_back(sub->get_name());
   const CLI::App* command = nullptr;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -137,16 +138,20 @@ bool wants_json(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"constraintctl: declare, scan, repair, migrate and verify CHECK and UNIQUE constraints\n"
-               "on PostgreSQL and SQLite.",
-               "constraintctl"};
+  CLI::App app{
+      "constraintctl: declare, scan, repair, migrate and verify CHECK and UNIQUE constraints\n"
+      "on PostgreSQL and SQLite.",
+      "constraintctl"};
   app.set_version_flag("--version", std::string("constraintctl ") + CONSTRAINTCTL_VERSION);
   app.require_subcommand(1);
   app.fallthrough();
 
   cc::app::GlobalOptions global;
-  app.add_option("--db", global.db, "Database URL: sqlite:PATH or postgresql://user@host:port/db (default: $CONSTRAINTCTL_DB, then constraintctl.toml)");
-  app.add_option("--project", global.project, "Project directory holding schema/, migrations/ and constraintctl.toml")->capture_default_str();
+  app.add_option("--db", global.db,
+                 "Database URL: sqlite:PATH or postgresql://user@host:port/db (default: $CONSTRAINTCTL_DB, then "
+                 "constraintctl.toml)");
+  app.add_option("--project", global.project, "Project directory holding schema/, migrations/ and constraintctl.toml")
+      ->capture_default_str();
   app.add_option("--schema", global.schema_dir, "Schema directory (default: PROJECT/schema)");
   app.add_flag("--json", global.json, "Machine-readable JSON on stdout (docs/json.md); the same as --format json");
   std::string format_name = "text";
@@ -158,19 +163,28 @@ int main(int argc, char** argv) {
 
   cc::app::ScanCommandOptions scan_options;
   auto* scan = app.add_subcommand("scan", "Count the rows that violate each declared constraint, with sample rows");
-  scan->add_option("--table", scan_options.tables, "Only this table (repeatable; sales.orders outside the default schema)");
-  scan->add_option("--sample", scan_options.sample, "Sample rows per violated constraint (default 5 with --verbose or --json)")
+  scan->add_option("--table", scan_options.tables,
+                   "Only this table (repeatable; sales.orders outside the default schema)");
+  scan->add_option("--sample", scan_options.sample,
+                   "Sample rows per violated constraint (default 5 with --verbose or --json)")
       ->check(CLI::Range(0, 1000));
   scan->add_option(
           "--jobs", scan_options.jobs,
           "Connections that read in parallel, in one snapshot (default: the number of cores, at most 4; 1: serial)")
       ->check(CLI::Range(1, 64));
+  scan->add_option("--lock-wait-ms", global.lock_wait_ms,
+                   "Wait at most this long for a table another session locked (default: lock_wait_ms in "
+                   "constraintctl.toml, else 10000; 0: no limit)")
+      ->check(CLI::Range(0, 86'400'000));
   scan->add_flag("--fix", scan_options.fix, "Repair violating rows by each constraint's policy, audited and undoable");
-  scan->add_flag("--dry-run", scan_options.dry_run, "With --fix: show what would change (before -> after), change nothing");
-  scan->add_flag("--allow-cascade", scan_options.allow_cascade, "With --fix: allow deletes that cascade into child tables");
+  scan->add_flag("--dry-run", scan_options.dry_run,
+                 "With --fix: show what would change (before -> after), change nothing");
+  scan->add_flag("--allow-cascade", scan_options.allow_cascade,
+                 "With --fix: allow deletes that cascade into child tables");
   scan->add_flag("--skip-refused", scan_options.skip_refused,
                  "With --fix: repair what can be repaired when a repair is refused (duplicates other rows reference)");
-  scan->add_option("--policy", scan_options.policies, "With --fix: CONSTRAINT=POLICY override for this run (repeatable)");
+  scan->add_option("--policy", scan_options.policies,
+                   "With --fix: CONSTRAINT=POLICY override for this run (repeatable)");
   scan->footer(
       "Examples:\n"
       "  constraintctl --db sqlite:app.db scan\n"
@@ -179,7 +193,8 @@ int main(int argc, char** argv) {
       "  constraintctl scan --fix --dry-run          # what would change, before -> after\n"
       "  constraintctl scan --fix                    # repair, print the run id\n"
       "  constraintctl scan --fix --policy humans_age_range=report\n"
-      "Exit codes: 0 no violations, 1 violations found, 2 usage or schema error, 3 database error.");
+      "Exit codes: 0 no violations, 1 violations found, 2 usage or schema error, 3 database error,\n"
+      "4 gave up waiting for a table another session locked.");
 
   std::string undo_run_id;
   auto* fix_undo = app.add_subcommand("fix-undo", "Undo one fix run exactly, from its audit trail");
@@ -187,12 +202,15 @@ int main(int argc, char** argv) {
   fix_undo->footer("Refuses, changing nothing, when a row the run touched has changed again since.");
 
   cc::app::GenerateOptions generate_options;
-  auto* generate = app.add_subcommand("generate", "Write the next migration from the difference between schema/ and migrations/");
+  auto* generate =
+      app.add_subcommand("generate", "Write the next migration from the difference between schema/ and migrations/");
   generate->add_option("--name", generate_options.name, "Name of the migration (default: derived from its operations)");
   generate->add_flag("--check", generate_options.check,
                      "Write nothing; exit 1 when schema/ holds changes no migration has (for CI)");
-  generate->footer("Example:\n  constraintctl generate --name humans_age\nWrites migrations/NNNN_name.toml; nothing is written when nothing changed.\n"
-                   "Exit codes: 0 written or nothing to do; with --check 0 up to date, 1 schema/ has unsaved changes.");
+  generate->footer(
+      "Example:\n  constraintctl generate --name humans_age\nWrites migrations/NNNN_name.toml; nothing is written when "
+      "nothing changed.\n"
+      "Exit codes: 0 written or nothing to do; with --check 0 up to date, 1 schema/ has unsaved changes.");
 
   cc::app::InspectOptions inspect_options;
   auto* inspect = app.add_subcommand(
@@ -208,7 +226,8 @@ int main(int argc, char** argv) {
       "Exit codes: 0 written (or printed), 2 usage (a file exists, an unknown table), 3 database error.");
 
   cc::app::StatusOptions status_options;
-  auto* status = app.add_subcommand("status", "Applied and pending migrations, edited files, schema changes not yet in a migration");
+  auto* status = app.add_subcommand(
+      "status", "Applied and pending migrations, edited files, schema changes not yet in a migration");
   status->add_flag("--check", status_options.check,
                    "Exit 1 also when migrations are pending or schema/ holds changes no migration has (for CI)");
   status->footer(
@@ -221,38 +240,63 @@ int main(int argc, char** argv) {
   apply->add_flag("--dry-run", apply_options.dry_run,
                   "Print the SQL apply would run (runnable in psql / sqlite3), change nothing; exits as apply would");
   apply->add_flag("--fix", apply_options.fix, "Repair violating rows by policy first (audited; undo with fix-undo)");
-  apply->add_option("--lock-wait-ms", apply_options.lock_wait_ms, "Wait this long for another migrator (default 10000)");
+  apply->add_option(
+      "--lock-wait-ms", apply_options.lock_wait_ms,
+      "Wait at most this long for other sessions: another migrator, the older transactions a CONCURRENTLY build waits "
+      "for, a locked table (default: lock_wait_ms in constraintctl.toml, else 10000)");
   apply->footer(
-      "Examples:\n  constraintctl --db sqlite:app.db apply\n  constraintctl apply --db postgresql://app@db/app --dry-run\n"
+      "Examples:\n  constraintctl --db sqlite:app.db apply\n  constraintctl apply --db postgresql://app@db/app "
+      "--dry-run\n"
       "Exit codes: 0 applied (or nothing to do), 1 refused because rows violate, 2 usage or edited migration,\n"
-      "3 database error, 4 another migrator holds the lock.");
+      "3 database error, 4 gave up waiting for another session (a migrator's lock, an old transaction, a locked "
+      "table).");
 
   cc::app::RollbackOptions rollback_options;
   auto* rollback = app.add_subcommand("rollback", "Revert applied migrations down to a version");
   rollback->add_option("--to", rollback_options.to, "Revert every version above this one (0: all)")->required();
   rollback->add_flag("--dry-run", rollback_options.dry_run, "Print the SQL without running it");
-  rollback->add_option("--lock-wait-ms", rollback_options.lock_wait_ms, "Wait this long for another migrator (default 10000)");
+  rollback->add_option(
+      "--lock-wait-ms", rollback_options.lock_wait_ms,
+      "Wait at most this long for other sessions: another migrator, the older transactions a CONCURRENTLY build waits "
+      "for, a locked table (default: lock_wait_ms in constraintctl.toml, else 10000)");
 
   bool strict = false;
-  auto* verify = app.add_subcommand("verify", "Check every constraint is present, as declared, validated and enforced (probe writes)");
-  verify->add_flag("--strict", strict, "Count CHECK/UNIQUE constraints constraintctl does not manage (on its tables) as drift");
+  auto* verify = app.add_subcommand(
+      "verify", "Check every constraint is present, as declared, validated and enforced (probe writes)");
+  verify->add_flag("--strict", strict,
+                   "Count CHECK/UNIQUE constraints constraintctl does not manage (on its tables) as drift");
+  verify
+      ->add_option("--lock-wait-ms", global.lock_wait_ms,
+                   "Wait at most this long for a table another session locked (default: lock_wait_ms in "
+                   "constraintctl.toml, else 10000; 0: no limit)")
+      ->check(CLI::Range(0, 86'400'000));
   verify->footer(
       "Each constraint is proven with a write that must be rejected, inside a savepoint that is rolled back.\n"
       "Exit codes: 0 all ok, 1 findings (missing, different, not validated, not enforced, drift).");
 
   cc::app::DropChecksOptions drop_options;
-  auto* drop = app.add_subcommand("drop-checks", "Partial rollback: drop CHECK constraints, keep every UNIQUE (apply restores them)");
+  auto* drop = app.add_subcommand("drop-checks",
+                                  "Partial rollback: drop CHECK constraints, keep every UNIQUE (apply restores them)");
   drop->add_option("--table", drop_options.tables, "Only the checks of this table (repeatable)");
   drop->add_option("--constraint", drop_options.constraint, "Only this check");
-  drop->add_option("--lock-wait-ms", drop_options.lock_wait_ms, "Wait this long for another migrator (default 10000)");
-  drop->add_flag("--dry-run", drop_options.dry_run, "Print the SQL it would run (runnable in psql / sqlite3), change nothing");
-  drop->footer("Examples:\n  constraintctl drop-checks\n  constraintctl drop-checks --table humans\n"
-               "  constraintctl drop-checks --constraint humans_age_range");
+  drop->add_option("--lock-wait-ms", drop_options.lock_wait_ms,
+                   "Wait at most this long for other sessions: another migrator, the older transactions a CONCURRENTLY "
+                   "build waits for, a locked table (default: lock_wait_ms in constraintctl.toml, else 10000)");
+  drop->add_flag("--dry-run", drop_options.dry_run,
+                 "Print the SQL it would run (runnable in psql / sqlite3), change nothing");
+  drop->footer(
+      "Examples:\n  constraintctl drop-checks\n  constraintctl drop-checks --table humans\n"
+      "  constraintctl drop-checks --constraint humans_age_range");
 
   cc::app::HealthOptions health_options;
   auto* health = app.add_subcommand("health", "A 0-100 score from violations, verification and migration state");
   health->add_option("--fail-under", health_options.fail_under, "Exit 1 when the score is below N (for cron and CI)")
       ->check(CLI::Range(0, 100));
+  health
+      ->add_option("--lock-wait-ms", global.lock_wait_ms,
+                   "Wait at most this long for a table another session locked (default: lock_wait_ms in "
+                   "constraintctl.toml, else 10000; 0: no limit)")
+      ->check(CLI::Range(0, 86'400'000));
   health->footer("Formula: docs/health.md. Example: constraintctl health --json --fail-under 90");
 
   const std::vector<std::string> args(argv + 1, argv + argc);
@@ -265,7 +309,8 @@ int main(int argc, char** argv) {
     for (const CLI::App* sub : app.get_subcommands()) errors.command = sub->get_name();
     std::string message = explain_unknown(app, args);
     if (message.empty()) message = e.what();
-    return errors.fail(cc::ExitCode::usage, message + "\nRun 'constraintctl --help' (or 'constraintctl COMMAND --help') for usage.");
+    return errors.fail(cc::ExitCode::usage,
+                       message + "\nRun 'constraintctl --help' (or 'constraintctl COMMAND --help') for usage.");
   }
   for (const CLI::App* sub : app.get_subcommands()) errors.command = sub->get_name();
 
@@ -282,6 +327,10 @@ int main(int argc, char** argv) {
     if (global.format == cc::app::Format::json) global.json = true;
     if (global.json) global.format = cc::app::Format::json;
 
+    // The migrating commands' --lock-wait-ms bounds their connection's waits too.
+    for (int ms : {apply_options.lock_wait_ms, rollback_options.lock_wait_ms, drop_options.lock_wait_ms}) {
+      if (ms >= 0) global.lock_wait_ms = ms;
+    }
     cc::app::Context ctx(global);
     cc::ExitCode code = cc::ExitCode::ok;
     if (scan->parsed()) code = cc::app::run_scan_command(ctx, scan_options);

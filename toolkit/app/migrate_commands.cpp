@@ -7,12 +7,12 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "dialect/migrator.h"
-#include "dialect/plan.h"
-#include "migrate/engine.h"
 #include "app/output.h"
 #include "app/scan_command.h"
 #include "core/text.h"
+#include "dialect/migrator.h"
+#include "dialect/plan.h"
+#include "migrate/engine.h"
 #include "scan/fixer.h"
 #include "scan/scan_report.h"
 
@@ -121,11 +121,13 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
   }
   if (r.refused) {
     // True to the letter: the bookkeeping tables may have been created first.
-    const std::string what = dry_run ? command + " would refuse: existing rows violate constraints it would add; nothing would run"
-                             : r.bookkeeping.empty()
-                                 ? command + " refused: existing rows violate constraints it would add; nothing was changed"
-                                 : command + " refused: existing rows violate constraints it would add; no constraint or row was "
-                                             "changed (constraintctl's bookkeeping tables were created)";
+    const std::string what =
+        dry_run ? command + " would refuse: existing rows violate constraints it would add; nothing would run"
+        : r.bookkeeping.empty()
+            ? command + " refused: existing rows violate constraints it would add; nothing was changed"
+            : command +
+                  " refused: existing rows violate constraints it would add; no constraint or row was "
+                  "changed (constraintctl's bookkeeping tables were created)";
     auto report = with_declared_repairs(ctx, *r.refused);
     if (json_out) {
       json doc;
@@ -165,7 +167,8 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
     return ExitCode::ok;
   }
   if (dry_run) {
-    std::cout << "-- constraintctl " << command << " --dry-run: the SQL it would run, in order, on " << ctx.target().display() << "\n";
+    std::cout << "-- constraintctl " << command << " --dry-run: the SQL it would run, in order, on "
+              << ctx.target().display() << "\n";
     if (r.steps.empty() && r.bookkeeping.empty()) {
       std::cout << "-- nothing to do: the database is at the requested version\n";
       return ExitCode::ok;
@@ -183,9 +186,10 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
   for (const auto& s : r.steps) {
     if (s.id == "restore_checks" || s.id == "drop_checks") continue;
     if (!ctx.options().quiet) {
-      std::cout << (s.direction == "up" ? "applied     " : "rolled back ") << text::pad_right(text::terminal_safe(s.id), 40) << " "
-                << (s.ran ? "ok" : "already done by another migrator") << " (" << static_cast<long long>(s.elapsed_ms + 0.5)
-                << " ms)\n";
+      std::cout << (s.direction == "up" ? "applied     " : "rolled back ")
+                << text::pad_right(text::terminal_safe(s.id), 40) << " "
+                << (s.ran ? "ok" : "already done by another migrator") << " ("
+                << static_cast<long long>(s.elapsed_ms + 0.5) << " ms)\n";
       for (const auto& a : s.plan.adopted) std::cout << "  adopted " << text::terminal_safe(a) << "\n";
       for (const auto& k : s.plan.kept) std::cout << "  kept    " << text::terminal_safe(k) << "\n";
     }
@@ -195,8 +199,9 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
 
 dialect::MigratorOptions migrator_options(const Context& ctx, int lock_wait_ms) {
   dialect::MigratorOptions o;
-  o.lock_wait_ms = lock_wait_ms;
+  o.lock_wait_ms = lock_wait_ms >= 0 ? lock_wait_ms : ctx.config().lock_wait_ms;
   o.lock_timeout_ms = ctx.config().postgres_lock_timeout_ms;
+  o.statement_timeout_ms = ctx.config().postgres_statement_timeout_ms;
   o.tool_version = CONSTRAINTCTL_VERSION;
   o.applied_by = applied_by();
   return o;
@@ -231,7 +236,10 @@ ExitCode run_generate(Context& ctx, const GenerateOptions& options) {
     if (json_out) {
       json changes = json::array();
       for (const auto& op : ops) changes.push_back(op.describe());
-      json doc{{"written", nullptr}, {"operations", ops.size()}, {"check", true}, {"schema_changes_not_in_migrations", changes}};
+      json doc{{"written", nullptr},
+               {"operations", ops.size()},
+               {"check", true},
+               {"schema_changes_not_in_migrations", changes}};
       std::cout << with_envelope(ctx, "generate", ops.empty(), std::move(doc)).dump(2) << "\n";
     } else if (ops.empty()) {
       if (!ctx.options().quiet) std::cout << "Up to date: schema/ matches what migrations/ builds.\n";
@@ -287,7 +295,8 @@ namespace {
 // status as CI formats see it: one outcome per version, per history problem
 // and (with --check) per schema change no migration holds. Failed exactly
 // when the exit code counts it.
-std::vector<Outcome> status_outcomes(Context& ctx, const migrate::Status& st, const std::vector<migrate::Migration>& migrations,
+std::vector<Outcome> status_outcomes(Context& ctx, const migrate::Status& st,
+                                     const std::vector<migrate::Migration>& migrations,
                                      const std::vector<migrate::Operation>& unsaved, bool check) {
   std::vector<Outcome> out;
   for (const auto& v : st.versions) {
@@ -359,15 +368,17 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
       std::cout << render_junit("status", outcomes, 0);
     } else {
       std::cout << render_github("status", outcomes,
-                                 "version " + std::to_string(st.current) + ", " + std::to_string(st.pending()) + " pending, " +
-                                     std::to_string(st.pending_schema_changes.size()) + " unsaved schema change(s), " +
-                                     std::to_string(st.problems.size()) + " problem(s)");
+                                 "version " + std::to_string(st.current) + ", " + std::to_string(st.pending()) +
+                                     " pending, " + std::to_string(st.pending_schema_changes.size()) +
+                                     " unsaved schema change(s), " + std::to_string(st.problems.size()) +
+                                     " problem(s)");
     }
     return code;
   }
   const bool quiet = ctx.options().quiet;
   if (!quiet) {
-    std::cout << "database " << ctx.target().display() << " (" << db->dialect().name() << "), at version " << st.current << "\n\n";
+    std::cout << "database " << ctx.target().display() << " (" << db->dialect().name() << "), at version " << st.current
+              << "\n\n";
     text::Table table({text::Table::Align::right});
     table.add({"VERSION", "NAME", "STATE", "APPLIED"});
     for (const auto& v : st.versions) {
@@ -380,11 +391,13 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
   } else {
     // --quiet: only what needs acting on.
     for (const auto& v : st.versions) {
-      if (v.state != "applied") std::cout << "version " << v.version << " (" << text::terminal_safe(v.name) << "): " << v.state << "\n";
+      if (v.state != "applied")
+        std::cout << "version " << v.version << " (" << text::terminal_safe(v.name) << "): " << v.state << "\n";
     }
   }
   if (!st.pending_schema_changes.empty()) {
-    std::cout << "schema/ has " << st.pending_schema_changes.size() << " change(s) not in any migration yet (run `constraintctl generate`):\n";
+    std::cout << "schema/ has " << st.pending_schema_changes.size()
+              << " change(s) not in any migration yet (run `constraintctl generate`):\n";
     for (const auto& c : st.pending_schema_changes) std::cout << "  " << c << "\n";
   }
   // Problems quote history rows, which anyone with write access could have edited.
@@ -395,7 +408,8 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
 
 ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
   const auto migrations = migrate::load_migrations(ctx.config().migrations_dir);  // before connecting
-  if (options.fix && options.dry_run) throw UsageError("apply --fix --dry-run: use scan --fix --dry-run to preview repairs");
+  if (options.fix && options.dry_run)
+    throw UsageError("apply --fix --dry-run: use scan --fix --dry-run to preview repairs");
   if (options.fix) {
     // Repair first, in its own audited transaction; the apply that follows
     // scans again, so rows written in between are caught, never slipped in.
@@ -464,7 +478,8 @@ ExitCode run_rollback(Context& ctx, const RollbackOptions& options) {
   auto db = ctx.connect(false);
   db->require_session();
   auto migrator = dialect::make_migrator(*db, migrator_options(ctx, options.lock_wait_ms));
-  return report_run(ctx, "rollback", migrate::rollback(*db, *migrator, migrations, options.to, options.dry_run), db->dialect());
+  return report_run(ctx, "rollback", migrate::rollback(*db, *migrator, migrations, options.to, options.dry_run),
+                    db->dialect());
 }
 
 }  // namespace cc::app

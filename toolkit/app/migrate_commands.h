@@ -26,15 +26,15 @@ ExitCode run_status(Context& ctx, const StatusOptions& options);
 struct ApplyCommandOptions {
   std::optional<int> to;
   bool dry_run = false;
-  bool fix = false;  // repair violating rows by policy first (audited, undoable)
-  int lock_wait_ms = 10000;
+  bool fix = false;       // repair violating rows by policy first (audited, undoable)
+  int lock_wait_ms = -1;  // -1: lock_wait_ms in constraintctl.toml (default 10000)
 };
 ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options);
 
 struct RollbackOptions {
   int to = -1;
   bool dry_run = false;
-  int lock_wait_ms = 10000;
+  int lock_wait_ms = -1;  // -1: lock_wait_ms in constraintctl.toml (default 10000)
 };
 ExitCode run_rollback(Context& ctx, const RollbackOptions& options);
 

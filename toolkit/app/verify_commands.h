@@ -14,7 +14,7 @@ ExitCode run_verify(Context& ctx, bool strict);
 struct DropChecksOptions {
   std::vector<std::string> tables;
   std::string constraint;
-  int lock_wait_ms = 10000;
+  int lock_wait_ms = -1;  // -1: lock_wait_ms in constraintctl.toml (default 10000)
   bool dry_run = false;
 };
 ExitCode run_drop_checks(Context& ctx, const DropChecksOptions& options);

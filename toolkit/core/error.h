@@ -121,8 +121,13 @@ class DatabaseError : public Error {
 std::string database_sentence(const DatabaseError& e);
 
 // A database error that a later run can get past once another session lets
-// go (a lock wait, a busy file, a deadlock): exit 4, not 3.
-inline ExitCode exit_code_of(const DatabaseError& e) { return is_wait(e.kind()) ? ExitCode::locked : e.code(); }
+// go (a lock wait, a busy file, a deadlock): exit 4, not 3. A statement
+// timeout is the configured limit on the work itself: 3.
+inline ExitCode exit_code_of(const DatabaseError& e) {
+  const auto k = e.kind();
+  return k == DbErrorKind::lock_timeout || k == DbErrorKind::busy || k == DbErrorKind::deadlock ? ExitCode::locked
+                                                                                               : e.code();
+}
 
 // Returns a copy of `e` (same type and code) whose message is "context: message".
 [[noreturn]] void rethrow_with_context(const std::exception& e, std::string_view context);

@@ -29,9 +29,12 @@ std::string value_text(const Value& v);  // NULL -> "NULL"; booleans "true" / "f
 std::int64_t value_int(const Value& v);  // NULL -> 0; text parsed
 
 struct ConnectOptions {
-  bool read_only = false;           // scan: nothing may be written
-  int busy_timeout_ms = 5000;       // SQLite: wait for other writers this long
-  int statement_timeout_ms = 0;     // PostgreSQL: 0 = no limit
+  bool read_only = false;        // scan: nothing may be written
+  int busy_timeout_ms = 5000;    // SQLite: wait for other writers this long
+  int statement_timeout_ms = 0;  // PostgreSQL: 0 = no limit
+  // PostgreSQL: SET LOCAL lock_timeout of every transaction (a scan or probe
+  // behind another session's LOCK TABLE gives up after this); 0 = no limit.
+  int lock_wait_ms = 10000;
 };
 
 class Connection {
@@ -87,6 +90,12 @@ class Connection {
   // pooler). Commands that hold a session lock or span several transactions
   // call it first. No-op where every connection is its own session (SQLite).
   virtual void require_session() {}
+
+  // The other sessions holding a granted table lock that blocks readers or
+  // writers (PostgreSQL: SHARE or stronger, with pid, state, transaction and
+  // query start, application), for the message of a lock timeout; "" where
+  // the database cannot tell (SQLite).
+  virtual std::string lock_holders() { return ""; }
 
   // Tables, columns, keys and the constraints and unique indexes that exist.
   // `table` is looked up in its schema (empty: the default, as unqualified SQL resolves it).

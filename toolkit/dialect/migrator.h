@@ -51,11 +51,15 @@ struct HistoryRow {
 };
 
 struct MigratorOptions {
-  int lock_wait_ms = 10000;     // how long to wait for another migrator
-  int lock_timeout_ms = 2000;   // PostgreSQL: per exclusive DDL attempt
-  int lock_retries = 5;         // PostgreSQL: attempts per exclusive step
+  int lock_wait_ms = 10000;    // how long to wait for another migrator, and (PostgreSQL) in total for the
+                               // older transactions a CONCURRENTLY build waits for
+  int lock_timeout_ms = 2000;  // PostgreSQL: per exclusive DDL attempt
+  int lock_retries = 5;        // PostgreSQL: attempts per exclusive step and per CONCURRENTLY build
+  // PostgreSQL: statement_timeout of the steps that run outside a transaction
+  // (CONCURRENTLY builds and drops); 0 = no limit, whatever the role says.
+  int statement_timeout_ms = 0;
   std::string tool_version;
-  std::string applied_by;       // user@host
+  std::string applied_by;  // user@host
 };
 
 // Work for one run: a version in one direction, or operations that belong
@@ -99,7 +103,8 @@ class Migrator {
 
   // Empty when `existing` (from the catalog) has the declared definition, as
   // the database normalises both; otherwise a description of the difference.
-  virtual std::string definition_difference(const migrate::ConstraintDef& declared, const ExistingConstraint& existing) = 0;
+  virtual std::string definition_difference(const migrate::ConstraintDef& declared,
+                                            const ExistingConstraint& existing) = 0;
 
   // Capabilities, for status output.
   virtual std::string capabilities() = 0;

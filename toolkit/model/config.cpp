@@ -11,7 +11,8 @@ void read_int(const toml::table& tbl, std::string_view key, int min, int& out, P
   if (!n) return;
   auto v = n->value<std::int64_t>();
   if (!n->is_integer() || !v || *v < min || *v > 86'400'000) {
-    problems.add(n->source(), "'" + std::string(key) + "' must be an integer from " + std::to_string(min) + " to 86400000");
+    problems.add(n->source(),
+                 "'" + std::string(key) + "' must be an integer from " + std::to_string(min) + " to 86400000");
     return;
   }
   out = static_cast<int>(*v);
@@ -55,7 +56,8 @@ Config load_config(const std::filesystem::path& project_dir) {
     problems.add(e.source(), std::string(e.description()));
     problems.raise("invalid configuration:");
   }
-  check_keys(root, {"database", "schema_dir", "migrations_dir", "sqlite", "postgresql"}, "constraintctl.toml", problems);
+  check_keys(root, {"database", "schema_dir", "migrations_dir", "lock_wait_ms", "sqlite", "postgresql"},
+             "constraintctl.toml", problems);
   if (const toml::node* n = root.get("database")) {
     if (n->is_string()) {
       cfg.database = n->as_string()->get();
@@ -63,6 +65,7 @@ Config load_config(const std::filesystem::path& project_dir) {
       problems.add(n->source(), "'database' must be a URL string");
     }
   }
+  read_int(root, "lock_wait_ms", 0, cfg.lock_wait_ms, problems);
   read_path(root, "schema_dir", project_dir, cfg.schema_dir, problems);
   read_path(root, "migrations_dir", project_dir, cfg.migrations_dir, problems);
   if (const toml::table* t = root.get_as<toml::table>("sqlite")) {

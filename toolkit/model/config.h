@@ -13,6 +13,12 @@ struct Config {
   std::optional<std::string> database;  // URL; a relative sqlite path is relative to project_dir
   std::filesystem::path schema_dir = "schema";
   std::filesystem::path migrations_dir = "migrations";
+  // How long any command waits for another session in total: another
+  // migrator's lock, the older transactions a CONCURRENTLY build waits for,
+  // and (PostgreSQL lock_timeout of every transaction) a table another
+  // session locked. --lock-wait-ms overrides it; 0 = no limit where a limit
+  // is optional (lock_timeout).
+  int lock_wait_ms = 10000;
   int sqlite_busy_timeout_ms = 5000;
   int postgres_statement_timeout_ms = 0;  // scans: 0 = no limit
   int postgres_lock_timeout_ms = 2000;

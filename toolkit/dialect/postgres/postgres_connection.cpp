@@ -2,16 +2,23 @@
 // SOCI does not expose (PQprepare as a parse-only validator, error fields).
 #include <soci/postgresql/soci-postgresql.h>
 
+#include <atomic>
 #include <cctype>
 #include <charconv>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "core/error.h"
 #include "core/secrets.h"
 #include "core/sql_lexer.h"
+#include "core/text.h"
+#include "dialect/postgres/postgres_wait.h"
 #include "dialect/soci_connection.h"
 #include "dialect/sql_text.h"
 
@@ -67,15 +74,15 @@ constexpr const char* kUniqueIndexes =
 // SQLSTATE -> kind: the one place PostgreSQL's codes are read.
 DbErrorKind kind_of(std::string_view sqlstate) {
   static const std::pair<std::string_view, DbErrorKind> exact[] = {
-      {"23514", DbErrorKind::check_violation},  {"23505", DbErrorKind::unique_violation},
+      {"23514", DbErrorKind::check_violation},    {"23505", DbErrorKind::unique_violation},
       {"23502", DbErrorKind::not_null_violation}, {"23503", DbErrorKind::foreign_key_violation},
-      {"55P03", DbErrorKind::lock_timeout},     {"57014", DbErrorKind::statement_timeout},
-      {"40P01", DbErrorKind::deadlock},         {"40001", DbErrorKind::serialization},
-      {"53100", DbErrorKind::storage_full},     {"25006", DbErrorKind::read_only},
-      {"42501", DbErrorKind::permission_denied}, {"42601", DbErrorKind::syntax},
-      {"42P01", DbErrorKind::undefined_object}, {"42703", DbErrorKind::undefined_object},
-      {"42883", DbErrorKind::undefined_object}, {"42704", DbErrorKind::undefined_object},
-      {"57P01", DbErrorKind::connection},       {"57P02", DbErrorKind::connection},
+      {"55P03", DbErrorKind::lock_timeout},       {"57014", DbErrorKind::statement_timeout},
+      {"40P01", DbErrorKind::deadlock},           {"40001", DbErrorKind::serialization},
+      {"53100", DbErrorKind::storage_full},       {"25006", DbErrorKind::read_only},
+      {"42501", DbErrorKind::permission_denied},  {"42601", DbErrorKind::syntax},
+      {"42P01", DbErrorKind::undefined_object},   {"42703", DbErrorKind::undefined_object},
+      {"42883", DbErrorKind::undefined_object},   {"42704", DbErrorKind::undefined_object},
+      {"57P01", DbErrorKind::connection},         {"57P02", DbErrorKind::connection},
       {"57P03", DbErrorKind::connection},
   };
   for (const auto& [code, kind] : exact) {
@@ -142,6 +149,141 @@ void on_notice(void*, const PGresult* res) {
   std::fprintf(stderr, "%s", secrets::scrub(PQresultErrorMessage(res)).c_str());
 }
 
+// Sessions as a person needs them to find the one to end: pid, state, when
+// its transaction and its last query started, application, and the query
+// (shortened). %s is the condition on pg_stat_activity a.
+constexpr const char* kSessions =
+    "SELECT a.pid, coalesce(a.state, 'state not visible: pg_read_all_stats'), coalesce(to_char(a.xact_start, "
+    "'YYYY-MM-DD HH24:MI:SS TZ'), ''), "
+    "coalesce(to_char(a.query_start, 'YYYY-MM-DD HH24:MI:SS TZ'), ''), coalesce(a.application_name, ''), "
+    "coalesce(left(rtrim(regexp_replace(a.query, '\\s+', ' ', 'g'), '; '), 80), '') "
+    "FROM pg_stat_activity a WHERE %s ORDER BY a.pid";
+
+// Runs kSessions with `condition` on `c` (a plain libpq connection, outside
+// any transaction of ours) and describes each session; "" when none or on error.
+std::string describe_sessions(PGconn* c, const std::string& condition) {
+  const std::string sql = detail::substitute(kSessions, condition);
+  PGresult* res = PQexec(c, sql.c_str());
+  std::string out;
+  if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+    for (int r = 0; r < PQntuples(res); ++r) {
+      auto v = [&](int col) { return std::string(PQgetvalue(res, r, col)); };
+      std::string one = "pid " + v(0) + " (" + v(1);
+      if (!v(2).empty()) one += ", transaction started " + v(2);
+      if (!v(3).empty()) one += ", last query started " + v(3);
+      if (!v(4).empty()) one += ", application '" + v(4) + "'";
+      one += ")";
+      if (!v(5).empty() && v(5) != "<insufficient privilege>") one += ": " + v(5);
+      out += (out.empty() ? "" : "; ") + text::terminal_safe(secrets::scrub(one));
+    }
+  }
+  PQclear(res);
+  return out;
+}
+
+// See postgres_wait.h. The thread owns its own connection; the statement's
+// connection is touched only through its PGcancel, which libpq allows from
+// another thread.
+class PgWaitWatch final : public WaitWatch {
+ public:
+  PgWaitWatch(const std::string& conninfo, PGconn* watched, std::string what, long long limit_ms)
+      : what_(std::move(what)), limit_ms_(limit_ms), pid_(PQbackendPID(watched)), cancel_(PQgetCancel(watched)) {
+    thread_ = std::thread([this, conninfo] { run(conninfo); });
+  }
+
+  ~PgWaitWatch() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+    if (cancel_) PQfreeCancel(cancel_);
+  }
+
+  bool gave_up() const override { return gave_up_; }
+  std::string blockers() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return blockers_;
+  }
+  long long waited_ms() const override { return waited_ms_; }
+
+ private:
+  void run(const std::string& conninfo) {
+    // Most statements are done before anyone could wait: those pay no
+    // second connection.
+    {
+      std::unique_lock<std::mutex> first(mutex_);
+      if (wake_.wait_for(first, std::chrono::milliseconds(20), [&] { return stop_; })) return;
+    }
+    PGconn* c = PQconnectdb(conninfo.c_str());
+    if (PQstatus(c) != CONNECTION_OK) {
+      PQfinish(c);
+      return;  // nothing to report with; lock_timeout still bounds every lock wait
+    }
+    using clock = std::chrono::steady_clock;
+    const std::string blocking = "a.pid = ANY (pg_blocking_pids(" + std::to_string(pid_) + "))";
+    bool waiting = false;
+    clock::time_point since{};  // the current wait began
+    long long before = 0;       // earlier waits, in ms
+    clock::time_point reported{};
+    std::string last_reported;
+    int polls = 0;
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stop_) {
+      // Soon at first (a lock_timeout of 100 ms must not end the wait
+      // unseen), then every 200 ms.
+      if (polls > 0)
+        wake_.wait_for(lock, std::chrono::milliseconds(polls < 3 ? 25 << polls : 200), [&] { return stop_; });
+      ++polls;
+      if (stop_) break;
+      lock.unlock();
+      const std::string who = describe_sessions(c, blocking);
+      const auto now = clock::now();
+      lock.lock();
+      if (who.empty()) {
+        if (waiting) before += std::chrono::duration_cast<std::chrono::milliseconds>(now - since).count();
+        waiting = false;
+        continue;
+      }
+      if (!waiting) {
+        waiting = true;
+        since = now;
+      }
+      blockers_ = who;
+      waited_ms_ = before + std::chrono::duration_cast<std::chrono::milliseconds>(now - since).count();
+      // Said after a second of waiting, again when the blockers change or
+      // every 10 s: enough to act on, never a flood.
+      if (waited_ms_ >= 1000 && (who != last_reported || now - reported >= std::chrono::seconds(10))) {
+        std::fprintf(stderr, "constraintctl: %s has waited %.1f s%s for %s\n", what_.c_str(), waited_ms_ / 1000.0,
+                     limit_ms_ > 0 ? (" (gives up at " + std::to_string(limit_ms_) + " ms)").c_str() : "", who.c_str());
+        last_reported = who;
+        reported = now;
+      }
+      if (limit_ms_ > 0 && waited_ms_ >= limit_ms_ && cancel_) {
+        char err[256];
+        gave_up_ = true;
+        PQcancel(cancel_, err, sizeof err);
+        break;
+      }
+    }
+    lock.unlock();
+    PQfinish(c);
+  }
+
+  const std::string what_;
+  const long long limit_ms_;
+  const int pid_;
+  PGcancel* cancel_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::string blockers_;
+  std::atomic<bool> gave_up_{false};
+  std::atomic<long long> waited_ms_{0};
+  std::thread thread_;
+};
+
 // Pooler-safe: nothing here sets session state (SET, default_transaction_*)
 // on the server connection, because behind a transaction-mode pooler
 // (pgbouncer) that state would stay on a server connection other clients get
@@ -201,6 +343,20 @@ class PostgresConnection final : public SociConnection {
   void query(std::string_view sql, const RowHandler& on_row) override {
     guarded([&] {
       open_implicit();
+      // A query outside any transaction gets one of its own with the
+      // tool's timeouts: a role's statement_timeout does not cancel it, and
+      // it waits at most lock_wait_ms behind another session's LOCK TABLE
+      // (verify's EXPLAIN of a definition, the catalog reads of a plan).
+      const bool own = PQtransactionStatus(conn_) == PQTRANS_IDLE;
+      if (own) run("BEGIN; " + timeout_settings());
+      struct EndOwn {
+        PGconn* conn;
+        bool own;
+        bool ok = false;
+        ~EndOwn() {
+          if (own) PQclear(PQexec(conn, ok ? "COMMIT" : "ROLLBACK"));
+        }
+      } end_own{conn_, own};
       const std::string text(sql);
       PGresult* res = PQexecParams(conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
       std::unique_ptr<PGresult, void (*)(PGresult*)> owned(res, PQclear);
@@ -220,6 +376,7 @@ class PostgresConnection final : public SociConnection {
         }
         on_row(out);
       }
+      end_own.ok = true;
     });
   }
 
@@ -260,6 +417,24 @@ class PostgresConnection final : public SociConnection {
 
   const Dialect& dialect() const override { return postgresql_dialect(); }
 
+  const std::string& conninfo() const { return conninfo_; }
+  PGconn* pg() const { return conn_; }
+
+  // Read from a second session: this one may be in a failed transaction.
+  std::string lock_holders() override {
+    PGconn* c = PQconnectdb(conninfo_.c_str());
+    std::string out;
+    if (PQstatus(c) == CONNECTION_OK) {
+      out = describe_sessions(
+          c, "a.pid IN (SELECT l.pid FROM pg_locks l WHERE l.locktype = 'relation' AND l.granted AND l.pid <> " +
+                 std::to_string(PQbackendPID(conn_)) +
+                 " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND l.mode IN "
+                 "('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'))");
+    }
+    PQfinish(c);
+    return out;
+  }
+
   std::string server_version() override {
     std::string v;
     query("SHOW server_version", [&](const Row& r) { v = value_text(r[0]); });
@@ -267,7 +442,6 @@ class PostgresConnection final : public SociConnection {
   }
 
   void allow_schema_edits(bool) override {}
-
 
   void begin_read_snapshot() override { execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); }
 
@@ -432,7 +606,8 @@ class PostgresConnection final : public SociConnection {
     if (auto* pe = dynamic_cast<const soci::postgresql_soci_error*>(&e)) sqlstate = pe->sqlstate();
     std::string message = trim(secrets::scrub(e.what()));
     // SOCI prefixes libpq's text with its own words; keep the database's.
-    for (const char* prefix : {"Cannot execute query. Fatal error. ", "Cannot execute query. ", "ERROR:  ", "ERROR: "}) {
+    for (const char* prefix :
+         {"Cannot execute query. Fatal error. ", "Cannot execute query. ", "ERROR:  ", "ERROR: "}) {
       if (message.rfind(prefix, 0) == 0) message.erase(0, std::strlen(prefix));
     }
     DbErrorDetail detail;
@@ -496,6 +671,10 @@ class PostgresConnection final : public SociConnection {
     if (message.empty()) message = trim(PQerrorMessage(conn_));
     if (const std::string more = field(PG_DIAG_MESSAGE_DETAIL); !more.empty()) message += " (" + more + ")";
     const DbErrorKind kind = detail.code.empty() ? DbErrorKind::connection : kind_of(detail.code);
+    // Who holds the lock is what the user needs to act on a lock timeout.
+    if (kind == DbErrorKind::lock_timeout) {
+      if (const std::string who = lock_holders(); !who.empty()) message += "; the lock is held by " + who;
+    }
     throw DatabaseError(secrets::scrub(message), kind, std::move(detail));
   }
 
@@ -596,9 +775,14 @@ class PostgresConnection final : public SociConnection {
     if (read_only) SociConnection::execute("SET TRANSACTION READ ONLY");
     // Always set, 0 included: a role's or database's own statement_timeout
     // must not cancel a scan or a VALIDATE that the configuration allows.
-    {
-      SociConnection::execute("SET LOCAL statement_timeout = " + std::to_string(options_.statement_timeout_ms));
-    }
+    // Likewise lock_timeout, so that no read waits unbounded behind another
+    // session's LOCK TABLE (the migrator's exclusive steps set their own).
+    run(timeout_settings());
+  }
+
+  std::string timeout_settings() const {
+    return "SET LOCAL statement_timeout = " + std::to_string(options_.statement_timeout_ms) +
+           "; SET LOCAL lock_timeout = " + std::to_string(options_.lock_wait_ms);
   }
 
   // A read-only connection runs nothing outside a read-only transaction: a
@@ -638,6 +822,11 @@ class PostgresConnection final : public SociConnection {
 };
 
 }  // namespace
+
+std::unique_ptr<WaitWatch> watch_waits(Connection& db, std::string what, long long limit_ms) {
+  auto& pg = dynamic_cast<PostgresConnection&>(db);
+  return std::make_unique<PgWaitWatch>(pg.conninfo(), pg.pg(), std::move(what), limit_ms);
+}
 
 std::unique_ptr<Connection> open_postgres(const ConnectionTarget& target, const ConnectOptions& options) {
   return std::make_unique<PostgresConnection>(target, options);

@@ -25,11 +25,14 @@ using sqlite_api::sqlite3;
 constexpr const char* kTableSql =
     "SELECT type, sql FROM sqlite_schema WHERE name = %s COLLATE NOCASE AND type IN ('table', 'view')";
 constexpr const char* kColumns =
-    "SELECT name, type, \"notnull\", dflt_value, pk, hidden IN (2, 3) FROM pragma_table_xinfo(%s) WHERE hidden <> 1 ORDER BY cid";
+    "SELECT name, type, \"notnull\", dflt_value, pk, hidden IN (2, 3) FROM pragma_table_xinfo(%s) WHERE hidden <> 1 "
+    "ORDER BY cid";
 // Foreign keys of every table that point at this one.
 constexpr const char* kReferrers =
-    "SELECT m.name, group_concat(fk.\"from\", char(31)), group_concat(coalesce(fk.\"to\", ''), char(31)), max(fk.on_delete) "
-    "FROM sqlite_schema m, pragma_foreign_key_list(m.name) fk WHERE m.type = 'table' AND fk.\"table\" = %s COLLATE NOCASE "
+    "SELECT m.name, group_concat(fk.\"from\", char(31)), group_concat(coalesce(fk.\"to\", ''), char(31)), "
+    "max(fk.on_delete) "
+    "FROM sqlite_schema m, pragma_foreign_key_list(m.name) fk WHERE m.type = 'table' AND fk.\"table\" = %s COLLATE "
+    "NOCASE "
     "GROUP BY m.name, fk.id ORDER BY m.name, fk.id";
 constexpr const char* kUniqueIndexes =
     "SELECT il.name, il.origin, s.sql, (SELECT group_concat(ii.name, char(31)) FROM "
@@ -219,10 +222,12 @@ class SqliteConnection final : public SociConnection {
     std::error_code ec;
     auto status = fs::status(path_, ec);
     if (!fs::exists(status)) {
-      throw DatabaseError("SQLite database '" + path_ + "' does not exist (constraintctl never creates an empty database)",
-                          DbErrorKind::connection);
+      throw DatabaseError(
+          "SQLite database '" + path_ + "' does not exist (constraintctl never creates an empty database)",
+          DbErrorKind::connection);
     }
-    if (!fs::is_regular_file(status)) throw DatabaseError("SQLite database '" + path_ + "' is not a regular file", DbErrorKind::connection);
+    if (!fs::is_regular_file(status))
+      throw DatabaseError("SQLite database '" + path_ + "' is not a regular file", DbErrorKind::connection);
     const auto size = fs::file_size(path_, ec);
     // SQLite treats an empty file as an empty database and would write its
     // first page (and our bookkeeping tables) into it: a file that is not yet
@@ -232,7 +237,8 @@ class SqliteConnection final : public SociConnection {
                           DbErrorKind::connection);
     }
     if (!looks_like_sqlite(path_, size)) {
-      throw DatabaseError("'" + path_ + "' is not an SQLite database (no SQLite header); it was not opened", DbErrorKind::connection);
+      throw DatabaseError("'" + path_ + "' is not an SQLite database (no SQLite header); it was not opened",
+                          DbErrorKind::connection);
     }
     // SOCI's connect string takes the path quoted; quotes inside are not representable.
     if (path_.find('"') != std::string::npos) throw UsageError("SQLite path '" + path_ + "' contains a double quote");
@@ -246,10 +252,11 @@ class SqliteConnection final : public SociConnection {
     db_ = static_cast<soci::sqlite3_session_backend*>(session_.get_backend())->conn_;
     sqlite_api::sqlite3_extended_result_codes(db_, 1);
     sqlite_api::sqlite3_busy_timeout(db_, options.busy_timeout_ms);
+    busy_timeout_ms_ = options.busy_timeout_ms;
     // What the audit's BLOB encoding needs to read one back (SQLite's own
     // unhex() arrived in 3.41).
-    sqlite_api::sqlite3_create_function_v2(db_, "constraintctl_unhex", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, unhex, nullptr,
-                                           nullptr, nullptr);
+    sqlite_api::sqlite3_create_function_v2(db_, "constraintctl_unhex", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+                                           unhex, nullptr, nullptr, nullptr);
     // Double-quoted strings fall back to string literals in SQLite by default,
     // so a mistyped column in "quotes" would silently compare to a string.
     sqlite_api::sqlite3_db_config(db_, SQLITE_DBCONFIG_DQS_DML, 0, static_cast<int*>(nullptr));
@@ -377,7 +384,10 @@ class SqliteConnection final : public SociConnection {
       c.definition = create_sql.substr(clause.begin, clause.end - clause.begin);
       switch (clause.kind) {
         case sqlite::Clause::Kind::column: continue;
-        case sqlite::Clause::Kind::check: c.kind = ExistingConstraint::Kind::check; c.definition = clause.body; break;
+        case sqlite::Clause::Kind::check:
+          c.kind = ExistingConstraint::Kind::check;
+          c.definition = clause.body;
+          break;
         case sqlite::Clause::Kind::unique: c.kind = ExistingConstraint::Kind::unique; break;
         case sqlite::Clause::Kind::primary_key: c.kind = ExistingConstraint::Kind::primary_key; break;
         case sqlite::Clause::Kind::foreign_key: continue;  // read from the pragma below
@@ -452,7 +462,8 @@ class SqliteConnection final : public SociConnection {
       throw DatabaseError(error, kind_of(rc, error), std::move(detail));
     }
     for (; tail && *tail; ++tail) {
-      if (!std::isspace(static_cast<unsigned char>(*tail))) throw DatabaseError("text after the expression", DbErrorKind::syntax);
+      if (!std::isspace(static_cast<unsigned char>(*tail)))
+        throw DatabaseError("text after the expression", DbErrorKind::syntax);
     }
     if (const std::string why = non_deterministic_call(expr); !why.empty())
       throw DatabaseError(why, DbErrorKind::other);
@@ -479,7 +490,8 @@ class SqliteConnection final : public SociConnection {
   static void unhex(sqlite_api::sqlite3_context* ctx, int, sqlite_api::sqlite3_value** argv) {
     const auto* text = sqlite_api::sqlite3_value_text(argv[0]);
     if (!text) return sqlite_api::sqlite3_result_null(ctx);
-    const std::string_view hex(reinterpret_cast<const char*>(text), static_cast<size_t>(sqlite_api::sqlite3_value_bytes(argv[0])));
+    const std::string_view hex(reinterpret_cast<const char*>(text),
+                               static_cast<size_t>(sqlite_api::sqlite3_value_bytes(argv[0])));
     auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
     std::string bytes;
     for (size_t k = 0; k + 1 < hex.size(); k += 2) bytes += static_cast<char>(nibble(hex[k]) * 16 + nibble(hex[k + 1]));
@@ -521,11 +533,18 @@ class SqliteConnection final : public SociConnection {
     detail.code = std::to_string(code);
     detail.code_label = code_label(code);
     const DbErrorKind kind = kind_of(code, message);
+    if (kind == DbErrorKind::busy) {
+      message = "another connection holds the lock on '" + path_ + "' (" + message + "); gave up after waiting " +
+                std::to_string(busy_timeout_ms_) +
+                " ms ([sqlite] busy_timeout_ms); nothing was changed by this statement. Run the command again when "
+                "the other writer is done";
+    }
     parse_constraint(kind, message, detail);
     throw DatabaseError(message, kind, std::move(detail));
   }
 
   std::string path_;
+  int busy_timeout_ms_ = 0;
   sqlite3* db_ = nullptr;
 };
 
