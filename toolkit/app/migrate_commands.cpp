@@ -348,8 +348,9 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
     text::Table table({text::Table::Align::right});
     table.add({"VERSION", "NAME", "STATE", "APPLIED"});
     for (const auto& v : st.versions) {
-      table.add({std::to_string(v.version), text::terminal_safe(v.name), state_text(v),
-                 v.state == "applied" || v.steps_total > 0 ? text::terminal_safe(v.applied_at + " by " + v.applied_by) : ""});
+      table.add(
+          {std::to_string(v.version), text::terminal_safe(v.name), state_text(v),
+           v.state == "applied" || v.steps_total > 0 ? text::terminal_safe(v.applied_at + " by " + v.applied_by) : ""});
     }
     std::cout << table.render();
     if (st.versions.empty()) std::cout << "(no migrations in " << ctx.config().migrations_dir.string() << ")\n";
@@ -357,17 +358,23 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
   } else {
     // --quiet: only what needs acting on.
     for (const auto& v : st.versions) {
-      if (v.state != "applied") std::cout << "version " << v.version << " (" << text::terminal_safe(v.name) << "): " << state_text(v) << "\n";
+      if (v.state != "applied")
+        std::cout << "version " << v.version << " (" << text::terminal_safe(v.name) << "): " << state_text(v) << "\n";
     }
   }
   for (const auto& p : st.in_progress) {
     if (p.direction == "up") {
-      std::cout << "version " << p.version << " was interrupted: run `constraintctl apply` to finish it or `constraintctl rollback` to undo its done steps\n";
+      std::cout << "version " << p.version
+                << " was interrupted: run `constraintctl apply` to finish it or `constraintctl rollback --to "
+                << p.version - 1 << "` to undo its done steps\n";
     } else if (p.direction == "down") {
-      std::cout << "the rollback of version " << p.version << " was interrupted: run `constraintctl rollback` to finish it\n";
+      std::cout << "the rollback of version " << p.version << " was interrupted: run `constraintctl rollback --to "
+                << p.version - 1 << "` to finish it\n";
     } else {
-      std::cout << p.direction << " (" << text::terminal_safe(p.name) << ") partially applied: " << p.steps_done << " of "
-                << p.steps_total << " steps; run `constraintctl apply` to finish it or `constraintctl rollback` to undo it\n";
+      std::cout << p.direction << " (" << text::terminal_safe(p.name) << ") partially applied: " << p.steps_done
+                << " of " << p.steps_total
+                << " steps; run `constraintctl apply` to finish it (or `constraintctl rollback` to undo the versions "
+                   "it restores)\n";
     }
   }
   if (!st.pending_schema_changes.empty()) {

@@ -122,7 +122,8 @@ Status compute_status(dialect::Migrator& migrator, const std::vector<Migration>&
   st.in_progress = migrator.progress();
   for (const auto& p : st.in_progress) {
     if (p.direction != "up" && p.direction != "down") continue;
-    auto v = std::find_if(st.versions.begin(), st.versions.end(), [&](const auto& x) { return x.version == p.version; });
+    auto v =
+        std::find_if(st.versions.begin(), st.versions.end(), [&](const auto& x) { return x.version == p.version; });
     if (v == st.versions.end()) {
       st.problems.push_back("version " + std::to_string(p.version) + " (" + p.name + ") is partially " +
                             (p.direction == "up" ? "applied" : "rolled back") +
@@ -136,10 +137,12 @@ Status compute_status(dialect::Migrator& migrator, const std::vector<Migration>&
     v->recorded_checksum = p.checksum;
     if (p.direction == "up" && p.checksum != v->file_checksum) {
       v->state = "edited";
-      const auto m = std::find_if(migrations.begin(), migrations.end(), [&](const Migration& x) { return x.version == p.version; });
+      const auto m = std::find_if(migrations.begin(), migrations.end(),
+                                  [&](const Migration& x) { return x.version == p.version; });
       st.problems.push_back(m->file.string() + ": version " + std::to_string(p.version) +
-                            " was edited after it was partially applied (recorded sha256 " + p.checksum + ", file now " +
-                            v->file_checksum + "); restore the file to finish or roll back the interrupted run");
+                            " was edited after it was partially applied (recorded sha256 " + p.checksum +
+                            ", file now " + v->file_checksum +
+                            "); restore the file to finish or roll back the interrupted run");
     } else {
       v->state = p.direction == "up" ? "partially_applied" : "partially_rolled_back";
     }
@@ -272,8 +275,8 @@ void refuse_early(dialect::Migrator& migrator, const std::vector<const Migration
   migrator.refuse_early(all);
 }
 
-void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<const Migration*>& todo, bool up, bool dry_run,
-               int sample, ApplyResult& result, const Status* status = nullptr) {
+void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<const Migration*>& todo, bool up,
+               bool dry_run, int sample, ApplyResult& result, const Status* status = nullptr) {
   if (todo.empty()) return;
   // Refuse, changing nothing, when existing rows break a constraint to be
   // added (going down, the reverse of a drop adds one). Where constraints go
@@ -292,7 +295,9 @@ void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::
   // a partially applied version drops only these, and a check drop-checks
   // removed that an interrupted restore put back is dropped again.
   const auto intent = dialect::detail::intents(db);
-  auto intended = [&](const std::string& name) { return std::find(intent.begin(), intent.end(), name) != intent.end(); };
+  auto intended = [&](const std::string& name) {
+    return std::find(intent.begin(), intent.end(), name) != intent.end();
+  };
   auto is_dropped = [&](const std::string& name) {
     return std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; });
   };
@@ -301,9 +306,8 @@ void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::
              return v.version == version && v.state == "partially_applied";
            });
   };
-  const bool restore_in_progress =
-      status && std::any_of(status->in_progress.begin(), status->in_progress.end(),
-                            [](const auto& p) { return p.direction == "restore_checks"; });
+  const bool restore_in_progress = status && std::any_of(status->in_progress.begin(), status->in_progress.end(),
+                                                         [](const auto& p) { return p.direction == "restore_checks"; });
   size_t restored_left = static_cast<size_t>(
       std::count_if(dropped.begin(), dropped.end(), [&](const auto& d) { return intended(d.name); }));
   for (const auto* m : todo) {

@@ -299,15 +299,20 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
   // Built by a run that was interrupted (its progress row says how far it
   // got): neither promised by the history nor stray, so "in_progress".
   const auto intent = dialect::detail::intents(db);
-  auto intended = [&](const std::string& name) { return std::find(intent.begin(), intent.end(), name) != intent.end(); };
+  auto intended = [&](const std::string& name) {
+    return std::find(intent.begin(), intent.end(), name) != intent.end();
+  };
   std::string progress;
   for (const auto& p : st.in_progress) {
     progress += (progress.empty() ? "" : "; ") +
                 (p.direction == "up" || p.direction == "down" ? "version " + std::to_string(p.version) + " " : "") +
-                (p.direction == "down" ? "partially rolled back" : p.direction == "up" ? "partially applied" : p.direction + " partially applied") +
+                (p.direction == "down" ? "partially rolled back"
+                 : p.direction == "up" ? "partially applied"
+                                       : p.direction + " partially applied") +
                 ": " + std::to_string(p.steps_done) + " of " + std::to_string(p.steps_total) + " steps";
   }
-  const std::string in_progress_detail = "built by an interrupted run" + (progress.empty() ? "" : " (" + progress + ")") +
+  const std::string in_progress_detail = "built by an interrupted run" +
+                                         (progress.empty() ? "" : " (" + progress + ")") +
                                          "; run apply to finish it or rollback to undo it";
 
   bool ignore_checks = false;
@@ -390,8 +395,8 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
         continue;
       const TableInfo& info = infos[def.table];
       if (intended(name) && info.exists && dialect::detail::resolve(info, name, adopted)) {
-        report.constraints.push_back(
-            Finding{def.table.str(), name, def.unique ? "unique" : "check", "in_progress", in_progress_detail, "", false});
+        report.constraints.push_back(Finding{def.table.str(), name, def.unique ? "unique" : "check", "in_progress",
+                                             in_progress_detail, "", false});
         continue;
       }
       report.constraints.push_back(Finding{def.table.str(), name, def.unique ? "unique" : "check", "not_applied",
@@ -400,8 +405,13 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
     }
   }
   for (const auto& [name, table] : managed) {
-    if (expected.count(name) || std::any_of(report.constraints.begin(), report.constraints.end(),
-                                             [&](const Finding& f) { return f.name == name && (f.status == "not_applied" || f.status == "in_progress"); }) || std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; })) continue;
+    if (expected.count(name) ||
+        std::any_of(report.constraints.begin(), report.constraints.end(),
+                    [&](const Finding& f) {
+                      return f.name == name && (f.status == "not_applied" || f.status == "in_progress");
+                    }) ||
+        std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; }))
+      continue;
     const TableInfo& info = infos[table];
     if (const auto* c = info.exists ? dialect::detail::resolve(info, name, adopted) : nullptr) {
       if (adopted.count(name)) {
@@ -411,7 +421,8 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
         continue;
       }
       if (intended(name)) {
-        report.constraints.push_back(Finding{table.str(), name, kind_name(c->kind), "in_progress", in_progress_detail, "", false});
+        report.constraints.push_back(
+            Finding{table.str(), name, kind_name(c->kind), "in_progress", in_progress_detail, "", false});
         continue;
       }
       report.constraints.push_back(Finding{table.str(), name, kind_name(c->kind), "unexpected",

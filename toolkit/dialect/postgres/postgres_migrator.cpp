@@ -334,9 +334,13 @@ class PostgresMigrator final : public Migrator {
     if (steps > 1 && !progress_direction.empty()) {
       const std::string key = " WHERE version = " + std::to_string(progress_version) +
                               " AND direction = " + d.quote_string(progress_direction);
-      const Step done{std::string("UPDATE ") + kProgressTable + " SET steps_done = steps_done + 1, updated_at = " +
-                          d.now_text() + key,
-                      "", "one step done, committed with it", "history", false, ""};
+      const Step done{std::string("UPDATE ") + kProgressTable +
+                          " SET steps_done = steps_done + 1, updated_at = " + d.now_text() + key,
+                      "",
+                      "one step done, committed with it",
+                      "history",
+                      false,
+                      ""};
       std::vector<Unit> units;
       for (size_t i = 0; i < steps; ++i) {
         Unit& u = p.units[i];
@@ -352,8 +356,9 @@ class PostgresMigrator final : public Migrator {
           std::to_string(progress_version) + ", " + d.quote_string(progress_direction) + ", " +
           d.quote_string(progress_name) + ", " + d.quote_string(progress_checksum) + ", " + std::to_string(steps) +
           ", 0, " + d.now_text() + ", " + d.now_text() + ", " + d.quote_string(options_.tool_version) + ", " +
-          d.quote_string(options_.applied_by) + ") ON CONFLICT (version, direction) DO UPDATE SET steps_total = " +
-          kProgressTable + ".steps_done + EXCLUDED.steps_total, updated_at = EXCLUDED.updated_at";
+          d.quote_string(options_.applied_by) +
+          ") ON CONFLICT (version, direction) DO UPDATE SET steps_total = " + kProgressTable +
+          ".steps_done + EXCLUDED.steps_total, updated_at = EXCLUDED.updated_at";
       // One statement, so the intent and the progress commit together.
       Unit start = alone({intent_sql.empty() ? progress_sql : "WITH intent AS (" + intent_sql + ") " + progress_sql, "",
                           "in progress: " + std::to_string(steps) +
@@ -364,7 +369,8 @@ class PostgresMigrator final : public Migrator {
       p.units = std::move(units);
     } else if (!intent_sql.empty()) {
       p.units.insert(p.units.begin(),
-                     alone({intent_sql, "", "the constraints this run builds, so that a rerun never takes them for pre-existing ones",
+                     alone({intent_sql, "",
+                            "the constraints this run builds, so that a rerun never takes them for pre-existing ones",
                             "history", false, ""}));
     }
     return p;
