@@ -292,6 +292,13 @@ ExitCode run_generate(Context& ctx, const GenerateOptions& options) {
 
 namespace {
 
+// "partially applied: 7 of 26 steps" for an interrupted run, else the state.
+std::string state_text(const migrate::VersionStatus& v) {
+  if (v.state != "partially_applied" && v.state != "partially_rolled_back") return v.state;
+  return std::string(v.state == "partially_applied" ? "partially applied: " : "partially rolled back: ") +
+         std::to_string(v.steps_done) + " of " + std::to_string(v.steps_total) + " steps";
+}
+
 // status as CI formats see it: one outcome per version, per history problem
 // and (with --check) per schema change no migration holds. Failed exactly
 // when the exit code counts it.
@@ -306,9 +313,9 @@ std::vector<Outcome> status_outcomes(Context& ctx, const migrate::Status& st,
     id_of.version = v.version;
     id_of.name = v.name;
     o.name = id_of.id();
-    const bool pending = v.state == "pending" || v.state == "rolled_back";
+    const bool pending = v.state == "pending" || v.state == "rolled_back" || v.steps_total > 0;
     o.failed = (v.state != "applied" && !pending) || (pending && check);
-    o.message = "version " + std::to_string(v.version) + " (" + v.name + ") is " + v.state;
+    o.message = "version " + std::to_string(v.version) + " (" + v.name + ") is " + state_text(v);
     for (const auto& m : migrations) {
       if (m.version == v.version) o.where = model::SourceLocation{m.file.string(), 1, 1};
     }
@@ -337,7 +344,7 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
   for (const auto& op : unsaved) st.pending_schema_changes.push_back(op.describe());
   // A version applied out of order or half recorded shows up in problems;
   // --check adds what CI must not ship: pending versions, unsaved changes.
-  const bool behind = st.pending() > 0 || !st.pending_schema_changes.empty();
+  const bool behind = st.pending() > 0 || !st.pending_schema_changes.empty() || !st.in_progress.empty();
   const ExitCode code = !st.problems.empty() || (options.check && behind) ? ExitCode::findings : ExitCode::ok;
   const Format format = ctx.options().format;
   if (format == Format::json) {
@@ -352,7 +359,22 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
       if (!v.recorded_checksum.empty()) j["recorded_checksum"] = v.recorded_checksum;
       if (!v.applied_at.empty()) j["applied_at"] = v.applied_at;
       if (!v.applied_by.empty()) j["applied_by"] = v.applied_by;
+      if (v.steps_total > 0) {
+        j["steps_done"] = v.steps_done;
+        j["steps_total"] = v.steps_total;
+      }
       doc["migrations"].push_back(std::move(j));
+    }
+    doc["in_progress"] = json::array();
+    for (const auto& p : st.in_progress) {
+      doc["in_progress"].push_back(json{{"version", p.version},
+                                        {"direction", p.direction},
+                                        {"name", p.name},
+                                        {"steps_done", p.steps_done},
+                                        {"steps_total", p.steps_total},
+                                        {"started_at", p.started_at},
+                                        {"updated_at", p.updated_at},
+                                        {"applied_by", p.applied_by}});
     }
     doc["pending"] = st.pending();
     doc["problems"] = st.problems;
@@ -382,8 +404,9 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
     text::Table table({text::Table::Align::right});
     table.add({"VERSION", "NAME", "STATE", "APPLIED"});
     for (const auto& v : st.versions) {
-      table.add({std::to_string(v.version), text::terminal_safe(v.name), v.state,
-                 v.state == "applied" ? text::terminal_safe(v.applied_at + " by " + v.applied_by) : ""});
+      table.add(
+          {std::to_string(v.version), text::terminal_safe(v.name), state_text(v),
+           v.state == "applied" || v.steps_total > 0 ? text::terminal_safe(v.applied_at + " by " + v.applied_by) : ""});
     }
     std::cout << table.render();
     if (st.versions.empty()) std::cout << "(no migrations in " << ctx.config().migrations_dir.string() << ")\n";
@@ -392,7 +415,22 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
     // --quiet: only what needs acting on.
     for (const auto& v : st.versions) {
       if (v.state != "applied")
-        std::cout << "version " << v.version << " (" << text::terminal_safe(v.name) << "): " << v.state << "\n";
+        std::cout << "version " << v.version << " (" << text::terminal_safe(v.name) << "): " << state_text(v) << "\n";
+    }
+  }
+  for (const auto& p : st.in_progress) {
+    if (p.direction == "up") {
+      std::cout << "version " << p.version
+                << " was interrupted: run `constraintctl apply` to finish it or `constraintctl rollback --to "
+                << p.version - 1 << "` to undo its done steps\n";
+    } else if (p.direction == "down") {
+      std::cout << "the rollback of version " << p.version << " was interrupted: run `constraintctl rollback --to "
+                << p.version - 1 << "` to finish it\n";
+    } else {
+      std::cout << p.direction << " (" << text::terminal_safe(p.name) << ") partially applied: " << p.steps_done
+                << " of " << p.steps_total
+                << " steps; run `constraintctl apply` to finish it (or `constraintctl rollback` to undo the versions "
+                   "it restores)\n";
     }
   }
   if (!st.pending_schema_changes.empty()) {

@@ -142,6 +142,9 @@ ExitCode run_verify(Context& ctx, bool strict) {
     std::vector<std::string> parts{std::to_string(r.count("ok")) + " enforced"};
     if (const auto n = r.count("dropped")) parts.push_back(std::to_string(n) + " removed by drop-checks (apply restores them)");
     if (const auto n = r.count("not_applied")) parts.push_back(std::to_string(n) + " declared but not applied (run apply)");
+    if (const auto n = r.count("in_progress"))
+      parts.push_back(std::to_string(n) +
+                      " built by an interrupted run (see status; apply finishes it, rollback undoes it)");
     if (const auto n = r.count("skipped")) parts.push_back(std::to_string(n) + " skipped (present and validated; the probe could not run)");
     if (r.failures() > 0) parts.push_back(std::to_string(r.failures()) + " finding(s)");
     std::string summary;

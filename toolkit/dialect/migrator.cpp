@@ -60,7 +60,9 @@ std::string history_insert_now(Connection& db, const migrate::Migration& m, bool
 
 std::vector<std::string> records(Connection& db, const Work& work, const MigratorOptions& options) {
   std::vector<std::string> out;
-  if (work.migration) out.push_back(history_insert_now(db, *work.migration, work.up, options));
+  // Undoing an interrupted apply writes no 'down' row: the history never
+  // said 'up' (the progress row it removes was the record of that run).
+  if (work.migration && !work.partial) out.push_back(history_insert_now(db, *work.migration, work.up, options));
   out.insert(out.end(), work.record.begin(), work.record.end());
   return out;
 }
@@ -114,6 +116,15 @@ std::vector<std::string> missing_bookkeeping(Connection& db) {
     out.push_back(std::string("CREATE TABLE IF NOT EXISTS ") + kIntentTable +
                   " (name TEXT PRIMARY KEY, table_name TEXT NOT NULL, started_at TEXT NOT NULL)");
   }
+  if (!table_exists(db, kProgressTable)) {
+    // Added beside the older tables: a database from an earlier version
+    // gets it with its next apply, nothing else changes.
+    out.push_back(std::string("CREATE TABLE IF NOT EXISTS ") + kProgressTable +
+                  " (version INTEGER NOT NULL, direction TEXT NOT NULL, name TEXT NOT NULL, checksum TEXT NOT NULL, "
+                  "steps_total INTEGER NOT NULL, steps_done INTEGER NOT NULL, started_at TEXT NOT NULL, "
+                  "updated_at TEXT NOT NULL, tool_version TEXT NOT NULL, applied_by TEXT NOT NULL, "
+                  "PRIMARY KEY (version, direction))");
+  }
   return out;
 }
 
@@ -145,6 +156,40 @@ std::string adopt_record(const Dialect& d, const migrate::ConstraintDef& def, co
          d.quote_string(def.name) + ", " + d.quote_string(def.table.str()) + ", " +
          d.quote_string(std::string(to_string(existing.kind))) + ", " + d.quote_string(adopted_definition(existing)) +
          ", " + d.now_text() + ") ON CONFLICT (name) DO NOTHING";
+}
+
+std::vector<ProgressRow> read_progress(Connection& db) {
+  std::vector<ProgressRow> out;
+  if (!table_exists(db, kProgressTable)) return out;
+  db.query(std::string("SELECT version, direction, name, checksum, steps_total, steps_done, started_at, updated_at, "
+                       "applied_by FROM ") +
+               kProgressTable + " ORDER BY version, direction",
+           [&](const Row& r) {
+             ProgressRow p;
+             p.version = static_cast<int>(value_int(r[0]));
+             p.direction = value_text(r[1]);
+             p.name = value_text(r[2]);
+             p.checksum = value_text(r[3]);
+             p.steps_total = static_cast<int>(value_int(r[4]));
+             p.steps_done = static_cast<int>(value_int(r[5]));
+             p.started_at = value_text(r[6]);
+             p.updated_at = value_text(r[7]);
+             p.applied_by = value_text(r[8]);
+             out.push_back(std::move(p));
+           });
+  return out;
+}
+
+std::string forget_progress(const Dialect& d, int version, const std::string& direction) {
+  return std::string("DELETE FROM ") + kProgressTable + " WHERE version = " + std::to_string(version) +
+         " AND direction = " + d.quote_string(direction);
+}
+
+std::string forget_intents(const Dialect& d, const std::vector<std::string>& names) {
+  if (names.empty()) return "";
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + d.quote_string(n);
+  return std::string("DELETE FROM ") + kIntentTable + " WHERE name IN (" + list + ")";
 }
 
 std::vector<std::string> intents(Connection& db) {

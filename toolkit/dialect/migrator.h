@@ -28,6 +28,26 @@ constexpr const char* kAdoptedTable = "constraintctl_adopted";
 // interruption finds its own half-done work here and never takes it for
 // a pre-existing constraint to adopt.
 constexpr const char* kIntentTable = "constraintctl_intent";
+// A run whose plan spans several commits (PostgreSQL: CONCURRENTLY builds,
+// one VALIDATE per CHECK) records itself here before its first commit and
+// counts each step done in the same commit as the step (right after it for a
+// CONCURRENTLY build); its last step writes the history row and deletes this
+// row. A row left behind means the run was interrupted: status shows the
+// version as partially applied, k of n steps.
+constexpr const char* kProgressTable = "constraintctl_progress";
+
+// One row of constraintctl_progress.
+struct ProgressRow {
+  int version = 0;
+  std::string direction;  // "up" | "down" | "restore_checks"
+  std::string name;       // the migration's name (or the event's detail)
+  std::string checksum;   // the file's checksum when the run started ("" for an event)
+  int steps_total = 0;
+  int steps_done = 0;
+  std::string started_at;
+  std::string updated_at;
+  std::string applied_by;
+};
 
 // One row of constraintctl_adopted.
 struct AdoptedRow {
@@ -69,6 +89,13 @@ struct Work {
   bool up = true;
   std::vector<migrate::Operation> ops;  // what to run (checks drop-checks removed already left out)
   std::vector<std::string> record;      // statements committed with the last transactional step
+  // Work without a migration: the event it records ("restore_checks") and
+  // the version it belongs to, which key its progress row.
+  std::string event;
+  int event_version = 0;
+  // Rolls back a version an interrupted apply left partially applied (no
+  // 'up' history row): runs although the history does not say "up".
+  bool partial = false;
 };
 
 class Migrator {
@@ -82,6 +109,11 @@ class Migrator {
 
   // All history rows in id order (empty when the table does not exist).
   virtual std::vector<HistoryRow> history() = 0;
+
+  // Runs interrupted in the middle of a plan that spans several commits
+  // (constraintctl_progress), in version order. Empty where every plan is
+  // one transaction.
+  virtual std::vector<ProgressRow> progress() { return {}; }
 
   // The plan for `work`, made from the catalog as it is now: operations found
   // done already (an interrupted run) are left out and listed, and what
@@ -132,6 +164,12 @@ std::map<std::string, AdoptedRow> adopted(Connection& db);
 // The statement recording `existing` (found in the catalog) as adopted under
 // `def`'s name; a second record of the same name is ignored.
 std::string adopt_record(const Dialect& d, const migrate::ConstraintDef& def, const ExistingConstraint& existing);
+// Every row of constraintctl_progress (empty when the table does not exist).
+std::vector<ProgressRow> read_progress(Connection& db);
+// The statement that forgets the progress of (version, direction).
+std::string forget_progress(const Dialect& d, int version, const std::string& direction);
+// The statement that forgets the intents of `names` ("" when names is empty).
+std::string forget_intents(const Dialect& d, const std::vector<std::string>& names);
 // Names of constraintctl_intent (empty when the table does not exist).
 std::vector<std::string> intents(Connection& db);
 // The constraint of `info` that `name` refers to: by name, or, for an adopted

@@ -40,7 +40,8 @@ class LockGuard {
 
 size_t Status::pending() const {
   return static_cast<size_t>(std::count_if(versions.begin(), versions.end(), [](const auto& v) {
-    return v.state == "pending" || v.state == "rolled_back";
+    return v.state == "pending" || v.state == "rolled_back" || v.state == "partially_applied" ||
+           v.state == "partially_rolled_back";
   }));
 }
 
@@ -114,6 +115,36 @@ Status compute_status(dialect::Migrator& migrator, const std::vector<Migration>&
     if (v.version < st.current && v.state != "applied" && v.state != "edited") {
       st.problems.push_back("version " + std::to_string(v.version) + " is " + v.state + " below applied version " +
                             std::to_string(st.current) + " (history out of order)");
+    }
+  }
+  // An interrupted run: what its progress row says, checked like history
+  // (an edited file is refused as for an applied version).
+  st.in_progress = migrator.progress();
+  for (const auto& p : st.in_progress) {
+    if (p.direction != "up" && p.direction != "down") continue;
+    auto v =
+        std::find_if(st.versions.begin(), st.versions.end(), [&](const auto& x) { return x.version == p.version; });
+    if (v == st.versions.end()) {
+      st.problems.push_back("version " + std::to_string(p.version) + " (" + p.name + ") is partially " +
+                            (p.direction == "up" ? "applied" : "rolled back") +
+                            " in the database but migrations/ has no file for it");
+      continue;
+    }
+    v->steps_done = p.steps_done;
+    v->steps_total = p.steps_total;
+    v->applied_at = p.updated_at;
+    v->applied_by = p.applied_by;
+    v->recorded_checksum = p.checksum;
+    if (p.direction == "up" && p.checksum != v->file_checksum) {
+      v->state = "edited";
+      const auto m = std::find_if(migrations.begin(), migrations.end(),
+                                  [&](const Migration& x) { return x.version == p.version; });
+      st.problems.push_back(m->file.string() + ": version " + std::to_string(p.version) +
+                            " was edited after it was partially applied (recorded sha256 " + p.checksum +
+                            ", file now " + v->file_checksum +
+                            "); restore the file to finish or roll back the interrupted run");
+    } else {
+      v->state = p.direction == "up" ? "partially_applied" : "partially_rolled_back";
     }
   }
   std::sort(st.versions.begin(), st.versions.end(), [](const auto& a, const auto& b) { return a.version < b.version; });
@@ -244,8 +275,8 @@ void refuse_early(dialect::Migrator& migrator, const std::vector<const Migration
   migrator.refuse_early(all);
 }
 
-void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<const Migration*>& todo, bool up, bool dry_run,
-               int sample, ApplyResult& result) {
+void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<const Migration*>& todo, bool up,
+               bool dry_run, int sample, ApplyResult& result, const Status* status = nullptr) {
   if (todo.empty()) return;
   // Refuse, changing nothing, when existing rows break a constraint to be
   // added (going down, the reverse of a drop adds one). Where constraints go
@@ -260,6 +291,25 @@ void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::
   if (scan_first && refuse_if_violated(db, additions, sample, result)) return;
   const auto dropped = dialect::detail::dropped_checks(db);
   const auto adopted = dialect::detail::adopted(db);
+  // What an interrupted run was building (constraintctl_intent): going down,
+  // a partially applied version drops only these, and a check drop-checks
+  // removed that an interrupted restore put back is dropped again.
+  const auto intent = dialect::detail::intents(db);
+  auto intended = [&](const std::string& name) {
+    return std::find(intent.begin(), intent.end(), name) != intent.end();
+  };
+  auto is_dropped = [&](const std::string& name) {
+    return std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; });
+  };
+  auto partial_version = [&](int version) {
+    return status && std::any_of(status->versions.begin(), status->versions.end(), [&](const VersionStatus& v) {
+             return v.version == version && v.state == "partially_applied";
+           });
+  };
+  const bool restore_in_progress = status && std::any_of(status->in_progress.begin(), status->in_progress.end(),
+                                                         [](const auto& p) { return p.direction == "restore_checks"; });
+  size_t restored_left = static_cast<size_t>(
+      std::count_if(dropped.begin(), dropped.end(), [&](const auto& d) { return intended(d.name); }));
   for (const auto* m : todo) {
     // Checks that drop-checks already removed are not dropped again; they
     // leave the dropped list with the migration that drops them for good.
@@ -268,19 +318,35 @@ void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::
     dialect::Work work;
     work.migration = m;
     work.up = up;
-    std::vector<std::string> kept;
+    work.partial = !up && partial_version(m->version);
+    std::vector<std::string> kept, forget;
     for (const auto& op : m->steps(up)) {
-      const bool gone = op.kind == OpKind::drop_check &&
-                        std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == op.def.name; });
-      if (gone) {
-        work.record.push_back(forget_dropped(db.dialect(), op.def.name));
+      const bool was_dropped = op.kind == OpKind::drop_check && is_dropped(op.def.name);
+      const bool restored = was_dropped && intended(op.def.name);  // put back by an interrupted apply
+      if (was_dropped) work.record.push_back(forget_dropped(db.dialect(), op.def.name));
+      if (restored) {
+        --restored_left;
+        forget.push_back(op.def.name);
+        work.ops.push_back(op);
+      } else if (was_dropped) {
+        // drop-checks removed it already
+      } else if (work.partial && !op.adds() && !intended(op.def.name)) {
+        kept.push_back(op.def.table.str() + "." + op.def.name +
+                       ": not built by the interrupted apply of this version, so rollback leaves it");
       } else if (!op.adds() && adopted.count(op.def.name)) {
         kept.push_back(op.def.table.str() + "." + op.def.name + ": adopted (it existed before constraintctl), so " +
                        (up ? "a migration" : "rollback") + " never drops it");
       } else {
+        if (work.partial) forget.push_back(op.def.name);
         work.ops.push_back(op);
       }
     }
+    // Going down past an interrupted run: its bookkeeping goes with the
+    // last step of this one.
+    if (work.partial) work.record.push_back(dialect::detail::forget_progress(db.dialect(), m->version, "up"));
+    if (!forget.empty()) work.record.push_back(dialect::detail::forget_intents(db.dialect(), forget));
+    if (!up && restore_in_progress && restored_left == 0 && m == todo.back())
+      work.record.push_back(dialect::detail::forget_progress(db.dialect(), 0, "restore_checks"));
     try {
       result.steps.push_back(run_work(migrator, work, m->id(), dry_run));
       auto& plan = result.steps.back().plan;
@@ -330,6 +396,7 @@ ApplyResult apply(dialect::Connection& db, dialect::Migrator& migrator, const st
     names += (names.empty() ? "" : ", ") + d.name;
   }
   if (restore.ops.empty()) return result;
+  restore.event = "restore_checks";  // its progress row, when it spans commits (version 0: no version's state)
   Migration pseudo;
   pseudo.operations = restore.ops;
   if (refuse_if_violated(db, schema_of_additions({&pseudo}, true), options.sample, result)) return result;
@@ -440,10 +507,15 @@ ApplyResult rollback(dialect::Connection& db, dialect::Migrator& migrator, const
   require_consistent(st);
   std::vector<const Migration*> todo;
   for (auto it = migrations.rbegin(); it != migrations.rend(); ++it) {
-    if (it->version > to && it->version <= st.current) todo.push_back(&*it);
+    // A version an interrupted apply left partially applied is undone too:
+    // the steps it did, not what it found.
+    const bool partial = std::any_of(st.versions.begin(), st.versions.end(), [&](const VersionStatus& v) {
+      return v.version == it->version && v.state == "partially_applied";
+    });
+    if (it->version > to && (it->version <= st.current || partial)) todo.push_back(&*it);
   }
   refuse_early(migrator, todo, false);
-  run_steps(db, migrator, todo, false, dry_run, 0, result);
+  run_steps(db, migrator, todo, false, dry_run, 0, result, &st);
   return result;
 }
 

@@ -16,11 +16,16 @@ namespace cc::migrate {
 struct VersionStatus {
   int version = 0;
   std::string name;
-  std::string state;  // applied | pending | rolled_back | edited | missing_file
+  // applied | pending | rolled_back | edited | missing_file, or, after an
+  // interrupted run whose plan spans several commits (constraintctl_progress):
+  // partially_applied (an apply) | partially_rolled_back (a rollback).
+  std::string state;
   std::string file_checksum;
   std::string recorded_checksum;
   std::string applied_at;
   std::string applied_by;
+  int steps_done = 0;   // partially_*: steps committed so far
+  int steps_total = 0;  // partially_*: steps of the interrupted run
 };
 
 struct Status {
@@ -29,7 +34,11 @@ struct Status {
   int current = 0;                    // highest applied version
   std::vector<std::string> pending_schema_changes;  // what `generate` would write
   std::string capabilities;
+  // Interrupted runs that belong to no version's state (restore_checks: apply
+  // putting back what drop-checks removed), and the versions' ones too.
+  std::vector<dialect::ProgressRow> in_progress;
 
+  // Versions to apply: pending, rolled back, partially applied or rolled back.
   size_t pending() const;
 };
 

@@ -40,7 +40,8 @@ HealthReport compute_health(const scan::ScanReport& scan, const VerifyReport& ve
       ++h.failures;  // drift outside the expected set
       continue;
     }
-    if (f.status == "not_applied") continue;  // counted by the migrations part (pending)
+    // Counted by the migrations part (pending; an interrupted apply's version too).
+    if (f.status == "not_applied" || (f.status == "in_progress" && !f.expected_absent)) continue;
     auto& t = per_table[f.table];
     // Proven enforced: 1. Removed by drop-checks or present but not probed
     // (skipped): half, neither is verified enforcement. A finding: 0.

@@ -255,7 +255,8 @@ std::string kind_name(ExistingConstraint::Kind k) { return std::string(dialect::
 }  // namespace
 
 bool is_failure(const std::string& status) {
-  return status != "ok" && status != "dropped" && status != "not_applied" && status != "skipped";
+  return status != "ok" && status != "dropped" && status != "not_applied" && status != "skipped" &&
+         status != "in_progress";
 }
 
 size_t VerifyReport::count(const std::string& status) const {
@@ -295,6 +296,24 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
   // Constraints found rather than created: an unnamed one (SQLite inline) is
   // known by its recorded definition; none of them is "created by constraintctl".
   const auto adopted = dialect::detail::adopted(db);
+  // Built by a run that was interrupted (its progress row says how far it
+  // got): neither promised by the history nor stray, so "in_progress".
+  const auto intent = dialect::detail::intents(db);
+  auto intended = [&](const std::string& name) {
+    return std::find(intent.begin(), intent.end(), name) != intent.end();
+  };
+  std::string progress;
+  for (const auto& p : st.in_progress) {
+    progress += (progress.empty() ? "" : "; ") +
+                (p.direction == "up" || p.direction == "down" ? "version " + std::to_string(p.version) + " " : "") +
+                (p.direction == "down" ? "partially rolled back"
+                 : p.direction == "up" ? "partially applied"
+                                       : p.direction + " partially applied") +
+                ": " + std::to_string(p.steps_done) + " of " + std::to_string(p.steps_total) + " steps";
+  }
+  const std::string in_progress_detail = "built by an interrupted run" +
+                                         (progress.empty() ? "" : " (" + progress + ")") +
+                                         "; run apply to finish it or rollback to undo it";
 
   bool ignore_checks = false;
   if (const auto sql = db.dialect().checks_disabled_sql(); !sql.empty()) {
@@ -354,7 +373,10 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
         d.table.str(), d.name, "check", "dropped", "removed by drop-checks: expected absent (apply restores it)", "",
         true};
     const TableInfo& info = infos[d.table];
-    if (info.exists && info.find_constraint(d.name)) {
+    if (info.exists && info.find_constraint(d.name) && intended(d.name)) {
+      f.status = "in_progress";
+      f.detail = "removed by drop-checks and being put back: " + in_progress_detail;
+    } else if (info.exists && info.find_constraint(d.name)) {
       f.status = "unexpected";
       f.detail = "drop-checks removed it, yet the database has it";
     }
@@ -371,20 +393,36 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
       if (expected.count(name) ||
           std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; }))
         continue;
+      const TableInfo& info = infos[def.table];
+      if (intended(name) && info.exists && dialect::detail::resolve(info, name, adopted)) {
+        report.constraints.push_back(Finding{def.table.str(), name, def.unique ? "unique" : "check", "in_progress",
+                                             in_progress_detail, "", false});
+        continue;
+      }
       report.constraints.push_back(Finding{def.table.str(), name, def.unique ? "unique" : "check", "not_applied",
                                            "declared by a migration not applied yet (run constraintctl apply)", "",
                                            false});
     }
   }
   for (const auto& [name, table] : managed) {
-    if (expected.count(name) || std::any_of(report.constraints.begin(), report.constraints.end(),
-                                             [&](const Finding& f) { return f.name == name && f.status == "not_applied"; }) || std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; })) continue;
+    if (expected.count(name) ||
+        std::any_of(report.constraints.begin(), report.constraints.end(),
+                    [&](const Finding& f) {
+                      return f.name == name && (f.status == "not_applied" || f.status == "in_progress");
+                    }) ||
+        std::any_of(dropped.begin(), dropped.end(), [&](const auto& d) { return d.name == name; }))
+      continue;
     const TableInfo& info = infos[table];
     if (const auto* c = info.exists ? dialect::detail::resolve(info, name, adopted) : nullptr) {
       if (adopted.count(name)) {
         report.unmanaged.push_back(
             Finding{table.str(), name, kind_name(c->kind), "unmanaged",
                     "adopted: it existed before constraintctl, which keeps it (" + c->definition + ")", "", false});
+        continue;
+      }
+      if (intended(name)) {
+        report.constraints.push_back(
+            Finding{table.str(), name, kind_name(c->kind), "in_progress", in_progress_detail, "", false});
         continue;
       }
       report.constraints.push_back(Finding{table.str(), name, kind_name(c->kind), "unexpected",

@@ -20,7 +20,8 @@ struct Finding {
   // was refused by it). Not findings: dropped (removed by drop-checks, as
   // intended; apply restores it), not_applied (in a migration not applied
   // yet), skipped (present and validated, but the probe could not run: the
-  // detail says why). Findings: missing | different | not_validated |
+  // detail says why), in_progress (built by an interrupted run that apply
+  // finishes or rollback undoes; `status` shows it). Findings: missing | different | not_validated |
   // not_enforced | unexpected | missing_table. Also: unmanaged.
   std::string status;
   std::string detail;  // what is wrong, or how it was proven

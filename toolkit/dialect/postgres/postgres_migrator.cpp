@@ -76,6 +76,8 @@ class PostgresMigrator final : public Migrator {
     return detail::read_history(db_, detail::table_exists(db_, kHistoryTable));
   }
 
+  std::vector<ProgressRow> progress() override { return detail::read_progress(db_); }
+
   // Phase 1: unique indexes built without blocking writers, each alone.
   // Phase 2: every exclusive step in one short transaction. Phase 3:
   // validations, each in its own transaction. The records commit with the
@@ -206,6 +208,7 @@ class PostgresMigrator final : public Migrator {
                   origin + " (a unique index: on a partitioned table PostgreSQL cannot make it a constraint)");
               break;
             }
+            building.push_back(&op);  // this run builds it: a rollback of an interrupted run drops it
             if (existing)
               exclusive.steps.push_back(
                   {"DROP INDEX IF EXISTS " + name, "", "an INVALID index left behind", origin, false, ""});
@@ -236,7 +239,7 @@ class PostgresMigrator final : public Migrator {
           }
           if (!existing || !existing->valid) {
             Unit build = alone({postgres_create_unique_index(op.def), "DROP INDEX CONCURRENTLY IF EXISTS " + index,
-                                "outside a transaction: writers are not blocked", origin, false, ""});
+                                "outside a transaction: writers are not blocked", origin, false, "pg-index-built"});
             build.cleanup = "DROP INDEX CONCURRENTLY IF EXISTS " + index;
             build.may_violate = true;
             p.units.push_back(std::move(build));
@@ -284,22 +287,37 @@ class PostgresMigrator final : public Migrator {
         forget += (forget.empty() ? "" : ", ") + d.quote_string(op.def.name);
       }
     }
+    std::string intent_sql;
     if (several_commits && !building.empty()) {
       std::string values;
       for (const auto* op : building) {
         values += (values.empty() ? "" : ", ") + std::string("(") + d.quote_string(op->def.name) + ", " +
                   d.quote_string(op->def.table.str()) + ", " + d.now_text() + ")";
       }
-      Unit intent_unit =
-          alone({std::string("INSERT INTO ") + kIntentTable + " (name, table_name, started_at) VALUES " + values +
-                     " ON CONFLICT (name) DO NOTHING",
-                 "", "the constraints this run builds, so that a rerun never takes them for pre-existing ones",
-                 "history", false, ""});
-      p.units.insert(p.units.begin(), std::move(intent_unit));
+      intent_sql = std::string("INSERT INTO ") + kIntentTable + " (name, table_name, started_at) VALUES " + values +
+                   " ON CONFLICT (name) DO NOTHING";
     }
     if (!forget.empty()) {
       record.push_back({std::string("DELETE FROM ") + kIntentTable + " WHERE name IN (" + forget + ")", "", "",
                         "history", false, ""});
+    }
+    // The run's progress row (see kProgressTable): its key, and its removal
+    // with the history row (a rerun that finishes an interrupted run removes
+    // that run's row too).
+    std::string progress_direction, progress_name, progress_checksum;
+    int progress_version = 0;
+    if (work.migration) {
+      progress_direction = work.up ? "up" : "down";
+      progress_version = work.migration->version;
+      progress_name = work.migration->name;
+      progress_checksum = work.migration->checksum;
+    } else if (!work.event.empty()) {
+      progress_direction = progress_name = work.event;
+      progress_version = work.event_version;
+    }
+    if (!progress_direction.empty()) {
+      record.push_back({detail::forget_progress(d, progress_version, progress_direction), "",
+                        "the run is complete: no longer in progress", "history", false, ""});
     }
     const bool exclusive_needed = exclusive.steps.size() > 1 || validate.empty();
     if (exclusive_needed) {
@@ -319,12 +337,61 @@ class PostgresMigrator final : public Migrator {
       if (i + 1 == validate.size()) v.steps.insert(v.steps.end(), record.begin(), record.end());
       p.units.push_back(std::move(v));
     }
+    // A plan of several commits records its progress: "in progress, n steps"
+    // before the first commit (with the intent, in the same statement), one
+    // step done with each commit (inside a transactional step; right after a
+    // CONCURRENTLY build, which cannot run in a transaction), and the row
+    // deleted by the last step with the history row. A rerun adds what is
+    // left to the steps already done.
+    const size_t steps = p.units.size();
+    if (steps > 1 && !progress_direction.empty()) {
+      const std::string key = " WHERE version = " + std::to_string(progress_version) +
+                              " AND direction = " + d.quote_string(progress_direction);
+      const Step done{std::string("UPDATE ") + kProgressTable +
+                          " SET steps_done = steps_done + 1, updated_at = " + d.now_text() + key,
+                      "",
+                      "one step done, committed with it",
+                      "history",
+                      false,
+                      ""};
+      std::vector<Unit> units;
+      for (size_t i = 0; i < steps; ++i) {
+        Unit& u = p.units[i];
+        const bool last = i + 1 == steps, is_alone = u.kind == Unit::Kind::alone;
+        if (!last && !is_alone) u.steps.push_back(done);
+        units.push_back(std::move(u));
+        if (!last && is_alone) units.push_back(alone(done));
+      }
+      const std::string progress_sql =
+          std::string("INSERT INTO ") + kProgressTable +
+          " (version, direction, name, checksum, steps_total, steps_done, started_at, updated_at, tool_version, "
+          "applied_by) VALUES (" +
+          std::to_string(progress_version) + ", " + d.quote_string(progress_direction) + ", " +
+          d.quote_string(progress_name) + ", " + d.quote_string(progress_checksum) + ", " + std::to_string(steps) +
+          ", 0, " + d.now_text() + ", " + d.now_text() + ", " + d.quote_string(options_.tool_version) + ", " +
+          d.quote_string(options_.applied_by) +
+          ") ON CONFLICT (version, direction) DO UPDATE SET steps_total = " + kProgressTable +
+          ".steps_done + EXCLUDED.steps_total, updated_at = EXCLUDED.updated_at";
+      // One statement, so the intent and the progress commit together.
+      Unit start = alone({intent_sql.empty() ? progress_sql : "WITH intent AS (" + intent_sql + ") " + progress_sql, "",
+                          "in progress: " + std::to_string(steps) +
+                              " steps, each counted when it commits; the constraints this run builds, so that a rerun "
+                              "never takes them for pre-existing ones",
+                          "history", false, "pg-progress-recorded"});
+      units.insert(units.begin(), std::move(start));
+      p.units = std::move(units);
+    } else if (!intent_sql.empty()) {
+      p.units.insert(p.units.begin(),
+                     alone({intent_sql, "",
+                            "the constraints this run builds, so that a rerun never takes them for pre-existing ones",
+                            "history", false, ""}));
+    }
     return p;
   }
 
   bool execute(const Plan& plan, const Work& work) override {
     planned_.clear();  // from now on the catalog itself tells
-    if (work.migration) {
+    if (work.migration && !work.partial) {
       const std::string dir = detail::current_direction(db_, work.migration->version);
       if (work.up ? dir == "up" : dir != "up") return false;  // another migrator got here first
     }
