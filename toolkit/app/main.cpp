@@ -215,6 +215,9 @@ int main(int argc, char** argv) {
                   "Print the SQL apply would run (runnable in psql / sqlite3), change nothing; exits as apply would");
   apply->add_flag("--fix", apply_options.fix, "Repair violating rows by policy first (audited; undo with fix-undo)");
   apply->add_option("--lock-wait-ms", apply_options.lock_wait_ms, "Wait this long for another migrator (default 10000)");
+  apply->add_flag("--sqlite-no-rebuild", apply_options.sqlite_no_rebuild,
+                  "SQLite: add CHECKs by editing the table's stored definition (writable_schema) after proving no row "
+                  "violates, instead of rebuilding the table; outside SQLite's documented procedures (docs/plans.md)");
   apply->footer(
       "Examples:\n  constraintctl --db sqlite:app.db apply\n  constraintctl apply --db postgresql://app@db/app --dry-run\n"
       "Exit codes: 0 applied (or nothing to do), 1 refused because rows violate, 2 usage or edited migration,\n"

@@ -54,6 +54,10 @@ struct MigratorOptions {
   int lock_wait_ms = 10000;     // how long to wait for another migrator
   int lock_timeout_ms = 2000;   // PostgreSQL: per exclusive DDL attempt
   int lock_retries = 5;         // PostgreSQL: attempts per exclusive step
+  // SQLite: add CHECKs by editing the table's stored CREATE TABLE text under
+  // writable_schema (scan, edit, integrity_check in one write transaction)
+  // instead of rebuilding it, where that can be proven safe (docs/plans.md).
+  bool sqlite_no_rebuild = false;
   std::string tool_version;
   std::string applied_by;       // user@host
 };
