@@ -187,6 +187,7 @@ class SqliteMigrator final : public Migrator {
     bool ran = false;
     try {
       std::optional<Transaction> tx;
+      fault::point("sqlite-before-begin");  // after the plan and the scan, before the write lock
       try {
         tx.emplace(db_);
       } catch (const DatabaseError& e) {
