@@ -16,9 +16,9 @@
 // Opt-in (--sqlite-no-rebuild, [sqlite] no_rebuild), a table that only gains
 // CHECKs has its stored CREATE TABLE text edited instead, inside the same
 // write transaction: a scan proving no row violates, the edit under
-// writable_schema, the schema_version bump, then integrity_check(table),
-// which evaluates CHECK constraints against every row (outside SQLite's
-// documented procedures: docs/plans.md).
+// writable_schema, the schema_version bump, then quick_check(table), which
+// evaluates NOT NULL and CHECK constraints against every row (outside
+// SQLite's documented procedures: docs/plans.md).
 // Before COMMIT every migration compares sqlite_schema (type, name,
 // tbl_name, sql of every object) with what it was before the migration,
 // modulo the planned change, and rolls back naming the first object that
@@ -59,7 +59,7 @@ constexpr const char* kSchemaObjects = "SELECT type, name, tbl_name, sql FROM sq
 // Step origins the executor treats specially.
 constexpr const char* kForeignKeyCheck = "foreign_key_check";
 constexpr const char* kViolationCheck = "violation_check";  // no row may violate a CHECK about to be added
-constexpr const char* kIntegrityCheck = "integrity_check";  // integrity_check(table) after its edit
+constexpr const char* kIntegrityCheck = "quick_check";      // quick_check(table) after its edit
 
 std::string lower(std::string s) {
   for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -358,9 +358,11 @@ class SqliteMigrator final : public Migrator {
     });
     if (found.empty()) return;
     if (step.origin == kViolationCheck) {
-      throw Error(ExitCode::findings,
-                  step.comment.substr(0, step.comment.find(" (read")) +
-                      ", but a row does (written since the scan?); rolled back, nothing was changed");
+      // Reported like the rebuild's failed copy: the engine's scan then
+      // explains which rows violate (exit 1).
+      throw DatabaseError(
+          step.comment.substr(0, step.comment.find(" (read")) + ", but a row does; rolled back, nothing was changed",
+          DbErrorKind::check_violation);
     }
     throw DatabaseError(step.sql + " found: " + found + " (" + step.comment + "); rolled back, nothing was changed");
   }
@@ -502,7 +504,7 @@ class SqliteMigrator final : public Migrator {
       }
     }
     std::vector<Step> out;
-    std::vector<Step> after_bump;  // integrity_check of the tables edited: it reads the reloaded schema
+    std::vector<Step> after_bump;  // quick_check of the tables edited: it reads the reloaded schema
     schema_edited_ = false;
     for (const auto& table : order) {
       const auto& c = checks[table];
@@ -519,8 +521,10 @@ class SqliteMigrator final : public Migrator {
       } else if (const std::string why = options_.sqlite_no_rebuild ? no_rebuild_refusal(table) : "no"; why.empty()) {
         for (auto& s : add_by_schema_edit(table, c)) out.push_back(std::move(s));
         after_bump.push_back(
-            {"SELECT integrity_check FROM pragma_integrity_check(" + lit(table) + ") WHERE integrity_check <> 'ok'", "",
-             "integrity_check of " + table + " evaluates its CHECKs, the new ones included, on every row",
+            {"SELECT quick_check FROM pragma_quick_check(" + lit(table) + ") WHERE quick_check <> 'ok'", "",
+             "quick_check of " + table +
+                 " evaluates its NOT NULLs and CHECKs, the new ones included, on every row "
+                 "(integrity_check would also cross-check every index, which the edit cannot change)",
              kIntegrityCheck, true, ""});
       } else {
         if (options_.sqlite_no_rebuild) notes_.push_back(table + ": rebuilt (no_rebuild refused: " + why + ")");
@@ -581,19 +585,18 @@ class SqliteMigrator final : public Migrator {
   }
 
   // Why `table`'s CHECKs cannot be added by editing its stored text, or ""
-  // when they can: the edit needs integrity_check(TABLE) (3.33.0) to prove
-  // the rows against the new text, and a table SQLite's integrity_check
-  // reads by its name only.
+  // when they can: the edit needs quick_check(TABLE) (3.33.0) to prove the
+  // rows against the new text, and a table the pragma reads by its name.
   std::string no_rebuild_refusal(const std::string& table) {
+    std::string text;
     std::int64_t version = 0;
     db_.query("SELECT sqlite_version()", [&](const Row& r) {
-      const std::string v = value_text(r[0]);
+      text = value_text(r[0]);
       int major = 0, minor = 0, patch = 0;
-      std::sscanf(v.c_str(), "%d.%d.%d", &major, &minor, &patch);
+      std::sscanf(text.c_str(), "%d.%d.%d", &major, &minor, &patch);
       version = major * 1000000LL + minor * 1000LL + patch;
     });
-    if (version < 3033000)
-      return "SQLite " + std::to_string(version) + " has no PRAGMA integrity_check(TABLE) (3.33.0)";
+    if (version < 3033000) return "SQLite " + text + " has no PRAGMA quick_check(TABLE) (3.33.0)";
     // Before 3.46 a numeric-looking argument is a row limit, not a table.
     if (table.find_first_not_of("0123456789+-. ") == std::string::npos) return "a table name that looks like a number";
     const auto toks = sql::significant(sql::tokenize(create_sql_of(table)));
@@ -605,7 +608,7 @@ class SqliteMigrator final : public Migrator {
 
   // Adds (and drops) `table`'s CHECKs by editing its stored CREATE TABLE
   // text, after a scan in the same transaction found no violating row. The
-  // plan's schema_version bump and integrity_check(table) follow.
+  // plan's schema_version bump and quick_check(table) follow.
   std::vector<Step> add_by_schema_edit(const std::string& table, const TableChecks& changes) {
     edited_.push_back(table);
     const std::string create_sql = create_sql_of(table);
