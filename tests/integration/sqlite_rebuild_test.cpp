@@ -59,9 +59,10 @@ SQL)SQL");
     ASSERT_EQ(run_cli({"generate"}, dir_.path()).exit_code, 0);
   }
 
-  std::map<std::string, std::string> schema_text() {
+  std::map<std::string, std::string> schema_text() { return schema_text_of(db_); }
+  static std::map<std::string, std::string> schema_text_of(const std::filesystem::path& db) {
     std::map<std::string, std::string> out;
-    connect("sqlite:" + db_.string())
+    connect("sqlite:" + db.string())
         ->query("SELECT type || ' ' || name, sql FROM sqlite_schema WHERE tbl_name NOT LIKE 'constraintctl%'",
                 [&](const dialect::Row& r) { out[dialect::value_text(r[0])] = dialect::value_text(r[1]); });
     return out;
@@ -203,9 +204,10 @@ SQL)SQL");
                "table = \"Items\"\n[[check]]\nname = \"Items qty \\\"non-negative\\\"\"\nexpr = 'qty >= 0'\n");
     ASSERT_EQ(run_cli({"generate"}, dir_.path()).exit_code, 0);
   }
-  std::map<std::string, std::string> schema_text() {
+  std::map<std::string, std::string> schema_text() { return schema_text_of(db_); }
+  static std::map<std::string, std::string> schema_text_of(const std::filesystem::path& db) {
     std::map<std::string, std::string> out;
-    connect("sqlite:" + db_.string())
+    connect("sqlite:" + db.string())
         ->query(
             "SELECT type || ' ' || name || ' on ' || tbl_name, sql FROM sqlite_schema WHERE tbl_name NOT LIKE "
             "'constraintctl%'",
@@ -276,6 +278,19 @@ TEST_P(SqliteNames, ARowWrittenBeforeTheWriteLockRollsBack) {
   EXPECT_EQ(schema_text(), before);
   EXPECT_EQ(scalar("SELECT count(*) FROM constraintctl_history"), "0");
   EXPECT_EQ(scalar("PRAGMA integrity_check"), "ok");
+}
+
+// The dry run's script, run by sqlite3 on a copy, leaves the schema the
+// real apply leaves.
+TEST_P(SqliteNames, TheDryRunScriptDoesWhatApplyDoes) {
+  const auto copy = dir_ / "copy.db";
+  std::filesystem::copy_file(db_, copy);
+  auto dry = apply({"--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  write_file(dir_ / "plan.sql", dry.out);
+  shell("sqlite3 -bail " + copy.string() + " < " + (dir_ / "plan.sql").string());
+  ASSERT_EQ(apply().exit_code, 0);
+  EXPECT_EQ(schema_text_of(copy), schema_text());
 }
 
 // The same path from constraintctl.toml, and the dry run prints it.
