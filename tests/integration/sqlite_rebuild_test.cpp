@@ -307,6 +307,27 @@ TEST_P(SqliteNames, TheConfigurationSettingChoosesThePath) {
   EXPECT_NE(bad.err.find("'no_rebuild' must be true or false"), std::string::npos) << bad.err;
 }
 
+// A virtual table's text is its module's arguments: never edited.
+TEST(SqliteNoRebuild, AVirtualTableIsRefusedAndLeftAlone) {
+  TempDir dir;
+  const auto db = dir / "v.db";
+  shell("sqlite3 " + db.string() +
+        " \"CREATE VIRTUAL TABLE docs USING fts5(title, body); INSERT INTO docs VALUES ('a', 'b');\"");
+  write_file(dir / "schema/docs.toml",
+             "table = \"docs\"\n[[check]]\nname = \"docs_title\"\nexpr = 'length(title) < 100'\n");
+  ASSERT_EQ(run_cli({"generate"}, dir.path()).exit_code, 0);
+  auto r = run_cli({"--db", "sqlite:" + db.string(), "apply", "--sqlite-no-rebuild"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("table 'docs' is a virtual table"), std::string::npos) << r.err;
+  std::string sql, rows;
+  auto c = connect("sqlite:" + db.string());
+  c->query("SELECT sql FROM sqlite_schema WHERE name = 'docs'",
+           [&](const dialect::Row& row) { sql = dialect::value_text(row[0]); });
+  c->query("SELECT title || body FROM docs", [&](const dialect::Row& row) { rows += dialect::value_text(row[0]); });
+  EXPECT_EQ(sql, "CREATE VIRTUAL TABLE docs USING fts5(title, body)");
+  EXPECT_EQ(rows, "ab");
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, SqliteNames, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& p) {
                            return p.param ? std::string("NoRebuild") : std::string("Rebuild");

@@ -599,7 +599,8 @@ class SqliteMigrator final : public Migrator {
     if (version < 3033000) return "SQLite " + text + " has no PRAGMA quick_check(TABLE) (3.33.0)";
     // Before 3.46 a numeric-looking argument is a row limit, not a table.
     if (table.find_first_not_of("0123456789+-. ") == std::string::npos) return "a table name that looks like a number";
-    const auto toks = sql::significant(sql::tokenize(create_sql_of(table)));
+    const std::string create_sql = create_sql_of(table);  // the tokens point into it
+    const auto toks = sql::significant(sql::tokenize(create_sql));
     if (toks.size() > 1 && toks[1].is_word("VIRTUAL")) {
       throw UsageError("table '" + table + "' is a virtual table: SQLite keeps no CHECK on it; nothing was changed");
     }
