@@ -599,12 +599,18 @@ class SqliteMigrator final : public Migrator {
     if (version < 3033000) return "SQLite " + text + " has no PRAGMA quick_check(TABLE) (3.33.0)";
     // Before 3.46 a numeric-looking argument is a row limit, not a table.
     if (table.find_first_not_of("0123456789+-. ") == std::string::npos) return "a table name that looks like a number";
+    refuse_virtual(table);
+    return "";
+  }
+
+  // A virtual table's text is its module's arguments: no CHECK can go there,
+  // by a rebuild or by an edit.
+  void refuse_virtual(const std::string& table) {
     const std::string create_sql = create_sql_of(table);  // the tokens point into it
     const auto toks = sql::significant(sql::tokenize(create_sql));
     if (toks.size() > 1 && toks[1].is_word("VIRTUAL")) {
       throw UsageError("table '" + table + "' is a virtual table: SQLite keeps no CHECK on it; nothing was changed");
     }
-    return "";
   }
 
   // Adds (and drops) `table`'s CHECKs by editing its stored CREATE TABLE
@@ -632,6 +638,7 @@ class SqliteMigrator final : public Migrator {
   }
 
   std::vector<Step> rebuild(const std::string& table, const TableChecks& changes) {
+    refuse_virtual(table);
     rebuilt_.push_back(table);
     const std::string create_sql = create_sql_of(table);
     planned_sql_[table] = sqlite::edit_create_table(create_sql, changes.drop, changes.add, "");
