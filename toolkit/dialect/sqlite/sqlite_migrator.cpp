@@ -511,6 +511,7 @@ class SqliteMigrator final : public Migrator {
       if (c.add.empty()) {
         for (auto& s : drop_by_schema_edit(table, c.drop)) out.push_back(std::move(s));
       } else if (native_alter()) {
+        refuse_virtual(table);
         planned_change_.table_sql[lower(table)] = std::nullopt;  // SQLite writes the clause its own way
         for (const auto& name : c.drop)
           out.push_back(note("ALTER TABLE " + q(table) + " DROP CONSTRAINT " + q(name), "native"));
