@@ -75,6 +75,29 @@ TEST_F(SqliteCatalog, InspectsColumnsKeysAndConstraints) {
   EXPECT_FALSE(db->inspect_table({"absent"}).exists);
 }
 
+// The referrers come from a foreign-key graph the connection caches per
+// schema_version: DDL on this connection or another one is seen at once.
+TEST_F(SqliteCatalog, ReferrersFollowDdlOnAnyConnection) {
+  auto db = test::connect("sqlite:" + path_.string());
+  TableInfo p = db->inspect_table({"P"});  // names match in any case
+  ASSERT_EQ(p.referrers.size(), 1u);
+  EXPECT_EQ(p.referrers[0].table.name, "t");
+  EXPECT_EQ(p.referrers[0].columns, std::vector<std::string>{"p_id"});
+  EXPECT_EQ(p.referrers[0].parent_columns, std::vector<std::string>{"id"});
+  EXPECT_TRUE(p.referrers[0].cascade);
+  db->execute("CREATE TABLE child2 (id INTEGER PRIMARY KEY, pid INT REFERENCES \"P\" ON DELETE SET NULL)");
+  p = db->inspect_table({"p"});
+  ASSERT_EQ(p.referrers.size(), 2u);
+  EXPECT_EQ(p.referrers[0].table.name, "child2");
+  EXPECT_EQ(p.referrers[0].parent_columns, std::vector<std::string>{"id"});  // its primary key
+  EXPECT_EQ(p.referrers[0].on_delete, "SET NULL");
+  test::connect("sqlite:" + path_.string())->execute("DROP TABLE child2");
+  p = db->inspect_table({"p"});
+  ASSERT_EQ(p.referrers.size(), 1u);
+  EXPECT_EQ(p.referrers[0].table.name, "t");
+  EXPECT_TRUE(db->inspect_table({"nokey"}).referrers.empty());
+}
+
 TEST_F(SqliteCatalog, ValidatesExpressionsWithTheParser) {
   auto db = test::connect("sqlite:" + path_.string(), true);
   EXPECT_NO_THROW(db->validate_expression({"t"}, "x > 0 AND \"Mixed\" <> 'a'"));

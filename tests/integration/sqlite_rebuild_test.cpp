@@ -3,7 +3,10 @@
 // collation and default survives, on ordinary, STRICT and WITHOUT ROWID tables.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <future>
 #include <map>
+#include <thread>
 
 #include "core/error.h"
 #include "support/test_support.h"
@@ -51,14 +54,17 @@ SQL)SQL");
                "table = \"Order\"\n[[check]]\nname = \"order_price_cap\"\ncolumn = \"price\"\nmax = 1000\n"
                "[[check]]\nname = \"order check small\"\nexpr = '\"check\" < 100'\n");
     write_file(dir_ / "schema/kv.toml", "table = \"kv\"\n[[check]]\nname = \"kv_v_pos\"\ncolumn = \"v\"\nmin = 0\n");
-    write_file(dir_ / "schema/strict.toml", "table = \"strict_t\"\n[[check]]\nname = \"strict_n\"\ncolumn = \"n\"\nmax = 100\n");
+    write_file(dir_ / "schema/strict.toml",
+               "table = \"strict_t\"\n[[check]]\nname = \"strict_n\"\ncolumn = \"n\"\nmax = 100\n");
     ASSERT_EQ(run_cli({"generate"}, dir_.path()).exit_code, 0);
   }
 
-  std::map<std::string, std::string> schema_text() {
+  std::map<std::string, std::string> schema_text() { return schema_text_of(db_); }
+  static std::map<std::string, std::string> schema_text_of(const std::filesystem::path& db) {
     std::map<std::string, std::string> out;
-    connect("sqlite:" + db_.string())->query("SELECT type || ' ' || name, sql FROM sqlite_schema WHERE tbl_name NOT LIKE 'constraintctl%'",
-                                             [&](const dialect::Row& r) { out[dialect::value_text(r[0])] = dialect::value_text(r[1]); });
+    connect("sqlite:" + db.string())
+        ->query("SELECT type || ' ' || name, sql FROM sqlite_schema WHERE tbl_name NOT LIKE 'constraintctl%'",
+                [&](const dialect::Row& r) { out[dialect::value_text(r[0])] = dialect::value_text(r[1]); });
     return out;
   }
   std::string scalar(const std::string& sql) {
@@ -113,8 +119,11 @@ TEST_F(SqliteRebuild, AddingChecksChangesOnlyTheConstraints) {
   }
   const std::string order_before = unquote_name(before.at("table Order"), "Order");
   const std::string order_after = unquote_name(after.at("table Order"), "Order");
-  const std::string added = ",\n  CONSTRAINT \"order_price_cap\" CHECK (\"price\" <= 1000),\n  CONSTRAINT \"order check small\" CHECK ((\"check\" < 100))";
-  const auto last = order_before.find_last_not_of(" \n", order_before.rfind(')') - 1) + 1;  // end of the last definition
+  const std::string added =
+      ",\n  CONSTRAINT \"order_price_cap\" CHECK (\"price\" <= 1000),\n  CONSTRAINT \"order check small\" CHECK "
+      "((\"check\" < 100))";
+  const auto last =
+      order_before.find_last_not_of(" \n", order_before.rfind(')') - 1) + 1;  // end of the last definition
   EXPECT_EQ(order_after, order_before.substr(0, last) + added + order_before.substr(last));
   EXPECT_NE(unquote_name(after.at("table kv"), "kv").find("WITHOUT ROWID"), std::string::npos);
   EXPECT_NE(unquote_name(after.at("table strict_t"), "strict_t").find("STRICT"), std::string::npos);
@@ -131,8 +140,10 @@ TEST_F(SqliteRebuild, AddingChecksChangesOnlyTheConstraints) {
   connect("sqlite:" + db_.string())->execute("UPDATE \"Order\" SET \"check\" = 5 WHERE id = 1");
   EXPECT_EQ(scalar("SELECT n FROM audit ORDER BY rowid DESC LIMIT 1"), "5");
   EXPECT_EQ(scalar("SELECT lines FROM order_lines WHERE id = 3"), "2");
-  EXPECT_THROW(connect("sqlite:" + db_.string())->execute("UPDATE \"Order\" SET price = 5000 WHERE id = 1"), DatabaseError);
-  EXPECT_THROW(connect("sqlite:" + db_.string())->execute("UPDATE \"Order\" SET \"check\" = 13 WHERE id = 1"), DatabaseError);
+  EXPECT_THROW(connect("sqlite:" + db_.string())->execute("UPDATE \"Order\" SET price = 5000 WHERE id = 1"),
+               DatabaseError);
+  EXPECT_THROW(connect("sqlite:" + db_.string())->execute("UPDATE \"Order\" SET \"check\" = 13 WHERE id = 1"),
+               DatabaseError);
   EXPECT_THROW(connect("sqlite:" + db_.string())->execute("UPDATE kv SET v = -1 WHERE k = 'k1'"), DatabaseError);
   auto ins = connect("sqlite:" + db_.string());
   ins->execute("INSERT INTO \"Order\" (name) VALUES ('new')");
@@ -143,7 +154,9 @@ TEST_F(SqliteRebuild, AddingChecksChangesOnlyTheConstraints) {
   const auto back = schema_text();
   for (const auto& [key, sql] : before) {
     const bool table = key.rfind("table ", 0) == 0;
-    EXPECT_EQ(table ? unquote_name(back.at(key), key.substr(6)) : back.at(key), table ? unquote_name(sql, key.substr(6)) : sql) << key;
+    EXPECT_EQ(table ? unquote_name(back.at(key), key.substr(6)) : back.at(key),
+              table ? unquote_name(sql, key.substr(6)) : sql)
+        << key;
   }
   EXPECT_EQ(dump("line"), lines);
   EXPECT_EQ(scalar("PRAGMA integrity_check"), "ok");
@@ -158,6 +171,172 @@ TEST_F(SqliteRebuild, ViolatingRowRollsBackTheWholeMigration) {
   EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_schema WHERE name LIKE 'cc_new_%'"), "0");
 }
 
+// Names in every letter case: SQLite matches names case-insensitively and
+// keeps tbl_name as each CREATE statement spelled it, so a trigger written
+// "ON items" belongs to table Items, and an INSTEAD OF trigger written
+// "ON item_view" to view Item_View. Every object must survive an apply of a
+// CHECK on Items, by the rebuild and by the no-rebuild edit alike.
+class SqliteNames : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    if (sqlite_native_alter()) GTEST_SKIP() << "native ALTER TABLE: no rebuild";
+    db_ = dir_ / "names.db";
+    shell("sqlite3 " + db_.string() + R"SQL( <<'SQL'
+CREATE TABLE "Items" (id INTEGER PRIMARY KEY, qty INTEGER, note TEXT UNIQUE);
+CREATE TABLE "items_Log" (n INTEGER, what TEXT);
+CREATE TABLE other (id INTEGER PRIMARY KEY, item_id INTEGER REFERENCES items (id));
+CREATE INDEX "Items_qty" ON items (qty);
+CREATE INDEX items_note_lower ON "ITEMS" (lower(note));
+CREATE TRIGGER items_audit AFTER INSERT ON items BEGIN INSERT INTO items_log VALUES (NEW.qty, 'ins'); END;
+CREATE TRIGGER "ITEMS" AFTER UPDATE ON "ITEMS" BEGIN INSERT INTO Items_Log VALUES (NEW.qty, 'upd'); END;
+CREATE TRIGGER "we""ird ""trig""" AFTER DELETE ON "iTeMs" BEGIN INSERT INTO "items_log" VALUES (OLD.qty, 'del'); END;
+CREATE TRIGGER items_log_self AFTER INSERT ON Items_Log WHEN NEW.what = 'never' BEGIN SELECT 1; END;
+CREATE TRIGGER other_ins AFTER INSERT ON other BEGIN UPDATE items SET qty = qty + 1 WHERE id = NEW.item_id; END;
+CREATE VIEW "Item_View" AS SELECT id, qty FROM Items;
+CREATE TRIGGER item_view_ins INSTEAD OF INSERT ON item_view BEGIN INSERT INTO Items (qty, note) VALUES (NEW.qty, 'via view'); END;
+CREATE TRIGGER "Item_View_Del" INSTEAD OF DELETE ON "ITEM_VIEW" BEGIN DELETE FROM items WHERE id = OLD.id; END;
+CREATE VIEW "items view 2" AS SELECT count(*) AS n FROM "ITEMS";
+INSERT INTO items (qty, note) SELECT value, 'n' || value FROM generate_series(1, 100);
+INSERT INTO other (item_id) VALUES (1), (2);
+DELETE FROM items_log;
+SQL)SQL");
+    write_file(dir_ / "schema/items.toml",
+               "table = \"Items\"\n[[check]]\nname = \"Items qty \\\"non-negative\\\"\"\nexpr = 'qty >= 0'\n");
+    ASSERT_EQ(run_cli({"generate"}, dir_.path()).exit_code, 0);
+  }
+  std::map<std::string, std::string> schema_text() { return schema_text_of(db_); }
+  static std::map<std::string, std::string> schema_text_of(const std::filesystem::path& db) {
+    std::map<std::string, std::string> out;
+    connect("sqlite:" + db.string())
+        ->query(
+            "SELECT type || ' ' || name || ' on ' || tbl_name, sql FROM sqlite_schema WHERE tbl_name NOT LIKE "
+            "'constraintctl%'",
+            [&](const dialect::Row& r) { out[dialect::value_text(r[0])] = dialect::value_text(r[1]); });
+    return out;
+  }
+  std::string scalar(const std::string& sql) {
+    std::string v;
+    connect("sqlite:" + db_.string())->query(sql, [&](const dialect::Row& r) { v = dialect::value_text(r[0]); });
+    return v;
+  }
+  RunResult apply(std::vector<std::string> extra = {}, std::vector<std::string> env = {}) {
+    std::vector<std::string> args = {"--db", "sqlite:" + db_.string(), "apply"};
+    if (GetParam()) args.push_back("--sqlite-no-rebuild");
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_cli(args, dir_.path(), env);
+  }
+  TempDir dir_;
+  std::filesystem::path db_;
+};
+
+TEST_P(SqliteNames, EveryObjectSurvivesWhateverItsLetterCase) {
+  const auto before = schema_text();
+  ASSERT_EQ(before.size(), 15u);
+  auto dry = apply({"--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_EQ(dry.out.find("cc_new_") == std::string::npos, GetParam()) << dry.out;  // rebuilt or edited
+  EXPECT_EQ(dry.out.find("pragma_quick_check('Items')") != std::string::npos, GetParam()) << dry.out;
+  auto r = apply();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto after = schema_text();
+  EXPECT_EQ(after.size(), before.size());
+  for (const auto& [key, sql] : before) {
+    ASSERT_TRUE(after.count(key)) << key << " is gone";
+    if (key == "table Items on Items") {
+      EXPECT_NE(after.at(key).find("CONSTRAINT \"Items qty \"\"non-negative\"\"\" CHECK"), std::string::npos)
+          << after.at(key);
+      continue;
+    }
+    EXPECT_EQ(after.at(key), sql) << key;
+  }
+  EXPECT_EQ(scalar("PRAGMA integrity_check"), "ok");
+  // Every trigger still fires, the views' INSTEAD OF triggers included.
+  auto db = connect("sqlite:" + db_.string());
+  db->execute("INSERT INTO item_view (qty) VALUES (7)");
+  db->execute("UPDATE items SET qty = 8 WHERE note = 'via view'");
+  db->execute("INSERT INTO other (item_id) VALUES (3)");
+  db->execute("DELETE FROM \"Item_View\" WHERE id = 4");
+  EXPECT_EQ(scalar("SELECT group_concat(n || ':' || what, ',') FROM items_log"), "7:ins,8:upd,4:upd,4:del");
+  EXPECT_EQ(scalar("SELECT n FROM \"items view 2\""), "100");
+  EXPECT_THROW(db->execute("UPDATE items SET qty = -1 WHERE id = 1"), DatabaseError);
+  auto v = run_cli({"--db", "sqlite:" + db_.string(), "verify"}, dir_.path());
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
+// A violating row written after apply planned, before its write lock: the
+// rebuild's copy fails on it, the no-rebuild path's in-transaction scan
+// finds it; either way nothing changes, and the refusal names the rows.
+TEST_P(SqliteNames, ARowWrittenBeforeTheWriteLockRollsBack) {
+  const auto before = schema_text();
+  auto pending =
+      std::async(std::launch::async, [&] { return apply({}, {"CONSTRAINTCTL_FAULT=sleep@sqlite-before-begin"}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  connect("sqlite:" + db_.string())->execute("INSERT INTO items (qty, note) VALUES (-1, 'late')");
+  const auto r = pending.get();
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("Items qty"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(schema_text(), before);
+  EXPECT_EQ(scalar("SELECT count(*) FROM constraintctl_history"), "0");
+  EXPECT_EQ(scalar("PRAGMA integrity_check"), "ok");
+}
+
+// The dry run's script, run by sqlite3 on a copy, leaves the schema the
+// real apply leaves.
+TEST_P(SqliteNames, TheDryRunScriptDoesWhatApplyDoes) {
+  const auto copy = dir_ / "copy.db";
+  std::filesystem::copy_file(db_, copy);
+  auto dry = apply({"--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  write_file(dir_ / "plan.sql", dry.out);
+  shell("sqlite3 -bail " + copy.string() + " < " + (dir_ / "plan.sql").string());
+  ASSERT_EQ(apply().exit_code, 0);
+  EXPECT_EQ(schema_text_of(copy), schema_text());
+}
+
+// The same path from constraintctl.toml, and the dry run prints it.
+TEST_P(SqliteNames, TheConfigurationSettingChoosesThePath) {
+  if (!GetParam()) GTEST_SKIP() << "one run is enough";
+  write_file(dir_ / "constraintctl.toml", "[sqlite]\nno_rebuild = true\n");
+  auto dry = run_cli({"--db", "sqlite:" + db_.string(), "apply", "--dry-run"}, dir_.path());
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_EQ(dry.out.find("cc_new_"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("PRAGMA writable_schema = ON;"), std::string::npos) << dry.out;
+  write_file(dir_ / "constraintctl.toml", "[sqlite]\nno_rebuild = \"yes\"\n");
+  auto bad = run_cli({"--db", "sqlite:" + db_.string(), "apply", "--dry-run"}, dir_.path());
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("'no_rebuild' must be true or false"), std::string::npos) << bad.err;
+}
+
+// A virtual table's text is its module's arguments: never edited, never
+// rebuilt with a CHECK in it.
+TEST(SqliteNoRebuild, AVirtualTableIsRefusedAndLeftAlone) {
+  TempDir dir;
+  const auto db = dir / "v.db";
+  shell("sqlite3 " + db.string() +
+        " \"CREATE VIRTUAL TABLE docs USING fts5(title, body); INSERT INTO docs VALUES ('a', 'b');\"");
+  write_file(dir / "schema/docs.toml",
+             "table = \"docs\"\n[[check]]\nname = \"docs_title\"\nexpr = 'length(title) < 100'\n");
+  ASSERT_EQ(run_cli({"generate"}, dir.path()).exit_code, 0);
+  for (const bool no_rebuild : {true, false}) {
+    std::vector<std::string> args = {"--db", "sqlite:" + db.string(), "apply"};
+    if (no_rebuild) args.push_back("--sqlite-no-rebuild");
+    auto r = run_cli(args, dir.path());
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("table 'docs' is a virtual table"), std::string::npos) << r.err;
+  }
+  std::string sql, rows;
+  auto c = connect("sqlite:" + db.string());
+  c->query("SELECT sql FROM sqlite_schema WHERE name = 'docs'",
+           [&](const dialect::Row& row) { sql = dialect::value_text(row[0]); });
+  c->query("SELECT title || body FROM docs", [&](const dialect::Row& row) { rows += dialect::value_text(row[0]); });
+  EXPECT_EQ(sql, "CREATE VIRTUAL TABLE docs USING fts5(title, body)");
+  EXPECT_EQ(rows, "ab");
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, SqliteNames, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? std::string("NoRebuild") : std::string("Rebuild");
+                         });
 
 }  // namespace
 }  // namespace cc::test

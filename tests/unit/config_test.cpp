@@ -13,6 +13,7 @@ TEST(Config, DefaultsWithoutAFile) {
   EXPECT_FALSE(c.database);
   EXPECT_EQ(c.schema_dir, dir.path() / "schema");
   EXPECT_EQ(c.sqlite_busy_timeout_ms, 5000);
+  EXPECT_FALSE(c.sqlite_no_rebuild);
   EXPECT_EQ(c.lock_wait_ms, 10000);
 }
 
@@ -27,10 +28,12 @@ TEST(Config, ReadsLockWait) {
 
 TEST(Config, ReadsSettings) {
   test::TempDir dir;
-  test::write_file(dir / "constraintctl.toml",
-                   "database = \"sqlite:dev.db\"\nschema_dir = \"rules\"\n[sqlite]\nbusy_timeout_ms = 100\n"
-                   "[postgresql]\nlock_timeout_ms = 50\n");
+  test::write_file(
+      dir / "constraintctl.toml",
+      "database = \"sqlite:dev.db\"\nschema_dir = \"rules\"\n[sqlite]\nbusy_timeout_ms = 100\nno_rebuild = true\n"
+      "[postgresql]\nlock_timeout_ms = 50\n");
   Config c = load_config(dir.path());
+  EXPECT_TRUE(c.sqlite_no_rebuild);
   EXPECT_EQ(*c.database, "sqlite:dev.db");
   EXPECT_EQ(c.schema_dir, dir.path() / "rules");
   EXPECT_EQ(c.sqlite_busy_timeout_ms, 100);

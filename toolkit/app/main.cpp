@@ -244,6 +244,9 @@ int main(int argc, char** argv) {
       "--lock-wait-ms", apply_options.lock_wait_ms,
       "Wait at most this long for other sessions: another migrator, the older transactions a CONCURRENTLY build waits "
       "for, a locked table (default: lock_wait_ms in constraintctl.toml, else 10000)");
+  apply->add_flag("--sqlite-no-rebuild", apply_options.sqlite_no_rebuild,
+                  "SQLite: add CHECKs by editing the table's stored definition (writable_schema) after proving no row "
+                  "violates, instead of rebuilding the table; outside SQLite's documented procedures (docs/plans.md)");
   apply->footer(
       "Examples:\n  constraintctl --db sqlite:app.db apply\n  constraintctl apply --db postgresql://app@db/app "
       "--dry-run\n"

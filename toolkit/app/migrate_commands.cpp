@@ -202,6 +202,7 @@ dialect::MigratorOptions migrator_options(const Context& ctx, int lock_wait_ms) 
   o.lock_wait_ms = lock_wait_ms >= 0 ? lock_wait_ms : ctx.config().lock_wait_ms;
   o.lock_timeout_ms = ctx.config().postgres_lock_timeout_ms;
   o.statement_timeout_ms = ctx.config().postgres_statement_timeout_ms;
+  o.sqlite_no_rebuild = ctx.config().sqlite_no_rebuild;
   o.tool_version = CONSTRAINTCTL_VERSION;
   o.applied_by = applied_by();
   return o;
@@ -471,13 +472,15 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
   }
   auto db = ctx.connect(false);
   db->require_session();
-  auto migrator = dialect::make_migrator(*db, migrator_options(ctx, options.lock_wait_ms));
+  auto mo = migrator_options(ctx, options.lock_wait_ms);
+  mo.sqlite_no_rebuild = mo.sqlite_no_rebuild || options.sqlite_no_rebuild;
+  auto migrator = dialect::make_migrator(*db, mo);
   migrate::ApplyOptions ao;
   ao.to = options.to;
   ao.dry_run = options.dry_run;
   const auto result = [&] {
     try {
-      return migrate::apply(*db, *migrator, migrations, ao, migrator_options(ctx, options.lock_wait_ms));
+      return migrate::apply(*db, *migrator, migrations, ao, mo);
     } catch (const UsageError& e) {
       // A refusal names the migration's operation ("add_check t.name: ...");
       // where schema/ declares that constraint, say where.

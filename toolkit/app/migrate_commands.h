@@ -28,6 +28,7 @@ struct ApplyCommandOptions {
   bool dry_run = false;
   bool fix = false;       // repair violating rows by policy first (audited, undoable)
   int lock_wait_ms = -1;  // -1: lock_wait_ms in constraintctl.toml (default 10000)
+  bool sqlite_no_rebuild = false;  // or [sqlite] no_rebuild in constraintctl.toml
 };
 ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options);
 

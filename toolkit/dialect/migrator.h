@@ -78,6 +78,10 @@ struct MigratorOptions {
   // PostgreSQL: statement_timeout of the steps that run outside a transaction
   // (CONCURRENTLY builds and drops); 0 = no limit, whatever the role says.
   int statement_timeout_ms = 0;
+  // SQLite: add CHECKs by editing the table's stored CREATE TABLE text under
+  // writable_schema (scan, edit, integrity_check in one write transaction)
+  // instead of rebuilding it, where that can be proven safe (docs/plans.md).
+  bool sqlite_no_rebuild = false;
   std::string tool_version;
   std::string applied_by;  // user@host
 };

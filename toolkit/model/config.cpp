@@ -18,6 +18,16 @@ void read_int(const toml::table& tbl, std::string_view key, int min, int& out, P
   out = static_cast<int>(*v);
 }
 
+void read_bool(const toml::table& tbl, std::string_view key, bool& out, Problems& problems) {
+  const toml::node* n = tbl.get(key);
+  if (!n) return;
+  if (!n->is_boolean()) {
+    problems.add(n->source(), "'" + std::string(key) + "' must be true or false");
+    return;
+  }
+  out = n->as_boolean()->get();
+}
+
 void read_path(const toml::table& tbl, std::string_view key, const std::filesystem::path& base,
                std::filesystem::path& out, Problems& problems) {
   const toml::node* n = tbl.get(key);
@@ -69,8 +79,9 @@ Config load_config(const std::filesystem::path& project_dir) {
   read_path(root, "schema_dir", project_dir, cfg.schema_dir, problems);
   read_path(root, "migrations_dir", project_dir, cfg.migrations_dir, problems);
   if (const toml::table* t = root.get_as<toml::table>("sqlite")) {
-    check_keys(*t, {"busy_timeout_ms"}, "[sqlite]", problems);
+    check_keys(*t, {"busy_timeout_ms", "no_rebuild"}, "[sqlite]", problems);
     read_int(*t, "busy_timeout_ms", 0, cfg.sqlite_busy_timeout_ms, problems);
+    read_bool(*t, "no_rebuild", cfg.sqlite_no_rebuild, problems);
   }
   if (const toml::table* t = root.get_as<toml::table>("postgresql")) {
     check_keys(*t, {"statement_timeout_ms", "lock_timeout_ms"}, "[postgresql]", problems);

@@ -20,6 +20,9 @@ struct Config {
   // is optional (lock_timeout).
   int lock_wait_ms = 10000;
   int sqlite_busy_timeout_ms = 5000;
+  // [sqlite] no_rebuild: add CHECKs by editing the stored CREATE TABLE text
+  // (writable_schema) instead of rebuilding the table; opt-in, docs/plans.md.
+  bool sqlite_no_rebuild = false;
   int postgres_statement_timeout_ms = 0;  // scans: 0 = no limit
   int postgres_lock_timeout_ms = 2000;
 };

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -25,14 +26,14 @@ using sqlite_api::sqlite3;
 constexpr const char* kTableSql =
     "SELECT type, sql FROM sqlite_schema WHERE name = %s COLLATE NOCASE AND type IN ('table', 'view')";
 constexpr const char* kColumns =
-    "SELECT name, type, \"notnull\", dflt_value, pk, hidden IN (2, 3) FROM pragma_table_xinfo(%s) WHERE hidden <> 1 "
-    "ORDER BY cid";
-// Foreign keys of every table that point at this one.
-constexpr const char* kReferrers =
-    "SELECT m.name, group_concat(fk.\"from\", char(31)), group_concat(coalesce(fk.\"to\", ''), char(31)), "
-    "max(fk.on_delete) "
-    "FROM sqlite_schema m, pragma_foreign_key_list(m.name) fk WHERE m.type = 'table' AND fk.\"table\" = %s COLLATE "
-    "NOCASE "
+    "SELECT name, type, \"notnull\", dflt_value, pk, hidden IN (2, 3) FROM pragma_table_xinfo(%s) WHERE hidden <> 1 ORDER BY cid";
+// Every foreign key of the database (the parent table as written, which
+// names it case-insensitively): read once per schema_version, not once per
+// inspected table, so inspecting N tables reads N tables' keys, not N*N.
+constexpr const char* kForeignKeyGraph =
+    "SELECT fk.\"table\", m.name, group_concat(fk.\"from\", char(31)), group_concat(coalesce(fk.\"to\", ''), "
+    "char(31)), "
+    "max(fk.on_delete) FROM sqlite_schema m, pragma_foreign_key_list(m.name) fk WHERE m.type = 'table' "
     "GROUP BY m.name, fk.id ORDER BY m.name, fk.id";
 constexpr const char* kUniqueIndexes =
     "SELECT il.name, il.origin, s.sql, (SELECT group_concat(ii.name, char(31)) FROM "
@@ -410,17 +411,42 @@ class SqliteConnection final : public SociConnection {
       c.columns = detail::split_unit(value_text(r[2]));
       info.constraints.push_back(std::move(c));
     });
-    query(detail::substitute(kReferrers, lit), [&](const Row& r) {
-      Referrer ref;
-      ref.table = {value_text(r[0])};
-      ref.columns = detail::split_unit(value_text(r[1]));
-      ref.parent_columns = detail::split_unit(value_text(r[2]));
+    for (Referrer ref : referrers_of(table.name)) {
       if (ref.parent_columns.size() == 1 && ref.parent_columns[0].empty()) ref.parent_columns = info.primary_key;
-      ref.on_delete = value_text(r[3]);
-      ref.cascade = ref.on_delete == "CASCADE";
       info.referrers.push_back(std::move(ref));
-    });
+    }
     return info;
+  }
+
+  // The foreign keys that point at `table`, from the graph cached for the
+  // current schema_version (any DDL, on this connection or another, bumps
+  // it). An empty parent_columns entry means "its primary key".
+  const std::vector<Referrer>& referrers_of(const std::string& table) {
+    std::int64_t version = -1;
+    query("PRAGMA schema_version", [&](const Row& r) { version = value_int(r[0]); });
+    if (version != fk_graph_version_) {
+      fk_graph_.clear();
+      query(kForeignKeyGraph, [&](const Row& r) {
+        Referrer ref;
+        ref.table = {value_text(r[1])};
+        ref.columns = detail::split_unit(value_text(r[2]));
+        ref.parent_columns = detail::split_unit(value_text(r[3]));
+        ref.on_delete = value_text(r[4]);
+        ref.cascade = ref.on_delete == "CASCADE";
+        fk_graph_[ascii_lower(value_text(r[0]))].push_back(std::move(ref));
+      });
+      fk_graph_version_ = version;
+    }
+    static const std::vector<Referrer> none;
+    const auto it = fk_graph_.find(ascii_lower(table));
+    return it == fk_graph_.end() ? none : it->second;
+  }
+
+  static std::string ascii_lower(std::string s) {
+    for (auto& ch : s) {
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    }
+    return s;
   }
 
   // Rows straight from sqlite3_step: each value in its storage class, not in
@@ -546,6 +572,9 @@ class SqliteConnection final : public SociConnection {
   std::string path_;
   int busy_timeout_ms_ = 0;
   sqlite3* db_ = nullptr;
+  // Parent table (ASCII lower case) -> the foreign keys pointing at it.
+  std::map<std::string, std::vector<Referrer>> fk_graph_;
+  std::int64_t fk_graph_version_ = -1;
 };
 
 }  // namespace

@@ -13,30 +13,62 @@
 //   restored. Any error rolls the whole migration back.
 // A UNIQUE is a unique index: no rebuild. Where the linked SQLite parses
 // ALTER TABLE ... ADD/DROP CONSTRAINT, that native form is used instead.
+// Opt-in (--sqlite-no-rebuild, [sqlite] no_rebuild), a table that only gains
+// CHECKs has its stored CREATE TABLE text edited instead, inside the same
+// write transaction: a scan proving no row violates, the edit under
+// writable_schema, the schema_version bump, then quick_check(table), which
+// evaluates NOT NULL and CHECK constraints against every row (outside
+// SQLite's documented procedures: docs/plans.md).
+// Before COMMIT every migration compares sqlite_schema (type, name,
+// tbl_name, sql of every object) with what it was before the migration,
+// modulo the planned change, and rolls back naming the first object that
+// differs: a rebuild can never silently lose a trigger, index or view.
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <set>
 
 #include "core/error.h"
 #include "core/fault.h"
-#include "dialect/migrator.h"
 #include "core/sql_lexer.h"
+#include "dialect/migrator.h"
 #include "dialect/sqlite/create_table.h"
+#include "dialect/sqlite/schema_objects.h"
 
 namespace cc::dialect {
 namespace {
 
 std::string q(std::string_view s) { return sqlite_dialect().quote_ident(s); }
 std::string lit(std::string_view s) { return sqlite_dialect().quote_string(s); }
-Step note(std::string sql, std::string comment = "") { return Step{std::move(sql), "", std::move(comment), "", false, ""}; }
-
+Step note(std::string sql, std::string comment = "") {
+  return Step{std::move(sql), "", std::move(comment), "", false, ""};
+}
 
 // The changes a migration makes to one table's CHECKs.
 struct TableChecks {
   std::vector<std::string> drop;
   std::vector<sqlite::CheckToAdd> add;
+  std::vector<std::string> origins;  // the operations, for messages
 };
+
+// Every schema object, as compared before and after a migration.
+constexpr const char* kSchemaObjects = "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name, rowid";
+
+// Step origins the executor treats specially.
+constexpr const char* kForeignKeyCheck = "foreign_key_check";
+constexpr const char* kViolationCheck = "violation_check";  // no row may violate a CHECK about to be added
+constexpr const char* kIntegrityCheck = "quick_check";      // quick_check(table) after its edit
+
+std::string lower(std::string s) {
+  for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+using sqlite::object_key;
+using sqlite::SchemaObject;
+using sqlite::SchemaObjects;
 
 class SqliteMigrator final : public Migrator {
  public:
@@ -54,7 +86,9 @@ class SqliteMigrator final : public Migrator {
   }
   void unlock() override {}
 
-  std::vector<HistoryRow> history() override { return detail::read_history(db_, detail::table_exists(db_, kHistoryTable)); }
+  std::vector<HistoryRow> history() override {
+    return detail::read_history(db_, detail::table_exists(db_, kHistoryTable));
+  }
 
   // A CHECK SQLite would reject at the first write of the rebuild's copy
   // ("non-deterministic use of datetime() in a CHECK constraint") or whose
@@ -84,6 +118,9 @@ class SqliteMigrator final : public Migrator {
     std::string fk_before;
     db_.query("PRAGMA foreign_keys", [&](const Row& r) { fk_before = value_text(r[0]); });
     rebuilt_.clear();
+    edited_.clear();
+    planned_change_ = {};
+    notes_.clear();
     Unit main;
     main.comment = "one transaction, taking the write lock up front";
     main.fault_before_commit = "before-commit";
@@ -93,7 +130,8 @@ class SqliteMigrator final : public Migrator {
       s.fault = "sqlite-statement";
       main.steps.push_back(std::move(s));
     }
-    main.may_violate = !rebuilt_.empty();
+    main.may_violate = !rebuilt_.empty() || !edited_.empty();
+    for (auto& n : notes_) p.warnings.push_back(std::move(n));
     // Only a rebuild can break a foreign key; checking the tables rebuilt
     // (and their children) keeps an unrelated dangling key elsewhere in the
     // database from blocking this migration.
@@ -103,15 +141,18 @@ class SqliteMigrator final : public Migrator {
       for (const auto& ref : db_.inspect_table({t}).referrers) fk_tables.insert(ref.table.name);
     }
     for (const auto& t : fk_tables) {
-      main.steps.push_back({"PRAGMA foreign_key_check(" + q(t) + ")", "", "", "foreign_key_check", true, ""});
+      main.steps.push_back({"PRAGMA foreign_key_check(" + q(t) + ")", "", "", kForeignKeyCheck, true, ""});
     }
-    for (const auto& sql : detail::records(db_, work, options_)) main.steps.push_back({sql, "", "", "history", false, ""});
+    for (const auto& sql : detail::records(db_, work, options_))
+      main.steps.push_back({sql, "", "", "history", false, ""});
     for (auto& sql : adopt_records) {
       main.steps.push_back(
           {sql, "", "adopted: it existed before constraintctl, which never drops it", "history", false, ""});
     }
-    Unit off = alone({"PRAGMA foreign_keys = OFF", "", "before the transaction: inside one it is a no-op", "", false, ""});
-    Unit back = alone({"PRAGMA foreign_keys = " + std::string(fk_before == "1" ? "ON" : "OFF"), "", "as before", "", false, ""});
+    Unit off =
+        alone({"PRAGMA foreign_keys = OFF", "", "before the transaction: inside one it is a no-op", "", false, ""});
+    Unit back = alone(
+        {"PRAGMA foreign_keys = " + std::string(fk_before == "1" ? "ON" : "OFF"), "", "as before", "", false, ""});
     p.units.push_back(std::move(off));
     p.units.push_back(std::move(main));
     p.units.push_back(std::move(back));
@@ -130,7 +171,8 @@ class SqliteMigrator final : public Migrator {
     db_.execute(plan.units.front().steps.front().sql);  // PRAGMA foreign_keys = OFF
     std::string fk_now;
     db_.query("PRAGMA foreign_keys", [&](const Row& r) { fk_now = value_text(r[0]); });
-    if (fk_now != "0") throw DatabaseError("could not turn foreign keys off before the rebuild (is a transaction open?)");
+    if (fk_now != "0")
+      throw DatabaseError("could not turn foreign keys off before the rebuild (is a transaction open?)");
     db_.allow_schema_edits(true);
     auto restore = [&] {
       try {
@@ -145,11 +187,13 @@ class SqliteMigrator final : public Migrator {
     bool ran = false;
     try {
       std::optional<Transaction> tx;
+      fault::point("sqlite-before-begin");  // after the plan and the scan, before the write lock
       try {
         tx.emplace(db_);
       } catch (const DatabaseError& e) {
         if (e.kind() == DbErrorKind::busy) {
-          throw Error(ExitCode::locked, "another process holds the database's write lock (" + std::string(e.what()) + ")");
+          throw Error(ExitCode::locked,
+                      "another process holds the database's write lock (" + std::string(e.what()) + ")");
         }
         throw;
       }
@@ -160,8 +204,9 @@ class SqliteMigrator final : public Migrator {
         tx->rollback();  // another migrator got here first
       } else {
         if (version != plan.schema_version) {
-          throw Error(ExitCode::locked, "the database schema changed while the migration was planned (another writer); nothing was "
-                                        "changed; run the command again");
+          throw Error(ExitCode::locked,
+                      "the database schema changed while the migration was planned (another writer); nothing was "
+                      "changed; run the command again");
         }
         // Dangling keys that were there before this migration (an earlier
         // import, foreign keys that were off) are not the rebuild's doing:
@@ -172,12 +217,18 @@ class SqliteMigrator final : public Migrator {
         // parent, foreign key), counted: a WITHOUT ROWID table (rowid NULL)
         // is compared by number.
         const auto& steps = main->steps;
+        const auto is_fk_check = [](const Step& s) { return s.must_return_no_rows && s.origin == kForeignKeyCheck; };
         size_t first_check = 0;
-        while (first_check < steps.size() && !steps[first_check].must_return_no_rows) ++first_check;
+        while (first_check < steps.size() && !is_fk_check(steps[first_check])) ++first_check;
+        const SchemaObjects schema_before = schema_objects();
         auto run = [&](size_t from, size_t to) {
           for (size_t i = from; i < to; ++i) {
-            if (steps[i].must_return_no_rows) continue;
-            db_.execute(steps[i].sql);
+            if (is_fk_check(steps[i])) continue;
+            if (steps[i].must_return_no_rows) {
+              run_check(steps[i]);
+            } else {
+              db_.execute(steps[i].sql);
+            }
             if (!steps[i].fault.empty()) fault::point(steps[i].fault.c_str());
           }
         };
@@ -188,7 +239,7 @@ class SqliteMigrator final : public Migrator {
         auto new_violation = [&](std::map<std::string, std::int64_t> before) {
           std::string problem;
           for (const auto& step : steps) {
-            if (!step.must_return_no_rows) continue;
+            if (!is_fk_check(step)) continue;
             db_.query(step.sql, [&](const Row& r) {
               auto it = before.find(fk_key(r));
               if (it != before.end() && it->second > 0) {
@@ -210,7 +261,7 @@ class SqliteMigrator final : public Migrator {
           rebuild->rollback();
           std::map<std::string, std::int64_t> before;
           for (const auto& step : steps) {
-            if (step.must_return_no_rows) db_.query(step.sql, [&](const Row& r) { ++before[fk_key(r)]; });
+            if (is_fk_check(step)) db_.query(step.sql, [&](const Row& r) { ++before[fk_key(r)]; });
           }
           run(0, first_check);
           if (auto problem = new_violation(before); !problem.empty()) {
@@ -221,6 +272,11 @@ class SqliteMigrator final : public Migrator {
           rebuild->release();
         }
         run(first_check, steps.size());
+        if (const std::string problem = sqlite::schema_difference(schema_before, schema_objects(), planned_change_);
+            !problem.empty()) {
+          throw DatabaseError("the schema after the migration is not the one planned: " + problem +
+                              "; rolled back, nothing was changed");
+        }
         fault::point(main->fault_before_commit.c_str());
         tx->commit();
         ran = true;
@@ -236,10 +292,13 @@ class SqliteMigrator final : public Migrator {
   // SQLite keeps constraint text as written and has no normaliser, so both
   // sides are compared as token streams: case-folded keywords and unquoted
   // identifiers, quotes removed, redundant outer parentheses dropped.
-  std::string definition_difference(const migrate::ConstraintDef& declared, const ExistingConstraint& existing) override {
+  std::string definition_difference(const migrate::ConstraintDef& declared,
+                                    const ExistingConstraint& existing) override {
     if (!declared.unique) {
       if (existing.kind != ExistingConstraint::Kind::check) return "it is not a CHECK";
-      return normalize(existing.definition) == normalize(declared.check) ? "" : "the database has CHECK (" + existing.definition + ")";
+      return normalize(existing.definition) == normalize(declared.check)
+                 ? ""
+                 : "the database has CHECK (" + existing.definition + ")";
     }
     if (existing.kind != ExistingConstraint::Kind::unique && existing.kind != ExistingConstraint::Kind::unique_index) {
       return "it is not a UNIQUE";
@@ -290,8 +349,37 @@ class SqliteMigrator final : public Migrator {
     return out;
   }
 
+  // A check of the plan other than the foreign-key check: any row it
+  // returns fails the migration (rolled back), saying what it found.
+  void run_check(const Step& step) {
+    std::string found;
+    db_.query(step.sql, [&](const Row& r) {
+      if (found.empty()) found = r.empty() ? "a row" : value_text(r[0]);
+    });
+    if (found.empty()) return;
+    if (step.origin == kViolationCheck) {
+      // Reported like the rebuild's failed copy: the engine's scan then
+      // explains which rows violate (exit 1).
+      throw DatabaseError(
+          step.comment.substr(0, step.comment.find(" (read")) + ", but a row does; rolled back, nothing was changed",
+          DbErrorKind::check_violation);
+    }
+    throw DatabaseError(step.sql + " found: " + found + " (" + step.comment + "); rolled back, nothing was changed");
+  }
+
+  SchemaObjects schema_objects() {
+    SchemaObjects out;
+    db_.query(kSchemaObjects, [&](const Row& r) {
+      SchemaObject o{value_text(r[0]), value_text(r[1]), value_text(r[2]), value_text(r[3])};
+      out[object_key(o.type, o.name)] = std::move(o);
+    });
+    return out;
+  }
+
   std::string capabilities() override {
-    return native_alter() ? "native ALTER TABLE ADD/DROP CONSTRAINT" : "table rebuild for CHECK changes (no native ALTER TABLE ADD CONSTRAINT in this SQLite), unique indexes for UNIQUE";
+    return native_alter() ? "native ALTER TABLE ADD/DROP CONSTRAINT"
+                          : "table rebuild for CHECK changes (no native ALTER TABLE ADD CONSTRAINT in this SQLite), "
+                            "unique indexes for UNIQUE";
   }
 
  private:
@@ -389,6 +477,7 @@ class SqliteMigrator final : public Migrator {
         case migrate::OpKind::add_check:
         case migrate::OpKind::drop_check:
           if (!checks.count(table)) order.push_back(table);
+          checks[table].origins.push_back(op.describe());
           if (op.kind == migrate::OpKind::add_check) {
             checks[table].add.push_back({d.name, d.check});
           } else {
@@ -399,34 +488,56 @@ class SqliteMigrator final : public Migrator {
         case migrate::OpKind::add_unique: {
           std::string cols;
           for (size_t i = 0; i < d.columns.size(); ++i) cols += (i ? ", " : "") + q(d.columns[i]);
-          uniques.push_back({"CREATE UNIQUE INDEX " + q(d.name) + " ON " + q(table) + " (" + cols + ")" +
-                                 (d.where.empty() ? "" : " WHERE " + d.where),
-                             "DROP INDEX " + q(d.name), "a UNIQUE is a unique index: no rebuild", op.describe(), false, ""});
+          const std::string create = "CREATE UNIQUE INDEX " + q(d.name) + " ON " + q(table) + " (" + cols + ")" +
+                                     (d.where.empty() ? "" : " WHERE " + d.where);
+          planned_change_.dropped.erase(object_key("index", d.name));
+          planned_change_.created[object_key("index", d.name)] = {"index", d.name, table, create};
+          uniques.push_back(
+              {create, "DROP INDEX " + q(d.name), "a UNIQUE is a unique index: no rebuild", op.describe(), false, ""});
           break;
         }
         case migrate::OpKind::drop_unique:
+          if (planned_change_.created.erase(object_key("index", d.name)) == 0)
+            planned_change_.dropped.insert(object_key("index", d.name));
           uniques.push_back({"DROP INDEX " + q(d.name), "", "", op.describe(), false, ""});
           break;
       }
     }
     std::vector<Step> out;
+    std::vector<Step> after_bump;  // quick_check of the tables edited: it reads the reloaded schema
     schema_edited_ = false;
     for (const auto& table : order) {
       const auto& c = checks[table];
       if (c.add.empty()) {
         for (auto& s : drop_by_schema_edit(table, c.drop)) out.push_back(std::move(s));
       } else if (native_alter()) {
-        for (const auto& name : c.drop) out.push_back(note("ALTER TABLE " + q(table) + " DROP CONSTRAINT " + q(name), "native"));
+        refuse_virtual(table);
+        planned_change_.table_sql[lower(table)] = std::nullopt;  // SQLite writes the clause its own way
+        for (const auto& name : c.drop)
+          out.push_back(note("ALTER TABLE " + q(table) + " DROP CONSTRAINT " + q(name), "native"));
         for (const auto& a : c.add) {
-          out.push_back(note("ALTER TABLE " + q(table) + " ADD CONSTRAINT " + q(a.name) + " CHECK (" + a.expr + ")", "native"));
+          out.push_back(
+              note("ALTER TABLE " + q(table) + " ADD CONSTRAINT " + q(a.name) + " CHECK (" + a.expr + ")", "native"));
         }
+      } else if (const std::string why = options_.sqlite_no_rebuild ? no_rebuild_refusal(table) : "no"; why.empty()) {
+        for (auto& s : add_by_schema_edit(table, c)) out.push_back(std::move(s));
+        after_bump.push_back(
+            {"SELECT quick_check FROM pragma_quick_check(" + lit(table) + ") WHERE quick_check <> 'ok'", "",
+             "quick_check of " + table +
+                 " evaluates its NOT NULLs and CHECKs, the new ones included, on every row "
+                 "(integrity_check would also cross-check every index, which the edit cannot change)",
+             kIntegrityCheck, true, ""});
       } else {
+        if (options_.sqlite_no_rebuild) notes_.push_back(table + ": rebuilt (no_rebuild refused: " + why + ")");
         for (auto& s : rebuild(table, c)) out.push_back(std::move(s));
       }
     }
     // One schema_version bump for every edit of this migration: other
     // connections then reload the schema once.
-    if (schema_edited_) out.push_back(note("PRAGMA schema_version = " + std::to_string(schema_version_ + 1), "other connections reload the schema"));
+    if (schema_edited_)
+      out.push_back(note("PRAGMA schema_version = " + std::to_string(schema_version_ + 1),
+                         "other connections reload the schema"));
+    for (auto& s : after_bump) out.push_back(std::move(s));
     for (auto& u : uniques) out.push_back(std::move(u));
     return out;
   }
@@ -456,9 +567,8 @@ class SqliteMigrator final : public Migrator {
   std::string create_sql_of(const std::string& table) {
     if (auto it = planned_sql_.find(table); it != planned_sql_.end()) return it->second;
     std::string create_sql;
-    db_.query("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = " + lit(table), [&](const Row& r) {
-      create_sql = value_text(r[0]);
-    });
+    db_.query("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = " + lit(table),
+              [&](const Row& r) { create_sql = value_text(r[0]); });
     if (create_sql.empty()) throw UsageError("table '" + table + "' does not exist");
     return create_sql;
   }
@@ -468,16 +578,73 @@ class SqliteMigrator final : public Migrator {
     schema_edited_ = true;
     const std::string edited = sqlite::edit_create_table(create_sql, drop, {}, "");
     planned_sql_[table] = edited;
-    return {note("PRAGMA writable_schema = ON", "remove CHECKs of " + table + " by editing its stored definition (no rebuild)"),
-            note("UPDATE sqlite_schema SET sql = " + lit(edited) +
-                 " WHERE type = 'table' AND name = " + lit(table)),
+    planned_change_.table_sql[lower(table)] = edited;
+    return {note("PRAGMA writable_schema = ON",
+                 "remove CHECKs of " + table + " by editing its stored definition (no rebuild)"),
+            note("UPDATE sqlite_schema SET sql = " + lit(edited) + " WHERE type = 'table' AND name = " + lit(table)),
+            note("PRAGMA writable_schema = OFF")};
+  }
+
+  // Why `table`'s CHECKs cannot be added by editing its stored text, or ""
+  // when they can: the edit needs quick_check(TABLE) (3.33.0) to prove the
+  // rows against the new text, and a table the pragma reads by its name.
+  std::string no_rebuild_refusal(const std::string& table) {
+    std::string text;
+    std::int64_t version = 0;
+    db_.query("SELECT sqlite_version()", [&](const Row& r) {
+      text = value_text(r[0]);
+      int major = 0, minor = 0, patch = 0;
+      std::sscanf(text.c_str(), "%d.%d.%d", &major, &minor, &patch);
+      version = major * 1000000LL + minor * 1000LL + patch;
+    });
+    if (version < 3033000) return "SQLite " + text + " has no PRAGMA quick_check(TABLE) (3.33.0)";
+    // Before 3.46 a numeric-looking argument is a row limit, not a table.
+    if (table.find_first_not_of("0123456789+-. ") == std::string::npos) return "a table name that looks like a number";
+    refuse_virtual(table);
+    return "";
+  }
+
+  // A virtual table's text is its module's arguments: no CHECK can go there,
+  // by a rebuild or by an edit.
+  void refuse_virtual(const std::string& table) {
+    const std::string create_sql = create_sql_of(table);  // the tokens point into it
+    const auto toks = sql::significant(sql::tokenize(create_sql));
+    if (toks.size() > 1 && toks[1].is_word("VIRTUAL")) {
+      throw UsageError("table '" + table + "' is a virtual table: SQLite keeps no CHECK on it; nothing was changed");
+    }
+  }
+
+  // Adds (and drops) `table`'s CHECKs by editing its stored CREATE TABLE
+  // text, after a scan in the same transaction found no violating row. The
+  // plan's schema_version bump and quick_check(table) follow.
+  std::vector<Step> add_by_schema_edit(const std::string& table, const TableChecks& changes) {
+    edited_.push_back(table);
+    const std::string create_sql = create_sql_of(table);
+    schema_edited_ = true;
+    const std::string edited = sqlite::edit_create_table(create_sql, changes.drop, changes.add, "");
+    planned_sql_[table] = edited;
+    planned_change_.table_sql[lower(table)] = edited;
+    std::string violates;
+    for (const auto& a : changes.add) violates += (violates.empty() ? "NOT (" : " OR NOT (") + a.expr + ")";
+    std::string origin;
+    for (const auto& o : changes.origins) origin += (origin.empty() ? "" : ", ") + o;
+    return {{"SELECT 1 FROM " + q(table) + " WHERE " + violates + " LIMIT 1", "",
+             "no row of " + table + " may violate " + origin + " (read inside the write transaction)", kViolationCheck,
+             true, ""},
+            note("PRAGMA writable_schema = ON",
+                 "add CHECKs to " + table +
+                     " by editing its stored definition (no rebuild; outside SQLite's documented procedures)"),
+            note("UPDATE sqlite_schema SET sql = " + lit(edited) + " WHERE type = 'table' AND name = " + lit(table)),
             note("PRAGMA writable_schema = OFF")};
   }
 
   std::vector<Step> rebuild(const std::string& table, const TableChecks& changes) {
+    refuse_virtual(table);
     rebuilt_.push_back(table);
     const std::string create_sql = create_sql_of(table);
     planned_sql_[table] = sqlite::edit_create_table(create_sql, changes.drop, changes.add, "");
+    // RENAME writes the table's name quoted, as edit_create_table does.
+    planned_change_.table_sql[lower(table)] = sqlite::edit_create_table(create_sql, changes.drop, changes.add, table);
     const std::string temp = "cc_new_" + table;
     const std::string new_sql = sqlite::edit_create_table(create_sql, changes.drop, changes.add, temp);
 
@@ -496,25 +663,29 @@ class SqliteMigrator final : public Migrator {
     std::vector<std::string> restore;  // indexes and triggers of the table, then every view
     // SQLite keeps tbl_name as the CREATE statement wrote it, and names match
     // case-insensitively: "ON items" belongs to table Items.
-    db_.query("SELECT sql FROM sqlite_schema WHERE tbl_name = " + lit(table) +
-                  " COLLATE NOCASE AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type = 'trigger', rowid",
-              [&](const Row& r) { restore.push_back(value_text(r[0])); });
+    db_.query(
+        "SELECT sql FROM sqlite_schema WHERE tbl_name = " + lit(table) +
+            " COLLATE NOCASE AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type = 'trigger', rowid",
+        [&](const Row& r) { restore.push_back(value_text(r[0])); });
     std::vector<std::string> views, view_names;
     db_.query("SELECT name, sql FROM sqlite_schema WHERE type = 'view' ORDER BY rowid", [&](const Row& r) {
       view_names.push_back(value_text(r[0]));
       views.push_back(value_text(r[1]));
     });
     bool has_sequence = false;
-    db_.query("SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_sequence'", [&](const Row& r) { has_sequence = value_int(r[0]) > 0; });
+    db_.query("SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_sequence'",
+              [&](const Row& r) { has_sequence = value_int(r[0]) > 0; });
 
     std::vector<Step> out;
-    out.push_back(note(new_sql, "rebuild " + table + ": the original CREATE TABLE text with the constraints edited in"));
+    out.push_back(
+        note(new_sql, "rebuild " + table + ": the original CREATE TABLE text with the constraints edited in"));
     out.push_back(note("INSERT INTO " + q(temp) + " (" + col_list + ") SELECT " + col_list + " FROM " + q(table),
                        "copy every row (fails, rolling back, if a row violates a new CHECK)"));
     if (has_sequence) {
       out.push_back(note("CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER)"));
-      out.push_back(note("INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = " + lit(table),
-                         "AUTOINCREMENT must never go down"));
+      out.push_back(note(
+          "INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = " + lit(table),
+          "AUTOINCREMENT must never go down"));
     }
     for (const auto& v : view_names) out.push_back(note("DROP VIEW " + q(v)));
     out.push_back(note("DROP TABLE " + q(table), "foreign keys are off: nothing cascades"));
@@ -525,13 +696,18 @@ class SqliteMigrator final : public Migrator {
     for (const auto& s : views) out.push_back(note(s));
     // INSTEAD OF triggers belong to views and were dropped with them.
     for (const auto& v : view_names) {
-      db_.query("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = " + lit(v) + " COLLATE NOCASE ORDER BY rowid",
+      db_.query("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = " + lit(v) +
+                    " COLLATE NOCASE ORDER BY rowid",
                 [&](const Row& r) { out.push_back(note(value_text(r[0]))); });
     }
     if (has_sequence) {
-      out.push_back(note("DELETE FROM sqlite_sequence WHERE name = " + lit(table) + " AND EXISTS (SELECT 1 FROM cc_saved_sequence "
-                         "WHERE name = " + lit(table) + ")"));
-      out.push_back(note("INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = " + lit(table)));
+      out.push_back(note("DELETE FROM sqlite_sequence WHERE name = " + lit(table) +
+                         " AND EXISTS (SELECT 1 FROM cc_saved_sequence "
+                         "WHERE name = " +
+                         lit(table) + ")"));
+      out.push_back(
+          note("INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = " +
+               lit(table)));
       out.push_back(note("DELETE FROM cc_saved_sequence"));
     }
     return out;
@@ -566,6 +742,12 @@ class SqliteMigrator final : public Migrator {
   size_t planned_versions_ = 0;       // plans made since the last execute
   bool schema_edited_ = false;
   std::vector<std::string> rebuilt_;  // tables the plan rebuilds
+  std::vector<std::string> edited_;   // tables the plan adds CHECKs to by editing their text
+  std::vector<std::string> notes_;    // for the plan's warnings
+  // The planned change, for the comparison of sqlite_schema before COMMIT:
+  // tables whose CREATE TABLE text becomes this (nullopt: any text, native
+  // ALTER), objects created and objects dropped.
+  sqlite::PlannedSchemaChange planned_change_;
   // What earlier plans of this run (not yet executed: a dry run) leave in
   // sqlite_schema, so the next version is planned on top of them.
   std::map<std::string, std::string> planned_sql_;
