@@ -39,6 +39,10 @@ class PostgresDialect final : public Dialect {
            quote_string(key) + ")) AS cc_r(cc_v " + std::string(type) + "))";
   }
   std::string json_type() const override { return "jsonb"; }
+  std::string json_member_same(std::string_view a, std::string_view b, std::string_view key) const override {
+    return "((" + std::string(a) + ") -> " + quote_string(key) + ") IS NOT DISTINCT FROM ((" + std::string(b) +
+           ") -> " + quote_string(key) + ")";
+  }
   std::string list_agg(std::string_view expr) const override {
     return "string_agg((" + std::string(expr) + ")::text, ',' ORDER BY " + std::string(expr) + ")";
   }
@@ -69,6 +73,9 @@ class PostgresDialect final : public Dialect {
   std::string insert_keeping_identity() const override { return " OVERRIDING SYSTEM VALUE"; }
   std::vector<std::string> enforce_foreign_keys() const override { return {}; }
   std::string checks_disabled_sql() const override { return ""; }
+  // READ COMMITTED: a row another session commits meanwhile is read in its
+  // newest version (after waiting for it), and stays as read until commit.
+  std::string lock_rows(std::string_view alias) const override { return " FOR UPDATE OF " + std::string(alias); }
   std::string json_object(const std::vector<std::pair<std::string, std::string>>& members) const override {
     std::string out = "jsonb_build_object(";
     for (size_t i = 0; i < members.size(); ++i) out += (i ? ", " : "") + quote_string(members[i].first) + ", " + members[i].second;

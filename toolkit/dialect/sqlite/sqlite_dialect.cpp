@@ -32,6 +32,15 @@ class SqliteDialect final : public Dialect {
     }
     return out + ")";
   }
+  // The members as json_each gives them (JSON text for an encoded BLOB or
+  // REAL), compared with IS: NULL and missing alike, no conversions.
+  std::string json_member_same(std::string_view a, std::string_view b, std::string_view key) const override {
+    auto member = [&](std::string_view json) {
+      return "(SELECT cc_e.value FROM json_each(" + std::string(json) +
+             ") AS cc_e WHERE cc_e.key = " + quote_string(key) + ")";
+    };
+    return member(a) + " IS " + member(b);
+  }
   std::string json_get(std::string_view json, std::string_view key, std::string_view) const override {
     auto decode = [](const std::string& value, const std::string& type) {
       return "CASE WHEN " + type + " = 'object' THEN coalesce(constraintctl_unhex(json_extract(" + value +
