@@ -54,6 +54,19 @@ TEST_P(UndoTest, OnlyTheColumnsTheRunChangedAreWrittenBack) {
   EXPECT_EQ(rows(), before);  // the json text beside the repaired columns is verbatim (duplicate keys, spacing)
 }
 
+TEST_P(UndoTest, DeletedRowsComeBackWithTheirJsonTextVerbatim) {
+  exec("UPDATE humans SET j = '{\"x\": 1,   \"x\": [2,  3]}' WHERE id = 3");
+  write_file(dir_ / "schema/humans.toml",
+             "table = \"humans\"\n[[check]]\nname = \"humans_not_c\"\nexpr = \"note <> 'c'\"\nrepair = \"delete\"\n");
+  const auto before = rows();
+  const std::string run = run_fix();
+  ASSERT_FALSE(run.empty());
+  EXPECT_EQ(scalar("SELECT count(*) FROM humans"), 2);
+  auto undo = cli({"fix-undo", run}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(rows(), before);  // json: duplicate keys and spacing kept through the audit
+}
+
 TEST_P(UndoTest, ChangedSinceShowsBothVersionsAndForceKeepsTheNewerColumns) {
   const std::string run = run_fix();
   ASSERT_FALSE(run.empty());

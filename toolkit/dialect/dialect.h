@@ -71,7 +71,9 @@ class Dialect {
   // JSON for the audit trail. row_json: the row `alias` as a JSON object of
   // `columns` (values keep their types); json_get: the value of `key` in the
   // JSON `json`, as SQL type `type`; json_type: the column type that holds it.
-  virtual std::string row_json(std::string_view alias, const std::vector<std::string>& columns) const = 0;
+  // `types` are the columns' types as inspect_table gives them, one per column.
+  virtual std::string row_json(std::string_view alias, const std::vector<std::string>& columns,
+                               const std::vector<std::string>& types) const = 0;
   virtual std::string json_get(std::string_view json, std::string_view key, std::string_view type) const = 0;
   virtual std::string json_type() const = 0;
   // A condition: member `key` is the same in the JSON documents `a` and `b`

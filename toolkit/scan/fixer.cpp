@@ -106,7 +106,11 @@ struct TableCtx {
     return audit + ".table_name = " + d->quote_string(name.name) + " AND " + audit +
            ".table_schema = " + d->quote_string(name.schema);
   }
-  std::string row_json(const std::string& alias) const { return d->row_json(alias, data); }
+  std::string row_json(const std::string& alias) const {
+    std::vector<std::string> types;
+    for (const auto& c : data) types.push_back(type_of(c));
+    return d->row_json(alias, data, types);
+  }
   std::string type_of(const std::string& col) const {
     if (d->is_row_id(col)) return "INTEGER";
     const auto* c = info.find_column(col);

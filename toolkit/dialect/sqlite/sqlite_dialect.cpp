@@ -22,7 +22,8 @@ class SqliteDialect final : public Dialect {
   // {"cc:blob": "<hex>"} and {"cc:real": "<17 digits>" | "Infinity"} (a text
   // value is always a JSON string, so an object can only be one of these). constraintctl_unhex() is registered by
   // the connection.
-  std::string row_json(std::string_view alias, const std::vector<std::string>& columns) const override {
+  std::string row_json(std::string_view alias, const std::vector<std::string>& columns,
+                       const std::vector<std::string>&) const override {
     std::string out = "json_object(";
     for (size_t i = 0; i < columns.size(); ++i) {
       const std::string v = std::string(alias) + "." + quote_ident(columns[i]);
