@@ -181,6 +181,8 @@ int main(int argc, char** argv) {
                  "With --fix: show what would change (before -> after), change nothing");
   scan->add_flag("--allow-cascade", scan_options.allow_cascade,
                  "With --fix: allow deletes that cascade into child tables");
+  scan->add_flag("--refuse-triggers", scan_options.refuse_triggers,
+                 "With --fix: refuse, changing nothing, when user triggers would fire on the tables it writes");
   scan->add_flag("--skip-refused", scan_options.skip_refused,
                  "With --fix: repair what can be repaired when a repair is refused (duplicates other rows reference)");
   scan->add_option("--policy", scan_options.policies,
@@ -199,7 +201,11 @@ int main(int argc, char** argv) {
   std::string undo_run_id;
   auto* fix_undo = app.add_subcommand("fix-undo", "Undo one fix run exactly, from its audit trail");
   fix_undo->add_option("RUN_ID", undo_run_id, "The run id printed by scan --fix")->required();
-  fix_undo->footer("Refuses, changing nothing, when a row the run touched has changed again since.");
+  bool undo_force = false;
+  fix_undo->add_flag(
+      "--force", undo_force,
+      "Undo even when rows the run touched changed since: the columns the run changed get their old values");
+  fix_undo->footer("Refuses, changing nothing, when a row the run touched has changed again since (unless --force).");
 
   cc::app::GenerateOptions generate_options;
   auto* generate =
@@ -337,7 +343,7 @@ int main(int argc, char** argv) {
     cc::app::Context ctx(global);
     cc::ExitCode code = cc::ExitCode::ok;
     if (scan->parsed()) code = cc::app::run_scan_command(ctx, scan_options);
-    if (fix_undo->parsed()) code = cc::app::run_fix_undo(ctx, undo_run_id);
+    if (fix_undo->parsed()) code = cc::app::run_fix_undo(ctx, undo_run_id, undo_force);
     if (verify->parsed()) code = cc::app::run_verify(ctx, strict);
     if (drop->parsed()) code = cc::app::run_drop_checks(ctx, drop_options);
     if (health->parsed()) code = cc::app::run_health(ctx, health_options);

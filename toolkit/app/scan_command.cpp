@@ -77,6 +77,7 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
   fo.dry_run = options.dry_run;
   fo.allow_cascade = options.allow_cascade;
   fo.skip_refused = options.skip_refused;
+  fo.refuse_triggers = options.refuse_triggers;
   fo.overrides = parse_policies(options.policies);
   fo.sample = options.sample >= 0 ? options.sample : 5;
   fo.tool_version = CONSTRAINTCTL_VERSION;
@@ -112,6 +113,11 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
     }
     doc["fixes"] = std::move(fixes);
     doc["cascaded"] = report.cascaded;
+    json children = json::array();
+    for (const auto& c : report.children)
+      children.push_back({{"table", c.table}, {"action", c.action}, {"rows", c.rows}});
+    doc["children"] = std::move(children);
+    doc["triggers_fired"] = report.triggers;
     doc["refused"] = report.refused;
     const std::string command = doc["command"];
     std::cout << with_envelope(ctx, command, code == ExitCode::ok, std::move(doc)).dump(2) << "\n";
@@ -157,7 +163,21 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
           std::cout << "\n";
         }
       }
-      if (report.cascaded > 0) std::cout << "  plus " << report.cascaded << " child rows deleted through ON DELETE CASCADE (audited)\n";
+      if (report.cascaded > 0)
+        std::cout << "  plus " << report.cascaded << " child rows deleted through ON DELETE CASCADE (audited)\n";
+      for (const auto& c : report.children) {
+        const std::string what = c.action == "cascade"    ? "deleted (ON DELETE CASCADE)"
+                                 : c.action == "set_null" ? "set to NULL (ON DELETE SET NULL)"
+                                                          : "set to their default (ON DELETE SET DEFAULT)";
+        std::cout << "  plus " << c.rows << " children " << what << " in " << text::terminal_safe(c.table)
+                  << " (audited)\n";
+      }
+      if (!report.triggers.empty()) {
+        std::string names;
+        for (const auto& t : report.triggers) names += (names.empty() ? "" : ", ") + t;
+        std::cout << "  triggers fired (their effects are not audited, and fix-undo does not reverse them): "
+                  << text::terminal_safe(names) << "\n";
+      }
       std::int64_t repointed = 0;
       for (const auto& a : report.actions) repointed += a.repointed;
       if (repointed > 0) std::cout << "  plus " << repointed << " referencing rows moved to the kept row (references = \"repoint\", audited)\n";
@@ -209,7 +229,8 @@ std::string applied_by() {
 ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
   if (options.dry_run && !options.fix) throw UsageError("--dry-run goes with --fix");
   if (options.fix) return run_fix_command(ctx, options);
-  if (options.allow_cascade || !options.policies.empty()) throw UsageError("--allow-cascade and --policy go with --fix");
+  if (options.allow_cascade || options.refuse_triggers || !options.policies.empty())
+    throw UsageError("--allow-cascade, --refuse-triggers and --policy go with --fix");
   const auto& schema = ctx.schema();  // validated before any connection
   auto db = ctx.connect(/*read_only=*/true);
 
@@ -236,17 +257,24 @@ ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
   return report.total_violations() > 0 ? ExitCode::findings : ExitCode::ok;
 }
 
-ExitCode run_fix_undo(Context& ctx, const std::string& run_id) {
+ExitCode run_fix_undo(Context& ctx, const std::string& run_id, bool force) {
   auto db = ctx.connect(false);
   db->require_session();
-  scan::UndoReport r = scan::undo_fix(*db, run_id, applied_by());
+  scan::UndoReport r = scan::undo_fix(*db, run_id, applied_by(), force);
   if (ctx.options().json) {
     std::cout << with_envelope(ctx, "fix-undo", true,
-                               json{{"command", "fix-undo"}, {"run_id", r.run_id}, {"restored", r.restored}, {"reinserted", r.reinserted}})
+                               json{{"command", "fix-undo"},
+                                    {"run_id", r.run_id},
+                                    {"restored", r.restored},
+                                    {"reinserted", r.reinserted},
+                                    {"forced", r.forced}})
                      .dump(2)
               << "\n";
   } else if (!ctx.options().quiet) {
-    std::cout << "undid fix run " << r.run_id << ": " << r.restored << " rows restored, " << r.reinserted << " rows re-inserted\n";
+    std::cout << "undid fix run " << r.run_id << ": " << r.restored << " rows restored, " << r.reinserted
+              << " rows re-inserted";
+    if (r.forced > 0) std::cout << " (--force: " << r.forced << " rows had changed since the run)";
+    std::cout << "\n";
   }
   return ExitCode::ok;
 }

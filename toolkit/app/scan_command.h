@@ -18,6 +18,7 @@ struct ScanCommandOptions {
   bool dry_run = false;
   bool allow_cascade = false;
   bool skip_refused = false;
+  bool refuse_triggers = false;
   std::vector<std::string> policies;  // NAME=POLICY overrides for this run
   int jobs = 0;                       // connections reading in parallel; 0: the number of cores, at most 4
 };
@@ -27,7 +28,7 @@ struct ScanCommandOptions {
 ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options);
 
 // `constraintctl fix-undo RUN_ID`.
-ExitCode run_fix_undo(Context& ctx, const std::string& run_id);
+ExitCode run_fix_undo(Context& ctx, const std::string& run_id, bool force = false);
 
 // A scan as CI formats see it: one outcome per declared constraint, failed
 // when rows violate it, located at its declaration in schema/.

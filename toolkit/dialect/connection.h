@@ -111,6 +111,19 @@ class Connection {
   // `table` (one expression, nothing after it). Throws cc::DatabaseError with
   // the parser's message (unknown column, syntax error).
   virtual void validate_expression(const model::TableName& table, std::string_view expr) = 0;
+
+  // The enabled triggers a user declared on `table`, by name (not the ones a
+  // database uses to enforce its own foreign keys). They fire on the writes
+  // of a fix, and their effects are not in its audit.
+  virtual std::vector<std::string> user_triggers(const model::TableName& table) = 0;
+
+  // Inside a write transaction: keeps the user triggers of `table` from
+  // firing, and returns the statements that put them back exactly as they
+  // were, to run in the same transaction before it commits (so no other
+  // session ever sees them missing). SQLite drops and re-creates them (its
+  // DDL is transactional); PostgreSQL disables and re-enables each one
+  // (ALTER TABLE, which the table's owner may run).
+  virtual std::vector<std::string> suspend_triggers(const model::TableName& table) = 0;
 };
 
 // One transaction, rolled back on every path that does not commit it

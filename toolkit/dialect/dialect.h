@@ -71,9 +71,14 @@ class Dialect {
   // JSON for the audit trail. row_json: the row `alias` as a JSON object of
   // `columns` (values keep their types); json_get: the value of `key` in the
   // JSON `json`, as SQL type `type`; json_type: the column type that holds it.
-  virtual std::string row_json(std::string_view alias, const std::vector<std::string>& columns) const = 0;
+  // `types` are the columns' types as inspect_table gives them, one per column.
+  virtual std::string row_json(std::string_view alias, const std::vector<std::string>& columns,
+                               const std::vector<std::string>& types) const = 0;
   virtual std::string json_get(std::string_view json, std::string_view key, std::string_view type) const = 0;
   virtual std::string json_type() const = 0;
+  // A condition: member `key` is the same in the JSON documents `a` and `b`
+  // (both made by row_json), missing in both included.
+  virtual std::string json_member_same(std::string_view a, std::string_view b, std::string_view key) const = 0;
 
   virtual const Capabilities& capabilities() const = 0;
 
@@ -98,6 +103,14 @@ class Dialect {
   virtual std::string insert_keeping_identity() const = 0;
   // Statements that make foreign-key actions happen on this connection (before a transaction).
   virtual std::vector<std::string> enforce_foreign_keys() const = 0;
+  // Appended to a SELECT from `alias` whose rows the transaction is about to
+  // change: locks them until it ends, so their image read now is the one the
+  // change starts from and no other session writes them meanwhile ("" where
+  // one writer at a time holds the database, as in SQLite).
+  virtual std::string lock_rows(std::string_view alias) const {
+    (void)alias;
+    return "";
+  }
   // A query returning one row with 1 when CHECK constraints are switched off for this connection.
   virtual std::string checks_disabled_sql() const = 0;
   // `column` of `alias` as SQL; the row identity (rowid, ctid) is not quoted.

@@ -89,8 +89,8 @@ struct TableCtx {
   model::TableName name;  // as declared
   std::string q;          // quoted (with its schema)
   TableInfo info;
-  std::vector<std::string> key;    // primary key columns, or {"rowid"}
-  std::vector<std::string> data;   // columns an image holds and a restore writes (not generated)
+  std::vector<std::string> key;   // primary key columns, or {"rowid"}
+  std::vector<std::string> data;  // columns an image holds and a restore writes (not generated)
 
   std::string key_list() const {
     std::vector<std::string> k;
@@ -106,7 +106,11 @@ struct TableCtx {
     return audit + ".table_name = " + d->quote_string(name.name) + " AND " + audit +
            ".table_schema = " + d->quote_string(name.schema);
   }
-  std::string row_json(const std::string& alias) const { return d->row_json(alias, data); }
+  std::string row_json(const std::string& alias) const {
+    std::vector<std::string> types;
+    for (const auto& c : data) types.push_back(type_of(c));
+    return d->row_json(alias, data, types);
+  }
   std::string type_of(const std::string& col) const {
     if (d->is_row_id(col)) return "INTEGER";
     const auto* c = info.find_column(col);
@@ -126,9 +130,10 @@ struct TableCtx {
 std::string unnamable_rows(const Dialect& d, const TableInfo& info) {
   if (!info.primary_key.empty()) return "";
   if (!info.row_id.empty() && d.capabilities().row_id_survives_updates) return "";
-  return "table '" + info.name.str() + "' has no primary key, and " + std::string(d.name()) +
-         "'s row address (" + (info.row_id.empty() ? std::string("none") : info.row_id) +
-         ") changes when a row is updated: the audit could not name the rows a fix changes, so undo could not find them. "
+  return "table '" + info.name.str() + "' has no primary key, and " + std::string(d.name()) + "'s row address (" +
+         (info.row_id.empty() ? std::string("none") : info.row_id) +
+         ") changes when a row is updated: the audit could not name the rows a fix changes, so undo could not find "
+         "them. "
          "Its repairs are refused; add a primary key to repair it";
 }
 
@@ -183,36 +188,146 @@ model::Repair effective_repair(const model::Repair& declared, const std::string&
 
 bool repairs(model::RepairPolicy p) { return p != model::RepairPolicy::report; }
 
-// Audits, with the opt-in checked, the child rows a delete would cascade to.
-std::int64_t audit_cascade(Connection& db, const TableCtx& t, const std::string& doomed, const std::string& run_id,
-                           bool allowed, const std::string& what) {
-  std::int64_t n = 0;
+// A repair the database or the tool refuses for one table: raised before
+// anything of that table changes or, as the safety net, when the database
+// rejects a repair statement (the table's work is rolled back to its
+// savepoint). With skip_refused the other tables of the run go ahead.
+class RepairRefused : public Error {
+ public:
+  explicit RepairRefused(std::string why) : Error(ExitCode::findings, std::move(why)) {}
+};
+
+// Before the fix writes rows of `table`: its user triggers would fire, and
+// what they do is not in the audit, so fix-undo could not reverse it. Listed
+// in the report and in the run's summary, or refused (--refuse-triggers).
+void check_triggers(Connection& db, const model::TableName& table, const FixOptions& o, FixReport& report,
+                    const std::string& what) {
+  const auto names = db.user_triggers(table);
+  if (names.empty()) return;
+  std::vector<std::string> qualified;
+  for (const auto& n : names) qualified.push_back(table.str() + "." + n);
+  if (o.refuse_triggers) {
+    throw RepairRefused(what + ": the fix writes rows of '" + table.str() + "', which would fire its trigger(s) " +
+                        join(names, ", ") +
+                        "; what a trigger does is not in the audit, so fix-undo could not reverse it (refused by "
+                        "--refuse-triggers; without it the fix goes ahead and lists the triggers that fired)");
+  }
+  for (const auto& q : qualified) {
+    if (std::find(report.triggers.begin(), report.triggers.end(), q) == report.triggers.end())
+      report.triggers.push_back(q);
+  }
+}
+
+void count_child(FixReport& report, const model::TableName& table, const std::string& action, std::int64_t n) {
+  for (auto& c : report.children) {
+    if (c.table == table.str() && c.action == action) {
+      c.rows += n;
+      return;
+    }
+  }
+  report.children.push_back(ChildChange{table.str(), action, n});
+}
+
+// What the foreign keys' ON DELETE actions do when the rows of `t` matching
+// `doomed` (a condition on t's own columns, unqualified) are deleted, at any
+// depth, audited before the delete runs: CASCADE children (only with
+// consent) as 'cascade', and followed further; SET NULL / SET DEFAULT
+// children as 'set_null' / 'set_default', whose after-images
+// fk_after_images reads once the delete ran. RESTRICT and NO ACTION children
+// make the database refuse the delete (a RepairRefused). Each child row is
+// audited once, however many paths lead to it.
+struct FkWalk {
+  const FixOptions& options;
+  bool allowed;  // cascades consented to
+  std::string what;
+  std::string run_id;
+  FixReport& report;
+  std::vector<std::string> path;             // tables from the repaired one down, to refuse cycles
+  std::vector<model::TableName> set_tables;  // tables with SET NULL / SET DEFAULT rows to read back
+};
+
+std::int64_t audit_fk_actions(Connection& db, const TableCtx& t, const std::string& doomed, FkWalk& walk) {
+  constexpr size_t kMaxDepth = 32;
+  std::int64_t audited = 0;
   const auto& d = *t.d;
+  walk.path.push_back(t.name.str());
   for (const auto& ref : t.info.referrers) {
-    if (!ref.cascade) continue;
+    std::string action;
+    if (ref.on_delete == "CASCADE") action = "cascade";
+    if (ref.on_delete == "SET NULL") action = "set_null";
+    if (ref.on_delete == "SET DEFAULT") action = "set_default";
+    if (action.empty() || ref.parent_columns.empty()) continue;
     TableCtx child = table_ctx(db, ref.table);
     std::vector<std::string> fk, pk;
-    for (const auto& c : ref.columns) fk.push_back("cc_row." + d.quote_ident(c));
+    for (const auto& c : ref.columns) fk.push_back(d.quote_ident(c));
     for (const auto& c : ref.parent_columns) pk.push_back(d.quote_ident(c));
-    const std::string cond = "(" + join(fk, ", ") + ") IN (SELECT " + join(pk, ", ") + " FROM " + t.q + " WHERE " + doomed + ")";
+    const std::string cond =
+        "(" + join(fk, ", ") + ") IN (SELECT " + join(pk, ", ") + " FROM " + t.q + " WHERE " + doomed + ")";
     const std::int64_t affected = scalar(db, "SELECT count(*) FROM " + child.q + " AS cc_row WHERE " + cond);
     if (affected == 0) continue;
-    if (!allowed) {
-      throw UsageError(what + ": deleting these rows of '" + t.name.str() + "' would also delete " +
-                       std::to_string(affected) + " row(s) of '" + ref.table.str() +
-                       "' (ON DELETE CASCADE). Nothing was changed. Allow it with "
-                       "--allow-cascade or allow_cascade = true in the repair.");
+    const std::string via =
+        "'" + ref.table.str() + "' (" + join(ref.columns, ", ") + " ON DELETE " + ref.on_delete + ")";
+    if (action == "cascade" && !walk.allowed) {
+      throw UsageError(walk.what + ": deleting these rows of '" + t.name.str() + "' would also delete " +
+                       std::to_string(affected) + " row(s) of " + via +
+                       ". Nothing was changed. Allow it with --allow-cascade or allow_cascade = true in the repair.");
     }
-    for (const auto& gr : child.info.referrers) {
-      if (gr.cascade)
-        throw UsageError(what + ": the cascade from '" + t.name.str() + "' continues past '" + ref.table.str() +
-                         "' into '" + gr.table.str() + "'; more than one level of cascade is not supported");
+    if (action == "cascade" && (std::find(walk.path.begin(), walk.path.end(), ref.table.str()) != walk.path.end() ||
+                                walk.path.size() > kMaxDepth)) {
+      throw RepairRefused(walk.what + ": the cascade from '" + t.name.str() + "' into " + via +
+                          " comes back to a table it started from (" + join(walk.path, " -> ") + " -> " +
+                          ref.table.str() +
+                          "); a cyclic cascade is not supported. Repair these rows by hand, or report them");
     }
-    n += db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, " + TableCtx::kAuditColumns +
-                          ", action, row_key, before_row) SELECT " + d.quote_string(run_id) + ", " +
-                          child.audit_values() + ", 'cascade', " + child.key_json("cc_row") + ", " +
-                          child.row_json("cc_row") + " FROM " + child.q + " AS cc_row WHERE " + cond);
+    check_triggers(db, ref.table, walk.options, walk.report, walk.what);
+    const std::string seen = std::string("NOT EXISTS (SELECT 1 FROM ") + kAudit +
+                             " AS cc_seen WHERE cc_seen.run_id = " + d.quote_string(walk.run_id) + " AND " +
+                             child.audit_of("cc_seen") +
+                             " AND cc_seen.action IN ('cascade', 'set_null', 'set_default') AND " +
+                             child.key_match("cc_row", "cc_seen") + ")";
+    const auto n = db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, " + TableCtx::kAuditColumns +
+                                    ", action, row_key, before_row) SELECT " + d.quote_string(walk.run_id) + ", " +
+                                    child.audit_values() + ", '" + action + "', " + child.key_json("cc_row") + ", " +
+                                    child.row_json("cc_row") + " FROM " + child.q + " AS cc_row WHERE " + cond +
+                                    " AND " + seen + d.lock_rows("cc_row"));
+    audited += n;
+    if (action == "cascade") {
+      walk.report.cascaded += n;
+      audited += audit_fk_actions(db, child, cond, walk);  // its own children go with it
+    } else {
+      bool known = false;
+      for (const auto& s : walk.set_tables) known = known || s.str() == ref.table.str();
+      if (!known) walk.set_tables.push_back(ref.table);
+    }
+    count_child(walk.report, ref.table, action, n);
   }
+  walk.path.pop_back();
+  return audited;
+}
+
+// After the delete: what SET NULL / SET DEFAULT wrote into the children, so
+// fix-undo can tell whether such a row changed again since.
+void fk_after_images(Connection& db, const FkWalk& walk) {
+  for (const auto& name : walk.set_tables) {
+    TableCtx child = table_ctx(db, name);
+    db.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + child.row_json("cc_row") + " FROM " +
+               child.q + " AS cc_row WHERE " + child.key_match("cc_row", kAudit) + ") WHERE " + kAudit +
+               ".run_id = " + child.d->quote_string(walk.run_id) + " AND " + child.audit_of(kAudit) + " AND " + kAudit +
+               ".action IN ('set_null', 'set_default')");
+  }
+}
+
+// Audits (and asks consent for) what deleting the rows of `t` matching
+// `doomed` does to other tables, runs `del`, then reads back the children's
+// after-images. Returns the audit rows written.
+template <typename Delete>
+std::int64_t delete_with_fk_actions(Connection& db, const TableCtx& t, const std::string& doomed, const FixOptions& o,
+                                    bool allowed, const std::string& what, const std::string& run_id, FixReport& report,
+                                    Delete&& del) {
+  FkWalk walk{o, allowed, what, run_id, report, {}, {}};
+  const auto n = audit_fk_actions(db, t, doomed, walk);
+  del();
+  fk_after_images(db, walk);
   return n;
 }
 
@@ -234,19 +349,21 @@ std::string duplicate_keys_sql(const TableCtx& t, const model::Unique& u, const 
   std::string order = r.by.empty() ? "" : t.d->quote_ident(r.by) + dir + ", ";
   order += t.key_list();  // ties broken by key, so the run is deterministic
   if (r.by.empty()) order = t.key_list() + dir;
-  return "SELECT " + t.key_list() + " FROM (SELECT " + t.key_list() + ", row_number() OVER (PARTITION BY " + join(cols, ", ") +
-         " ORDER BY " + order + ") AS cc_rn FROM " + t.q + " WHERE " + join(filters, " AND ") + ") AS cc_d WHERE cc_rn > 1";
+  return "SELECT " + t.key_list() + " FROM (SELECT " + t.key_list() + ", row_number() OVER (PARTITION BY " +
+         join(cols, ", ") + " ORDER BY " + order + ") AS cc_rn FROM " + t.q + " WHERE " + join(filters, " AND ") +
+         ") AS cc_d WHERE cc_rn > 1";
 }
 
 // Dry run: the keys (and shown values) of up to `limit` rows matching `where`.
-std::vector<Sample> sample_rows(Connection& db, const TableCtx& t, const std::string& where, const std::string& column, int limit) {
+std::vector<Sample> sample_rows(Connection& db, const TableCtx& t, const std::string& where, const std::string& column,
+                                int limit) {
   std::vector<Sample> out;
   if (limit <= 0) return out;
   std::vector<std::string> cols;
   for (const auto& k : t.key) cols.push_back(t.d->column_ref("", k));
   const std::string shown = column.empty() ? "" : ", " + t.d->quote_ident(column);
-  db.query("SELECT " + join(cols, ", ") + shown + " FROM " + t.q + " WHERE " + where + " ORDER BY " + t.key_list() + " LIMIT " +
-               std::to_string(limit),
+  db.query("SELECT " + join(cols, ", ") + shown + " FROM " + t.q + " WHERE " + where + " ORDER BY " + t.key_list() +
+               " LIMIT " + std::to_string(limit),
            [&](const Row& row) {
              Sample s;
              for (size_t k = 0; k < t.key.size(); ++k) s.key.emplace_back(t.key[k], row[k]);
@@ -260,7 +377,8 @@ std::vector<Sample> sample_rows(Connection& db, const TableCtx& t, const std::st
 std::string sample_match(const TableCtx& t, const Sample& s) {
   std::vector<std::string> parts;
   for (const auto& [k, v] : s.key) {
-    std::string lit = std::holds_alternative<std::string>(v) ? t.d->quote_string(std::get<std::string>(v)) : dialect::value_text(v);
+    std::string lit =
+        std::holds_alternative<std::string>(v) ? t.d->quote_string(std::get<std::string>(v)) : dialect::value_text(v);
     parts.push_back(t.d->column_ref("", k) + " = " + lit);
   }
   return join(parts, " AND ");
@@ -268,7 +386,8 @@ std::string sample_match(const TableCtx& t, const Sample& s) {
 
 // The rows of other tables that reference rows of `t` matching `doomed`,
 // per referencing foreign key that deleting them would not cascade through.
-std::vector<std::pair<std::string, std::int64_t>> referencing_rows(Connection& db, const TableCtx& t, const std::string& doomed) {
+std::vector<std::pair<std::string, std::int64_t>> referencing_rows(Connection& db, const TableCtx& t,
+                                                                   const std::string& doomed) {
   std::vector<std::pair<std::string, std::int64_t>> out;
   const auto& d = *t.d;
   for (const auto& ref : t.info.referrers) {
@@ -288,8 +407,8 @@ std::vector<std::pair<std::string, std::int64_t>> referencing_rows(Connection& d
 // references = "repoint": every row of another table that references a
 // surplus row of `u` is moved to the row its group keeps, audited (before-
 // and after-images) so fix-undo puts it back. Returns the rows moved.
-std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::Unique& u, const model::Repair& r, const std::string& run_id,
-                                FixReport& report) {
+std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::Unique& u, const model::Repair& r,
+                                const std::string& run_id, const FixOptions& o, FixReport& report) {
   const auto& d = *t.d;
   std::int64_t moved = 0;
   std::vector<std::string> cols, filters;
@@ -298,7 +417,8 @@ std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::
     filters.push_back(d.quote_ident(c) + " IS NOT NULL");
   }
   if (!u.where_expr.empty()) filters.push_back("(" + u.where_expr + ")");
-  std::string order = r.by.empty() ? "" : d.quote_ident(r.by) + (r.keep == model::Keep::lowest ? " ASC" : " DESC") + ", ";
+  std::string order =
+      r.by.empty() ? "" : d.quote_ident(r.by) + (r.keep == model::Keep::lowest ? " ASC" : " DESC") + ", ";
   order += t.key_list();
   if (r.by.empty()) order = t.key_list() + (r.keep == model::Keep::lowest ? " ASC" : " DESC");
   for (const auto& ref : t.info.referrers) {
@@ -312,15 +432,19 @@ std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::
       match.push_back("cc_map.cc_old_" + i_s + " = " + d.quote_table(ref.table) + "." + d.quote_ident(ref.columns[i]));
     }
     for (size_t i = 0; i < ref.parent_columns.size(); ++i) {
-      set.push_back(fk[i] + " = (SELECT cc_new_" + std::to_string(i) + " FROM cc_fix_map AS cc_map WHERE " + join(match, " AND ") + ")");
+      set.push_back(fk[i] + " = (SELECT cc_new_" + std::to_string(i) + " FROM cc_fix_map AS cc_map WHERE " +
+                    join(match, " AND ") + ")");
     }
     db.execute("DROP TABLE IF EXISTS cc_fix_map");
-    db.execute("CREATE TEMP TABLE cc_fix_map AS SELECT " + join(old_cols, ", ") + ", " + [&] {
-      std::vector<std::string> n;
-      for (size_t i = 0; i < ref.parent_columns.size(); ++i) n.push_back("cc_new_" + std::to_string(i));
-      return join(n, ", ");
-    }() + " FROM (SELECT " + join(select, ", ") + ", row_number() OVER cc_w AS cc_rn FROM " + t.q + " WHERE " + join(filters, " AND ") +
-               " WINDOW cc_w AS (PARTITION BY " + join(cols, ", ") + " ORDER BY " + order + ")) AS cc_m WHERE cc_rn > 1");
+    db.execute("CREATE TEMP TABLE cc_fix_map AS SELECT " + join(old_cols, ", ") + ", " +
+               [&] {
+                 std::vector<std::string> n;
+                 for (size_t i = 0; i < ref.parent_columns.size(); ++i) n.push_back("cc_new_" + std::to_string(i));
+                 return join(n, ", ");
+               }() +
+               " FROM (SELECT " + join(select, ", ") + ", row_number() OVER cc_w AS cc_rn FROM " + t.q + " WHERE " +
+               join(filters, " AND ") + " WINDOW cc_w AS (PARTITION BY " + join(cols, ", ") + " ORDER BY " + order +
+               ")) AS cc_m WHERE cc_rn > 1");
     TableCtx child = table_ctx(db, ref.table);
     const std::string refers = "(" + join(fk, ", ") + ") IN (SELECT " + join(old_cols, ", ") + " FROM cc_fix_map)";
     const std::string run = d.quote_string(run_id);
@@ -342,7 +466,9 @@ std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::
     report.audited += db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, " + TableCtx::kAuditColumns +
                                        ", action, row_key, before_row) SELECT " + run + ", " + child.audit_values() +
                                        ", 'repoint', " + d.json_object(new_key) + ", " + child.row_json("cc_row") +
-                                       " FROM " + child.q + " AS cc_row WHERE " + refers);
+                                       " FROM " + child.q + " AS cc_row WHERE " + refers + d.lock_rows("cc_row"));
+    if (scalar(db, "SELECT count(*) FROM " + child.q + " WHERE " + refers) > 0)
+      check_triggers(db, child.name, o, report, u.name + " (references = \"repoint\")");
     const auto n = db.execute_count("UPDATE " + child.q + " SET " + join(set, ", ") + " WHERE " + refers);
     // After-images: what the repoint wrote, read back inside the same transaction.
     db.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + child.row_json("cc_row") + " FROM " +
@@ -354,15 +480,6 @@ std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::
   }
   return moved;
 }
-
-// A repair that cannot work on this table: refused, with where it is
-// declared and what would work instead. Raised before anything changes
-// (plan time) or, as the safety net, when the database itself rejects a
-// repair statement (the table's work is rolled back to its savepoint).
-class RepairRefused : public Error {
- public:
-  explicit RepairRefused(std::string why) : Error(ExitCode::findings, std::move(why)) {}
-};
 
 // Where a check's repair is declared (the check itself for a --policy override).
 std::string repair_location(const model::Check& c) {
@@ -533,6 +650,8 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
     return report.actions.size() - 1;
   };
 
+  check_triggers(db, t.name, o, report, "fix of table '" + t.name.str() + "'");
+
   // UNIQUE duplicates first: a deleted row need not be clamped.
   for (const auto* u : w.uniques) {
     const auto r = effective_repair(u->repair, u->name, o);
@@ -541,12 +660,16 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
     db.execute("CREATE TEMP TABLE cc_fix_dups AS " + duplicate_keys_sql(t, *u, r));
     const std::string doomed = "(" + t.key_list() + ") IN (SELECT " + t.key_list() + " FROM cc_fix_dups)";
     if (preview) report.actions[a].preview = sample_rows(db, t, doomed, "", o.sample);
-    if (r.references == model::Repair::References::repoint) report.actions[a].repointed = repoint_references(db, t, *u, r, run_id, report);
-    report.cascaded += audit_cascade(db, t, doomed, run_id, o.allow_cascade || r.allow_cascade, u->name);
-    report.audited += db.execute_count(audit_prefix + "'delete', " + t.key_json("cc_row") + ", " + t.row_json("cc_row") + " FROM " +
-                                       t.q + " AS cc_row WHERE " + doomed);
+    if (r.references == model::Repair::References::repoint)
+      report.actions[a].repointed = repoint_references(db, t, *u, r, run_id, o, report);
     try {
-      report.actions[a].deleted = db.execute_count("DELETE FROM " + t.q + " WHERE " + doomed);
+      report.audited +=
+          delete_with_fk_actions(db, t, doomed, o, o.allow_cascade || r.allow_cascade, u->name, run_id, report, [&] {
+            report.audited +=
+                db.execute_count(audit_prefix + "'delete', " + t.key_json("cc_row") + ", " + t.row_json("cc_row") +
+                                 " FROM " + t.q + " AS cc_row WHERE " + doomed + d.lock_rows("cc_row"));
+            report.actions[a].deleted = db.execute_count("DELETE FROM " + t.q + " WHERE " + doomed);
+          });
     } catch (const DatabaseError& e) {
       if (!is_violation(e.kind())) throw;
       throw RepairRefused(u->name + ": repair delete_duplicates (" +
@@ -563,17 +686,19 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
   std::vector<std::string> preds;
   for (const auto* c : w.checks) preds.push_back("(" + check_predicate(*c, d) + ")");
   db.execute("DROP TABLE IF EXISTS cc_fix_keys");
-  db.execute("CREATE TEMP TABLE cc_fix_keys AS SELECT " + t.key_list() + " FROM " + t.q + " WHERE NOT (" + join(preds, " AND ") + ")");
+  db.execute("CREATE TEMP TABLE cc_fix_keys AS SELECT " + t.key_list() + " FROM " + t.q + " WHERE NOT (" +
+             join(preds, " AND ") + ")");
   const std::string mine = "(" + t.key_list() + ") IN (SELECT " + t.key_list() + " FROM cc_fix_keys)";
-  report.audited += db.execute_count(audit_prefix + "'update', " + t.key_json("cc_row") + ", " + t.row_json("cc_row") + " FROM " +
-                                     t.q + " AS cc_row WHERE " + mine);
+  report.audited += db.execute_count(audit_prefix + "'update', " + t.key_json("cc_row") + ", " + t.row_json("cc_row") +
+                                     " FROM " + t.q + " AS cc_row WHERE " + mine + d.lock_rows("cc_row"));
   for (const auto* c : w.checks) {
     const auto r = effective_repair(c->repair, c->name, o);
     actions[c->name] = action_for(c->name, "check", std::string(model::to_string(r.policy)));
     if (preview) {
       // Before: the rows this rule flags now; their after-values are read
       // once the repairs converged, so interacting rules show what really happens.
-      const std::string col = r.policy == model::RepairPolicy::delete_row ? "" : (r.column.empty() ? c->column : r.column);
+      const std::string col =
+          r.policy == model::RepairPolicy::delete_row ? "" : (r.column.empty() ? c->column : r.column);
       auto& a = report.actions[actions[c->name]];
       a.preview = sample_rows(db, t, mine + " AND NOT (" + check_predicate(*c, d) + ")", col, o.sample);
       a.violations = scalar(db, "SELECT count(*) FROM " + t.q + " WHERE NOT (" + check_predicate(*c, d) + ")");
@@ -588,8 +713,10 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
       FixAction& a = report.actions[actions[c->name]];
       try {
         if (r.policy == model::RepairPolicy::delete_row) {
-          report.cascaded += audit_cascade(db, t, where, run_id, o.allow_cascade || r.allow_cascade, c->name);
-          const auto n = db.execute_count("DELETE FROM " + t.q + " WHERE " + where);
+          std::int64_t n = 0;
+          report.audited +=
+              delete_with_fk_actions(db, t, where, o, o.allow_cascade || r.allow_cascade, c->name, run_id, report,
+                                     [&] { n = db.execute_count("DELETE FROM " + t.q + " WHERE " + where); });
           a.deleted += n;
           changed += n;
         } else {
@@ -608,7 +735,8 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
       }
       fault::point("fix-rule");
     }
-    const auto left = scalar(db, "SELECT count(*) FROM " + t.q + " WHERE " + mine + " AND NOT (" + join(preds, " AND ") + ")");
+    const auto left =
+        scalar(db, "SELECT count(*) FROM " + t.q + " WHERE " + mine + " AND NOT (" + join(preds, " AND ") + ")");
     if (left == 0) break;
     if (changed == 0 || pass == kMaxPasses) {
       throw Error(ExitCode::findings, "table '" + t.name.str() + "': the repairs do not converge (" +
@@ -625,10 +753,11 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
         const std::string col = sample.values[0].first;
         dialect::Value after = std::monostate{};
         bool present = false;
-        db.query("SELECT " + d.quote_ident(col) + " FROM " + t.q + " WHERE " + sample_match(t, sample), [&](const Row& row) {
-          after = row[0];
-          present = true;
-        });
+        db.query("SELECT " + d.quote_ident(col) + " FROM " + t.q + " WHERE " + sample_match(t, sample),
+                 [&](const Row& row) {
+                   after = row[0];
+                   present = true;
+                 });
         if (present) {
           sample.values.emplace_back(col + " (after)", after);
         } else {
@@ -661,9 +790,13 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         if (policy == model::RepairPolicy::clamp && (!c.structured() || (!c.min && !c.max))) {
           throw UsageError("--policy " + name + "=clamp: clamp needs a check with min or max");
         }
-        if (policy == model::RepairPolicy::delete_duplicates) throw UsageError("--policy " + name + ": delete_duplicates is for UNIQUE");
-        if ((policy == model::RepairPolicy::set_value && !c.repair.value) || (policy == model::RepairPolicy::set_expr && c.repair.expr.empty())) {
-          throw UsageError("--policy " + name + ": set and set_expr need their value in schema/; only report, clamp, set_null, set_default and delete can be chosen here");
+        if (policy == model::RepairPolicy::delete_duplicates)
+          throw UsageError("--policy " + name + ": delete_duplicates is for UNIQUE");
+        if ((policy == model::RepairPolicy::set_value && !c.repair.value) ||
+            (policy == model::RepairPolicy::set_expr && c.repair.expr.empty())) {
+          throw UsageError("--policy " + name +
+                           ": set and set_expr need their value in schema/; only report, clamp, set_null, set_default "
+                           "and delete can be chosen here");
         }
       }
       for (const auto& u : t.uniques) {
@@ -765,10 +898,12 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         continue;
       }
       std::string who;
-      for (const auto& [table, n] : refs) who += (who.empty() ? "" : ", ") + table + ": " + std::to_string(n) + " row(s)";
-      const std::string why = u->name + ": the surplus rows of '" + t.name.str() + "' are referenced by " + who +
-                              "; deleting them would break or change those rows. Set references = \"repoint\" in its repair (" +
-                              u->repair.where.str() + ") to move them to the kept row first, or repair them by hand";
+      for (const auto& [table, n] : refs)
+        who += (who.empty() ? "" : ", ") + table + ": " + std::to_string(n) + " row(s)";
+      const std::string why =
+          u->name + ": the surplus rows of '" + t.name.str() + "' are referenced by " + who +
+          "; deleting them would break or change those rows. Set references = \"repoint\" in its repair (" +
+          u->repair.where.str() + ") to move them to the kept row first, or repair them by hand";
       refusals.push_back(why);
     }
     w.uniques = keep;
@@ -778,14 +913,17 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
                                         ".\nNothing was changed (--skip-refused repairs the rest).");
   }
   report.refused.insert(report.refused.end(), refusals.begin(), refusals.end());
-  work.erase(std::remove_if(work.begin(), work.end(), [](const TableWork& w) { return w.checks.empty() && w.uniques.empty(); }), work.end());
+  work.erase(std::remove_if(work.begin(), work.end(),
+                            [](const TableWork& w) { return w.checks.empty() && w.uniques.empty(); }),
+             work.end());
   if (work.empty()) {
     report.after = std::move(before);
     return report;
   }
 
   const auto& d = db.dialect();
-  for (const auto& sql : d.enforce_foreign_keys()) db.execute(sql);  // the declared cascades must happen, and be audited
+  for (const auto& sql : d.enforce_foreign_keys())
+    db.execute(sql);  // the declared cascades must happen, and be audited
   report.run_id = new_run_id();
   // The dry run is the real run, rolled back: the same statements in the
   // same order, so it predicts counts, cascades, refusals and convergence
@@ -807,6 +945,8 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
       // table cleanly instead of failing the run half-way.
       const size_t actions_before = report.actions.size();
       const auto cascaded_before = report.cascaded, audited_before = report.audited;
+      const auto children_before = report.children;
+      const auto triggers_before = report.triggers;
       dialect::Savepoint table_work(db, "cc_fix_table");
       try {
         fix_table(db, w, options, report.run_id, report);
@@ -820,6 +960,8 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         report.actions.resize(actions_before);
         report.cascaded = cascaded_before;
         report.audited = audited_before;
+        report.children = children_before;
+        report.triggers = triggers_before;
         report.refused.push_back(std::string(e.what()) + " (no repair of table '" + w.spec->name.str() + "' was kept)");
       } catch (const std::exception& e) {
         rethrow_with_context(e, "fix table '" + w.spec->name.str() + "'");
@@ -832,7 +974,10 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
     }
     db.execute(std::string("UPDATE ") + kRuns + " SET finished_at = " + now_sql(d) + ", summary = " +
                d.quote_string(std::to_string(changed) + " updated, " + std::to_string(deleted) + " deleted, " +
-                              std::to_string(report.cascaded) + " cascaded") +
+                              std::to_string(report.cascaded) + " cascaded" +
+                              (report.triggers.empty()
+                                   ? std::string()
+                                   : "; triggers fired, not audited: " + join(report.triggers, ", "))) +
                " WHERE run_id = " + d.quote_string(report.run_id));
   };
   ScanOptions after_options;
@@ -851,7 +996,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
   return report;
 }
 
-UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string& applied_by) {
+UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string& applied_by, bool force) {
   const auto& d = db.dialect();
   const std::string run = d.quote_string(run_id);
   UndoReport report;
@@ -878,29 +1023,56 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
                tables.push_back({dialect::value_text(r[0]), dialect::value_text(r[1])});
              });
     // Refuse if anything changed since the run: updated rows must still hold
-    // their after-image, deleted keys must still be free.
+    // their after-image, deleted keys must still be free. Each named by its
+    // key, with what the run left and what is there now. --force goes on:
+    // the columns the run changed get their before-image (other columns keep
+    // the newer values), deleted rows whose key is taken again stay out.
     for (const auto& name : tables) {
       TableCtx t = table_ctx(db, name);
       const std::string mine = std::string(kAudit) + ".run_id = " + run + " AND " + t.audit_of(kAudit);
       std::vector<std::string> changed;
-      db.query(std::string("SELECT CAST(row_key AS TEXT) FROM ") + kAudit + " WHERE " + mine + " AND action IN ('update', 'repoint') AND NOT EXISTS (SELECT 1 FROM " +
-                   t.q + " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + " AND " + t.row_json("cc_row") + " = " + kAudit +
-                   ".after_row) LIMIT 5",
-               [&](const Row& r) { changed.push_back(dialect::value_text(r[0])); });
-      db.query(std::string("SELECT CAST(row_key AS TEXT) FROM ") + kAudit + " WHERE " + mine + " AND action IN ('delete', 'cascade') AND EXISTS (SELECT 1 FROM " +
-                   t.q + " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + ") LIMIT 5",
-               [&](const Row& r) { changed.push_back(dialect::value_text(r[0]) + " (deleted by the run, present again)"); });
-      if (!changed.empty()) {
+      const std::string limit = force ? "" : " LIMIT 5";
+      const std::string now = "(SELECT CAST(" + t.row_json("cc_now") + " AS TEXT) FROM " + t.q + " AS cc_now WHERE " +
+                              t.key_match("cc_now", kAudit) + ")";
+      db.query(
+          std::string("SELECT CAST(row_key AS TEXT), CAST(after_row AS TEXT), ") + now + " FROM " + kAudit + " WHERE " +
+              mine + " AND action IN ('update', 'repoint', 'set_null', 'set_default') AND NOT EXISTS (SELECT 1 FROM " +
+              t.q + " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + " AND " + t.row_json("cc_row") + " = " +
+              kAudit + ".after_row) ORDER BY " + kAudit + ".id" + limit,
+          [&](const Row& r) {
+            changed.push_back(
+                dialect::value_text(r[0]) + " (the run left " + dialect::value_text(r[1]) + "; now " +
+                (std::holds_alternative<std::monostate>(r[2]) ? std::string("deleted") : dialect::value_text(r[2])) +
+                ")");
+          });
+      db.query(std::string("SELECT CAST(row_key AS TEXT), ") + now + " FROM " + kAudit + " WHERE " + mine +
+                   " AND action IN ('delete', 'cascade') AND EXISTS (SELECT 1 FROM " + t.q + " AS cc_row WHERE " +
+                   t.key_match("cc_row", kAudit) + ") ORDER BY " + kAudit + ".id" + limit,
+               [&](const Row& r) {
+                 changed.push_back(dialect::value_text(r[0]) +
+                                   " (deleted by the run; now present again: " + dialect::value_text(r[1]) + ")");
+               });
+      if (!changed.empty() && !force) {
         throw Error(ExitCode::findings,
                     "fix run " + in_quotes(run_id) + ": rows of '" + name.str() +
-                        "' changed again since the run, so undo would overwrite newer data; nothing was changed. "
-                        "Rows: " +
+                        "' changed again since the run, so undo would overwrite newer data; nothing was changed "
+                        "(--force puts back the columns the run changed anyway). Rows: " +
                         join(changed, ", "));
       }
+      report.forced += static_cast<std::int64_t>(changed.size());
+    }
+    // Nothing the undo writes may fire a trigger (an AFTER INSERT adding to
+    // a total again, an event log growing): the triggers of every table it
+    // writes are suspended, and put back before it commits.
+    std::vector<std::string> resume;
+    for (const auto& name : tables) {
+      for (auto& sql : db.suspend_triggers(name)) resume.push_back(std::move(sql));
     }
     // Deleted rows come back first, parents before the children that
-    // cascaded from them; then updated rows get their before-image, and
-    // references moved to a kept row (repoint) point at their own row again.
+    // cascaded from them (audited in that order, at any depth); then updated
+    // rows get their before-image, children an ON DELETE SET NULL / SET
+    // DEFAULT changed get their key back, and references moved to a kept row
+    // (repoint) point at their own row again.
     for (const char* action : {"delete", "cascade"}) {
       for (const auto& name : tables) {
         TableCtx t = table_ctx(db, name);
@@ -913,10 +1085,11 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
           cols.push_back(t.key[0]);
           values.push_back(d.json_get("a.row_key", t.key[0], "INTEGER"));
         }
-        report.reinserted +=
-            db.execute_count("INSERT INTO " + t.q + " (" + join(cols, ", ") + ")" + d.insert_keeping_identity() +
-                             " SELECT " + join(values, ", ") + " FROM " + kAudit + " AS a WHERE a.run_id = " + run +
-                             " AND " + t.audit_of("a") + " AND a.action = '" + action + "' ORDER BY a.id");
+        report.reinserted += db.execute_count("INSERT INTO " + t.q + " (" + join(cols, ", ") + ")" +
+                                              d.insert_keeping_identity() + " SELECT " + join(values, ", ") + " FROM " +
+                                              kAudit + " AS a WHERE a.run_id = " + run + " AND " + t.audit_of("a") +
+                                              " AND a.action = '" + action + "' AND NOT EXISTS (SELECT 1 FROM " + t.q +
+                                              " AS cc_row WHERE " + t.key_match("cc_row", "a") + ") ORDER BY a.id");
       }
     }
     for (const auto& name : tables) {
@@ -924,14 +1097,20 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
       // SET col = (before-image) for each audited row, matched by its key
       // now. A repointed row gets its key columns back too: its foreign key
       // may be part of its key.
-      for (const char* action : {"update", "repoint"}) {
+      for (const char* action : {"update", "set_null", "set_default", "repoint"}) {
         const bool keys_too = std::string(action) == "repoint";
         std::vector<std::string> sets;
         for (const auto& c : t.data) {
           if (!keys_too && std::find(t.key.begin(), t.key.end(), c) != t.key.end()) continue;
           // Never changed by a fix, and an UPDATE may not name it.
           if (const auto* info = t.info.find_column(c); info && info->identity_always) continue;
-          sets.push_back(d.quote_ident(c) + " = " + d.json_get(std::string(kAudit) + ".before_row", c, t.type_of(c)));
+          // Only what the run changed is written back: a column it left
+          // alone keeps its value exactly (json text, newer data with --force).
+          sets.push_back(
+              d.quote_ident(c) + " = CASE WHEN " +
+              d.json_member_same(std::string(kAudit) + ".before_row", std::string(kAudit) + ".after_row", c) +
+              " THEN " + t.q + "." + d.quote_ident(c) + " ELSE " +
+              d.json_get(std::string(kAudit) + ".before_row", c, t.type_of(c)) + " END");
         }
         if (sets.empty()) continue;
         report.restored +=
@@ -940,8 +1119,9 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
                              action + "' AND " + t.key_match(t.q, kAudit));
       }
     }
-    db.execute(std::string("UPDATE ") + kRuns + " SET undone_at = " + now_sql(d) + ", undone_by = " + d.quote_string(applied_by) +
-               " WHERE run_id = " + run);
+    for (const auto& sql : resume) db.execute(sql);
+    db.execute(std::string("UPDATE ") + kRuns + " SET undone_at = " + now_sql(d) +
+               ", undone_by = " + d.quote_string(applied_by) + " WHERE run_id = " + run);
   });
   return report;
 }

@@ -8,8 +8,10 @@
 //      clamping willpower, then temporary_willpower <= willpower) or the run
 //      gives up and rolls back;
 //   4. after-images, so undo can tell whether a row changed again since.
-// Rows deleted through ON DELETE CASCADE are audited too, and only with an
-// explicit opt-in. Nothing is lost: undo restores the exact prior content.
+// Rows that foreign keys' ON DELETE actions change, at any depth, are audited
+// too (CASCADE only with an explicit opt-in; SET NULL / SET DEFAULT always).
+// User triggers on the tables written are reported (or refuse the fix). Nothing
+// is lost: undo restores the exact prior content, with triggers suspended.
 #pragma once
 
 #include <map>
@@ -23,14 +25,18 @@
 namespace cc::scan {
 
 struct FixOptions {
-  std::vector<std::string> tables;                          // empty: all
+  std::vector<std::string> tables;  // empty: all
   bool dry_run = false;
-  bool allow_cascade = false;                               // for every delete policy
+  bool allow_cascade = false;  // for every delete policy
+  // User triggers on the tables a fix writes fire, and their effects are not
+  // audited: they are listed in the report and the run's summary, and with
+  // this the fix refuses instead, naming them, before anything changes.
+  bool refuse_triggers = false;
   // A repair refused before the run (duplicates other rows reference, with
   // references = "refuse") leaves its rows for review while the other
   // repairs of the run go ahead; without it the whole run is refused.
   bool skip_refused = false;
-  std::map<std::string, model::RepairPolicy> overrides;     // constraint name -> policy for this run
+  std::map<std::string, model::RepairPolicy> overrides;  // constraint name -> policy for this run
   int sample = 5;
   std::string tool_version;
   std::string applied_by;
@@ -39,7 +45,7 @@ struct FixOptions {
 struct FixAction {
   std::string table;
   std::string name;
-  std::string kind;    // check | unique
+  std::string kind;  // check | unique
   std::string policy;
   std::int64_t violations = 0;  // before the run
   std::int64_t changed = 0;     // rows updated
@@ -48,14 +54,24 @@ struct FixAction {
   std::vector<Sample> preview;  // dry run: key, values before, and "after" values
 };
 
+// Rows of another table that a foreign key's ON DELETE action changed when
+// the fix deleted rows, at any depth; every one audited, and put back by fix-undo.
+struct ChildChange {
+  std::string table;
+  std::string action;  // cascade (deleted) | set_null | set_default
+  std::int64_t rows = 0;
+};
+
 struct FixReport {
   std::string run_id;  // empty for a dry run or when nothing needed fixing
   bool dry_run = false;
   std::vector<FixAction> actions;
-  std::int64_t cascaded = 0;    // child rows deleted through ON DELETE CASCADE
-  std::int64_t audited = 0;     // audit rows written
-  std::vector<std::string> refused;  // repairs refused before the run (with skip_refused), and why
-  ScanReport after;             // scan after the run (dry run: the scan before)
+  std::int64_t cascaded = 0;          // child rows deleted through ON DELETE CASCADE, at any depth
+  std::vector<ChildChange> children;  // per table and ON DELETE action
+  std::vector<std::string> triggers;  // table.trigger that fired: their effects are not audited
+  std::int64_t audited = 0;           // audit rows written
+  std::vector<std::string> refused;   // repairs refused before the run (with skip_refused), and why
+  ScanReport after;                   // scan after the run (dry run: the scan before)
 };
 
 FixReport run_fix(dialect::Connection& db, const model::Schema& schema, const FixOptions& options);
@@ -64,11 +80,16 @@ struct UndoReport {
   std::string run_id;
   std::int64_t restored = 0;    // updated rows put back
   std::int64_t reinserted = 0;  // deleted rows inserted again
+  std::int64_t forced = 0;      // rows changed since the run, undone anyway (force)
 };
 
 // Restores every row a fix run changed or deleted. Refuses, changing nothing,
 // when the run is unknown or undone already, or when any of its rows changed
-// again since (naming them).
-UndoReport undo_fix(dialect::Connection& db, const std::string& run_id, const std::string& applied_by);
+// again since (naming them, with what the run left and what is there now),
+// unless `force`: then the columns the run changed get their before-image
+// anyway, and deleted rows whose key is taken again stay out. Only the
+// columns a run changed are ever written back; user triggers do not fire.
+UndoReport undo_fix(dialect::Connection& db, const std::string& run_id, const std::string& applied_by,
+                    bool force = false);
 
 }  // namespace cc::scan

@@ -50,6 +50,11 @@ constexpr const char* kReferrers =
     "c.confdeltype::text "
     "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace "
     "WHERE c.contype = 'f' AND c.confrelid = %s::regclass ORDER BY tn.nspname, t.relname, c.conname";
+// Enabled user triggers of the table (not the internal ones behind foreign
+// keys), with how each is enabled: O (origin), A (always), R (replica).
+constexpr const char* kTriggers =
+    "SELECT tg.tgname, tg.tgenabled::text FROM pg_trigger tg WHERE tg.tgrelid = %s::regclass AND NOT tg.tgisinternal "
+    "AND tg.tgenabled <> 'D' ORDER BY tg.tgname";
 constexpr const char* kConstraints =
     "SELECT c.conname, c.contype, pg_get_constraintdef(c.oid, true), c.convalidated, "
     "coalesce(ix.indisvalid AND ix.indisready, true), "
@@ -570,6 +575,32 @@ class PostgresConnection final : public SociConnection {
   // function it can call must be IMMUTABLE or STABLE (see volatile_call).
   // In a transaction (a read snapshot) a savepoint keeps a rejected
   // expression from aborting it.
+  std::vector<std::string> user_triggers(const model::TableName& table) override {
+    std::vector<std::string> out;
+    query(detail::substitute(kTriggers, dialect().quote_string(dialect().quote_table(table))),
+          [&](const Row& r) { out.push_back(value_text(r[0])); });
+    return out;
+  }
+
+  // DISABLE / ENABLE TRIGGER are transactional: re-enabled before the
+  // caller commits, no other session sees them off (they wait on the
+  // table's lock instead).
+  std::vector<std::string> suspend_triggers(const model::TableName& table) override {
+    const std::string q = dialect().quote_table(table);
+    std::vector<std::pair<std::string, std::string>> triggers;
+    query(detail::substitute(kTriggers, dialect().quote_string(q)),
+          [&](const Row& r) { triggers.emplace_back(value_text(r[0]), value_text(r[1])); });
+    std::vector<std::string> restore;
+    for (const auto& [name, mode] : triggers) {
+      execute("ALTER TABLE " + q + " DISABLE TRIGGER " + dialect().quote_ident(name));
+      const std::string how = mode == "A"   ? "ENABLE ALWAYS TRIGGER "
+                              : mode == "R" ? "ENABLE REPLICA TRIGGER "
+                                            : "ENABLE TRIGGER ";
+      restore.push_back("ALTER TABLE " + q + " " + how + dialect().quote_ident(name));
+    }
+    return restore;
+  }
+
   void validate_expression(const model::TableName& table, std::string_view expr) override {
     require_single_expression(expr);
     const std::string sql = "SELECT 1 FROM " + dialect().quote_table(table) + " WHERE NOT (" + std::string(expr) + ")";

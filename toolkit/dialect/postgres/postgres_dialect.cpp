@@ -26,19 +26,32 @@ class PostgresDialect final : public Dialect {
   std::string count_if(std::string_view predicate) const override {
     return "count(*) FILTER (WHERE " + std::string(predicate) + ")";
   }
-  std::string row_json(std::string_view alias, const std::vector<std::string>&) const override {
-    return "to_jsonb(" + std::string(alias) + ".*)";
+  // A json (not jsonb) value is kept as its text, verbatim: to_jsonb would
+  // parse it, dropping duplicate keys and spacing.
+  std::string row_json(std::string_view alias, const std::vector<std::string>& columns,
+                       const std::vector<std::string>& types) const override {
+    std::string out = "to_jsonb(" + std::string(alias) + ".*)";
+    for (size_t i = 0; i < columns.size() && i < types.size(); ++i) {
+      if (types[i] != "json") continue;
+      out += " || jsonb_build_object(" + quote_string(columns[i]) + ", (" + std::string(alias) + "." +
+             quote_ident(columns[i]) + ")::text)";
+    }
+    return out;
   }
   // to_jsonb turns arrays into JSON arrays, json into JSON, composites into
   // objects: only jsonb_to_record reads those back exactly. Plain scalar
   // types take the cheaper cast of their text (key matches use it per row).
   std::string json_get(std::string_view json, std::string_view key, std::string_view type) const override {
-    if (scalar_type(type))
+    if (scalar_type(type) || type == "json")  // json: its text (an older image: the value's JSON, as text)
       return "CAST((" + std::string(json) + " ->> " + quote_string(key) + ") AS " + std::string(type) + ")";
     return "(SELECT cc_v FROM jsonb_to_record(jsonb_build_object('cc_v', (" + std::string(json) + ") -> " +
            quote_string(key) + ")) AS cc_r(cc_v " + std::string(type) + "))";
   }
   std::string json_type() const override { return "jsonb"; }
+  std::string json_member_same(std::string_view a, std::string_view b, std::string_view key) const override {
+    return "((" + std::string(a) + ") -> " + quote_string(key) + ") IS NOT DISTINCT FROM ((" + std::string(b) +
+           ") -> " + quote_string(key) + ")";
+  }
   std::string list_agg(std::string_view expr) const override {
     return "string_agg((" + std::string(expr) + ")::text, ',' ORDER BY " + std::string(expr) + ")";
   }
@@ -69,6 +82,9 @@ class PostgresDialect final : public Dialect {
   std::string insert_keeping_identity() const override { return " OVERRIDING SYSTEM VALUE"; }
   std::vector<std::string> enforce_foreign_keys() const override { return {}; }
   std::string checks_disabled_sql() const override { return ""; }
+  // READ COMMITTED: a row another session commits meanwhile is read in its
+  // newest version (after waiting for it), and stays as read until commit.
+  std::string lock_rows(std::string_view alias) const override { return " FOR UPDATE OF " + std::string(alias); }
   std::string json_object(const std::vector<std::pair<std::string, std::string>>& members) const override {
     std::string out = "jsonb_build_object(";
     for (size_t i = 0; i < members.size(); ++i) out += (i ? ", " : "") + quote_string(members[i].first) + ", " + members[i].second;

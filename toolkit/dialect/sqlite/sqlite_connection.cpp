@@ -42,6 +42,9 @@ constexpr const char* kUniqueIndexes =
     "WHERE il.\"unique\" = 1 ORDER BY il.name";
 constexpr const char* kListTables =
     "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name";
+// Triggers on the table, with the statement that creates each one.
+constexpr const char* kTriggers =
+    "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = %s COLLATE NOCASE ORDER BY name";
 constexpr const char* kForeignKeys =
     "SELECT id, \"table\", group_concat(\"from\", char(31)) FROM pragma_foreign_key_list(%s) GROUP BY id ORDER BY id";
 
@@ -470,6 +473,29 @@ class SqliteConnection final : public SociConnection {
       on_row(out);
     }
     if (rc != SQLITE_DONE) raise_native();
+  }
+
+  std::vector<std::string> user_triggers(const model::TableName& table) override {
+    dialect().quote_table(table);  // refuses a schema: SQLite has none
+    std::vector<std::string> out;
+    query(detail::substitute(kTriggers, dialect().quote_string(table.name)),
+          [&](const Row& r) { out.push_back(value_text(r[0])); });
+    return out;
+  }
+
+  // SQLite cannot disable a trigger: it is dropped and created again from
+  // its own statement, both inside the caller's transaction.
+  std::vector<std::string> suspend_triggers(const model::TableName& table) override {
+    dialect().quote_table(table);
+    std::vector<std::pair<std::string, std::string>> triggers;
+    query(detail::substitute(kTriggers, dialect().quote_string(table.name)),
+          [&](const Row& r) { triggers.emplace_back(value_text(r[0]), value_text(r[1])); });
+    std::vector<std::string> restore;
+    for (const auto& [name, sql] : triggers) {
+      execute("DROP TRIGGER " + dialect().quote_ident(name));
+      restore.push_back(sql);
+    }
+    return restore;
   }
 
   void validate_expression(const model::TableName& table, std::string_view expr) override {

@@ -22,7 +22,8 @@ class SqliteDialect final : public Dialect {
   // {"cc:blob": "<hex>"} and {"cc:real": "<17 digits>" | "Infinity"} (a text
   // value is always a JSON string, so an object can only be one of these). constraintctl_unhex() is registered by
   // the connection.
-  std::string row_json(std::string_view alias, const std::vector<std::string>& columns) const override {
+  std::string row_json(std::string_view alias, const std::vector<std::string>& columns,
+                       const std::vector<std::string>&) const override {
     std::string out = "json_object(";
     for (size_t i = 0; i < columns.size(); ++i) {
       const std::string v = std::string(alias) + "." + quote_ident(columns[i]);
@@ -31,6 +32,15 @@ class SqliteDialect final : public Dialect {
              ") <= 1.7976931348623157e308 THEN printf('%!.17g', " + v + ") WHEN " + v + " > 0 THEN 'Infinity' ELSE '-Infinity' END) ELSE " + v + " END";
     }
     return out + ")";
+  }
+  // The members as json_each gives them (JSON text for an encoded BLOB or
+  // REAL), compared with IS: NULL and missing alike, no conversions.
+  std::string json_member_same(std::string_view a, std::string_view b, std::string_view key) const override {
+    auto member = [&](std::string_view json) {
+      return "(SELECT cc_e.value FROM json_each(" + std::string(json) +
+             ") AS cc_e WHERE cc_e.key = " + quote_string(key) + ")";
+    };
+    return member(a) + " IS " + member(b);
   }
   std::string json_get(std::string_view json, std::string_view key, std::string_view) const override {
     auto decode = [](const std::string& value, const std::string& type) {
