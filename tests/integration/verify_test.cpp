@@ -163,6 +163,28 @@ TEST_P(VerifyTest, StrictCountsUnmanagedChecks) {
   EXPECT_EQ(cli({"verify", "--strict"}).exit_code, 1);
 }
 
+// A CHECK that only one value breaks (text <> 'banned'): the probe must
+// write that very value, so verify proves it enforced instead of calling it
+// not_enforced because every probe value passed (issue 16).
+TEST_P(VerifyTest, InequalityCheckIsProvenEnforcedByItsOwnLiteral) {
+  exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, status TEXT NOT NULL, note VARCHAR(20))");
+  exec("INSERT INTO accounts VALUES (1, 'active', 'x'), (2, 'closed', 'y')");
+  TempDir project;
+  write_file(project / "schema/accounts.toml",
+             "table = \"accounts\"\n\n[[check]]\nname = \"accounts_not_banned\"\nexpr = \"status <> 'banned'\"\n\n"
+             "[[check]]\nname = \"accounts_note_not_secret\"\nexpr = \"note IS NULL OR note <> 'secret'\"\n");
+  ASSERT_EQ(cli({"generate"}, project.path()).exit_code, 0);
+  auto applied = cli({"apply"}, project.path());
+  ASSERT_EQ(applied.exit_code, 0) << applied.err << applied.out;
+  auto r = cli({"verify", "--json"}, project.path());
+  EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+  const auto doc = nlohmann::json::parse(r.out);
+  const auto got = statuses(doc);
+  EXPECT_EQ(got.at("accounts_not_banned"), "ok") << r.out;
+  EXPECT_EQ(got.at("accounts_note_not_secret"), "ok") << r.out;
+  EXPECT_EQ(scalar("SELECT count(*) FROM accounts"), 2);  // the probes left nothing behind
+}
+
 INSTANTIATE_TEST_SUITE_P(Dialects, VerifyTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& param_info) { return param_info.param; });
 

@@ -90,6 +90,14 @@ class Dialect {
   virtual std::string now_text() const = 0;
   // A query returning one row with 1 when `table` exists, else 0.
   virtual std::string table_exists_sql(const model::TableName& table) const = 0;
+  // A query returning one row with 1 when the connection's role may run
+  // `privilege` (INSERT, UPDATE) on `table`, else 0; "" where the database
+  // has no privileges (SQLite: the file's permissions decide, at the write).
+  virtual std::string has_privilege_sql(const model::TableName& table, std::string_view privilege) const {
+    (void)table;
+    (void)privilege;
+    return "";
+  }
   // A query listing the rows of `table` (every table when empty) whose
   // foreign key points at no row (referencing table, rowid, parent table,
   // foreign key id), or "" where the database never lets such rows exist.

@@ -79,6 +79,10 @@ class Prober {
       how = "skipped: the table is empty and an INSERT probe would advance sequences; the catalog shows it validated";
       return "";
     }
+    if (auto why = lacks_privilege(info, row.empty() ? "INSERT" : "UPDATE"); !why.empty()) {
+      how = why;
+      return "";
+    }
     // Whether the probe row, as written, breaks the condition: only then
     // does an accepted write prove the rule is not enforced.
     const std::string broken = "SELECT count(*) FROM " + table + " WHERE " +
@@ -119,6 +123,16 @@ class Prober {
     return "";
   }
 
+  // "skipped: ..." when the role may not write the probe at all: asked
+  // before trying, so the answer is at once and never taken for a verdict.
+  std::string lacks_privilege(const TableInfo& info, const std::string& privilege) {
+    const std::string sql = d_.has_privilege_sql(info.name, privilege);
+    if (sql.empty()) return "";
+    std::int64_t allowed = 1;
+    db_.query(sql, [&](const dialect::Row& r) { allowed = dialect::value_int(r[0]); });
+    return allowed ? "" : "skipped: no " + privilege + " privilege on " + info.name.str() + " to write a probe row";
+  }
+
   std::string unique(const migrate::ConstraintDef& def, const TableInfo& info, std::string& how) {
     const auto key = keys(info);
     std::string scope;
@@ -127,6 +141,10 @@ class Prober {
     std::vector<Value> rows = first_rows(info, key, scope, 2);
     if (rows.size() < 2 * key.size()) {
       how = "skipped: fewer than two rows in the constraint's scope to collide";
+      return "";
+    }
+    if (auto why = lacks_privilege(info, "UPDATE"); !why.empty()) {
+      how = why;
       return "";
     }
     std::vector<Value> first(rows.begin(), rows.begin() + key.size()), second(rows.begin() + key.size(), rows.end());

@@ -78,6 +78,10 @@ class PostgresDialect final : public Dialect {
   std::string table_exists_sql(const model::TableName& table) const override {
     return "SELECT count(*) FROM pg_class WHERE oid = to_regclass(" + quote_string(quote_table(table)) + ")";
   }
+  std::string has_privilege_sql(const model::TableName& table, std::string_view privilege) const override {
+    return "SELECT CASE WHEN has_table_privilege(to_regclass(" + quote_string(quote_table(table)) + "), " +
+           quote_string(std::string(privilege)) + ") THEN 1 ELSE 0 END";
+  }
   std::string identity_primary_key() const override { return "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"; }
   std::string insert_keeping_identity() const override { return " OVERRIDING SYSTEM VALUE"; }
   std::vector<std::string> enforce_foreign_keys() const override { return {}; }
