@@ -3,6 +3,8 @@
 // refuse before changing anything.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "support/test_support.h"
 
 namespace cc::test {
@@ -78,6 +80,19 @@ TEST_F(Pooler, SessionCommandsRefuseBeforeAnyChange) {
   // Connected directly, the same command works.
   auto apply = run_cli({"--project", project_.path().string(), "--db", db_->url(), "apply", "--fix"});
   EXPECT_EQ(apply.exit_code, 0) << apply.err << apply.out;
+}
+
+// A parallel scan through a pool of one server connection: the first
+// connection's open snapshot would hold the only server connection while the
+// others queue for it. Behind a pooler the scan reads on one connection.
+TEST_F(Pooler, ScanThroughAPoolOfOneServerConnectionDoesNotWaitForItself) {
+  Pgbouncer single("transaction", 1);
+  ASSERT_TRUE(single.ok()) << single.why();
+  const auto started = std::chrono::steady_clock::now();
+  auto r = run_cli({"--project", project_.path().string(), "--db", single.url(db_->name()), "scan", "--jobs", "3"});
+  EXPECT_EQ(r.exit_code, 1) << r.err << r.out;  // the row with x = -1
+  EXPECT_NE(r.out.find("t_x_nonnegative"), std::string::npos) << r.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
 }
 
 // The detection has no false positive behind a session-mode pool, and still

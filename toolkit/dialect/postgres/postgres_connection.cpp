@@ -457,6 +457,13 @@ class PostgresConnection final : public SociConnection {
     begin_read_snapshot();
     std::vector<std::unique_ptr<Connection>> workers;
     if (extra <= 0) return workers;
+    // Behind a pooler (pgbouncer hands out its own backend key, so the pid
+    // libpq was told differs from the server's) the open snapshot holds one
+    // server connection while the others queue for one: with a small pool
+    // they would wait for it until the pooler's timeout. Read alone there.
+    long server_pid = -1;
+    query("SELECT pg_backend_pid()", [&](const Row& r) { server_pid = static_cast<long>(value_int(r[0])); });
+    if (server_pid != PQbackendPID(conn_)) return workers;
     std::string id;
     try {
       query("SELECT pg_export_snapshot()", [&](const Row& r) { id = value_text(r[0]); });
