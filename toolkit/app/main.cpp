@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1000));
   scan->add_option(
           "--jobs", scan_options.jobs,
-          "Connections that read in parallel, in one snapshot (default: the number of cores, at most 4; 1: serial)")
+          "Connections that read in parallel, in one snapshot (default 1: serial; docs/plans.md)")
       ->check(CLI::Range(1, 64));
   scan->add_option("--lock-wait-ms", global.lock_wait_ms,
                    "Wait at most this long for a table another session locked (default: lock_wait_ms in "

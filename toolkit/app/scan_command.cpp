@@ -1,7 +1,6 @@
 #include "app/scan_command.h"
 
 #include <algorithm>
-#include <thread>
 
 #include <unistd.h>
 
@@ -240,8 +239,7 @@ ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
   scan_options.sample = options.sample >= 0 ? options.sample : (show_samples ? 5 : 0);
   scan_options.progress = progress_printer(ctx, "scanning");
   scan_options.foreign_keys = true;
-  scan_options.jobs =
-      options.jobs > 0 ? options.jobs : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  scan_options.jobs = std::max(options.jobs, 1);
   scan_options.open = [&ctx](bool read_only) { return ctx.connect(read_only); };
   scan::ScanReport report = scan::run_scan(*db, schema, scan_options);
   if (scan_options.progress) std::fprintf(stderr, "\r\033[K");

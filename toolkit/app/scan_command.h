@@ -20,7 +20,7 @@ struct ScanCommandOptions {
   bool skip_refused = false;
   bool refuse_triggers = false;
   std::vector<std::string> policies;  // NAME=POLICY overrides for this run
-  int jobs = 0;                       // connections reading in parallel; 0: the number of cores, at most 4
+  int jobs = 1;                       // connections reading in parallel, in one snapshot (1: serial)
 };
 
 // `constraintctl scan [--fix [--dry-run]]`: prints the report; returns ok, or
