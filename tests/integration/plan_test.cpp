@@ -301,16 +301,7 @@ TEST_F(PostgresMonitoring, SelectOnlyRoleAndReadOnlyConnection) {
   const std::string role = "mon_" + db_->name();
   db_->psql("DROP ROLE IF EXISTS " + role + "; CREATE ROLE " + role + " LOGIN; GRANT CONNECT ON DATABASE \"" + db_->name() + "\" TO " +
             role + "; GRANT USAGE ON SCHEMA public TO " + role + "; GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role);
-  struct DropRole {
-    PgDatabase& db;
-    std::string role;
-    ~DropRole() {
-      try {
-        db.psql("DROP OWNED BY " + role + "; DROP ROLE IF EXISTS " + role);
-      } catch (...) {
-      }
-    }
-  } drop_role{*db_, role};
+  DropRoleAtEnd drop_role{*db_, role};
   const std::string monitor = as_user(db_->url(), role);
   const std::string read_only = db_->url() + (db_->url().find('?') == std::string::npos ? "?" : "&") +
                                 "options=-c%20default_transaction_read_only%3Don";

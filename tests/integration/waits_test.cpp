@@ -266,16 +266,7 @@ TEST_F(PostgresWaits, MonitorRoleWithTheDocumentedGrants) {
   make_big(1000);
   const std::string monitor = "mon_" + db_->name();
   db_->psql("DROP ROLE IF EXISTS " + monitor + "; CREATE ROLE " + monitor + " LOGIN");
-  struct DropRole {
-    PgDatabase& db;
-    std::string role;
-    ~DropRole() {
-      try {
-        db.psql("DROP OWNED BY " + role + "; DROP ROLE IF EXISTS " + role);
-      } catch (...) {
-      }
-    }
-  } drop_role{*db_, monitor};
+  DropRoleAtEnd drop_role{*db_, monitor};
   db_->psql("GRANT CONNECT ON DATABASE \"" + db_->name() + "\" TO " + monitor + "; GRANT USAGE ON SCHEMA public TO " +
             monitor + "; GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + monitor +
             "; ALTER DEFAULT PRIVILEGES FOR ROLE " + owner_ + " IN SCHEMA public GRANT SELECT ON TABLES TO " + monitor);

@@ -91,6 +91,14 @@ PgDatabase::PgDatabase() {
   admin->execute("CREATE DATABASE " + name_);
 }
 
+DropRoleAtEnd::~DropRoleAtEnd() {
+  try {
+    db.psql("DROP OWNED BY " + role + "; DROP ROLE IF EXISTS " + role);
+  } catch (...) {
+    // Best effort: the throwaway server goes away with the run.
+  }
+}
+
 PgDatabase::~PgDatabase() {
   try {
     auto admin = connect(postgres_url());

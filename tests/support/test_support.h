@@ -67,6 +67,14 @@ class PgDatabase {
   std::string url_;
 };
 
+// Drops a role a test created (and what it owns in `db`) when the test ends,
+// however it ends.
+struct DropRoleAtEnd {
+  const PgDatabase& db;
+  std::string role;
+  ~DropRoleAtEnd();
+};
+
 // pgbouncer on 127.0.0.1 (a free port) in front of the throwaway server, in
 // its own temporary directory, stopped at destruction. ok() is false (and
 // why() says why) when pgbouncer is not installed or does not start.
