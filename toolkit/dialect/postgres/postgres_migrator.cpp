@@ -31,6 +31,33 @@ std::string qt(const model::TableName& t) { return postgresql_dialect().quote_ta
 // An index lives in its table's schema; DROP INDEX names it there.
 std::string index_of(const migrate::ConstraintDef& def) { return qt({def.name, def.table.schema}); }
 
+// A table's consecutive "ALTER TABLE <table> <action>" steps as one statement,
+// the actions comma-separated: one lock acquisition and one catalog pass. The
+// reverse undoes the actions in reverse order (none when one has no reverse).
+// Other steps stay as they are, in their place.
+std::vector<Step> combine_alters(const std::string& table, std::vector<Step> steps) {
+  const std::string prefix = "ALTER TABLE " + table + " ";
+  auto is_alter = [&](const std::string& sql) { return sql.rfind(prefix, 0) == 0; };
+  std::vector<Step> out;
+  bool open = false;  // out.back() is an ALTER TABLE that can take more actions
+  for (auto& s : steps) {
+    const bool alter = is_alter(s.sql) && !s.must_return_no_rows;
+    if (!alter || !open) {
+      out.push_back(std::move(s));
+      open = alter;
+      continue;
+    }
+    Step& c = out.back();
+    c.sql += ", " + s.sql.substr(prefix.size());
+    c.reverse =
+        is_alter(c.reverse) && is_alter(s.reverse) ? s.reverse + ", " + c.reverse.substr(prefix.size()) : std::string();
+    if (!s.comment.empty() && c.comment.find(s.comment) == std::string::npos)
+      c.comment += (c.comment.empty() ? "" : "; ") + s.comment;
+    c.origin += ", " + s.origin;
+  }
+  return out;
+}
+
 bool truthy(const Value& v) {
   if (auto s = std::get_if<std::string>(&v)) return *s == "t" || *s == "true" || *s == "1";
   return value_int(v) != 0;
@@ -96,11 +123,14 @@ class PostgresMigrator final : public Migrator {
       return it->second;
     };
     const std::string set_timeout = "SET LOCAL lock_timeout = " + std::to_string(options_.lock_timeout_ms);
-    Unit exclusive;
-    exclusive.comment = "short exclusive steps (ACCESS EXCLUSIVE for milliseconds), each waiting at most lock_timeout";
-    exclusive.lock_retries = true;
-    exclusive.fault_before_commit = "before-commit";
-    exclusive.steps.push_back({set_timeout, "", "", "", false, ""});
+    // The exclusive steps, grouped by table (in the order the tables come up).
+    std::vector<model::TableName> exclusive_order;
+    std::map<model::TableName, std::vector<Step>> exclusive_steps;
+    auto exclusive = [&](const model::TableName& table) -> std::vector<Step>& {
+      auto [it, fresh] = exclusive_steps.try_emplace(table);
+      if (fresh) exclusive_order.push_back(table);
+      return it->second;
+    };
     std::vector<const migrate::Operation*> validate;
     const auto adopted = detail::adopted(db_);
     const auto intent = detail::intents(db_);
@@ -158,10 +188,11 @@ class PostgresMigrator final : public Migrator {
             break;
           }
           building.push_back(&op);
-          exclusive.steps.push_back(
-              {"ALTER TABLE " + table + " ADD CONSTRAINT " + name + " CHECK (" + op.def.check + ") NOT VALID",
-               "ALTER TABLE " + table + " DROP CONSTRAINT " + name,
-               "enforced for new rows at once; existing rows validated below", origin, false, "pg-exclusive-step"});
+          exclusive(op.def.table)
+              .push_back(
+                  {"ALTER TABLE " + table + " ADD CONSTRAINT " + name + " CHECK (" + op.def.check + ") NOT VALID",
+                   "ALTER TABLE " + table + " DROP CONSTRAINT " + name,
+                   "enforced for new rows at once; existing rows validated below", origin, false, "pg-exclusive-step"});
           validate.push_back(&op);
           break;
         case migrate::OpKind::drop_check:
@@ -169,10 +200,10 @@ class PostgresMigrator final : public Migrator {
             p.already_done.push_back(origin);
             break;
           }
-          exclusive.steps.push_back(
-              {"ALTER TABLE " + table + " DROP CONSTRAINT " + name,
-               "ALTER TABLE " + table + " ADD CONSTRAINT " + name + " CHECK (" + op.def.check + ")", "", origin, false,
-               "pg-exclusive-step"});
+          exclusive(op.def.table)
+              .push_back({"ALTER TABLE " + table + " DROP CONSTRAINT " + name,
+                          "ALTER TABLE " + table + " ADD CONSTRAINT " + name + " CHECK (" + op.def.check + ")", "",
+                          origin, false, "pg-exclusive-step"});
           break;
         case migrate::OpKind::add_unique: {
           if (existing &&
@@ -210,8 +241,8 @@ class PostgresMigrator final : public Migrator {
             }
             building.push_back(&op);  // this run builds it: a rollback of an interrupted run drops it
             if (existing)
-              exclusive.steps.push_back(
-                  {"DROP INDEX IF EXISTS " + name, "", "an INVALID index left behind", origin, false, ""});
+              exclusive(op.def.table)
+                  .push_back({"DROP INDEX IF EXISTS " + name, "", "an INVALID index left behind", origin, false, ""});
             std::string cols;
             for (size_t i = 0; i < op.def.columns.size(); ++i) cols += (i ? ", " : "") + q(op.def.columns[i]);
             const std::string why =
@@ -219,13 +250,15 @@ class PostgresMigrator final : public Migrator {
                 "transaction, "
                 "which blocks writes to the table and its partitions while it builds";
             if (op.def.where.empty()) {
-              exclusive.steps.push_back({"ALTER TABLE " + table + " ADD CONSTRAINT " + name + " UNIQUE (" + cols + ")",
-                                         "ALTER TABLE " + table + " DROP CONSTRAINT " + name, why, origin, false,
-                                         "pg-exclusive-step"});
+              exclusive(op.def.table)
+                  .push_back({"ALTER TABLE " + table + " ADD CONSTRAINT " + name + " UNIQUE (" + cols + ")",
+                              "ALTER TABLE " + table + " DROP CONSTRAINT " + name, why, origin, false,
+                              "pg-exclusive-step"});
             } else {
-              exclusive.steps.push_back(
-                  {"CREATE UNIQUE INDEX " + name + " ON " + table + " (" + cols + ") WHERE (" + op.def.where + ")",
-                   "DROP INDEX " + name, why, origin, false, "pg-exclusive-step"});
+              exclusive(op.def.table)
+                  .push_back(
+                      {"CREATE UNIQUE INDEX " + name + " ON " + table + " (" + cols + ") WHERE (" + op.def.where + ")",
+                       "DROP INDEX " + name, why, origin, false, "pg-exclusive-step"});
             }
             break;
           }
@@ -247,18 +280,20 @@ class PostgresMigrator final : public Migrator {
             p.already_done.push_back(origin + " (index built)");
           }
           if (op.def.where.empty()) {
-            exclusive.steps.push_back(
-                {"ALTER TABLE " + table + " ADD CONSTRAINT " + name + " UNIQUE USING INDEX " + name,
-                 "ALTER TABLE " + table + " DROP CONSTRAINT " + name, "", origin, false, "pg-exclusive-step"});
+            exclusive(op.def.table)
+                .push_back({"ALTER TABLE " + table + " ADD CONSTRAINT " + name + " UNIQUE USING INDEX " + name,
+                            "ALTER TABLE " + table + " DROP CONSTRAINT " + name, "", origin, false,
+                            "pg-exclusive-step"});
           }
           break;
         }
         case migrate::OpKind::drop_unique:
           if (existing && existing->kind == ExistingConstraint::Kind::unique) {
-            exclusive.steps.push_back(
-                {"ALTER TABLE " + table + " DROP CONSTRAINT " + name, "", "", origin, false, "pg-exclusive-step"});
+            exclusive(op.def.table)
+                .push_back(
+                    {"ALTER TABLE " + table + " DROP CONSTRAINT " + name, "", "", origin, false, "pg-exclusive-step"});
           } else if (existing) {
-            exclusive.steps.push_back({"DROP INDEX " + index, "", "", origin, false, "pg-exclusive-step"});
+            exclusive(op.def.table).push_back({"DROP INDEX " + index, "", "", origin, false, "pg-exclusive-step"});
           } else {
             p.already_done.push_back(origin);
           }
@@ -319,22 +354,59 @@ class PostgresMigrator final : public Migrator {
       record.push_back({detail::forget_progress(d, progress_version, progress_direction), "",
                         "the run is complete: no longer in progress", "history", false, ""});
     }
-    const bool exclusive_needed = exclusive.steps.size() > 1 || validate.empty();
-    if (exclusive_needed) {
-      if (validate.empty()) exclusive.steps.insert(exclusive.steps.end(), record.begin(), record.end());
-      p.units.push_back(std::move(exclusive));
+    // ACCESS EXCLUSIVE is held from a table's first statement to COMMIT, and
+    // a writer of that table waits all that time. So each table's statements
+    // become one ALTER TABLE where they can (one lock, one catalog update),
+    // and when the plan spans several commits anyway, each table gets a
+    // transaction of its own: the lock is held on one table at a time, never
+    // while waiting for the lock of the next. A plan of one commit (a drop,
+    // a rollback) keeps all its tables in that one transaction: all or
+    // nothing.
+    auto exclusive_unit = [&] {
+      Unit u;
+      u.comment = "short exclusive steps (ACCESS EXCLUSIVE for milliseconds), each waiting at most lock_timeout";
+      u.lock_retries = true;
+      u.fault_before_commit = "before-commit";
+      u.steps.push_back({set_timeout, "", "", "", false, ""});
+      return u;
+    };
+    std::vector<Unit> exclusive_units;
+    for (const auto& table : exclusive_order) {
+      if (exclusive_units.empty() || several_commits) exclusive_units.push_back(exclusive_unit());
+      for (auto& step : combine_alters(qt(table), std::move(exclusive_steps[table])))
+        exclusive_units.back().steps.push_back(std::move(step));
     }
-    for (size_t i = 0; i < validate.size(); ++i) {
-      const auto& op = *validate[i];
+    if (exclusive_units.empty() && validate.empty()) exclusive_units.push_back(exclusive_unit());  // the records
+    if (validate.empty()) {
+      auto& last = exclusive_units.back().steps;
+      last.insert(last.end(), record.begin(), record.end());
+    }
+    for (auto& u : exclusive_units) p.units.push_back(std::move(u));
+    // The validations of one table in one statement and one transaction
+    // (SHARE UPDATE EXCLUSIVE: writers go on; PostgreSQL still scans once per
+    // constraint): one lock and one commit per table instead of per CHECK.
+    std::vector<model::TableName> validate_order;
+    std::map<model::TableName, std::vector<const migrate::Operation*>> validate_of;
+    for (const auto* op : validate) {
+      auto [it, fresh] = validate_of.try_emplace(op->def.table);
+      if (fresh) validate_order.push_back(op->def.table);
+      it->second.push_back(op);
+    }
+    for (size_t i = 0; i < validate_order.size(); ++i) {
+      const auto& ops = validate_of[validate_order[i]];
       Unit v;
       v.comment = "SHARE UPDATE EXCLUSIVE: reads and writes continue";
       v.lock_retries = true;
       v.may_violate = true;
       v.fault_after = "pg-validated";
       v.steps.push_back({set_timeout, "", "", "", false, ""});
-      v.steps.push_back({"ALTER TABLE " + qt(op.def.table) + " VALIDATE CONSTRAINT " + q(op.def.name), "", "",
-                         op.describe(), false, ""});
-      if (i + 1 == validate.size()) v.steps.insert(v.steps.end(), record.begin(), record.end());
+      std::string sql = "ALTER TABLE " + qt(validate_order[i]), origin;
+      for (size_t k = 0; k < ops.size(); ++k) {
+        sql += std::string(k ? "," : "") + " VALIDATE CONSTRAINT " + q(ops[k]->def.name);
+        origin += (k ? ", " : "") + ops[k]->describe();
+      }
+      v.steps.push_back({sql, "", "", origin, false, ""});
+      if (i + 1 == validate_order.size()) v.steps.insert(v.steps.end(), record.begin(), record.end());
       p.units.push_back(std::move(v));
     }
     // A plan of several commits records its progress: "in progress, n steps"
@@ -415,8 +487,8 @@ class PostgresMigrator final : public Migrator {
             if (unit.may_violate && e.kind() == DbErrorKind::check_violation) {
               throw Error(ExitCode::findings,
                           step.origin +
-                              ": rows written since the scan violate it; the constraint stays NOT VALID "
-                              "(enforced for new rows). Fix the rows and run apply again: " +
+                              ": rows written since the scan violate it; the constraints this statement "
+                              "validates stay NOT VALID (enforced for new rows). Fix the rows and run apply again: " +
                               std::string(e.what()));
             }
             throw;
