@@ -105,6 +105,25 @@ TEST(Cli, MissingSqliteFileExitsThreeAndCreatesNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir / "missing.db"));
 }
 
+// Run from a directory that is no project (no schema/, no migrations/):
+// apply and rollback say so instead of "nothing to do", and touch nothing.
+TEST(Cli, ApplyOutsideAProjectIsAUsageErrorNotNothingToDo) {
+  TempDir dir;
+  const auto db = dir / "app.db";
+  shell("sqlite3 " + db.string() + " 'CREATE TABLE t (x INTEGER)'");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"apply"}, {"apply", "--dry-run"}, {"rollback", "--to", "0"}}) {
+    std::vector<std::string> cmd = {"--db", "sqlite:" + db.string()};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    auto r = run_cli(cmd, dir.path());
+    EXPECT_EQ(r.exit_code, 2) << args[0] << ": " << r.out << r.err;
+    EXPECT_NE(r.err.find("migrations directory 'migrations' does not exist"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("othing to do"), std::string::npos) << r.out;
+  }
+  shell("sqlite3 " + db.string() + " 'SELECT group_concat(name) FROM sqlite_schema' > " + (dir / "names").string());
+  EXPECT_EQ(read_file(dir / "names"), "t\n");  // no bookkeeping table was created
+}
+
 TEST(Cli, BadSchemaExitsTwoBeforeConnecting) {
   TempDir dir;
   write_file(dir / "schema/t.toml", "table = \"t\"\n[[check]]\nname = \"c\"\nexpr = \"x > 0); DROP TABLE canary; --\"\n");

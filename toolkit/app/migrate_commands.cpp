@@ -445,7 +445,21 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
   return code;
 }
 
+// apply and rollback run the files of migrations/: run from another
+// directory (or with a wrong --project), where neither schema/ nor
+// migrations/ exists, "nothing to do" would be an answer about files nobody
+// looked at. (A project with schema/ and no migration yet has nothing to do.)
+static void require_migrations_dir(const Context& ctx) {
+  std::error_code ec;
+  const auto& dir = ctx.config().migrations_dir;
+  if (!std::filesystem::is_directory(dir, ec) && !std::filesystem::is_directory(ctx.config().schema_dir, ec))
+    throw UsageError("migrations directory '" + dir.lexically_normal().string() +
+                     "' does not exist (run from the project directory, or pass --project; `constraintctl generate` "
+                     "writes the first migration there)");
+}
+
 ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
+  require_migrations_dir(ctx);
   const auto migrations = migrate::load_migrations(ctx.config().migrations_dir);  // before connecting
   if (options.fix && options.dry_run)
     throw UsageError("apply --fix --dry-run: use scan --fix --dry-run to preview repairs");
@@ -515,6 +529,7 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
 }
 
 ExitCode run_rollback(Context& ctx, const RollbackOptions& options) {
+  require_migrations_dir(ctx);
   const auto migrations = migrate::load_migrations(ctx.config().migrations_dir);
   auto db = ctx.connect(false);
   db->require_session();

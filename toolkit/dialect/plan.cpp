@@ -46,12 +46,14 @@ std::string render_script(const Plan& plan, const Dialect& dialect) {
     if (!u.notice.empty()) comment(out, u.notice);
     const bool tx = u.kind == Unit::Kind::transaction;
     if (tx) out += dialect.begin_write() + ";\n";
+    for (const auto& set : u.session_set) out += set + ";\n";
     // Statements start at column 0, as they are run (scripts grep them).
     for (const auto& s : u.steps) {
       if (!s.comment.empty()) comment(out, s.comment);
       if (s.must_return_no_rows) comment(out, "must return no rows (constraintctl rolls back if it does):");
       out += s.sql + ";\n";
     }
+    for (const auto& reset : u.session_reset) out += reset + ";\n";
     if (tx) out += "COMMIT;\n";
   }
   return out;

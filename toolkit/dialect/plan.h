@@ -43,6 +43,11 @@ struct Unit {
   // Said on stderr when the unit runs (and printed as a comment): the user
   // should know, e.g. that an INVALID index left by a crash is dropped.
   std::string notice;
+  // Session settings around an alone unit, which cannot SET LOCAL: run before
+  // its statement and reset after it whatever happened (PostgreSQL: the
+  // tool's own statement_timeout and lock_timeout for a CONCURRENTLY build).
+  // The dry run prints them where they run.
+  std::vector<std::string> session_set, session_reset;
   std::string fault_before_commit;  // fault points (tests)
   std::string fault_after;
 };

@@ -1,11 +1,23 @@
 -- 0001_initial (up)
 -- constraintctl holds the advisory lock pg_advisory_lock(109278805587052) on its connection while this runs; lock_timeout steps are retried up to 5 times
+SET statement_timeout = 0;
+SET lock_timeout = 2000;
 -- in progress: 10 steps, each counted when it commits; the constraints this run builds, so that a rerun never takes them for pre-existing ones
 WITH intent AS (INSERT INTO constraintctl_intent (name, table_name, started_at) VALUES ('ability_blocks_alertness_range', 'ability_blocks', CAST(clock_timestamp() AS text)), ('ability_blocks_athletics_range', 'ability_blocks', CAST(clock_timestamp() AS text)), ('ability_blocks_brawl_range', 'ability_blocks', CAST(clock_timestamp() AS text)), ('ability_blocks_empathy_range', 'ability_blocks', CAST(clock_timestamp() AS text)), ('ability_blocks_expression_range', 'ability_blocks', CAST(clock_timestamp() AS text)), ('ability_blocks_intimidation_range', 'ability_blocks', CAST(clock_timestamp() AS text)), ('ability_blocks_streetwise_range', 'ability_blocks', CAST(clock_timestamp() AS text)), ('ability_blocks_subterfuge_range', 'ability_blocks', CAST(clock_timestamp() AS text)), ('attribute_blocks_strength_range', 'attribute_blocks', CAST(clock_timestamp() AS text)), ('attribute_blocks_dexterity_range', 'attribute_blocks', CAST(clock_timestamp() AS text)), ('attribute_blocks_stamina_range', 'attribute_blocks', CAST(clock_timestamp() AS text)), ('attribute_blocks_charisma_range', 'attribute_blocks', CAST(clock_timestamp() AS text)), ('attribute_blocks_manipulation_range', 'attribute_blocks', CAST(clock_timestamp() AS text)), ('attribute_blocks_appearance_range', 'attribute_blocks', CAST(clock_timestamp() AS text)), ('attribute_blocks_perception_range', 'attribute_blocks', CAST(clock_timestamp() AS text)), ('attribute_blocks_intelligence_range', 'attribute_blocks', CAST(clock_timestamp() AS text)), ('attribute_blocks_wits_range', 'attribute_blocks', CAST(clock_timestamp() AS text)), ('characters_xp_nonnegative', 'characters', CAST(clock_timestamp() AS text)), ('characters_status_valid', 'characters', CAST(clock_timestamp() AS text)), ('humans_willpower_range', 'humans', CAST(clock_timestamp() AS text)), ('humans_temporary_willpower_range', 'humans', CAST(clock_timestamp() AS text)), ('humans_temporary_willpower_le_willpower', 'humans', CAST(clock_timestamp() AS text)), ('humans_age_range', 'humans', CAST(clock_timestamp() AS text)), ('humans_apparent_age_range', 'humans', CAST(clock_timestamp() AS text)), ('st_relationships_user_chronicle_gameline_unique', 'st_relationships', CAST(clock_timestamp() AS text)) ON CONFLICT (name) DO NOTHING) INSERT INTO constraintctl_progress (version, direction, name, checksum, steps_total, steps_done, started_at, updated_at, tool_version, applied_by) VALUES (1, 'up', 'initial', '271ecf5ac5f680e57e5e3a5fd52e9468987a650be5cde736672fd3d884fb8192', 10, 0, CAST(clock_timestamp() AS text), CAST(clock_timestamp() AS text), 'test', 'tester@host') ON CONFLICT (version, direction) DO UPDATE SET steps_total = constraintctl_progress.steps_done + EXCLUDED.steps_total, updated_at = EXCLUDED.updated_at;
+RESET statement_timeout;
+RESET lock_timeout;
+SET statement_timeout = 0;
+SET lock_timeout = 2000;
 -- outside a transaction: writers are not blocked
 CREATE UNIQUE INDEX CONCURRENTLY "st_relationships_user_chronicle_gameline_unique" ON "st_relationships" ("user_id", "chronicle_id", "gameline");
+RESET statement_timeout;
+RESET lock_timeout;
+SET statement_timeout = 0;
+SET lock_timeout = 2000;
 -- one step done, committed with it
 UPDATE constraintctl_progress SET steps_done = steps_done + 1, updated_at = CAST(clock_timestamp() AS text) WHERE version = 1 AND direction = 'up';
+RESET statement_timeout;
+RESET lock_timeout;
 -- short exclusive steps (ACCESS EXCLUSIVE for milliseconds), each waiting at most lock_timeout
 BEGIN;
 SET LOCAL lock_timeout = 2000;

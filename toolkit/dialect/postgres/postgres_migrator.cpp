@@ -458,6 +458,15 @@ class PostgresMigrator final : public Migrator {
                             "the constraints this run builds, so that a rerun never takes them for pre-existing ones",
                             "history", false, ""}));
     }
+    // Outside a transaction there is no SET LOCAL: the tool's own timeouts
+    // (a role's statement_timeout or lock_timeout would otherwise apply) are
+    // session settings around each statement, reset after it.
+    for (auto& u : p.units) {
+      if (u.kind != Unit::Kind::alone) continue;
+      u.session_set = {"SET statement_timeout = " + std::to_string(options_.statement_timeout_ms),
+                       "SET lock_timeout = " + std::to_string(options_.lock_timeout_ms)};
+      u.session_reset = {"RESET statement_timeout", "RESET lock_timeout"};
+    }
     return p;
   }
 
@@ -612,23 +621,22 @@ class PostgresMigrator final : public Migrator {
   void run_alone(const Unit& unit, const Step& step) {
     struct ResetTimeouts {
       Connection& db;
+      const std::vector<std::string>& reset;
       ~ResetTimeouts() {
         try {
-          db.execute("RESET statement_timeout");
-          db.execute("RESET lock_timeout");
+          for (const auto& sql : reset) db.execute(sql);
         } catch (const std::exception&) {
           // The connection is gone: so are its settings.
         }
       }
-    } reset{db_};
+    } reset{db_, unit.session_reset};
     const bool concurrently = step.sql.find(" CONCURRENTLY ") != std::string::npos;
     const std::string what =
         concurrently ? step.origin + " (" + step.sql.substr(0, step.sql.find(" ON ")) + ")" : step.origin;
     long long waited = 0;
     std::string seen;  // the sessions last seen blocking it, over all attempts
     for (int attempt = 1;; ++attempt) {
-      db_.execute("SET statement_timeout = " + std::to_string(options_.statement_timeout_ms));
-      db_.execute("SET lock_timeout = " + std::to_string(options_.lock_timeout_ms));
+      for (const auto& sql : unit.session_set) db_.execute(sql);
       std::unique_ptr<WaitWatch> watch;
       // lock_wait_ms = 0: no limit (reports only), as for lock_timeout.
       if (concurrently)
