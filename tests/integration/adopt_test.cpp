@@ -4,6 +4,8 @@
 // through the binary, in a throwaway project directory per test.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -299,6 +301,75 @@ columns = ["code"]
   ASSERT_EQ(named.exit_code, 0) << named.err;
   EXPECT_FALSE(rejected("UPDATE items SET qty = -1 WHERE id = 1")) << "the inline CHECK itself was dropped";
   EXPECT_EQ(scalar("SELECT count(*) FROM constraintctl_adopted WHERE name = 'items_qty_nonneg'"), 0);
+}
+
+// What a command reading hundreds of tables calls once: every table of the
+// request in its order (a repeated one twice, a missing one as missing),
+// with its columns, key, constraints, unique indexes and the foreign keys of
+// other tables that point at it, as the catalog has them.
+TEST_P(AdoptTest, InspectTablesReadsEveryTableOfTheRequestAtOnce) {
+  exec("CREATE TABLE child (id INTEGER PRIMARY KEY, product_id INTEGER REFERENCES products (id) ON DELETE CASCADE)");
+  std::vector<model::TableName> names{{"child"}, {"products"}, {"absent"}, {"child"}};
+  if (pg()) {
+    exec("CREATE SCHEMA sales");
+    exec(
+        "CREATE TABLE sales.orders (id integer PRIMARY KEY, product_id integer REFERENCES products (id), "
+        "CONSTRAINT orders_id_positive CHECK (id > 0))");
+    names.push_back({"orders", "sales"});
+  }
+  const auto infos = connect(url_)->inspect_tables(names);
+  ASSERT_EQ(infos.size(), names.size());
+  for (size_t i = 0; i < names.size(); ++i) EXPECT_EQ(infos[i].name, names[i]) << i;
+
+  const auto& child = infos[0];
+  ASSERT_TRUE(child.exists);
+  ASSERT_EQ(child.columns.size(), 2u);
+  EXPECT_EQ(child.columns[1].name, "product_id");
+  EXPECT_EQ(child.primary_key, std::vector<std::string>{"id"});
+  EXPECT_TRUE(child.referrers.empty());
+  EXPECT_TRUE(std::any_of(child.constraints.begin(), child.constraints.end(), [](const auto& c) {
+    return c.kind == dialect::ExistingConstraint::Kind::foreign_key &&
+           c.columns == std::vector<std::string>{"product_id"};
+  }));
+
+  const auto& products = infos[1];
+  ASSERT_TRUE(products.exists);
+  EXPECT_EQ(products.columns.size(), 7u);
+  EXPECT_EQ(products.primary_key, std::vector<std::string>{"id"});
+  const auto* sku = products.find_constraint("products_sku_live");
+  ASSERT_NE(sku, nullptr);
+  EXPECT_EQ(sku->kind, dialect::ExistingConstraint::Kind::unique_index);
+  EXPECT_EQ(sku->columns, std::vector<std::string>{"sku"});
+  EXPECT_NE(sku->definition.find("qty > 0"), std::string::npos) << sku->definition;
+  const auto* price = products.find_constraint("products_price_nonneg");
+  ASSERT_NE(price, nullptr);
+  EXPECT_EQ(price->kind, dialect::ExistingConstraint::Kind::check);
+  ASSERT_EQ(products.referrers.size(), pg() ? 2u : 1u);
+  EXPECT_EQ(products.referrers[0].table, model::TableName{"child"});
+  EXPECT_EQ(products.referrers[0].columns, std::vector<std::string>{"product_id"});
+  EXPECT_TRUE(products.referrers[0].cascade);
+  EXPECT_EQ(products.referrers[0].on_delete, "CASCADE");
+
+  EXPECT_FALSE(infos[2].exists);
+  EXPECT_TRUE(infos[2].columns.empty());
+  EXPECT_TRUE(infos[2].constraints.empty());
+
+  EXPECT_EQ(infos[3].columns.size(), child.columns.size()) << "a table asked for twice is read twice";
+  EXPECT_EQ(infos[3].constraints.size(), child.constraints.size());
+
+  if (pg()) {
+    const auto& orders = infos[4];
+    ASSERT_TRUE(orders.exists);
+    ASSERT_NE(orders.find_constraint("orders_id_positive"), nullptr);
+    EXPECT_EQ(orders.find_constraint("orders_id_positive")->definition, "CHECK (id > 0)");
+    EXPECT_EQ(products.referrers[1].table, (model::TableName{"orders", "sales"}));
+    EXPECT_FALSE(products.referrers[1].cascade);
+    EXPECT_EQ(products.referrers[1].on_delete, "NO ACTION");
+  }
+  // One table alone reads the same as in the batch.
+  const auto alone = connect(url_)->inspect_table({"products"});
+  EXPECT_EQ(alone.constraints.size(), products.constraints.size());
+  EXPECT_EQ(alone.referrers.size(), products.referrers.size());
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, AdoptTest, ::testing::Values("sqlite", "postgresql"),

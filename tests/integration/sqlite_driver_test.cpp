@@ -75,6 +75,35 @@ TEST_F(SqliteCatalog, InspectsColumnsKeysAndConstraints) {
   EXPECT_FALSE(db->inspect_table({"absent"}).exists);
 }
 
+// The table texts come from sqlite_schema read once and cached: a change on
+// another connection (schema_version) and a writable_schema edit on this one
+// before any bump (drop-checks, the no-rebuild add) are both seen at once.
+TEST_F(SqliteCatalog, TableTextFollowsDdlAndSchemaEdits) {
+  auto db = test::connect("sqlite:" + path_.string());
+  ASSERT_NE(db->inspect_table({"t"}).find_constraint("t_x_pos"), nullptr);
+  ASSERT_FALSE(db->inspect_table({"later"}).exists);
+  test::connect("sqlite:" + path_.string())->execute("CREATE TABLE later (a INT CONSTRAINT later_a CHECK (a > 1))");
+  const TableInfo later = db->inspect_table({"LATER"});
+  ASSERT_TRUE(later.exists);
+  ASSERT_NE(later.find_constraint("later_a"), nullptr);
+  EXPECT_EQ(later.find_constraint("later_a")->definition, "a > 1");
+
+  db->execute("BEGIN IMMEDIATE");
+  db->allow_schema_edits(true);
+  db->execute("PRAGMA writable_schema = ON");
+  db->execute("UPDATE sqlite_schema SET sql = 'CREATE TABLE later (a INT)' WHERE name = 'later'");
+  db->execute("PRAGMA writable_schema = OFF");
+  EXPECT_EQ(db->inspect_table({"later"}).find_constraint("later_a"), nullptr) << "the edited text, before the bump";
+  db->rollback();
+  db->allow_schema_edits(false);
+  EXPECT_NE(db->inspect_table({"later"}).find_constraint("later_a"), nullptr) << "rolled back";
+  // The index text of a unique index comes from the same read.
+  const TableInfo t = db->inspect_table({"t"});
+  const auto* partial = t.find_constraint("t_partial");
+  ASSERT_NE(partial, nullptr);
+  EXPECT_EQ(partial->definition, "CREATE UNIQUE INDEX t_partial ON t (p_id) WHERE x > 1");
+}
+
 // The referrers come from a foreign-key graph the connection caches per
 // schema_version: DDL on this connection or another one is seen at once.
 TEST_F(SqliteCatalog, ReferrersFollowDdlOnAnyConnection) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "app/output.h"
@@ -217,11 +218,17 @@ ExitCode run_generate(Context& ctx, const GenerateOptions& options) {
   // Offline, generate sees only schema/: two declared constraints with one
   // definition would build a second CHECK or index (apply warns about the
   // database's own equivalents).
+  // Compared within each table only: hundreds of tables must not cost
+  // (constraints x constraints).
+  std::map<model::TableName, std::vector<const migrate::ConstraintDef*>> by_table;
+  for (const auto& [name, def] : declared) by_table[def.table].push_back(&def);
   std::vector<std::string> warnings;
   for (const auto& op : ops) {
     if (!op.adds()) continue;
-    for (const auto& [name, other] : declared) {
-      if (name == op.def.name || other.table != op.def.table) continue;
+    for (const auto* other_def : by_table[op.def.table]) {
+      const auto& name = other_def->name;
+      const auto& other = *other_def;
+      if (name == op.def.name) continue;
       auto same = other;
       same.name = op.def.name;
       if (same.same_definition(op.def)) {

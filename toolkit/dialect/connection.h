@@ -101,6 +101,17 @@ class Connection {
   // `table` is looked up in its schema (empty: the default, as unqualified SQL resolves it).
   virtual TableInfo inspect_table(const model::TableName& table) = 0;
 
+  // inspect_table() of each of `tables`, in the same order: what a command
+  // that reads many tables calls once, so that a driver paying a round trip
+  // per query (PostgreSQL) reads each kind of catalog object once for all of
+  // them. The default asks table by table.
+  virtual std::vector<TableInfo> inspect_tables(const std::vector<model::TableName>& tables) {
+    std::vector<TableInfo> out;
+    out.reserve(tables.size());
+    for (const auto& t : tables) out.push_back(inspect_table(t));
+    return out;
+  }
+
   // The names of the ordinary tables a user can declare constraints on,
   // sorted: SQLite's main database without its sqlite_* tables;
   // PostgreSQL's current schema (the first of search_path), partitioned

@@ -236,6 +236,21 @@ std::string forget_dropped(const dialect::Dialect& d, const std::string& name) {
   return std::string("DELETE FROM ") + dialect::kDroppedTable + " WHERE name = " + d.quote_string(name);
 }
 
+// Bookkeeping rows written per statement: few statements for hundreds of
+// tables, each well under SQLite's default 1 MB statement length.
+constexpr size_t kBatchRows = 500;
+
+std::vector<std::string> forget_dropped(const dialect::Dialect& d, const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < names.size(); i += kBatchRows) {
+    std::string list;
+    for (size_t j = i; j < std::min(names.size(), i + kBatchRows); ++j)
+      list += (list.empty() ? "" : ", ") + d.quote_string(names[j]);
+    out.push_back(std::string("DELETE FROM ") + dialect::kDroppedTable + " WHERE name IN (" + list + ")");
+  }
+  return out;
+}
+
 // The same name with another definition in the catalog is refused before
 // anything else (the scan included: no repair of rows would help), naming both
 // definitions. A name an earlier step of this run drops is left to the plan.
@@ -244,6 +259,23 @@ void refuse_same_name_different_definition(dialect::Connection& db, dialect::Mig
   const auto adopted = dialect::detail::adopted(db);
   std::set<std::string> dropped_before;
   std::map<std::string, dialect::TableInfo> infos;
+  {
+    // Every table the loop below looks at, read in one go (one catalog query
+    // per kind of object where the driver can), not one inspection per table.
+    std::vector<model::TableName> names;
+    std::set<std::string> seen, dropped;
+    for (const auto* m : todo) {
+      for (const auto& op : m->steps(up)) {
+        if (!op.adds()) {
+          dropped.insert(op.def.name);
+        } else if (!dropped.count(op.def.name) && seen.insert(op.def.table.str()).second) {
+          names.push_back(op.def.table);
+        }
+      }
+    }
+    auto read = db.inspect_tables(names);
+    for (size_t i = 0; i < names.size(); ++i) infos.emplace(names[i].str(), std::move(read[i]));
+  }
   for (const auto* m : todo) {
     for (const auto& op : m->steps(up)) {
       if (!op.adds()) {
@@ -383,6 +415,7 @@ ApplyResult apply(dialect::Connection& db, dialect::Migrator& migrator, const st
   const std::vector<ConstraintDef> dropped = dialect::detail::dropped_checks(db);
   dialect::Work restore;
   std::string names;
+  std::vector<std::string> forget_names;
   std::vector<Migration> applied;
   for (const auto& m : migrations) {
     if (m.version <= std::max(st.current, target)) applied.push_back(m);
@@ -392,10 +425,11 @@ ApplyResult apply(dialect::Connection& db, dialect::Migrator& migrator, const st
     auto it = full.find(d.name);
     if (it == full.end()) continue;
     restore.ops.push_back(Operation{OpKind::add_check, it->second});
-    restore.record.push_back(forget_dropped(db.dialect(), d.name));
+    forget_names.push_back(d.name);
     names += (names.empty() ? "" : ", ") + d.name;
   }
   if (restore.ops.empty()) return result;
+  for (auto& sql : forget_dropped(db.dialect(), forget_names)) restore.record.push_back(std::move(sql));
   restore.event = "restore_checks";  // its progress row, when it spans commits (version 0: no version's state)
   Migration pseudo;
   pseudo.operations = restore.ops;
@@ -455,6 +489,7 @@ DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrato
   auto& ops = work.ops;
   auto& record = work.record;
   std::string names;
+  std::vector<std::string> dropped_rows;
   const auto& d = db.dialect();
   const std::string now = d.now_text();
   const auto adopted = dialect::detail::adopted(db);
@@ -472,14 +507,20 @@ DropChecksResult drop_checks(dialect::Connection& db, dialect::Migrator& migrato
       record.push_back(std::string("DELETE FROM ") + dialect::kAdoptedTable + " WHERE name = " + d.quote_string(name));
     }
     ops.push_back(Operation{OpKind::drop_check, def});
-    record.push_back(std::string("INSERT INTO ") + dialect::kDroppedTable +
-                     " (name, table_name, definition, dropped_at, dropped_by) VALUES (" + d.quote_string(name) + ", " +
-                     d.quote_string(def.table.str()) + ", " + d.quote_string(def.check) + ", " + now + ", " +
-                     d.quote_string(options.applied_by) + ")");
+    dropped_rows.push_back("(" + d.quote_string(name) + ", " + d.quote_string(def.table.str()) + ", " +
+                           d.quote_string(def.check) + ", " + now + ", " + d.quote_string(options.applied_by) + ")");
     names += (names.empty() ? "" : ", ") + name;
     result.dropped.push_back(def);
   }
   if (ops.empty()) return result;
+  // One statement per kBatchRows CHECKs dropped, not one per CHECK (hundreds of tables).
+  for (size_t i = 0; i < dropped_rows.size(); i += kBatchRows) {
+    std::string values;
+    for (size_t j = i; j < std::min(dropped_rows.size(), i + kBatchRows); ++j)
+      values += (values.empty() ? "" : ", ") + dropped_rows[j];
+    record.push_back(std::string("INSERT INTO ") + dialect::kDroppedTable +
+                     " (name, table_name, definition, dropped_at, dropped_by) VALUES " + values);
+  }
   bookkeeping(db, dry_run, result.run);
   record.push_back(dialect::detail::history_event(d, st.current, "drop_checks", names, options));
   StepResult step = run_work(migrator, work, "drop_checks", dry_run);

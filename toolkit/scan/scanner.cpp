@@ -68,16 +68,21 @@ std::string missing_table(dialect::Connection& db, const model::Table& spec) {
          " does: write schema = \"" + split.schema + "\" and table = \"" + split.name + "\"";
 }
 
-TablePlan plan_table(dialect::Connection& db, const model::Table& spec, Validation& v) {
+// A schema the dialect does not have, said at the table's file and line.
+bool refuse_schema(dialect::Connection& db, const model::Table& spec, Validation& v) {
+  if (spec.name.schema.empty() || db.dialect().capabilities().schemas) return false;
+  v.add(spec.schema_where.line > 0 ? spec.schema_where : spec.where,
+        "schema = " + in_quotes(spec.name.schema) + ": " + std::string(db.dialect().name()) +
+            " has no schemas; remove the key (the table is named by 'table' alone)");
+  return true;
+}
+
+// `info`: the table as inspect_tables() read it, for all tables at once.
+TablePlan plan_table(dialect::Connection& db, const model::Table& spec, TableInfo info, Validation& v) {
   TablePlan plan{&spec, {}, {}};
   plan.info.name = spec.name;
-  if (!spec.name.schema.empty() && !db.dialect().capabilities().schemas) {
-    v.add(spec.schema_where.line > 0 ? spec.schema_where : spec.where,
-          "schema = " + in_quotes(spec.name.schema) + ": " + std::string(db.dialect().name()) +
-              " has no schemas; remove the key (the table is named by 'table' alone)");
-    return plan;
-  }
-  plan.info = db.inspect_table(spec.name);
+  if (refuse_schema(db, spec, v)) return plan;
+  plan.info = std::move(info);
   if (!plan.info.exists) {
     v.add(spec.where, missing_table(db, spec));
     return plan;
@@ -374,7 +379,16 @@ ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const 
   // aborts the surrounding transaction.
   Validation validation;
   std::vector<TablePlan> plans;
-  for (const auto* t : tables) plans.push_back(plan_table(db, *t, validation));
+  std::vector<model::TableName> names;
+  for (const auto* t : tables) {
+    if (t->name.schema.empty() || db.dialect().capabilities().schemas) names.push_back(t->name);
+  }
+  auto infos = db.inspect_tables(names);  // the catalog in one read per kind of object
+  size_t next = 0;
+  for (const auto* t : tables) {
+    const bool has_schema = t->name.schema.empty() || db.dialect().capabilities().schemas;
+    plans.push_back(plan_table(db, *t, has_schema ? std::move(infos[next++]) : TableInfo{}, validation));
+  }
   validation.raise_if_any();
 
   std::optional<dialect::Transaction> snapshot;

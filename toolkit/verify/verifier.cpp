@@ -125,12 +125,18 @@ class Prober {
 
   // "skipped: ..." when the role may not write the probe at all: asked
   // before trying, so the answer is at once and never taken for a verdict.
+  // Asked once per table and privilege: every constraint of the table shares the answer.
   std::string lacks_privilege(const TableInfo& info, const std::string& privilege) {
     const std::string sql = d_.has_privilege_sql(info.name, privilege);
     if (sql.empty()) return "";
-    std::int64_t allowed = 1;
-    db_.query(sql, [&](const dialect::Row& r) { allowed = dialect::value_int(r[0]); });
-    return allowed ? "" : "skipped: no " + privilege + " privilege on " + info.name.str() + " to write a probe row";
+    auto known = privileges_.find(sql);
+    if (known == privileges_.end()) {
+      std::int64_t allowed = 1;
+      db_.query(sql, [&](const dialect::Row& r) { allowed = dialect::value_int(r[0]); });
+      known = privileges_.emplace(sql, allowed != 0).first;
+    }
+    return known->second ? ""
+                         : "skipped: no " + privilege + " privilege on " + info.name.str() + " to write a probe row";
   }
 
   std::string unique(const migrate::ConstraintDef& def, const TableInfo& info, std::string& how) {
@@ -180,13 +186,18 @@ class Prober {
     return {info.row_id.empty() ? "rowid" : info.row_id};
   }
 
+  // Every probe is rolled back, so the same query gives the same rows for
+  // the whole run: read once (the CHECKs of one table share one probe row).
   std::vector<Value> first_rows(const TableInfo& info, const std::vector<std::string>& key, const std::string& scope, int n) {
     std::string cols;
     for (const auto& k : key) cols += (cols.empty() ? "" : ", ") + key_col(d_, k);
+    const std::string sql = "SELECT " + cols + " FROM " + d_.quote_table(info.name) +
+                            (scope.empty() ? "" : " WHERE " + scope) + " ORDER BY " + cols + " LIMIT " +
+                            std::to_string(n);
+    if (auto known = rows_.find(sql); known != rows_.end()) return known->second;
     std::vector<Value> out;
-    db_.query("SELECT " + cols + " FROM " + d_.quote_table(info.name) + (scope.empty() ? "" : " WHERE " + scope) +
-                  " ORDER BY " + cols + " LIMIT " + std::to_string(n),
-              [&](const Row& r) { out.insert(out.end(), r.begin(), r.end()); });
+    db_.query(sql, [&](const Row& r) { out.insert(out.end(), r.begin(), r.end()); });
+    rows_.emplace(sql, out);
     return out;
   }
 
@@ -266,6 +277,8 @@ class Prober {
   dialect::Connection& db_;
   const dialect::Dialect& d_;
   std::map<std::string, std::string> aliases_;
+  std::map<std::string, bool> privileges_;          // has_privilege_sql -> allowed
+  std::map<std::string, std::vector<Value>> rows_;  // first_rows query -> its rows
 };
 
 std::string kind_name(ExistingConstraint::Kind k) { return std::string(dialect::to_string(k)); }
@@ -310,7 +323,11 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
   for (const auto& [name, table] : managed) tables.insert(table);
 
   std::map<model::TableName, TableInfo> infos;
-  for (const auto& t : tables) infos[t] = db.inspect_table(t);
+  {
+    const std::vector<model::TableName> names(tables.begin(), tables.end());
+    auto read = db.inspect_tables(names);  // one catalog read per kind of object
+    for (size_t i = 0; i < names.size(); ++i) infos[names[i]] = std::move(read[i]);
+  }
   // Constraints found rather than created: an unnamed one (SQLite inline) is
   // known by its recorded definition; none of them is "created by constraintctl".
   const auto adopted = dialect::detail::adopted(db);

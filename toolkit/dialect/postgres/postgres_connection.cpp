@@ -2,6 +2,7 @@
 // SOCI does not expose (PQprepare as a parse-only validator, error fields).
 #include <soci/postgresql/soci-postgresql.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <charconv>
@@ -25,56 +26,68 @@
 namespace cc::dialect {
 namespace {
 
-// Catalog queries. %s is the table as a regclass literal ('"Name"' or
-// '"sales"."Name"'): a qualified name is looked up in its schema, an
-// unqualified one through the search_path exactly as the user's own SQL
-// would, and every query filters by the one table (its oid) that names.
+// Catalog queries of inspect_tables(): each reads one kind of object for
+// every table asked for at once (hundreds of tables cost one round trip per
+// kind, not one per table). %s is the set of tables, kRequested: their names
+// as regclass text ('"Name"' or '"sales"."Name"') in a text[] literal, each
+// resolved by to_regclass(): a qualified name in its schema, an unqualified
+// one through the search_path exactly as the user's own SQL would. `ord` is
+// the position of the table in the request (1-based), the first column of
+// every row.
+constexpr const char* kRequested =
+    "(SELECT u.ord, to_regclass(u.name) AS rel FROM unnest(%s::text[]) WITH ORDINALITY u(name, ord)) r";
+constexpr const char* kExists = "SELECT r.ord, r.rel IS NOT NULL FROM %s ORDER BY r.ord";
 // Then the base type of a domain and the labels of an enum (of the domain's base type too).
 constexpr const char* kColumns =
-    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), "
+    "SELECT r.ord, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), "
     "a.attgenerated <> '', "
     "CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END, "
     "(SELECT string_agg(e.enumlabel, chr(31) ORDER BY e.enumsortorder) FROM pg_enum e "
     " WHERE e.enumtypid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END), a.attidentity = 'a' "
-    "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND "
-    "d.adnum = a.attnum "
-    "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
-// Foreign keys of every table that point at this one, with the referring
-// table's schema unless it is the default one (current_schema()).
+    "FROM %s JOIN pg_attribute a ON a.attrelid = r.rel JOIN pg_type t ON t.oid = a.atttypid "
+    "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+    "WHERE a.attnum > 0 AND NOT a.attisdropped ORDER BY r.ord, a.attnum";
+// Foreign keys of every table that point at the tables asked for, with the
+// referring table's schema unless it is the default one (current_schema()).
+// One pass over pg_constraint for all of them (confrelid has no index).
 constexpr const char* kReferrers =
-    "SELECT t.relname, CASE WHEN tn.nspname = current_schema() THEN '' ELSE tn.nspname END, "
+    "SELECT r.ord, t.relname, CASE WHEN tn.nspname = current_schema() THEN '' ELSE tn.nspname END, "
     "(SELECT string_agg(a.attname, chr(31) ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord) "
     " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum), "
     "(SELECT string_agg(a.attname, chr(31) ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY k(attnum, ord) "
     " JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum), c.confdeltype = 'c', "
     "c.confdeltype::text "
-    "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace "
-    "WHERE c.contype = 'f' AND c.confrelid = %s::regclass ORDER BY tn.nspname, t.relname, c.conname";
+    "FROM %s JOIN pg_constraint c ON c.confrelid = r.rel JOIN pg_class t ON t.oid = c.conrelid "
+    "JOIN pg_namespace tn ON tn.oid = t.relnamespace "
+    "WHERE c.contype = 'f' ORDER BY r.ord, tn.nspname, t.relname, c.conname";
 // Enabled user triggers of the table (not the internal ones behind foreign
 // keys), with how each is enabled: O (origin), A (always), R (replica).
 constexpr const char* kTriggers =
     "SELECT tg.tgname, tg.tgenabled::text FROM pg_trigger tg WHERE tg.tgrelid = %s::regclass AND NOT tg.tgisinternal "
     "AND tg.tgenabled <> 'D' ORDER BY tg.tgname";
 constexpr const char* kConstraints =
-    "SELECT c.conname, c.contype, pg_get_constraintdef(c.oid, true), c.convalidated, "
+    "SELECT r.ord, c.conname, c.contype, pg_get_constraintdef(c.oid, true), c.convalidated, "
     "coalesce(ix.indisvalid AND ix.indisready, true), "
     "(SELECT string_agg(a.attname, chr(31) ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord) "
     " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) "
-    "FROM pg_constraint c LEFT JOIN pg_index ix ON ix.indexrelid = c.conindid AND c.contype IN ('u', 'p') "
-    "WHERE c.conrelid = %s::regclass AND c.contype IN ('c', 'u', 'p', 'f') ORDER BY c.conname";
+    "FROM %s JOIN pg_constraint c ON c.conrelid = r.rel "
+    "LEFT JOIN pg_index ix ON ix.indexrelid = c.conindid AND c.contype IN ('u', 'p') "
+    "WHERE c.contype IN ('c', 'u', 'p', 'f') ORDER BY r.ord, c.conname";
 // Ordinary and partitioned tables of the current schema (not partitions).
 constexpr const char* kListTables =
     "SELECT c.relname FROM pg_class c "
     "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) "
     "AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname";
 // Unique indexes that back no constraint (CREATE UNIQUE INDEX, partial ones included).
+// The indexes backing a constraint are read in one pass over pg_constraint
+// (conindid has no index) rather than one pass per index.
 constexpr const char* kUniqueIndexes =
-    "SELECT i.relname, pg_get_indexdef(ix.indexrelid), ix.indisvalid AND ix.indisready, "
+    "SELECT r.ord, i.relname, pg_get_indexdef(ix.indexrelid), ix.indisvalid AND ix.indisready, "
     "(SELECT string_agg(coalesce(a.attname, '(expression)'), chr(31) ORDER BY k.ord) FROM unnest(ix.indkey::int2[]) "
     " WITH ORDINALITY k(attnum, ord) LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum) "
-    "FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid "
-    "WHERE ix.indrelid = %s::regclass AND ix.indisunique "
-    "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = ix.indexrelid) ORDER BY i.relname";
+    "FROM %s JOIN pg_index ix ON ix.indrelid = r.rel JOIN pg_class i ON i.oid = ix.indexrelid "
+    "WHERE ix.indisunique AND ix.indexrelid NOT IN (SELECT c.conindid FROM pg_constraint c WHERE c.conindid <> 0) "
+    "ORDER BY r.ord, i.relname";
 
 // SQLSTATE -> kind: the one place PostgreSQL's codes are read.
 DbErrorKind kind_of(std::string_view sqlstate) {
@@ -518,63 +531,76 @@ class PostgresConnection final : public SociConnection {
     return out;
   }
 
-  TableInfo inspect_table(const model::TableName& table) override {
-    TableInfo info;
-    info.name = table;
-    const std::string lit = dialect().quote_string(dialect().quote_table(table));
-    query("SELECT to_regclass(" + lit + ") IS NOT NULL", [&](const Row& r) { info.exists = truthy(r[0]); });
-    if (!info.exists) return info;
-    query(detail::substitute(kColumns, lit), [&](const Row& r) {
+  TableInfo inspect_table(const model::TableName& table) override { return std::move(inspect_tables({table}).front()); }
+
+  // Five queries whatever the number of tables: rows come back ordered by
+  // the table's position in `tables`, then as each query orders them.
+  std::vector<TableInfo> inspect_tables(const std::vector<model::TableName>& tables) override {
+    std::vector<TableInfo> infos(tables.size());
+    if (tables.empty()) return infos;
+    std::string names = "ARRAY[";
+    for (size_t i = 0; i < tables.size(); ++i) {
+      infos[i].name = tables[i];
+      names += (i ? ", " : "") + dialect().quote_string(dialect().quote_table(tables[i]));
+    }
+    const std::string requested = detail::substitute(kRequested, names + "]");
+    auto of = [&](const Row& r) -> TableInfo& { return infos.at(static_cast<size_t>(value_int(r[0])) - 1); };
+    query(detail::substitute(kExists, requested), [&](const Row& r) { of(r).exists = truthy(r[1]); });
+    if (std::none_of(infos.begin(), infos.end(), [](const TableInfo& i) { return i.exists; })) return infos;
+    query(detail::substitute(kColumns, requested), [&](const Row& r) {
       ColumnInfo c;
-      c.name = value_text(r[0]);
-      c.type = value_text(r[1]);
-      c.not_null = truthy(r[2]);
-      c.generated = truthy(r[4]);
-      if (!std::holds_alternative<std::monostate>(r[3]) && !c.generated) c.default_sql = value_text(r[3]);
-      if (!std::holds_alternative<std::monostate>(r[5])) c.base_type = value_text(r[5]);
-      if (!std::holds_alternative<std::monostate>(r[6])) c.labels = detail::split_unit(value_text(r[6]));
-      c.identity_always = truthy(r[7]);
-      info.columns.push_back(std::move(c));
+      c.name = value_text(r[1]);
+      c.type = value_text(r[2]);
+      c.not_null = truthy(r[3]);
+      c.generated = truthy(r[5]);
+      if (!std::holds_alternative<std::monostate>(r[4]) && !c.generated) c.default_sql = value_text(r[4]);
+      if (!std::holds_alternative<std::monostate>(r[6])) c.base_type = value_text(r[6]);
+      if (!std::holds_alternative<std::monostate>(r[7])) c.labels = detail::split_unit(value_text(r[7]));
+      c.identity_always = truthy(r[8]);
+      of(r).columns.push_back(std::move(c));
     });
-    query(detail::substitute(kConstraints, lit), [&](const Row& r) {
+    query(detail::substitute(kConstraints, requested), [&](const Row& r) {
+      TableInfo& info = of(r);
       ExistingConstraint c;
-      c.name = value_text(r[0]);
-      const std::string type = value_text(r[1]);
+      c.name = value_text(r[1]);
+      const std::string type = value_text(r[2]);
       c.kind = type == "c"   ? ExistingConstraint::Kind::check
                : type == "u" ? ExistingConstraint::Kind::unique
                : type == "p" ? ExistingConstraint::Kind::primary_key
                              : ExistingConstraint::Kind::foreign_key;
-      c.definition = value_text(r[2]);
-      c.valid = truthy(r[3]) && truthy(r[4]);
-      if (!std::holds_alternative<std::monostate>(r[5])) c.columns = detail::split_unit(value_text(r[5]));
+      c.definition = value_text(r[3]);
+      c.valid = truthy(r[4]) && truthy(r[5]);
+      if (!std::holds_alternative<std::monostate>(r[6])) c.columns = detail::split_unit(value_text(r[6]));
       if (c.kind == ExistingConstraint::Kind::primary_key) info.primary_key = c.columns;
       info.constraints.push_back(std::move(c));
     });
-    query(detail::substitute(kUniqueIndexes, lit), [&](const Row& r) {
+    query(detail::substitute(kUniqueIndexes, requested), [&](const Row& r) {
       ExistingConstraint c;
       c.kind = ExistingConstraint::Kind::unique_index;
-      c.name = value_text(r[0]);
-      c.definition = value_text(r[1]);
-      c.valid = truthy(r[2]);
-      c.columns = detail::split_unit(value_text(r[3]));
-      info.constraints.push_back(std::move(c));
+      c.name = value_text(r[1]);
+      c.definition = value_text(r[2]);
+      c.valid = truthy(r[3]);
+      c.columns = detail::split_unit(value_text(r[4]));
+      of(r).constraints.push_back(std::move(c));
     });
-    query(detail::substitute(kReferrers, lit), [&](const Row& r) {
+    query(detail::substitute(kReferrers, requested), [&](const Row& r) {
       Referrer ref;
-      ref.table = {value_text(r[0]), value_text(r[1])};
-      ref.columns = detail::split_unit(value_text(r[2]));
-      ref.parent_columns = detail::split_unit(value_text(r[3]));
-      ref.cascade = truthy(r[4]);
-      const std::string action = value_text(r[5]);
+      ref.table = {value_text(r[1]), value_text(r[2])};
+      ref.columns = detail::split_unit(value_text(r[3]));
+      ref.parent_columns = detail::split_unit(value_text(r[4]));
+      ref.cascade = truthy(r[5]);
+      const std::string action = value_text(r[6]);
       ref.on_delete = action == "c"   ? "CASCADE"
                       : action == "n" ? "SET NULL"
                       : action == "d" ? "SET DEFAULT"
                       : action == "r" ? "RESTRICT"
                                       : "NO ACTION";
-      info.referrers.push_back(std::move(ref));
+      of(r).referrers.push_back(std::move(ref));
     });
-    if (info.primary_key.empty()) info.row_id = "ctid";
-    return info;
+    for (auto& info : infos) {
+      if (info.exists && info.primary_key.empty()) info.row_id = "ctid";
+    }
+    return infos;
   }
 
   // PQprepare parses and analyses without executing, and refuses more than

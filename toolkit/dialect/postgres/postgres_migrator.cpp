@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <map>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "core/error.h"
@@ -116,7 +117,18 @@ class PostgresMigrator final : public Migrator {
     p.notes.push_back("constraintctl holds the advisory lock pg_advisory_lock(" + std::to_string(kAdvisoryKey) +
                       ") on its connection while this runs; lock_timeout steps are retried up to " +
                       std::to_string(options_.lock_retries) + " times");
+    // Every table of the plan read at once: one catalog query per kind of
+    // object, not five per table.
     std::map<model::TableName, TableInfo> infos;
+    {
+      std::vector<model::TableName> names;
+      std::set<model::TableName> seen;
+      for (const auto& op : work.ops) {
+        if (seen.insert(op.def.table).second) names.push_back(op.def.table);
+      }
+      auto read = db_.inspect_tables(names);
+      for (size_t i = 0; i < names.size(); ++i) infos.emplace(names[i], std::move(read[i]));
+    }
     auto info_of = [&](const model::TableName& table) -> const TableInfo& {
       auto it = infos.find(table);
       if (it == infos.end()) it = infos.emplace(table, db_.inspect_table(table)).first;

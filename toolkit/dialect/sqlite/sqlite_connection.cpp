@@ -23,8 +23,11 @@ using sqlite_api::sqlite3;
 
 // Catalog queries. Each takes the table name as a quoted string literal; names
 // match case-insensitively (ASCII), as SQLite itself resolves them.
-constexpr const char* kTableSql =
-    "SELECT type, sql FROM sqlite_schema WHERE name = %s COLLATE NOCASE AND type IN ('table', 'view')";
+// Every object of sqlite_schema, read once while neither the schema_version
+// moves nor this connection runs a statement (a writable_schema edit changes
+// the text before any bump, and its rollback after): sqlite_schema has no
+// index on name, so looking each table up in it would cost N*N for N tables.
+constexpr const char* kSchemaObjects = "SELECT type, name, sql FROM sqlite_schema ORDER BY rowid";
 constexpr const char* kColumns =
     "SELECT name, type, \"notnull\", dflt_value, pk, hidden IN (2, 3) FROM pragma_table_xinfo(%s) WHERE hidden <> 1 ORDER BY cid";
 // Every foreign key of the database (the parent table as written, which
@@ -35,11 +38,11 @@ constexpr const char* kForeignKeyGraph =
     "char(31)), "
     "max(fk.on_delete) FROM sqlite_schema m, pragma_foreign_key_list(m.name) fk WHERE m.type = 'table' "
     "GROUP BY m.name, fk.id ORDER BY m.name, fk.id";
+// The CREATE INDEX text of each comes from kSchemaObjects.
 constexpr const char* kUniqueIndexes =
-    "SELECT il.name, il.origin, s.sql, (SELECT group_concat(ii.name, char(31)) FROM "
+    "SELECT il.name, il.origin, (SELECT group_concat(ii.name, char(31)) FROM "
     "(SELECT name FROM pragma_index_info(il.name) ORDER BY seqno) ii) "
-    "FROM pragma_index_list(%s) il LEFT JOIN sqlite_schema s ON s.name = il.name AND s.type = 'index' "
-    "WHERE il.\"unique\" = 1 ORDER BY il.name";
+    "FROM pragma_index_list(%s) il WHERE il.\"unique\" = 1 ORDER BY il.name";
 constexpr const char* kListTables =
     "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name";
 // Triggers on the table, with the statement that creates each one.
@@ -271,6 +274,26 @@ class SqliteConnection final : public SociConnection {
 
   std::string server_version() override { return sqlite_api::sqlite3_libversion(); }
 
+  // Statements and transaction ends of this connection may change
+  // sqlite_schema without a schema_version bump (a writable_schema edit, its
+  // rollback): the cached copy is dropped.
+  void execute(std::string_view sql) override {
+    schema_objects_version_ = -1;
+    SociConnection::execute(sql);
+  }
+  std::int64_t execute_count(std::string_view sql) override {
+    schema_objects_version_ = -1;
+    return SociConnection::execute_count(sql);
+  }
+  void commit() override {
+    schema_objects_version_ = -1;
+    SociConnection::commit();
+  }
+  void rollback() override {
+    schema_objects_version_ = -1;
+    SociConnection::rollback();
+  }
+
   void allow_schema_edits(bool allow) override {
     sqlite_api::sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, allow ? 0 : 1, static_cast<int*>(nullptr));
   }
@@ -358,12 +381,10 @@ class SqliteConnection final : public SociConnection {
     info.name = table;
     info.names_ignore_case = dialect().capabilities().names_ignore_case;
     const std::string lit = dialect().quote_string(table.name);
-    std::string type, create_sql;
-    query(detail::substitute(kTableSql, lit), [&](const Row& r) {
-      type = value_text(r[0]);
-      create_sql = std::holds_alternative<std::string>(r[1]) ? std::get<std::string>(r[1]) : "";
-    });
-    if (type != "table") return info;  // missing, or a view
+    const auto& objects = schema_objects();
+    const auto found = objects.find(ascii_lower(table.name));
+    if (found == objects.end() || found->second.type != "table") return info;  // missing, a view, an index
+    const std::string& create_sql = found->second.sql;
     info.exists = true;
     query(detail::substitute(kColumns, lit), [&](const Row& r) {
       ColumnInfo c;
@@ -403,8 +424,9 @@ class SqliteConnection final : public SociConnection {
       ExistingConstraint c;
       c.kind = ExistingConstraint::Kind::unique_index;
       c.name = value_text(r[0]);
-      c.definition = value_text(r[2]);
-      c.columns = detail::split_unit(value_text(r[3]));
+      if (const auto it = objects.find(ascii_lower(c.name)); it != objects.end() && it->second.type == "index")
+        c.definition = it->second.sql;
+      c.columns = detail::split_unit(value_text(r[2]));
       info.constraints.push_back(std::move(c));
     });
     query(detail::substitute(kForeignKeys, lit), [&](const Row& r) {
@@ -419,6 +441,32 @@ class SqliteConnection final : public SociConnection {
       info.referrers.push_back(std::move(ref));
     }
     return info;
+  }
+
+  struct SchemaObject {
+    std::string type, sql;  // sql: "" when sqlite_schema holds NULL (automatic indexes)
+  };
+
+  // sqlite_schema by name (ASCII case folded, as SQLite resolves names),
+  // cached while neither the schema_version nor this connection's count of
+  // changed rows moves, and until this connection's next execute, commit or
+  // rollback.
+  const std::map<std::string, SchemaObject>& schema_objects() {
+    std::int64_t version = -1;
+    query("PRAGMA schema_version", [&](const Row& r) { version = value_int(r[0]); });
+    const std::int64_t changes = sqlite_api::sqlite3_total_changes(db_);
+    if (version != schema_objects_version_ || changes != schema_objects_changes_) {
+      schema_objects_.clear();
+      query(kSchemaObjects, [&](const Row& r) {
+        SchemaObject o;
+        o.type = value_text(r[0]);
+        if (std::holds_alternative<std::string>(r[2])) o.sql = std::get<std::string>(r[2]);
+        schema_objects_.emplace(ascii_lower(value_text(r[1])), std::move(o));
+      });
+      schema_objects_version_ = version;
+      schema_objects_changes_ = changes;
+    }
+    return schema_objects_;
   }
 
   // The foreign keys that point at `table`, from the graph cached for the
@@ -601,6 +649,8 @@ class SqliteConnection final : public SociConnection {
   // Parent table (ASCII lower case) -> the foreign keys pointing at it.
   std::map<std::string, std::vector<Referrer>> fk_graph_;
   std::int64_t fk_graph_version_ = -1;
+  std::map<std::string, SchemaObject> schema_objects_;
+  std::int64_t schema_objects_version_ = -1, schema_objects_changes_ = -1;
 };
 
 }  // namespace

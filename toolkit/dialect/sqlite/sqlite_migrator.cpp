@@ -470,9 +470,12 @@ class SqliteMigrator final : public Migrator {
     std::vector<std::string> order;
     std::map<std::string, TableChecks> checks;
     std::vector<Step> uniques;
+    std::map<std::string, std::string> stored_names;  // looked up once per table, not once per operation
     for (const auto& op : steps) {
       const auto& d = op.def;
-      const std::string table = stored_name(d.table);
+      auto known = stored_names.find(d.table.str());
+      if (known == stored_names.end()) known = stored_names.emplace(d.table.str(), stored_name(d.table)).first;
+      const std::string table = known->second;
       switch (op.kind) {
         case migrate::OpKind::add_check:
         case migrate::OpKind::drop_check:
