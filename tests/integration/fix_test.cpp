@@ -3,6 +3,10 @@
 // and undo back to the exact prior content.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <future>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -193,6 +197,89 @@ TEST_P(FixTest, PolicyOverrideLeavesRowsForReview) {
 
 INSTANTIATE_TEST_SUITE_P(Dialects, FixTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& param_info) { return param_info.param; });
+
+// apply --fix on PostgreSQL: the new CHECKs go in NOT VALID first, then the
+// repairs, then VALIDATE. A second session writing a violating row right
+// after the NOT VALID step (the apply sleeps there) is rejected by the
+// server, and the apply still completes with every constraint VALID.
+TEST(PostgresApplyFix, NotValidFirstRejectsAViolatingWriteBeforeTheRepairs) {
+  CC_REQUIRE_POSTGRES();
+  PgDatabase db;
+  db.load_fixture(1000);
+  auto check = connect(db.url());
+  auto present = [&](const std::string& sql) {
+    std::int64_t n = 0;
+    check->query(sql, [&](const dialect::Row& r) { n = dialect::value_int(r[0]); });
+    return n;
+  };
+  auto dry = run_cli({"--db", db.url(), "apply", "--fix", "--dry-run"}, source_dir());
+  ASSERT_EQ(dry.exit_code, 0) << dry.err << dry.out;
+  const auto not_valid = dry.out.find("NOT VALID;"), repairs = dry.out.find("the repairs of scan --fix run here"),
+             validate = dry.out.find("VALIDATE CONSTRAINT");
+  ASSERT_NE(not_valid, std::string::npos) << dry.out;
+  ASSERT_NE(repairs, std::string::npos) << dry.out;
+  ASSERT_NE(validate, std::string::npos) << dry.out;
+  EXPECT_LT(not_valid, repairs) << dry.out;  // the dry run shows the order
+  EXPECT_LT(repairs, validate) << dry.out;
+  EXPECT_EQ(present("SELECT count(*) FROM pg_constraint WHERE conname = 'characters_xp_nonnegative'"), 0);
+
+  auto applying = std::async(std::launch::async, [&] {
+    return run_cli({"--db", db.url(), "apply", "--fix"}, source_dir(),
+                   {"CONSTRAINTCTL_FAULT=sleep@pg-not-valid-added"});
+  });
+  bool added = false;
+  for (int i = 0; i < 200 && !added; ++i) {
+    added =
+        present("SELECT count(*) FROM pg_constraint WHERE conname = 'characters_xp_nonnegative' AND NOT convalidated") >
+        0;
+    if (!added) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_TRUE(added) << "the NOT VALID step never committed";
+  EXPECT_EQ(present("SELECT count(*) FROM pg_class WHERE relname = 'constraintctl_fix_runs'"), 0);  // no repair yet
+  try {
+    connect(db.url())->execute("UPDATE characters SET xp = -7 WHERE id = 1");
+    ADD_FAILURE() << "a violating write slipped in before the repairs";
+  } catch (const DatabaseError& e) {
+    EXPECT_EQ(e.kind(), DbErrorKind::check_violation) << e.what();
+  }
+  const auto r = applying.get();
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("fixed"), std::string::npos) << r.out;
+  EXPECT_EQ(present("SELECT count(*) FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid WHERE c.contype = 'c' "
+                    "AND NOT c.convalidated AND t.relnamespace = 'public'::regnamespace"),
+            0);
+  EXPECT_EQ(present("SELECT count(*) FROM characters WHERE xp < 0"), 0);
+  auto scan = run_cli({"--db", db.url(), "scan"}, source_dir());
+  EXPECT_EQ(scan.exit_code, 0) << scan.out;
+}
+
+// A repair that writes a still-violating value is rejected by the NOT VALID
+// CHECK itself: the fix is refused clearly, and the NOT VALID CHECK is taken
+// back, so nothing was changed.
+TEST(PostgresApplyFix, RepairThatStillViolatesIsRefusedAndTheCheckTakenBack) {
+  CC_REQUIRE_POSTGRES();
+  PgDatabase db;
+  TempDir dir;
+  connect(db.url())->execute("CREATE TABLE t (id integer PRIMARY KEY, x integer)");
+  connect(db.url())->execute("INSERT INTO t VALUES (1, 5), (2, -3)");
+  write_file(dir / "schema/t.toml",
+             "table = 't'\n[[check]]\nname = 't_x_nonnegative'\ncolumn = 'x'\nmin = 0\n"
+             "repair = { policy = 'set_expr', column = 'x', expr = 'x - 100' }\n");
+  ASSERT_EQ(run_cli({"generate"}, dir.path()).exit_code, 0);
+  auto r = run_cli({"--db", db.url(), "apply", "--fix"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1) << r.err << r.out;
+  EXPECT_NE(r.err.find("t_x_nonnegative"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the database rejected the repaired rows"), std::string::npos) << r.err;
+  std::int64_t constraints = -1, x = 0;
+  auto c = connect(db.url());
+  c->query("SELECT count(*) FROM pg_constraint WHERE conname = 't_x_nonnegative'",
+           [&](const dialect::Row& row) { constraints = dialect::value_int(row[0]); });
+  c->query("SELECT x FROM t WHERE id = 2", [&](const dialect::Row& row) { x = dialect::value_int(row[0]); });
+  EXPECT_EQ(constraints, 0);  // taken back
+  EXPECT_EQ(x, -3);           // the repair rolled back
+  auto st = run_cli({"--db", db.url(), "status"}, dir.path());
+  EXPECT_EQ(st.out.find("partially applied"), std::string::npos) << st.out;
+}
 
 }  // namespace
 }  // namespace cc::test
