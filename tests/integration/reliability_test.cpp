@@ -61,7 +61,9 @@ class CrashTest : public DialectTest {
 
 TEST_P(CrashTest, KillDuringFixChangesNothing) {
   const auto before = state();
-  for (const std::string point : {"kill@fix-rule#1", "kill@fix-rule#12", "kill@before-commit"}) {
+  // fix-rule is reached after each repair statement: one per batch of
+  // independent rules of a table (5 on the reference schema).
+  for (const std::string point : {"kill@fix-rule#1", "kill@fix-rule#4", "kill@before-commit"}) {
     SCOPED_TRACE(point);
     auto r = cli({"scan", "--fix", "-q"}, {"CONSTRAINTCTL_FAULT=" + point});
     EXPECT_EQ(r.exit_code, 128 + 9) << r.err;

@@ -468,19 +468,31 @@ static void require_migrations_dir(const Context& ctx) {
 ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
   require_migrations_dir(ctx);
   const auto migrations = migrate::load_migrations(ctx.config().migrations_dir);  // before connecting
-  if (options.fix && options.dry_run)
+  auto db = ctx.connect(false);
+  db->require_session();
+  // Where CHECKs go in NOT VALID (PostgreSQL), the repairs run between that
+  // step and VALIDATE, so every write is checked from before the repairs on;
+  // elsewhere (SQLite: one transaction per migration) they run first.
+  const bool fix_inside = options.fix && db->dialect().capabilities().add_not_valid;
+  if (options.fix && options.dry_run && !fix_inside)
     throw UsageError("apply --fix --dry-run: use scan --fix --dry-run to preview repairs");
-  if (options.fix) {
-    // Repair first, in its own audited transaction; the apply that follows
-    // scans again, so rows written in between are caught, never slipped in.
+  std::unique_ptr<dialect::Connection> fix_db;
+  bool repaired = false;
+  auto repair = [&] {
+    // In its own audited transaction on its own connection; the apply that
+    // follows (SQLite) or the VALIDATE (PostgreSQL) checks every row again,
+    // so rows written in between are caught, never slipped in.
     const auto& schema = ctx.schema();
-    auto fix_db = ctx.connect(false);
-    fix_db->require_session();
+    if (!fix_db) {
+      fix_db = ctx.connect(false);
+      fix_db->require_session();
+    }
     scan::FixOptions fo;
     fo.tool_version = CONSTRAINTCTL_VERSION;
     fo.applied_by = applied_by();
     fo.sample = 0;
     scan::FixReport fixed = scan::run_fix(*fix_db, schema, fo);
+    repaired = true;
     if (!fixed.run_id.empty() && !ctx.options().json && !ctx.options().quiet) {
       std::int64_t changed = 0, deleted = 0;
       for (const auto& a : fixed.actions) {
@@ -490,13 +502,23 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
       std::cout << "fixed      " << changed << " updates, " << deleted << " deletes (run " << fixed.run_id
                 << "; undo with constraintctl fix-undo " << fixed.run_id << ")\n";
     }
-  }
-  auto db = ctx.connect(false);
-  db->require_session();
+  };
+  if (options.fix && !fix_inside) repair();
   auto mo = migrator_options(ctx, options.lock_wait_ms);
   mo.sqlite_no_rebuild = mo.sqlite_no_rebuild || options.sqlite_no_rebuild;
-  auto migrator = dialect::make_migrator(*db, mo);
   migrate::ApplyOptions ao;
+  if (fix_inside) {
+    mo.repair = repair;
+    for (const auto& t : ctx.schema().tables) {
+      for (const auto& c : t.checks) {
+        if (c.repair.policy != model::RepairPolicy::report) ao.repaired.push_back(c.name);
+      }
+      for (const auto& u : t.uniques) {
+        if (u.repair.policy != model::RepairPolicy::report) ao.repaired.push_back(u.name);
+      }
+    }
+  }
+  auto migrator = dialect::make_migrator(*db, mo);
   ao.to = options.to;
   ao.dry_run = options.dry_run;
   const auto result = [&] {
@@ -529,6 +551,9 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
       throw;
     }
   }();
+  // Nothing added that existing rows could break: the repairs had no place in
+  // the plans, and run now.
+  if (fix_inside && !repaired && !result.dry_run && !result.refused) repair();
   if (!result.restored.empty() && !result.dry_run && !ctx.options().json && !ctx.options().quiet) {
     std::cout << "restored   " << result.restored.size() << " CHECK constraint(s) that drop-checks had removed\n";
   }

@@ -119,6 +119,11 @@ class Dialect {
     (void)alias;
     return "";
   }
+  // A query returning one number that changes whenever another connection
+  // commits a change to the database ("" where there is none, as in
+  // PostgreSQL): a fix knows by it that the rows its scan read are still the
+  // rows its write transaction starts from.
+  virtual std::string data_version_sql() const { return ""; }
   // A query returning one row with 1 when CHECK constraints are switched off for this connection.
   virtual std::string checks_disabled_sql() const = 0;
   // `column` of `alias` as SQL; the row identity (rowid, ctid) is not quoted.

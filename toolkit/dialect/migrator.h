@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -82,6 +83,11 @@ struct MigratorOptions {
   // writable_schema (scan, edit, integrity_check in one write transaction)
   // instead of rebuilding it, where that can be proven safe (docs/plans.md).
   bool sqlite_no_rebuild = false;
+  // apply --fix where CHECKs go in NOT VALID (PostgreSQL): the repairs, run by
+  // the executor once the plan's NOT VALID CHECKs are committed (so every
+  // write from then on is checked, the repairs' own included) and before any
+  // VALIDATE or unique index build. A plan marks the place (Unit::repair_first).
+  std::function<void()> repair;
   std::string tool_version;
   std::string applied_by;  // user@host
 };

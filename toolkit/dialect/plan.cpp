@@ -44,6 +44,13 @@ std::string render_script(const Plan& plan, const Dialect& dialect) {
   for (const auto& u : plan.units) {
     if (!u.comment.empty()) comment(out, u.comment);
     if (!u.notice.empty()) comment(out, u.notice);
+    if (u.repair_first) {
+      comment(out,
+              "apply --fix: the repairs of scan --fix run here, in their own audited transaction, every write checked "
+              "by the NOT VALID constraints above (preview them: constraintctl scan --fix --dry-run); if they are "
+              "refused, constraintctl takes the steps above back:");
+      for (const auto& sql : u.repair_undo) comment(out, "  " + sql + ";");
+    }
     const bool tx = u.kind == Unit::Kind::transaction;
     if (tx) out += dialect.begin_write() + ";\n";
     for (const auto& set : u.session_set) out += set + ";\n";

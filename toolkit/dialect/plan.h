@@ -50,6 +50,12 @@ struct Unit {
   std::vector<std::string> session_set, session_reset;
   std::string fault_before_commit;  // fault points (tests)
   std::string fault_after;
+  // apply --fix where CHECKs go in NOT VALID: the repairs (scan --fix, in its
+  // own audited transaction) run just before this unit, once the NOT VALID
+  // constraints are committed and check every write. Should they fail,
+  // `repair_undo` (one transaction) takes back what the plan ran before them.
+  bool repair_first = false;
+  std::vector<std::string> repair_undo;
 };
 
 // One statement alone outside any transaction.

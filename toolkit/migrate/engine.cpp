@@ -307,8 +307,23 @@ void refuse_early(dialect::Migrator& migrator, const std::vector<const Migration
   migrator.refuse_early(all);
 }
 
+// `schema` without the constraints named in `names`.
+model::Schema without(model::Schema schema, const std::vector<std::string>& names) {
+  if (names.empty()) return schema;
+  auto named = [&](const auto& c) { return std::find(names.begin(), names.end(), c.name) != names.end(); };
+  for (auto& t : schema.tables) {
+    t.checks.erase(std::remove_if(t.checks.begin(), t.checks.end(), named), t.checks.end());
+    t.uniques.erase(std::remove_if(t.uniques.begin(), t.uniques.end(), named), t.uniques.end());
+  }
+  schema.tables.erase(std::remove_if(schema.tables.begin(), schema.tables.end(),
+                                     [](const model::Table& t) { return t.checks.empty() && t.uniques.empty(); }),
+                      schema.tables.end());
+  return schema;
+}
+
 void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::vector<const Migration*>& todo, bool up,
-               bool dry_run, int sample, ApplyResult& result, const Status* status = nullptr) {
+               bool dry_run, int sample, ApplyResult& result, const Status* status = nullptr,
+               const std::vector<std::string>& repaired = {}) {
   if (todo.empty()) return;
   // Refuse, changing nothing, when existing rows break a constraint to be
   // added (going down, the reverse of a drop adds one). Where constraints go
@@ -320,7 +335,8 @@ void run_steps(dialect::Connection& db, dialect::Migrator& migrator, const std::
   refuse_same_name_different_definition(db, migrator, todo, up);
   const model::Schema additions = schema_of_additions(todo, up);
   const bool scan_first = db.dialect().capabilities().add_not_valid || dry_run;
-  if (scan_first && refuse_if_violated(db, additions, sample, result)) return;
+  // apply --fix: what the repairs fix after the NOT VALID step is no refusal.
+  if (scan_first && refuse_if_violated(db, without(additions, repaired), sample, result)) return;
   const auto dropped = dialect::detail::dropped_checks(db);
   const auto adopted = dialect::detail::adopted(db);
   // What an interrupted run was building (constraintctl_intent): going down,
@@ -408,7 +424,7 @@ ApplyResult apply(dialect::Connection& db, dialect::Migrator& migrator, const st
   }
   refuse_early(migrator, todo, true);
   bookkeeping(db, options.dry_run, result);
-  run_steps(db, migrator, todo, true, options.dry_run, options.sample, result);
+  run_steps(db, migrator, todo, true, options.dry_run, options.sample, result, nullptr, options.repaired);
   if (result.refused) return result;
 
   // Put back the checks drop-checks removed that the applied state still has.
@@ -433,7 +449,8 @@ ApplyResult apply(dialect::Connection& db, dialect::Migrator& migrator, const st
   restore.event = "restore_checks";  // its progress row, when it spans commits (version 0: no version's state)
   Migration pseudo;
   pseudo.operations = restore.ops;
-  if (refuse_if_violated(db, schema_of_additions({&pseudo}, true), options.sample, result)) return result;
+  if (refuse_if_violated(db, without(schema_of_additions({&pseudo}, true), options.repaired), options.sample, result))
+    return result;
   restore.record.push_back(
       dialect::detail::history_event(db.dialect(), std::max(st.current, target), "restore_checks", names, migrator_options));
   StepResult step = run_work(migrator, restore, "restore_checks", options.dry_run);

@@ -53,6 +53,10 @@ struct ApplyOptions {
   std::optional<int> to;  // highest version to apply (default: all)
   bool dry_run = false;
   int sample = 5;
+  // apply --fix on PostgreSQL (MigratorOptions::repair): constraints the
+  // repairs fix between their NOT VALID step and VALIDATE, so their existing
+  // violations refuse nothing; the others still refuse before any change.
+  std::vector<std::string> repaired;
 };
 
 struct StepResult {

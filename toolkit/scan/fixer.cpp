@@ -335,7 +335,71 @@ struct TableWork {
   const model::Table* spec;
   std::vector<const model::Check*> checks;  // with a repairing policy and violations
   std::vector<const model::Unique*> uniques;
+  // The keys of the rows breaking any CHECK of the table, as the scan before
+  // the fix read them in its own pass (null: the fix collects them itself).
+  const std::vector<std::vector<dialect::Value>>* scan_keys = nullptr;
+  std::string keys_table;  // temp table holding the keys the fix works on
 };
+
+// `v` as an SQL literal for a key column, or "" when it cannot be one.
+std::string key_literal(const Dialect& d, const dialect::Value& v);
+
+// The rows of `t` whose key is in `keys` (the scan's), or else in the temp
+// table `table`. A single-column key is listed as literals: `id IN (1, 2,
+// ...)` is looked up by the primary key's index on both databases, where a
+// join with the temp table lets PostgreSQL's planner read the whole table.
+std::string keys_condition(const TableCtx& t, const std::string& table,
+                           const std::vector<std::vector<dialect::Value>>* keys) {
+  constexpr size_t kMaxListed = 200000;
+  const std::string join_cond = "(" + t.key_list() + ") IN (SELECT " + t.key_list() + " FROM " + table + ")";
+  if (!keys || t.key.size() != 1 || keys->size() > kMaxListed) return join_cond;
+  if (keys->empty()) return "1 = 0";
+  std::string list;
+  list.reserve(keys->size() * 8);
+  for (const auto& k : *keys) {
+    if (k.size() != 1) return join_cond;
+    const std::string lit = key_literal(*t.d, k[0]);
+    if (lit.empty()) return join_cond;
+    list += (list.empty() ? "" : ", ") + lit;
+  }
+  return t.d->column_ref("", t.key[0]) + " IN (" + list + ")";
+}
+
+// `v` as an SQL literal for a key column, or "" when it cannot be one.
+std::string key_literal(const Dialect& d, const dialect::Value& v) {
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
+  if (const auto* s = std::get_if<std::string>(&v)) return d.quote_string(*s);
+  return "";
+}
+
+// The temp table `name` holding `keys` (rows of t's key columns), batched
+// VALUES inserts. False (nothing left behind) when a key has no literal.
+bool load_keys(Connection& db, const TableCtx& t, const std::string& name,
+               const std::vector<std::vector<dialect::Value>>& keys) {
+  constexpr size_t kBatch = 500;
+  std::vector<std::string> rows;
+  for (const auto& k : keys) {
+    std::vector<std::string> lits;
+    for (const auto& v : k) {
+      lits.push_back(key_literal(*t.d, v));
+      if (lits.back().empty()) return false;
+    }
+    rows.push_back("(" + join(lits, ", ") + ")");
+  }
+  db.execute("DROP TABLE IF EXISTS " + name);
+  db.execute("CREATE TEMP TABLE " + name + " AS SELECT " + t.key_list() + " FROM " + t.q + " WHERE 1 = 0");
+  for (size_t i = 0; i < rows.size(); i += kBatch) {
+    const auto end = std::min(rows.size(), i + kBatch);
+    db.execute("INSERT INTO " + name + " VALUES " +
+               join(std::vector<std::string>(rows.begin() + static_cast<std::ptrdiff_t>(i),
+                                             rows.begin() + static_cast<std::ptrdiff_t>(end)),
+                    ", "));
+  }
+  // Its size known to the planner, each statement restricted to these keys
+  // looks them up by key instead of reading the whole table.
+  db.execute("ANALYZE " + name);
+  return true;
+}
 
 // The keys of a UNIQUE's surplus rows: all but the kept one per duplicated key.
 std::string duplicate_keys_sql(const TableCtx& t, const model::Unique& u, const model::Repair& r) {
@@ -636,7 +700,11 @@ std::string repair_refusal(Connection& db, const TableCtx& t, const model::Check
   return "";
 }
 
-void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const std::string& run_id, FixReport& report) {
+// Repairs one table. Returns the temp table of the keys it worked on when
+// they came from the scan (every row that broke any CHECK of the table), so
+// the check after the run can count those rows alone; "" otherwise.
+std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, const std::string& run_id,
+                      FixReport& report) {
   TableCtx t = table_ctx(db, w.spec->name);
   const bool preview = o.dry_run;
   const auto& d = *t.d;
@@ -651,6 +719,8 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
   };
 
   check_triggers(db, t.name, o, report, "fix of table '" + t.name.str() + "'");
+  const std::string keys = w.keys_table;
+  const bool scanned_keys = w.scan_keys && load_keys(db, t, keys, *w.scan_keys);
 
   // UNIQUE duplicates first: a deleted row need not be clamped.
   for (const auto* u : w.uniques) {
@@ -680,15 +750,20 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
     }
     db.execute("DROP TABLE cc_fix_dups");
   }
-  if (w.checks.empty()) return;
+  if (w.checks.empty()) return scanned_keys ? keys : "";
 
-  // The rows breaking any repairable rule, found in one pass.
+  // The rows breaking any repairable rule: those the scan before found (it
+  // returned the keys of every row breaking any CHECK of the table), or,
+  // where its rows may have changed since, found again in one pass.
   std::vector<std::string> preds;
   for (const auto* c : w.checks) preds.push_back("(" + check_predicate(*c, d) + ")");
-  db.execute("DROP TABLE IF EXISTS cc_fix_keys");
-  db.execute("CREATE TEMP TABLE cc_fix_keys AS SELECT " + t.key_list() + " FROM " + t.q + " WHERE NOT (" +
-             join(preds, " AND ") + ")");
-  const std::string mine = "(" + t.key_list() + ") IN (SELECT " + t.key_list() + " FROM cc_fix_keys)";
+  if (!scanned_keys) {
+    db.execute("DROP TABLE IF EXISTS " + keys);
+    db.execute("CREATE TEMP TABLE " + keys + " AS SELECT " + t.key_list() + " FROM " + t.q + " WHERE NOT (" +
+               join(preds, " AND ") + ")");
+    db.execute("ANALYZE " + keys);
+  }
+  const std::string mine = keys_condition(t, keys, scanned_keys ? w.scan_keys : nullptr);
   report.audited += db.execute_count(audit_prefix + "'update', " + t.key_json("cc_row") + ", " + t.row_json("cc_row") +
                                      " FROM " + t.q + " AS cc_row WHERE " + mine + d.lock_rows("cc_row"));
   for (const auto* c : w.checks) {
@@ -704,35 +779,101 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
       a.violations = scalar(db, "SELECT count(*) FROM " + t.q + " WHERE NOT (" + check_predicate(*c, d) + ")");
     }
   }
+  // One rule at a time, as declared: its UPDATE or DELETE.
+  auto apply_rule = [&](const model::Check* c) -> std::int64_t {
+    const auto r = effective_repair(c->repair, c->name, o);
+    const std::string where = mine + " AND NOT (" + check_predicate(*c, d) + ")";
+    FixAction& a = report.actions[actions[c->name]];
+    try {
+      if (r.policy == model::RepairPolicy::delete_row) {
+        std::int64_t n = 0;
+        report.audited +=
+            delete_with_fk_actions(db, t, where, o, o.allow_cascade || r.allow_cascade, c->name, run_id, report,
+                                   [&] { n = db.execute_count("DELETE FROM " + t.q + " WHERE " + where); });
+        a.deleted += n;
+        return n;
+      }
+      const std::string col = d.quote_ident(repair_target(*c, r));
+      const auto n =
+          db.execute_count("UPDATE " + t.q + " SET " + col + " = " + repair_value(*c, r, t) + " WHERE " + where);
+      a.changed += n;
+      return n;
+    } catch (const DatabaseError& e) {
+      if (!is_violation(e.kind())) throw;
+      const std::string by = e.constraint().empty() ? "" : " '" + e.constraint() + "'";
+      throw RepairRefused(refusal(
+          *c, r, t,
+          "the database rejected the repaired rows (" + std::string(to_string(e.kind())) + by + ": " + e.what() + ")"));
+    }
+  };
+  // Consecutive rules that cannot see each other's writes run as one UPDATE
+  // (SET a = CASE WHEN NOT (pa) THEN repair_a ELSE a END, b = ...): no rule
+  // of a batch writes a column that a later rule of it writes, tests or
+  // assigns from, and none deletes. Each rule then reads the values it would
+  // read after the earlier ones ran, so the batch equals them in order, and
+  // the dry run (which runs this very code) equals the real run.
+  std::vector<std::vector<const model::Check*>> batches;
+  for (const auto* c : w.checks) {
+    const auto r = effective_repair(c->repair, c->name, o);
+    const bool deletes = r.policy == model::RepairPolicy::delete_row;
+    bool joins = !deletes && !batches.empty();
+    if (joins) {
+      const std::string target = repair_target(*c, r), pred = check_predicate(*c, d), value = repair_value(*c, r, t);
+      for (const auto* b : batches.back()) {
+        const auto rb = effective_repair(b->repair, b->name, o);
+        const std::string written = repair_target(*b, rb);
+        if (rb.policy == model::RepairPolicy::delete_row || t.info.same_name(written, target) ||
+            !substitute_column(pred, written, "NULL").empty() || !substitute_column(value, written, "NULL").empty()) {
+          joins = false;
+        }
+      }
+    }
+    if (joins) {
+      batches.back().push_back(c);
+    } else {
+      batches.push_back({c});
+    }
+  }
+  auto apply_batch = [&](const std::vector<const model::Check*>& batch) -> std::int64_t {
+    if (batch.size() == 1) return apply_rule(batch[0]);
+    std::vector<std::string> counts, sets, broken;
+    for (const auto* c : batch) {
+      const auto r = effective_repair(c->repair, c->name, o);
+      const std::string p = check_predicate(*c, d), col = d.quote_ident(repair_target(*c, r));
+      counts.push_back(d.count_if("NOT (" + p + ")"));
+      sets.push_back(col + " = CASE WHEN NOT (" + p + ") THEN " + repair_value(*c, r, t) + " ELSE " + col + " END");
+      broken.push_back("(" + p + ")");
+    }
+    const std::string where = mine + " AND NOT (" + join(broken, " AND ") + ")";
+    // What each rule changes, as its own UPDATE would count it.
+    std::vector<std::int64_t> per_rule(batch.size(), 0);
+    db.query("SELECT " + join(counts, ", ") + " FROM " + t.q + " WHERE " + where, [&](const Row& row) {
+      for (size_t i = 0; i < batch.size() && i < row.size(); ++i) per_rule[i] = dialect::value_int(row[i]);
+    });
+    dialect::Savepoint one(db, "cc_fix_batch");
+    try {
+      db.execute("UPDATE " + t.q + " SET " + join(sets, ", ") + " WHERE " + where);
+      one.release();
+    } catch (const DatabaseError& e) {
+      if (!is_violation(e.kind())) throw;
+      // Rejected: rule by rule, so the refusal names the rule the database rejects.
+      one.rollback();
+      std::int64_t n = 0;
+      for (const auto* c : batch) n += apply_rule(c);
+      return n;
+    }
+    std::int64_t n = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      report.actions[actions[batch[i]->name]].changed += per_rule[i];
+      n += per_rule[i];
+    }
+    return n;
+  };
   // Apply the rules in schema order until none is broken.
   for (int pass = 1;; ++pass) {
     std::int64_t changed = 0;
-    for (const auto* c : w.checks) {
-      const auto r = effective_repair(c->repair, c->name, o);
-      const std::string where = mine + " AND NOT (" + check_predicate(*c, d) + ")";
-      FixAction& a = report.actions[actions[c->name]];
-      try {
-        if (r.policy == model::RepairPolicy::delete_row) {
-          std::int64_t n = 0;
-          report.audited +=
-              delete_with_fk_actions(db, t, where, o, o.allow_cascade || r.allow_cascade, c->name, run_id, report,
-                                     [&] { n = db.execute_count("DELETE FROM " + t.q + " WHERE " + where); });
-          a.deleted += n;
-          changed += n;
-        } else {
-          const std::string col = d.quote_ident(r.column.empty() ? c->column : r.column);
-          const auto n =
-              db.execute_count("UPDATE " + t.q + " SET " + col + " = " + repair_value(*c, r, t) + " WHERE " + where);
-          a.changed += n;
-          changed += n;
-        }
-      } catch (const DatabaseError& e) {
-        if (!is_violation(e.kind())) throw;
-        const std::string by = e.constraint().empty() ? "" : " '" + e.constraint() + "'";
-        throw RepairRefused(refusal(*c, r, t,
-                                    "the database rejected the repaired rows (" + std::string(to_string(e.kind())) +
-                                        by + ": " + e.what() + ")"));
-      }
+    for (const auto& batch : batches) {
+      changed += apply_batch(batch);
       fault::point("fix-rule");
     }
     const auto left =
@@ -775,7 +916,113 @@ void fix_table(Connection& db, const TableWork& w, const FixOptions& o, const st
              " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + ") WHERE " + audit_rows + " AND action = 'update'");
   report.audited -= db.execute_count(std::string("DELETE FROM ") + kAudit + " WHERE " + audit_rows +
                                      " AND action = 'update' AND after_row = before_row");
-  db.execute("DROP TABLE cc_fix_keys");
+  if (scanned_keys) return keys;
+  db.execute("DROP TABLE " + keys);
+  return "";
+}
+
+// The report after the repairs, inside the run's transaction, without a full
+// scan where the run can prove what it did not touch:
+//  - a repaired table whose keys came from the scan: every row that broke
+//    any of its CHECKs is among them, and the run wrote (or deleted) no
+//    other row of it, so its CHECKs are counted on those rows alone;
+//  - its UNIQUEs: none after a delete_duplicates (each group keeps one row)
+//    and none where there was none, unless a CHECK repair wrote one of its
+//    columns or it is partial; otherwise one grouped pass;
+//  - tables whose rows foreign keys or the repairs of another table changed
+//    (children, referencing rows), repaired tables without scan keys and
+//    untouched tables that still have violations (for their samples) get
+//    the full pass; untouched tables without violations keep their zeros.
+// Any trigger that fired, or a write by another connection since the scan
+// (SQLite's data_version), and every table gets the full pass.
+ScanReport check_after(Connection& db, const model::Schema& schema, const FixOptions& options, const ScanReport& before,
+                       const std::vector<TableWork>& work, const std::map<std::string, std::string>& worked_keys,
+                       const std::vector<std::string>& refused_tables, bool fresh, const FixReport& report) {
+  ScanOptions ao;
+  ao.sample = options.sample;
+  ao.inside_transaction = true;
+  if (!fresh || !report.triggers.empty()) {
+    ao.tables = options.tables;
+    return run_scan(db, schema, ao);
+  }
+  const auto& d = db.dialect();
+  std::vector<std::string> full;  // tables (as shown) that get the full pass
+  auto add = [](std::vector<std::string>& v, const std::string& s) {
+    if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+  };
+  for (const auto& c : report.children) add(full, c.table);
+  std::map<std::string, const TableWork*> worked;
+  for (const auto& w : work) {
+    worked[w.spec->name.str()] = &w;
+    for (const auto& ref : db.inspect_table(w.spec->name).referrers) add(full, ref.table.str());
+  }
+  for (const auto& t : refused_tables) add(full, t);
+  std::vector<std::string> rescan;
+  std::map<std::string, bool> known_unique;  // name -> counted as none without a pass
+  for (const auto& t : schema.tables) {
+    const std::string name = t.name.str();
+    if (!options.tables.empty() &&
+        std::find(options.tables.begin(), options.tables.end(), name) == options.tables.end())
+      continue;
+    auto w = worked.find(name);
+    const bool is_full = std::find(full.begin(), full.end(), name) != full.end();
+    if (w == worked.end() && !is_full) {
+      bool violated = false;
+      for (const auto& c : before.constraints) violated = violated || (c.table == name && c.violations > 0);
+      if (violated) rescan.push_back(name);
+      continue;
+    }
+    rescan.push_back(name);
+    if (is_full) continue;
+    auto k = worked_keys.find(name);
+    if (!t.checks.empty()) {
+      if (k == worked_keys.end()) continue;  // no keys from the scan: the full pass
+      TableCtx ctx;
+      ctx.d = &d;
+      ctx.key = db.inspect_table(t.name).primary_key;
+      if (ctx.key.empty()) ctx.key = {db.inspect_table(t.name).row_id};
+      ao.check_rows[name] = keys_condition(ctx, k->second, w->second->scan_keys);
+    }
+    std::vector<std::string> written;  // columns the CHECK repairs of the run wrote
+    for (const auto* c : w->second->checks) {
+      const auto r = effective_repair(c->repair, c->name, options);
+      if (r.policy != model::RepairPolicy::delete_row) written.push_back(repair_target(*c, r));
+    }
+    for (const auto& u : t.uniques) {
+      bool touched = !u.where_expr.empty();
+      for (const auto& col : u.columns) {
+        touched = touched || std::find(written.begin(), written.end(), col) != written.end();
+      }
+      const bool repaired =
+          std::find(w->second->uniques.begin(), w->second->uniques.end(), &u) != w->second->uniques.end();
+      bool had = false;
+      for (const auto& c : before.constraints) had = had || (c.table == name && c.name == u.name && c.violations > 0);
+      if (!touched && (repaired || !had)) {
+        known_unique[u.name] = true;
+        ao.skip_uniques.push_back(u.name);
+      }
+    }
+  }
+  ScanReport out = before;
+  if (!rescan.empty()) {
+    ao.tables = rescan;
+    ScanReport again = run_scan(db, schema, ao);
+    for (auto& c : out.constraints) {
+      for (auto& a : again.constraints) {
+        if (a.table == c.table && a.name == c.name) c = std::move(a);
+      }
+    }
+  }
+  for (auto& c : out.constraints) {
+    if (c.kind == "unique" && known_unique.count(c.name) &&
+        std::find(rescan.begin(), rescan.end(), c.table) != rescan.end()) {
+      c.violations = 0;
+      c.groups = 0;
+      c.samples.clear();
+    }
+  }
+  out.check_keys.clear();
+  return out;
 }
 
 }  // namespace
@@ -810,9 +1057,17 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
     if (!found) throw UsageError("--policy " + name + ": no such constraint in the schema");
   }
 
+  // The scan before the fix also returns the keys of the rows breaking a
+  // CHECK: the fix repairs those rows without a pass of its own. Where the
+  // database can tell (SQLite's data_version), the fix makes sure that no
+  // other connection committed since; otherwise it collects them again.
+  const std::string version_sql = db.dialect().data_version_sql();
+  auto data_version = [&] { return version_sql.empty() ? std::int64_t{0} : scalar(db, version_sql); };
+  const std::int64_t version_before = data_version();
   ScanOptions so;
   so.tables = options.tables;
   so.sample = 0;
+  so.keep_keys = true;
   ScanReport before = run_scan(db, schema, so);  // validates the schema against the database, counts
 
   std::vector<TableWork> work;
@@ -826,7 +1081,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
       }
       return false;
     };
-    TableWork w{&t, {}, {}};
+    TableWork w{&t, {}, {}, nullptr, {}};
     for (const auto& c : t.checks) {
       if (repairs(effective_repair(c.repair, c.name, options).policy) && violated(c.name)) w.checks.push_back(&c);
     }
@@ -841,6 +1096,8 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         if (repairs(effective_repair(c.repair, c.name, options).policy)) w.checks.push_back(&c);
       }
     }
+    if (auto it = before.check_keys.find(t.name.str()); it != before.check_keys.end()) w.scan_keys = &it->second;
+    w.keys_table = "cc_fix_keys_" + std::to_string(work.size());
     if (!w.checks.empty() || !w.uniques.empty()) work.push_back(w);
   }
 
@@ -934,7 +1191,16 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
   } else {
     ensure_audit_tables(db);
   }
+  // Filled by the body: per table (as shown), the temp table of the keys it
+  // worked on, when they came from the scan; tables refused on their own.
+  std::map<std::string, std::string> worked_keys;
+  std::vector<std::string> refused_tables;
+  bool fresh = true;
   auto body = [&] {
+    fresh = data_version() == version_before;
+    if (!fresh) {
+      for (auto& w : work) w.scan_keys = nullptr;  // another connection committed since the scan
+    }
     if (options.dry_run) ensure_audit_tables(db);
     db.execute(std::string("INSERT INTO ") + kRuns + " (run_id, started_at, tool_version, applied_by) VALUES (" +
                d.quote_string(report.run_id) + ", " + now_sql(d) + ", " + d.quote_string(options.tool_version) + ", " +
@@ -949,8 +1215,9 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
       const auto triggers_before = report.triggers;
       dialect::Savepoint table_work(db, "cc_fix_table");
       try {
-        fix_table(db, w, options, report.run_id, report);
+        const std::string keys = fix_table(db, w, options, report.run_id, report);
         table_work.release();
+        if (!keys.empty()) worked_keys[w.spec->name.str()] = keys;
       } catch (const RepairRefused& e) {
         if (!options.skip_refused) {
           throw Error(ExitCode::findings, "fix refused: " + std::string(e.what()) +
@@ -963,6 +1230,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         report.children = children_before;
         report.triggers = triggers_before;
         report.refused.push_back(std::string(e.what()) + " (no repair of table '" + w.spec->name.str() + "' was kept)");
+        refused_tables.push_back(w.spec->name.str());
       } catch (const std::exception& e) {
         rethrow_with_context(e, "fix table '" + w.spec->name.str() + "'");
       }
@@ -979,20 +1247,18 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
                                    ? std::string()
                                    : "; triggers fired, not audited: " + join(report.triggers, ", "))) +
                " WHERE run_id = " + d.quote_string(report.run_id));
+    // What the run leaves, counted inside its transaction (the dry run: what
+    // the real run would leave).
+    report.after = check_after(db, schema, options, before, work, worked_keys, refused_tables, fresh, report);
+    for (const auto& [table, keys] : worked_keys) db.execute("DROP TABLE IF EXISTS " + keys);
   };
-  ScanOptions after_options;
-  after_options.tables = options.tables;
-  after_options.sample = options.sample;
   if (options.dry_run) {
     body();
-    after_options.inside_transaction = true;
-    report.after = run_scan(db, schema, after_options);  // what the real run would leave
     trial->rollback();
     report.run_id.clear();
     return report;
   }
   in_write_transaction(db, "before-commit", body);
-  report.after = run_scan(db, schema, after_options);
   return report;
 }
 

@@ -54,6 +54,19 @@ std::string check_count_query(const model::TableName& table, const std::vector<c
          (range.empty() ? "" : range + "\n  AND ") + "NOT (" + join(all, "\n   AND ") + ")";
 }
 
+std::string check_rows_query(const model::TableName& table, const std::vector<const model::Check*>& checks,
+                             const std::vector<std::string>& key, const dialect::Dialect& d, const std::string& range) {
+  std::vector<std::string> cols, all;
+  for (const auto& k : key) cols.push_back(key_column(k, d));
+  for (const auto* c : checks) {
+    const std::string p = check_predicate(*c, d);
+    cols.push_back("CASE WHEN NOT (" + p + ") THEN 1 ELSE 0 END");
+    all.push_back("(" + p + ")");
+  }
+  return "SELECT " + join(cols, ",\n       ") + "\nFROM " + d.quote_table(table) + "\nWHERE " +
+         (range.empty() ? "" : range + "\n  AND ") + "NOT (" + join(all, "\n   AND ") + ")";
+}
+
 std::string row_key_expr(const std::vector<std::string>& key, const dialect::Dialect& d) {
   if (key.size() == 1) return key_column(key[0], d);
   std::vector<std::string> cols;

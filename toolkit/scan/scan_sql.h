@@ -23,6 +23,13 @@ std::string check_predicate(const model::Check& check, const dialect::Dialect& d
 std::string check_count_query(const model::TableName& table, const std::vector<const model::Check*>& checks,
                               const dialect::Dialect& d, const std::string& range = "");
 
+// The same pass returning rows instead of counts (scan --fix collects the
+// keys it repairs from it): the key columns, then per check 1 when the row
+// breaks it, else 0.
+std::string check_rows_query(const model::TableName& table, const std::vector<const model::Check*>& checks,
+                             const std::vector<std::string>& key, const dialect::Dialect& d,
+                             const std::string& range = "");
+
 // The first `limit` violating rows by key: key columns, then `shown` columns.
 std::string check_sample_query(const model::TableName& table, const model::Check& check,
                                const std::vector<std::string>& key, const std::vector<std::string>& shown, int limit,

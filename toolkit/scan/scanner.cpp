@@ -137,6 +137,8 @@ struct Unit {
   size_t item = 0;    // samples: the CHECK's index; unique: the UNIQUE's index
   std::string range;  // counts: one part of the table ("" = all of it)
   std::vector<std::int64_t> counts;
+  std::vector<std::vector<dialect::Value>> keys;  // keep_keys: rows breaking a CHECK
+  bool keys_complete = true;                      // false: too many to keep
   ConstraintScan unique;
   std::vector<Sample> samples;
 };
@@ -154,7 +156,26 @@ void run_unit(dialect::Connection& db, const TablePlan& plan, const ScanOptions&
     case Unit::Kind::counts: {
       const auto checks = checks_of(spec);
       u.counts.assign(checks.size(), 0);
-      db.query(check_count_query(spec.name, checks, d, u.range), [&](const Row& r) {
+      std::string range = u.range;
+      if (auto it = options.check_rows.find(spec.name.str()); it != options.check_rows.end())
+        range = range.empty() ? it->second : "(" + range + ") AND (" + it->second + ")";
+      if (options.keep_keys && !plan.key.empty()) {
+        // Beyond this many a fix collects the rows itself: memory stays bounded.
+        constexpr size_t kMaxKeys = 2000000;
+        const size_t k = plan.key.size();
+        db.query(check_rows_query(spec.name, checks, plan.key, d, range), [&](const Row& r) {
+          for (size_t i = 0; i < checks.size() && k + i < r.size(); ++i) u.counts[i] += dialect::value_int(r[k + i]);
+          if (!u.keys_complete) return;
+          if (u.keys.size() >= kMaxKeys) {
+            u.keys_complete = false;
+            u.keys.clear();
+            return;
+          }
+          u.keys.emplace_back(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(k));
+        });
+        break;
+      }
+      db.query(check_count_query(spec.name, checks, d, range), [&](const Row& r) {
         for (size_t i = 0; i < checks.size() && i < r.size(); ++i) u.counts[i] = dialect::value_int(r[i]);
       });
       break;
@@ -270,6 +291,8 @@ void scan_tables(dialect::Connection& main, const std::vector<dialect::Connectio
   }
   for (size_t p = 0; p < plans.size(); ++p) {
     for (size_t i = 0; i < plans[p].spec->uniques.size(); ++i) {
+      const auto& skip = options.skip_uniques;
+      if (std::find(skip.begin(), skip.end(), plans[p].spec->uniques[i].name) != skip.end()) continue;
       Unit u;
       u.kind = Unit::Kind::unique;
       u.plan = p;
@@ -282,11 +305,18 @@ void scan_tables(dialect::Connection& main, const std::vector<dialect::Connectio
   run_units(conns, plans, options, units, announced);
 
   std::vector<std::vector<std::int64_t>> counts(plans.size());
-  for (const auto& u : units) {
+  std::vector<bool> keys_complete(plans.size(), options.keep_keys);
+  for (auto& u : units) {
     if (u.kind != Unit::Kind::counts) continue;
     auto& sum = counts[u.plan];
     sum.resize(u.counts.size(), 0);
     for (size_t i = 0; i < u.counts.size(); ++i) sum[i] += u.counts[i];
+    keys_complete[u.plan] = keys_complete[u.plan] && u.keys_complete && !plans[u.plan].key.empty();
+  }
+  for (auto& u : units) {
+    if (u.kind != Unit::Kind::counts || !keys_complete[u.plan]) continue;
+    auto& keys = report.check_keys[plans[u.plan].spec->name.str()];
+    for (auto& k : u.keys) keys.push_back(std::move(k));
   }
   // Samples: the first rows by key of each violated CHECK, one query each.
   std::vector<Unit> sample_units;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,6 +60,15 @@ struct ScanOptions {
   int jobs = 1;
   dialect::Connection::Opener open;
   std::int64_t split_min_rows = 200000;
+  // scan --fix: the CHECK pass returns the key of every row breaking any
+  // CHECK of its table (ScanReport::check_keys) instead of only counting
+  // them, so the fix collects its rows from this very pass.
+  bool keep_keys = false;
+  // A fix's check after its repairs: per table (as shown), a condition on its
+  // columns limiting the CHECK pass to the rows the fix touched, and UNIQUEs
+  // (by name) whose counts the fix knows without a pass.
+  std::map<std::string, std::string> check_rows;
+  std::vector<std::string> skip_uniques;
 };
 
 // Rows of `table` whose foreign key to `parent` points at no row.
@@ -77,6 +87,10 @@ struct ScanReport {
   bool checked_foreign_keys = false;   // ScanOptions::foreign_keys
   size_t jobs = 1;                     // connections that read in parallel (one snapshot)
   std::vector<DanglingKeys> dangling;  // a warning, not a violation of a declared constraint
+  // keep_keys: per table (as shown), the keys (primary key columns, or the
+  // row id) of the rows breaking any of its CHECKs. A table is absent when
+  // it has no such key or too many rows break its CHECKs to keep.
+  std::map<std::string, std::vector<std::vector<dialect::Value>>> check_keys;
 
   std::int64_t total_violations() const;
   size_t violated_constraints() const;

@@ -144,6 +144,8 @@ class PostgresMigrator final : public Migrator {
       return it->second;
     };
     std::vector<const migrate::Operation*> validate;
+    std::vector<Step> not_valid;  // apply --fix: the CHECKs added NOT VALID before the repairs
+    std::vector<std::string> not_valid_names;
     const auto adopted = detail::adopted(db_);
     const auto intent = detail::intents(db_);
     std::vector<std::string> adopt_records;
@@ -200,11 +202,13 @@ class PostgresMigrator final : public Migrator {
             break;
           }
           building.push_back(&op);
-          exclusive(op.def.table)
+          // apply --fix: in a transaction of their own before the repairs.
+          (options_.repair ? not_valid : exclusive(op.def.table))
               .push_back(
                   {"ALTER TABLE " + table + " ADD CONSTRAINT " + name + " CHECK (" + op.def.check + ") NOT VALID",
                    "ALTER TABLE " + table + " DROP CONSTRAINT " + name,
                    "enforced for new rows at once; existing rows validated below", origin, false, "pg-exclusive-step"});
+          if (options_.repair) not_valid_names.push_back(op.def.name);
           validate.push_back(&op);
           break;
         case migrate::OpKind::drop_check:
@@ -421,6 +425,33 @@ class PostgresMigrator final : public Migrator {
       if (i + 1 == validate_order.size()) v.steps.insert(v.steps.end(), record.begin(), record.end());
       p.units.push_back(std::move(v));
     }
+    // apply --fix: the new CHECKs go in NOT VALID first, in one short
+    // transaction of their own (as the exclusive unit above), so every write
+    // from that moment on is checked; then the repairs run (their own
+    // UPDATEs checked too); then the unique index builds, the other
+    // exclusive steps and the VALIDATEs, which find the repaired rows.
+    // Without a unit that may find violating rows there is nothing to repair
+    // first, and apply --fix repairs after the plan.
+    if (options_.repair) {
+      auto first = std::find_if(p.units.begin(), p.units.end(), [](const Unit& u) { return u.may_violate; });
+      if (first != p.units.end()) {
+        const auto at = first - p.units.begin();
+        if (!not_valid.empty()) {
+          Unit nv;
+          nv.comment =
+              "apply --fix: the new CHECKs first, NOT VALID (ACCESS EXCLUSIVE for milliseconds): every write from "
+              "now on is checked";
+          nv.lock_retries = true;
+          nv.fault_after = "pg-not-valid-added";
+          nv.steps.push_back({set_timeout, "", "", "", false, ""});
+          nv.steps.insert(nv.steps.end(), not_valid.begin(), not_valid.end());
+          p.units.insert(p.units.begin() + at, std::move(nv));
+        }
+        Unit& repaired = p.units[static_cast<size_t>(at) + (not_valid.empty() ? 0 : 1)];
+        repaired.repair_first = true;
+        for (auto it = not_valid.rbegin(); it != not_valid.rend(); ++it) repaired.repair_undo.push_back(it->reverse);
+      }
+    }
     // A plan of several commits records its progress: "in progress, n steps"
     // before the first commit (with the intent, in the same statement), one
     // step done with each commit (inside a transactional step; right after a
@@ -479,6 +510,19 @@ class PostgresMigrator final : public Migrator {
                        "SET lock_timeout = " + std::to_string(options_.lock_timeout_ms)};
       u.session_reset = {"RESET statement_timeout", "RESET lock_timeout"};
     }
+    // Taking the NOT VALID CHECKs back also forgets that this run builds
+    // them, and its progress row unless it resumes an earlier run's.
+    for (auto& u : p.units) {
+      if (!u.repair_first) continue;
+      if (const auto sql = detail::forget_intents(d, not_valid_names); !sql.empty() && !intent_sql.empty())
+        u.repair_undo.push_back(sql);
+      const auto earlier = detail::read_progress(db_);
+      const bool resumed = std::any_of(earlier.begin(), earlier.end(), [&](const ProgressRow& r) {
+        return r.version == progress_version && r.direction == progress_direction;
+      });
+      if (steps > 1 && !progress_direction.empty() && !resumed)
+        u.repair_undo.push_back(detail::forget_progress(d, progress_version, progress_direction));
+    }
     return p;
   }
 
@@ -490,6 +534,22 @@ class PostgresMigrator final : public Migrator {
     }
     bool builds_done = false;
     for (const auto& unit : plan.units) {
+      if (unit.repair_first && options_.repair) {
+        try {
+          options_.repair();
+        } catch (...) {
+          // The repairs were refused or failed (their own transaction rolled
+          // back): the NOT VALID CHECKs and the run's bookkeeping go too, so
+          // the refusal's "nothing was changed" holds for the schema as well.
+          with_lock_retries("taking back the NOT VALID CHECKs after the repairs failed", [&] {
+            Transaction tx(db_);
+            db_.execute("SET LOCAL lock_timeout = " + std::to_string(options_.lock_timeout_ms));
+            for (const auto& sql : unit.repair_undo) db_.execute(sql);
+            tx.commit();
+          });
+          throw;
+        }
+      }
       if (!unit.notice.empty()) std::fprintf(stderr, "constraintctl: %s\n", unit.notice.c_str());
       if (unit.kind == Unit::Kind::alone) {
         for (const auto& step : unit.steps) run_alone(unit, step);

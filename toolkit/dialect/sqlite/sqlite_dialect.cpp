@@ -90,6 +90,7 @@ class SqliteDialect final : public Dialect {
   std::string insert_keeping_identity() const override { return ""; }
   std::vector<std::string> enforce_foreign_keys() const override { return {"PRAGMA foreign_keys = ON"}; }
   std::string checks_disabled_sql() const override { return "PRAGMA ignore_check_constraints"; }
+  std::string data_version_sql() const override { return "PRAGMA data_version"; }
   std::string json_object(const std::vector<std::pair<std::string, std::string>>& members) const override {
     std::string out = "json_object(";
     for (size_t i = 0; i < members.size(); ++i) out += (i ? ", " : "") + quote_string(members[i].first) + ", " + members[i].second;
