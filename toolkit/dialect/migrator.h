@@ -82,6 +82,11 @@ struct MigratorOptions {
   // writable_schema (scan, edit, integrity_check in one write transaction)
   // instead of rebuilding it, where that can be proven safe (docs/plans.md).
   bool sqlite_no_rebuild = false;
+  // SQLite: the longest the write lock should be held at once. A migration
+  // estimated to take longer runs one transaction per table, each counted
+  // in constraintctl_progress; a table whose step alone would take longer
+  // is said up front. 0 = no bound (one transaction).
+  int sqlite_max_lock_ms = 2000;
   std::string tool_version;
   std::string applied_by;  // user@host
 };
