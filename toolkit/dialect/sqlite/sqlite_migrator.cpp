@@ -614,7 +614,8 @@ class SqliteMigrator final : public Migrator {
   // An add found done whose name an interrupted run recorded in
   // constraintctl_intent is that run's own work: left out, never adopted.
   // Resuming (or undoing) an interrupted run, a drop of a constraint that
-  // is not there any more is left out too.
+  // is not there any more is left out too, as is the drop of one an
+  // interrupted run meant to build (constraintctl_intent) but never reached.
   std::vector<migrate::Operation> adopt_existing(const std::vector<migrate::Operation>& steps, Plan& p,
                                                  std::vector<std::string>& records,
                                                  const std::vector<std::string>& intent, bool resuming) {
@@ -640,7 +641,7 @@ class SqliteMigrator final : public Migrator {
         if (planned == planned_exists_.end()) {
           const TableInfo& info = info_of(op.def.table);
           const auto* c = detail::resolve(info, op.def.name, adopted);
-          if (resuming && !c) {
+          if (!c && (resuming || intended(op.def.name))) {
             p.already_done.push_back(op.describe() + ": not there (dropped by the interrupted run, or never built)");
             continue;
           }
