@@ -14,7 +14,27 @@ TEST(Config, DefaultsWithoutAFile) {
   EXPECT_EQ(c.schema_dir, dir.path() / "schema");
   EXPECT_EQ(c.sqlite_busy_timeout_ms, 5000);
   EXPECT_FALSE(c.sqlite_no_rebuild);
+  EXPECT_EQ(c.sqlite_max_lock_ms, 2000);
   EXPECT_EQ(c.lock_wait_ms, 10000);
+}
+
+// [sqlite] max_lock_ms: 0 (one transaction whatever it takes) allowed, a
+// negative bound named with its line.
+TEST(Config, ReadsSqliteMaxLock) {
+  test::TempDir dir;
+  test::write_file(dir / "constraintctl.toml", "[sqlite]\nmax_lock_ms = 0\n");
+  EXPECT_EQ(load_config(dir.path()).sqlite_max_lock_ms, 0);
+  test::write_file(dir / "constraintctl.toml", "[sqlite]\nmax_lock_ms = 500\n");
+  EXPECT_EQ(load_config(dir.path()).sqlite_max_lock_ms, 500);
+  test::write_file(dir / "constraintctl.toml", "[sqlite]\nmax_lock_ms = -1\n");
+  try {
+    load_config(dir.path());
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("constraintctl.toml:2:15: 'max_lock_ms' must be an integer"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // One limit for every wait on another session, 0 (no limit) allowed.

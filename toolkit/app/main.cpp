@@ -168,9 +168,8 @@ int main(int argc, char** argv) {
   scan->add_option("--sample", scan_options.sample,
                    "Sample rows per violated constraint (default 5 with --verbose or --json)")
       ->check(CLI::Range(0, 1000));
-  scan->add_option(
-          "--jobs", scan_options.jobs,
-          "Connections that read in parallel, in one snapshot (default 1: serial; docs/plans.md)")
+  scan->add_option("--jobs", scan_options.jobs,
+                   "Connections that read in parallel, in one snapshot (default 1: serial; docs/plans.md)")
       ->check(CLI::Range(1, 64));
   scan->add_option("--lock-wait-ms", global.lock_wait_ms,
                    "Wait at most this long for a table another session locked (default: lock_wait_ms in "
@@ -253,6 +252,12 @@ int main(int argc, char** argv) {
   apply->add_flag("--sqlite-no-rebuild", apply_options.sqlite_no_rebuild,
                   "SQLite: add CHECKs by editing the table's stored definition (writable_schema) after proving no row "
                   "violates, instead of rebuilding the table; outside SQLite's documented procedures (docs/plans.md)");
+  apply
+      ->add_option("--sqlite-max-lock-ms", apply_options.sqlite_max_lock_ms,
+                   "SQLite: hold the write lock at most about this long at once where the work allows it (one "
+                   "transaction per table, counted like PostgreSQL's steps); 0 = one transaction (default: [sqlite] "
+                   "max_lock_ms in constraintctl.toml, else 2000)")
+      ->check(CLI::NonNegativeNumber);
   apply->footer(
       "Examples:\n  constraintctl --db sqlite:app.db apply\n  constraintctl apply --db postgresql://app@db/app "
       "--dry-run\n"
@@ -268,6 +273,11 @@ int main(int argc, char** argv) {
       "--lock-wait-ms", rollback_options.lock_wait_ms,
       "Wait at most this long for other sessions: another migrator, the older transactions a CONCURRENTLY build waits "
       "for, a locked table (default: lock_wait_ms in constraintctl.toml, else 10000)");
+  rollback
+      ->add_option("--sqlite-max-lock-ms", rollback_options.sqlite_max_lock_ms,
+                   "SQLite: hold the write lock at most about this long at once where the work allows it (default: "
+                   "[sqlite] max_lock_ms in constraintctl.toml, else 2000)")
+      ->check(CLI::NonNegativeNumber);
 
   bool strict = false;
   auto* verify = app.add_subcommand(

@@ -204,6 +204,7 @@ dialect::MigratorOptions migrator_options(const Context& ctx, int lock_wait_ms) 
   o.lock_timeout_ms = ctx.config().postgres_lock_timeout_ms;
   o.statement_timeout_ms = ctx.config().postgres_statement_timeout_ms;
   o.sqlite_no_rebuild = ctx.config().sqlite_no_rebuild;
+  o.sqlite_max_lock_ms = ctx.config().sqlite_max_lock_ms;
   o.tool_version = CONSTRAINTCTL_VERSION;
   o.applied_by = applied_by();
   return o;
@@ -506,6 +507,7 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
   if (options.fix && !fix_inside) repair();
   auto mo = migrator_options(ctx, options.lock_wait_ms);
   mo.sqlite_no_rebuild = mo.sqlite_no_rebuild || options.sqlite_no_rebuild;
+  if (options.sqlite_max_lock_ms >= 0) mo.sqlite_max_lock_ms = options.sqlite_max_lock_ms;
   migrate::ApplyOptions ao;
   if (fix_inside) {
     mo.repair = repair;
@@ -565,7 +567,9 @@ ExitCode run_rollback(Context& ctx, const RollbackOptions& options) {
   const auto migrations = migrate::load_migrations(ctx.config().migrations_dir);
   auto db = ctx.connect(false);
   db->require_session();
-  auto migrator = dialect::make_migrator(*db, migrator_options(ctx, options.lock_wait_ms));
+  auto mo = migrator_options(ctx, options.lock_wait_ms);
+  if (options.sqlite_max_lock_ms >= 0) mo.sqlite_max_lock_ms = options.sqlite_max_lock_ms;
+  auto migrator = dialect::make_migrator(*db, mo);
   return report_run(ctx, "rollback", migrate::rollback(*db, *migrator, migrations, options.to, options.dry_run),
                     db->dialect());
 }

@@ -26,16 +26,18 @@ ExitCode run_status(Context& ctx, const StatusOptions& options);
 struct ApplyCommandOptions {
   std::optional<int> to;
   bool dry_run = false;
-  bool fix = false;       // repair violating rows by policy first (audited, undoable)
-  int lock_wait_ms = -1;  // -1: lock_wait_ms in constraintctl.toml (default 10000)
+  bool fix = false;                // repair violating rows by policy first (audited, undoable)
+  int lock_wait_ms = -1;           // -1: lock_wait_ms in constraintctl.toml (default 10000)
   bool sqlite_no_rebuild = false;  // or [sqlite] no_rebuild in constraintctl.toml
+  int sqlite_max_lock_ms = -1;     // -1: [sqlite] max_lock_ms in constraintctl.toml (default 2000)
 };
 ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options);
 
 struct RollbackOptions {
   int to = -1;
   bool dry_run = false;
-  int lock_wait_ms = -1;  // -1: lock_wait_ms in constraintctl.toml (default 10000)
+  int lock_wait_ms = -1;        // -1: lock_wait_ms in constraintctl.toml (default 10000)
+  int sqlite_max_lock_ms = -1;  // -1: [sqlite] max_lock_ms in constraintctl.toml (default 2000)
 };
 ExitCode run_rollback(Context& ctx, const RollbackOptions& options);
 

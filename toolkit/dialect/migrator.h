@@ -88,6 +88,11 @@ struct MigratorOptions {
   // write from then on is checked, the repairs' own included) and before any
   // VALIDATE or unique index build. A plan marks the place (Unit::repair_first).
   std::function<void()> repair;
+  // SQLite: the longest the write lock should be held at once. A migration
+  // estimated to take longer runs one transaction per table, each counted
+  // in constraintctl_progress; a table whose step alone would take longer
+  // is said up front. 0 = no bound (one transaction).
+  int sqlite_max_lock_ms = 2000;
   std::string tool_version;
   std::string applied_by;  // user@host
 };

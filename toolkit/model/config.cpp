@@ -79,7 +79,8 @@ Config load_config(const std::filesystem::path& project_dir) {
   read_path(root, "schema_dir", project_dir, cfg.schema_dir, problems);
   read_path(root, "migrations_dir", project_dir, cfg.migrations_dir, problems);
   if (const toml::table* t = root.get_as<toml::table>("sqlite")) {
-    check_keys(*t, {"busy_timeout_ms", "no_rebuild"}, "[sqlite]", problems);
+    check_keys(*t, {"busy_timeout_ms", "no_rebuild", "max_lock_ms"}, "[sqlite]", problems);
+    read_int(*t, "max_lock_ms", 0, cfg.sqlite_max_lock_ms, problems);
     read_int(*t, "busy_timeout_ms", 0, cfg.sqlite_busy_timeout_ms, problems);
     read_bool(*t, "no_rebuild", cfg.sqlite_no_rebuild, problems);
   }

@@ -23,6 +23,10 @@ struct Config {
   // [sqlite] no_rebuild: add CHECKs by editing the stored CREATE TABLE text
   // (writable_schema) instead of rebuilding the table; opt-in, docs/plans.md.
   bool sqlite_no_rebuild = false;
+  // [sqlite] max_lock_ms: the longest apply and rollback hold the write lock
+  // at once where the work allows it (one transaction per table); 0 = one
+  // transaction whatever it takes. --sqlite-max-lock-ms overrides it.
+  int sqlite_max_lock_ms = 2000;
   int postgres_statement_timeout_ms = 0;  // scans: 0 = no limit
   int postgres_lock_timeout_ms = 2000;
 };

@@ -25,10 +25,12 @@
 // differs: a rebuild can never silently lose a trigger, index or view.
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "core/error.h"
 #include "core/fault.h"
@@ -60,6 +62,33 @@ constexpr const char* kSchemaObjects = "SELECT type, name, tbl_name, sql FROM sq
 constexpr const char* kForeignKeyCheck = "foreign_key_check";
 constexpr const char* kViolationCheck = "violation_check";  // no row may violate a CHECK about to be added
 constexpr const char* kIntegrityCheck = "quick_check";      // quick_check(table) after its edit
+constexpr const char* kSchemaBump = "schema_version_bump";  // set to one above the value read when it runs
+
+// How fast this machine's SQLite 3.40 rewrites rows, for the estimate of a
+// step's write-lock hold (docs/benchmarks.md, "SQLite beside a live
+// writer"): rows written per millisecond into a table or one of its
+// indexes by the rebuild's copy, and rows read per millisecond by a scan.
+constexpr double kRowsWrittenPerMs = 1400.0;
+constexpr double kRowsReadPerMs = 4000.0;
+// The pause between two steps, longer than the 100 ms between two polls of
+// SQLite's busy handler (sqliteDefaultBusyCallback), so that a writer waiting
+// for the lock gets it between steps.
+constexpr int kWriterGapMs = 150;
+
+// One table's part of a migration: its rebuild or edit and its unique
+// indexes, with the part of the planned schema change it makes.
+struct Group {
+  std::string table;
+  std::vector<Step> body;        // rebuild, edit or native ALTER
+  std::vector<Step> after_bump;  // quick_check of an edited table
+  std::vector<Step> uniques;     // CREATE / DROP of its unique indexes
+  sqlite::PlannedSchemaChange change;
+  bool edited = false;   // sqlite_schema edited: needs the schema_version bump
+  bool rebuilt = false;  // the table is copied
+  int scans = 0;         // full reads of the table (the no-rebuild scan and quick_check)
+  std::int64_t rows = 0, indexes = 0;
+  double estimate_ms = 0;  // of its write-lock hold
+};
 
 std::string lower(std::string s) {
   for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -90,6 +119,10 @@ class SqliteMigrator final : public Migrator {
     return detail::read_history(db_, detail::table_exists(db_, kHistoryTable));
   }
 
+  // Runs split into one transaction per table (max_lock_ms) count their
+  // steps there; a row left behind is a run interrupted between two tables.
+  std::vector<ProgressRow> progress() override { return detail::read_progress(db_); }
+
   // A CHECK SQLite would reject at the first write of the rebuild's copy
   // ("non-deterministic use of datetime() in a CHECK constraint") or whose
   // text does not compile against the table: refused before any change.
@@ -106,9 +139,14 @@ class SqliteMigrator final : public Migrator {
     }
   }
 
-  // One transaction per version: foreign keys off before it (a no-op inside
-  // one), BEGIN IMMEDIATE, the statements, a foreign-key check of the tables
-  // rebuilt, the records, COMMIT, foreign keys as they were.
+  // Foreign keys off before the transactions (a no-op inside one), then one
+  // BEGIN IMMEDIATE transaction per version: the statements, a foreign-key
+  // check of the tables rebuilt, the records, COMMIT; foreign keys as they
+  // were. When the write lock would be held longer than max_lock_ms (an
+  // estimate from each table's rows and indexes), one transaction per table
+  // instead, counted in constraintctl_progress like PostgreSQL's steps: a
+  // crash between two leaves every table before or after its step, which
+  // status describes, apply resumes and rollback undoes.
   Plan plan(const Work& work) override {
     Plan p;
     if (work.migration) p.title = work.migration->id() + (work.up ? " (up)" : " (down)");
@@ -120,54 +158,191 @@ class SqliteMigrator final : public Migrator {
     rebuilt_.clear();
     edited_.clear();
     planned_change_ = {};
+    planned_changes_.clear();
     notes_.clear();
-    Unit main;
-    main.comment = "one transaction, taking the write lock up front";
-    main.fault_before_commit = "before-commit";
+    lock_warnings_.clear();
+    // The run's progress row: its key, and whether an interrupted run of
+    // the same work left one (this run resumes it).
+    std::string progress_direction, progress_name, progress_checksum;
+    int progress_version = 0;
+    if (work.migration) {
+      progress_direction = work.up ? "up" : "down";
+      progress_version = work.migration->version;
+      progress_name = work.migration->name;
+      progress_checksum = work.migration->checksum;
+    } else if (!work.event.empty()) {
+      progress_direction = progress_name = work.event;
+      progress_version = work.event_version;
+    }
+    bool resuming = false;
+    for (const auto& row : detail::read_progress(db_))
+      resuming = resuming || (row.version == progress_version && row.direction == progress_direction);
+    const std::vector<std::string> intent = detail::intents(db_);
     std::vector<std::string> adopt_records;
-    const std::vector<migrate::Operation> ops = adopt_existing(work.ops, p, adopt_records);
-    for (auto& s : statements(ops)) {
-      s.fault = "sqlite-statement";
-      main.steps.push_back(std::move(s));
-    }
-    main.may_violate = !rebuilt_.empty() || !edited_.empty();
+    const std::vector<migrate::Operation> ops =
+        adopt_existing(work.ops, p, adopt_records, intent, resuming || work.partial);
+    std::vector<Group> gs = groups(ops);
     for (auto& n : notes_) p.warnings.push_back(std::move(n));
-    // Only a rebuild can break a foreign key; checking the tables rebuilt
-    // (and their children) keeps an unrelated dangling key elsewhere in the
-    // database from blocking this migration.
-    std::set<std::string> fk_tables;
-    for (const auto& t : rebuilt_) {
-      fk_tables.insert(t);
-      for (const auto& ref : db_.inspect_table({t}).referrers) fk_tables.insert(ref.table.name);
+
+    // The estimate of each table's write-lock hold, and the split.
+    double total_ms = 0;
+    for (auto& g : gs) {
+      estimate(g);
+      total_ms += g.estimate_ms;
     }
-    for (const auto& t : fk_tables) {
-      main.steps.push_back({"PRAGMA foreign_key_check(" + q(t) + ")", "", "", kForeignKeyCheck, true, ""});
+    const int bound = options_.sqlite_max_lock_ms;
+    const bool split = bound > 0 && gs.size() > 1 && total_ms > bound && !progress_direction.empty();
+    if (bound > 0) {
+      for (const auto& g : gs) {
+        if (g.estimate_ms <= bound) continue;
+        const std::string warning =
+            "table " + g.table + ": its " + (g.rebuilt ? "rebuild" : "step") + " alone is estimated at " +
+            std::to_string(static_cast<std::int64_t>(g.estimate_ms)) + " ms (an estimate: " + std::to_string(g.rows) +
+            " rows, " + std::to_string(g.indexes) + " indexes, at the rate measured in docs/benchmarks.md), over " +
+            "max_lock_ms " + std::to_string(bound) +
+            ": other writers wait for the write lock that long (an application with a shorter busy timeout gets "
+            "'database is locked')" +
+            (g.rebuilt && !options_.sqlite_no_rebuild ? "; --sqlite-no-rebuild adds CHECKs without a rebuild" : "");
+        p.warnings.push_back(warning);
+        lock_warnings_.push_back(warning);
+      }
     }
-    for (const auto& sql : detail::records(db_, work, options_))
-      main.steps.push_back({sql, "", "", "history", false, ""});
-    for (auto& sql : adopt_records) {
-      main.steps.push_back(
-          {sql, "", "adopted: it existed before constraintctl, which never drops it", "history", false, ""});
+    std::vector<std::vector<Group>> chunks;
+    if (split) {
+      for (auto& g : gs) chunks.push_back({std::move(g)});
+      p.notes.push_back("one transaction per table: the whole migration would hold the write lock for about " +
+                        std::to_string(static_cast<std::int64_t>(total_ms)) + " ms (an estimate), over max_lock_ms " +
+                        std::to_string(bound) + "; each step is counted in " + kProgressTable);
+    } else {
+      chunks.push_back(std::move(gs));
+    }
+
+    const auto& d = sqlite_dialect();
+    const std::string key = " WHERE version = " + std::to_string(progress_version) +
+                            " AND direction = " + d.quote_string(progress_direction);
+    // Intents: the CHECKs and UNIQUEs this run adds, so that a rerun after a
+    // crash between steps knows them for its own (never adopted) and a
+    // rollback drops exactly those that exist.
+    std::vector<std::string> builds, forget;
+    for (const auto& op : ops) {
+      if (op.adds()) builds.push_back(op.def.name);
+    }
+    for (const auto& op : work.ops) {
+      if (op.adds() && (split || std::find(intent.begin(), intent.end(), op.def.name) != intent.end()))
+        forget.push_back(op.def.name);
+    }
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      const bool first = i == 0, last = i + 1 == chunks.size();
+      Unit u;
+      u.comment = split ? "step " + std::to_string(i + 1) + " of " + std::to_string(chunks.size()) + ": table " +
+                              chunks[i].front().table + ", one transaction taking the write lock up front"
+                        : "one transaction, taking the write lock up front";
+      u.fault_before_commit = "before-commit";
+      if (split && first) {
+        u.steps.push_back({std::string("INSERT INTO ") + kProgressTable +
+                               " (version, direction, name, checksum, steps_total, steps_done, started_at, updated_at, "
+                               "tool_version, applied_by) VALUES (" +
+                               std::to_string(progress_version) + ", " + d.quote_string(progress_direction) + ", " +
+                               d.quote_string(progress_name) + ", " + d.quote_string(progress_checksum) + ", " +
+                               std::to_string(chunks.size()) + ", 0, " + d.now_text() + ", " + d.now_text() + ", " +
+                               d.quote_string(options_.tool_version) + ", " + d.quote_string(options_.applied_by) +
+                               ") ON CONFLICT (version, direction) DO UPDATE SET steps_total = " + kProgressTable +
+                               ".steps_done + excluded.steps_total, updated_at = excluded.updated_at",
+                           "", "in progress: " + std::to_string(chunks.size()) + " steps, each counted when it commits",
+                           "history", false, ""});
+        if (!builds.empty()) {
+          std::string values;
+          for (const auto& op : ops) {
+            if (!op.adds()) continue;
+            values += (values.empty() ? "" : ", ") + std::string("(") + d.quote_string(op.def.name) + ", " +
+                      d.quote_string(op.def.table.str()) + ", " + d.now_text() + ")";
+          }
+          u.steps.push_back({std::string("INSERT INTO ") + kIntentTable + " (name, table_name, started_at) VALUES " +
+                                 values + " ON CONFLICT (name) DO NOTHING",
+                             "", "the constraints this run builds: a rerun after a crash knows them for its own",
+                             "history", false, ""});
+        }
+      }
+      for (auto& s : statements(chunks[i], split, split ? nullptr : &unique_sequence_)) {
+        s.fault = "sqlite-statement";
+        u.steps.push_back(std::move(s));
+      }
+      // Only a rebuild can break a foreign key; checking the tables rebuilt
+      // (and their children) keeps an unrelated dangling key elsewhere in the
+      // database from blocking this migration.
+      std::set<std::string> fk_tables;
+      sqlite::PlannedSchemaChange change;
+      for (auto& g : chunks[i]) {
+        u.may_violate = u.may_violate || g.rebuilt || g.scans > 0;
+        if (g.rebuilt) {
+          fk_tables.insert(g.table);
+          for (const auto& ref : db_.inspect_table({g.table}).referrers) fk_tables.insert(ref.table.name);
+        }
+        for (auto& [t, sql] : g.change.table_sql) change.table_sql[t] = std::move(sql);
+        for (auto& [k, o] : g.change.created) change.created[k] = std::move(o);
+        change.dropped.insert(g.change.dropped.begin(), g.change.dropped.end());
+      }
+      planned_changes_.push_back(std::move(change));
+      for (const auto& t : fk_tables) {
+        u.steps.push_back({"PRAGMA foreign_key_check(" + q(t) + ")", "", "", kForeignKeyCheck, true, ""});
+      }
+      if (!last) {
+        u.steps.push_back({std::string("UPDATE ") + kProgressTable +
+                               " SET steps_done = steps_done + 1, updated_at = " + d.now_text() + key,
+                           "", "one step done, committed with it", "history", false, ""});
+      } else {
+        for (const auto& sql : detail::records(db_, work, options_))
+          u.steps.push_back({sql, "", "", "history", false, ""});
+        for (auto& sql : adopt_records) {
+          u.steps.push_back(
+              {sql, "", "adopted: it existed before constraintctl, which never drops it", "history", false, ""});
+        }
+        if ((split || resuming) && !progress_direction.empty()) {
+          u.steps.push_back({detail::forget_progress(d, progress_version, progress_direction), "",
+                             "the run is complete: no longer in progress", "history", false, ""});
+        }
+        if (const std::string sql = detail::forget_intents(d, forget); !sql.empty())
+          u.steps.push_back({sql, "", "", "history", false, ""});
+      }
+      p.units.push_back(std::move(u));
     }
     Unit off =
         alone({"PRAGMA foreign_keys = OFF", "", "before the transaction: inside one it is a no-op", "", false, ""});
     Unit back = alone(
         {"PRAGMA foreign_keys = " + std::string(fk_before == "1" ? "ON" : "OFF"), "", "as before", "", false, ""});
-    p.units.push_back(std::move(off));
-    p.units.push_back(std::move(main));
+    p.units.insert(p.units.begin(), std::move(off));
     p.units.push_back(std::move(back));
     return p;
+  }
+
+  // How long `g` holds the write lock, estimated from its table's rows and
+  // indexes at the rates measured on the reference fixture.
+  void estimate(Group& g) {
+    size_t index_builds = 0;
+    for (const auto& s : g.uniques) index_builds += s.sql.rfind("CREATE", 0) == 0 ? 1 : 0;
+    if (!g.rebuilt && g.scans == 0 && index_builds == 0) return;  // an edit of sqlite_schema: milliseconds
+    db_.query("SELECT count(*) FROM " + q(g.table), [&](const Row& r) { g.rows = value_int(r[0]); });
+    db_.query(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = " + lit(g.table) + " COLLATE NOCASE",
+        [&](const Row& r) { g.indexes = value_int(r[0]); });
+    const double rows = static_cast<double>(g.rows);
+    double ms = rows * static_cast<double>(index_builds) / kRowsWrittenPerMs;
+    if (g.rebuilt) ms += rows * static_cast<double>(1 + g.indexes) / kRowsWrittenPerMs;
+    ms += rows * g.scans / kRowsReadPerMs;
+    g.estimate_ms = ms;
   }
 
   bool execute(const Plan& plan, const Work& work) override {
     planned_sql_.clear();  // from now on the catalog itself tells
     planned_exists_.clear();
     planned_versions_ = 0;
-    const Unit* main = nullptr;
+    std::vector<const Unit*> units;
     for (const auto& u : plan.units) {
-      if (u.kind == Unit::Kind::transaction) main = &u;
+      if (u.kind == Unit::Kind::transaction) units.push_back(&u);
     }
-    if (!main) return true;
+    if (units.empty()) return true;
+    // Said before the first change, not only in the summary after it.
+    for (const auto& w : lock_warnings_) std::fprintf(stderr, "constraintctl: warning: %s\n", w.c_str());
     db_.execute(plan.units.front().steps.front().sql);  // PRAGMA foreign_keys = OFF
     std::string fk_now;
     db_.query("PRAGMA foreign_keys", [&](const Row& r) { fk_now = value_text(r[0]); });
@@ -184,109 +359,151 @@ class SqliteMigrator final : public Migrator {
         // The connection is broken; the error that got us here is reported.
       }
     };
-    bool ran = false;
+    bool ran = true;
+    std::int64_t expected_version = plan.schema_version;
+    size_t k = 0;
     try {
-      std::optional<Transaction> tx;
-      fault::point("sqlite-before-begin");  // after the plan and the scan, before the write lock
-      try {
-        tx.emplace(db_);
-      } catch (const DatabaseError& e) {
-        if (e.kind() == DbErrorKind::busy) {
-          throw Error(ExitCode::locked,
-                      "another process holds the database's write lock (" + std::string(e.what()) + ")");
+      for (k = 0; k < units.size(); ++k) {
+        if (!run_unit(*units[k], k, plan, work, expected_version)) {
+          ran = false;
+          break;
         }
-        throw;
+        if (k + 1 < units.size()) {
+          fault::point("sqlite-step-committed");
+          // A writer waiting for the lock is not queued: its busy handler
+          // polls, every 100 ms once it has waited a while. Without a pause
+          // the next step's BEGIN IMMEDIATE would take the lock again before
+          // any poll, and the writer would wait through every step.
+          std::this_thread::sleep_for(std::chrono::milliseconds(kWriterGapMs));
+        }
       }
-      std::int64_t version = -1;
-      db_.query("PRAGMA schema_version", [&](const Row& r) { version = value_int(r[0]); });
-      const std::string dir = work.migration ? detail::current_direction(db_, work.migration->version) : "";
-      if (work.migration && (work.up ? dir == "up" : dir != "up")) {
-        tx->rollback();  // another migrator got here first
-      } else {
-        if (version != plan.schema_version) {
-          throw Error(ExitCode::locked,
-                      "the database schema changed while the migration was planned (another writer); nothing was "
-                      "changed; run the command again");
-        }
-        // Dangling keys that were there before this migration (an earlier
-        // import, foreign keys that were off) are not the rebuild's doing:
-        // only violations the rebuild added fail it. The checks after the
-        // rebuild come first; only when they find rows is the state before
-        // read (back at a savepoint, then the rebuild runs again), so a
-        // clean database pays for one check. Compared per (table, rowid,
-        // parent, foreign key), counted: a WITHOUT ROWID table (rowid NULL)
-        // is compared by number.
-        const auto& steps = main->steps;
-        const auto is_fk_check = [](const Step& s) { return s.must_return_no_rows && s.origin == kForeignKeyCheck; };
-        size_t first_check = 0;
-        while (first_check < steps.size() && !is_fk_check(steps[first_check])) ++first_check;
-        const SchemaObjects schema_before = schema_objects();
-        auto run = [&](size_t from, size_t to) {
-          for (size_t i = from; i < to; ++i) {
-            if (is_fk_check(steps[i])) continue;
-            if (steps[i].must_return_no_rows) {
-              run_check(steps[i]);
-            } else {
-              db_.execute(steps[i].sql);
-            }
-            if (!steps[i].fault.empty()) fault::point(steps[i].fault.c_str());
-          }
-        };
-        auto fk_key = [](const Row& r) {
-          return value_text(r[0]) + '\x1f' + value_text(r[1]) + '\x1f' + value_text(r[2]) + '\x1f' + value_text(r[3]);
-        };
-        // The first violation not in `before`, or "".
-        auto new_violation = [&](std::map<std::string, std::int64_t> before) {
-          std::string problem;
-          for (const auto& step : steps) {
-            if (!is_fk_check(step)) continue;
-            db_.query(step.sql, [&](const Row& r) {
-              auto it = before.find(fk_key(r));
-              if (it != before.end() && it->second > 0) {
-                --it->second;  // there before the rebuild
-                return;
-              }
-              if (problem.empty()) {
-                problem = "table " + value_text(r[0]) + " row " + value_text(r[1]) + " references a missing " +
-                          value_text(r[2]);
-              }
-            });
-          }
-          return problem;
-        };
-        std::optional<Savepoint> rebuild;
-        if (first_check < steps.size()) rebuild.emplace(db_, "cc_rebuild");
-        run(0, first_check);
-        if (rebuild && !new_violation({}).empty()) {
-          rebuild->rollback();
-          std::map<std::string, std::int64_t> before;
-          for (const auto& step : steps) {
-            if (is_fk_check(step)) db_.query(step.sql, [&](const Row& r) { ++before[fk_key(r)]; });
-          }
-          run(0, first_check);
-          if (auto problem = new_violation(before); !problem.empty()) {
-            throw DatabaseError("foreign_key_check failed after the rebuild: " + problem,
-                                DbErrorKind::foreign_key_violation);
-          }
-        } else if (rebuild) {
-          rebuild->release();
-        }
-        run(first_check, steps.size());
-        if (const std::string problem = sqlite::schema_difference(schema_before, schema_objects(), planned_change_);
-            !problem.empty()) {
-          throw DatabaseError("the schema after the migration is not the one planned: " + problem +
-                              "; rolled back, nothing was changed");
-        }
-        fault::point(main->fault_before_commit.c_str());
-        tx->commit();
-        ran = true;
-      }
-    } catch (...) {
+    } catch (const std::exception& e) {
       restore();
-      throw;
+      if (k == 0) throw;
+      // Earlier steps are committed: say so, and never let the engine take
+      // the failure for a refusal that changed nothing.
+      const std::string context = "step " + std::to_string(k + 1) + " of " + std::to_string(units.size()) +
+                                  " failed (" + units[k]->comment.substr(0, units[k]->comment.find(',')) +
+                                  "); steps 1 to " + std::to_string(k) +
+                                  " are committed: status shows the version partially done; run the command again "
+                                  "to finish it, or rollback to undo it";
+      const auto* db_error = dynamic_cast<const DatabaseError*>(&e);
+      if (db_error && is_violation(db_error->kind()))
+        throw Error(ExitCode::findings, std::string(e.what()) + "; " + context);
+      rethrow_with_context(e, context);
     }
     restore();
     return ran;
+  }
+
+  // One transaction of the plan. False when another migrator had already
+  // run the version (checked in the first). `expected_version` is the
+  // schema_version it must find, and becomes the one it leaves.
+  bool run_unit(const Unit& unit, size_t index, const Plan& plan, const Work& work, std::int64_t& expected_version) {
+    std::optional<Transaction> tx;
+    fault::point("sqlite-before-begin");  // after the plan and the scan, before the write lock
+    try {
+      tx.emplace(db_);
+    } catch (const DatabaseError& e) {
+      if (e.kind() == DbErrorKind::busy) {
+        throw Error(ExitCode::locked,
+                    "another process holds the database's write lock (" + std::string(e.what()) + ")");
+      }
+      throw;
+    }
+    std::int64_t version = -1;
+    db_.query("PRAGMA schema_version", [&](const Row& r) { version = value_int(r[0]); });
+    if (index == 0) {
+      const std::string dir = work.migration ? detail::current_direction(db_, work.migration->version) : "";
+      if (work.migration && (work.up ? dir == "up" : dir != "up") && !work.partial) {
+        tx->rollback();  // another migrator got here first
+        return false;
+      }
+    }
+    if (version != expected_version) {
+      throw Error(ExitCode::locked,
+                  "the database schema changed while the migration was planned (another writer); nothing was "
+                  "changed; run the command again");
+    }
+    (void)plan;
+    // Dangling keys that were there before this migration (an earlier
+    // import, foreign keys that were off) are not the rebuild's doing:
+    // only violations the rebuild added fail it. The checks after the
+    // rebuild come first; only when they find rows is the state before
+    // read (back at a savepoint, then the rebuild runs again), so a
+    // clean database pays for one check. Compared per (table, rowid,
+    // parent, foreign key), counted: a WITHOUT ROWID table (rowid NULL)
+    // is compared by number.
+    const auto& steps = unit.steps;
+    const auto is_fk_check = [](const Step& s) { return s.must_return_no_rows && s.origin == kForeignKeyCheck; };
+    size_t first_check = 0;
+    while (first_check < steps.size() && !is_fk_check(steps[first_check])) ++first_check;
+    const SchemaObjects schema_before = schema_objects();
+    auto run = [&](size_t from, size_t to) {
+      for (size_t i = from; i < to; ++i) {
+        if (is_fk_check(steps[i])) continue;
+        if (steps[i].must_return_no_rows) {
+          run_check(steps[i]);
+        } else if (steps[i].origin == kSchemaBump) {
+          std::int64_t now = 0;
+          db_.query("PRAGMA schema_version", [&](const Row& r) { now = value_int(r[0]); });
+          db_.execute("PRAGMA schema_version = " + std::to_string(now + 1));
+        } else {
+          db_.execute(steps[i].sql);
+        }
+        if (!steps[i].fault.empty()) fault::point(steps[i].fault.c_str());
+      }
+    };
+    auto fk_key = [](const Row& r) {
+      return value_text(r[0]) + '\x1f' + value_text(r[1]) + '\x1f' + value_text(r[2]) + '\x1f' + value_text(r[3]);
+    };
+    // The first violation not in `before`, or "".
+    auto new_violation = [&](std::map<std::string, std::int64_t> before) {
+      std::string problem;
+      for (const auto& step : steps) {
+        if (!is_fk_check(step)) continue;
+        db_.query(step.sql, [&](const Row& r) {
+          auto it = before.find(fk_key(r));
+          if (it != before.end() && it->second > 0) {
+            --it->second;  // there before the rebuild
+            return;
+          }
+          if (problem.empty()) {
+            problem =
+                "table " + value_text(r[0]) + " row " + value_text(r[1]) + " references a missing " + value_text(r[2]);
+          }
+        });
+      }
+      return problem;
+    };
+    std::optional<Savepoint> rebuild;
+    if (first_check < steps.size()) rebuild.emplace(db_, "cc_rebuild");
+    run(0, first_check);
+    if (rebuild && !new_violation({}).empty()) {
+      rebuild->rollback();
+      std::map<std::string, std::int64_t> before;
+      for (const auto& step : steps) {
+        if (is_fk_check(step)) db_.query(step.sql, [&](const Row& r) { ++before[fk_key(r)]; });
+      }
+      run(0, first_check);
+      if (auto problem = new_violation(before); !problem.empty()) {
+        throw DatabaseError("foreign_key_check failed after the rebuild: " + problem,
+                            DbErrorKind::foreign_key_violation);
+      }
+    } else if (rebuild) {
+      rebuild->release();
+    }
+    run(first_check, steps.size());
+    if (const std::string problem =
+            sqlite::schema_difference(schema_before, schema_objects(), planned_changes_.at(index));
+        !problem.empty()) {
+      throw DatabaseError("the schema after the migration is not the one planned: " + problem +
+                          "; rolled back, nothing was changed");
+    }
+    db_.query("PRAGMA schema_version", [&](const Row& r) { expected_version = value_int(r[0]); });
+    fault::point(unit.fault_before_commit.c_str());
+    tx->commit();
+    return true;
   }
 
   // SQLite keeps constraint text as written and has no normaliser, so both
@@ -394,8 +611,17 @@ class SqliteMigrator final : public Migrator {
   // adopted; the same name with another definition is refused, naming both;
   // an equivalent constraint under another name is a warning. A drop of an
   // adopted unnamed CHECK (drop-checks --constraint) is matched by its text.
+  // An add found done whose name an interrupted run recorded in
+  // constraintctl_intent is that run's own work: left out, never adopted.
+  // Resuming (or undoing) an interrupted run, a drop of a constraint that
+  // is not there any more is left out too, as is the drop of one an
+  // interrupted run meant to build (constraintctl_intent) but never reached.
   std::vector<migrate::Operation> adopt_existing(const std::vector<migrate::Operation>& steps, Plan& p,
-                                                 std::vector<std::string>& records) {
+                                                 std::vector<std::string>& records,
+                                                 const std::vector<std::string>& intent, bool resuming) {
+    auto intended = [&](const std::string& name) {
+      return std::find(intent.begin(), intent.end(), name) != intent.end();
+    };
     const auto adopted = detail::adopted(db_);
     std::map<std::string, TableInfo> infos;
     auto info_of = [&](const model::TableName& table) -> const TableInfo& {
@@ -412,9 +638,14 @@ class SqliteMigrator final : public Migrator {
       const auto planned = planned_exists_.find(op.def.name);
       if (!op.adds()) {
         planned_exists_[op.def.name] = false;
-        if (op.kind == migrate::OpKind::drop_check && planned == planned_exists_.end()) {
+        if (planned == planned_exists_.end()) {
           const TableInfo& info = info_of(op.def.table);
-          if (const auto* c = detail::resolve(info, op.def.name, adopted); c && c->name.empty())
+          const auto* c = detail::resolve(info, op.def.name, adopted);
+          if (!c && (resuming || intended(op.def.name))) {
+            p.already_done.push_back(op.describe() + ": not there (dropped by the interrupted run, or never built)");
+            continue;
+          }
+          if (op.kind == migrate::OpKind::drop_check && c && c->name.empty())
             unnamed_drops_[op.def.name] = c->definition;
         }
         out.push_back(op);
@@ -442,6 +673,10 @@ class SqliteMigrator final : public Migrator {
           }
         }
       }
+      if (existing && !existing->name.empty() && intended(op.def.name)) {
+        p.already_done.push_back(op.describe() + ": built by the interrupted run");
+        continue;
+      }
       if (existing) {
         const bool recorded = adopted.count(op.def.name) > 0;
         const std::string shown = existing->kind == ExistingConstraint::Kind::check
@@ -464,18 +699,24 @@ class SqliteMigrator final : public Migrator {
     return out;
   }
 
-  // The statements for `steps`, in order: one rebuild per table whose CHECKs
-  // change, then the unique indexes.
-  std::vector<Step> statements(const std::vector<migrate::Operation>& steps) {
+  // The statements for `steps`, grouped by table: one rebuild (or edit) per
+  // table whose CHECKs change, and that table's unique indexes. One
+  // transaction runs the groups' bodies, one schema_version bump, the
+  // quick_checks and then the unique indexes (statements()); a plan split
+  // under [sqlite] max_lock_ms runs each group as its own transaction.
+  std::vector<Group> groups(const std::vector<migrate::Operation>& steps) {
     std::vector<std::string> order;
     std::map<std::string, TableChecks> checks;
-    std::vector<Step> uniques;
+    std::map<std::string, Group> by_table;
+    std::vector<std::string> unique_order;
+    unique_sequence_.clear();
     std::map<std::string, std::string> stored_names;  // looked up once per table, not once per operation
     for (const auto& op : steps) {
       const auto& d = op.def;
       auto known = stored_names.find(d.table.str());
       if (known == stored_names.end()) known = stored_names.emplace(d.table.str(), stored_name(d.table)).first;
       const std::string table = known->second;
+      auto& change = by_table[lower(table)].change;
       switch (op.kind) {
         case migrate::OpKind::add_check:
         case migrate::OpKind::drop_check:
@@ -493,38 +734,49 @@ class SqliteMigrator final : public Migrator {
           for (size_t i = 0; i < d.columns.size(); ++i) cols += (i ? ", " : "") + q(d.columns[i]);
           const std::string create = "CREATE UNIQUE INDEX " + q(d.name) + " ON " + q(table) + " (" + cols + ")" +
                                      (d.where.empty() ? "" : " WHERE " + d.where);
-          planned_change_.dropped.erase(object_key("index", d.name));
-          planned_change_.created[object_key("index", d.name)] = {"index", d.name, table, create};
-          uniques.push_back(
+          change.dropped.erase(object_key("index", d.name));
+          change.created[object_key("index", d.name)] = {"index", d.name, table, create};
+          if (by_table[lower(table)].uniques.empty()) unique_order.push_back(table);
+          by_table[lower(table)].uniques.push_back(
               {create, "DROP INDEX " + q(d.name), "a UNIQUE is a unique index: no rebuild", op.describe(), false, ""});
+          unique_sequence_.push_back(by_table[lower(table)].uniques.back());
+          by_table[lower(table)].table = table;
           break;
         }
         case migrate::OpKind::drop_unique:
-          if (planned_change_.created.erase(object_key("index", d.name)) == 0)
-            planned_change_.dropped.insert(object_key("index", d.name));
-          uniques.push_back({"DROP INDEX " + q(d.name), "", "", op.describe(), false, ""});
+          if (change.created.erase(object_key("index", d.name)) == 0)
+            change.dropped.insert(object_key("index", d.name));
+          if (by_table[lower(table)].uniques.empty()) unique_order.push_back(table);
+          by_table[lower(table)].uniques.push_back({"DROP INDEX " + q(d.name), "", "", op.describe(), false, ""});
+          unique_sequence_.push_back(by_table[lower(table)].uniques.back());
+          by_table[lower(table)].table = table;
           break;
       }
     }
-    std::vector<Step> out;
-    std::vector<Step> after_bump;  // quick_check of the tables edited: it reads the reloaded schema
-    schema_edited_ = false;
+    std::vector<Group> out;
     for (const auto& table : order) {
+      Group& g = by_table[lower(table)];
+      g.table = table;
       const auto& c = checks[table];
+      // The table's rebuild or edit writes its part of the planned change
+      // (planned_change_) and says whether it edited sqlite_schema.
+      planned_change_ = std::move(g.change);
+      schema_edited_ = false;
       if (c.add.empty()) {
-        for (auto& s : drop_by_schema_edit(table, c.drop)) out.push_back(std::move(s));
+        for (auto& s : drop_by_schema_edit(table, c.drop)) g.body.push_back(std::move(s));
       } else if (native_alter()) {
         refuse_virtual(table);
         planned_change_.table_sql[lower(table)] = std::nullopt;  // SQLite writes the clause its own way
         for (const auto& name : c.drop)
-          out.push_back(note("ALTER TABLE " + q(table) + " DROP CONSTRAINT " + q(name), "native"));
+          g.body.push_back(note("ALTER TABLE " + q(table) + " DROP CONSTRAINT " + q(name), "native"));
         for (const auto& a : c.add) {
-          out.push_back(
+          g.body.push_back(
               note("ALTER TABLE " + q(table) + " ADD CONSTRAINT " + q(a.name) + " CHECK (" + a.expr + ")", "native"));
         }
       } else if (const std::string why = options_.sqlite_no_rebuild ? no_rebuild_refusal(table) : "no"; why.empty()) {
-        for (auto& s : add_by_schema_edit(table, c)) out.push_back(std::move(s));
-        after_bump.push_back(
+        for (auto& s : add_by_schema_edit(table, c)) g.body.push_back(std::move(s));
+        g.scans = 2;  // the violation scan and quick_check read every row
+        g.after_bump.push_back(
             {"SELECT quick_check FROM pragma_quick_check(" + lit(table) + ") WHERE quick_check <> 'ok'", "",
              "quick_check of " + table +
                  " evaluates its NOT NULLs and CHECKs, the new ones included, on every row "
@@ -532,16 +784,51 @@ class SqliteMigrator final : public Migrator {
              kIntegrityCheck, true, ""});
       } else {
         if (options_.sqlite_no_rebuild) notes_.push_back(table + ": rebuilt (no_rebuild refused: " + why + ")");
-        for (auto& s : rebuild(table, c)) out.push_back(std::move(s));
+        for (auto& s : rebuild(table, c)) g.body.push_back(std::move(s));
+        g.rebuilt = true;
       }
+      g.edited = schema_edited_;
+      g.change = std::move(planned_change_);
+      out.push_back(std::move(g));
+      by_table.erase(lower(table));
     }
-    // One schema_version bump for every edit of this migration: other
-    // connections then reload the schema once.
-    if (schema_edited_)
+    for (const auto& table : unique_order) {
+      auto it = by_table.find(lower(table));
+      if (it == by_table.end()) {  // its checks' group holds its indexes already
+        continue;
+      }
+      out.push_back(std::move(it->second));
+      by_table.erase(it);
+    }
+    planned_change_ = {};
+    return out;
+  }
+
+  // The statements of `gs` as one transaction, in the order of the single
+  // transaction plan: every table's body, one schema_version bump for every
+  // edit (other connections then reload the schema once), the quick_checks
+  // (they read the reloaded schema), then the unique indexes.
+  std::vector<Step> statements(const std::vector<Group>& gs, bool bump_at_run_time,
+                               const std::vector<Step>* uniques_in_order = nullptr) {
+    std::vector<Step> out;
+    bool edited = false;
+    for (const auto& g : gs) {
+      out.insert(out.end(), g.body.begin(), g.body.end());
+      edited = edited || g.edited;
+    }
+    if (edited) {
       out.push_back(note("PRAGMA schema_version = " + std::to_string(schema_version_ + 1),
-                         "other connections reload the schema"));
-    for (auto& s : after_bump) out.push_back(std::move(s));
-    for (auto& u : uniques) out.push_back(std::move(u));
+                         bump_at_run_time ? "other connections reload the schema (set to one above the value read in "
+                                            "this transaction when it runs)"
+                                          : "other connections reload the schema"));
+      if (bump_at_run_time) out.back().origin = kSchemaBump;
+    }
+    for (const auto& g : gs) out.insert(out.end(), g.after_bump.begin(), g.after_bump.end());
+    if (uniques_in_order) {
+      out.insert(out.end(), uniques_in_order->begin(), uniques_in_order->end());
+    } else {
+      for (const auto& g : gs) out.insert(out.end(), g.uniques.begin(), g.uniques.end());
+    }
     return out;
   }
 
@@ -744,13 +1031,17 @@ class SqliteMigrator final : public Migrator {
   std::int64_t schema_version_ = -1;  // as the plan found it
   size_t planned_versions_ = 0;       // plans made since the last execute
   bool schema_edited_ = false;
-  std::vector<std::string> rebuilt_;  // tables the plan rebuilds
-  std::vector<std::string> edited_;   // tables the plan adds CHECKs to by editing their text
-  std::vector<std::string> notes_;    // for the plan's warnings
+  std::vector<std::string> rebuilt_;        // tables the plan rebuilds
+  std::vector<std::string> edited_;         // tables the plan adds CHECKs to by editing their text
+  std::vector<std::string> notes_;          // for the plan's warnings
+  std::vector<Step> unique_sequence_;       // the unique index steps in the order of the operations
+  std::vector<std::string> lock_warnings_;  // tables whose step alone exceeds max_lock_ms, said before execute
   // The planned change, for the comparison of sqlite_schema before COMMIT:
   // tables whose CREATE TABLE text becomes this (nullopt: any text, native
   // ALTER), objects created and objects dropped.
-  sqlite::PlannedSchemaChange planned_change_;
+  sqlite::PlannedSchemaChange planned_change_;  // the group being planned
+  // One per transaction of the plan, in order: what it changes.
+  std::vector<sqlite::PlannedSchemaChange> planned_changes_;
   // What earlier plans of this run (not yet executed: a dry run) leave in
   // sqlite_schema, so the next version is planned on top of them.
   std::map<std::string, std::string> planned_sql_;
