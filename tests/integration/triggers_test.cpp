@@ -117,6 +117,10 @@ TEST_P(TriggersTest, WhatTriggersWriteDuringTheFixIsAuditedAndUndone) {
   EXPECT_EQ(scalar("SELECT n FROM counters"), events + 5);
   EXPECT_EQ(count("stale"), 1);
   EXPECT_EQ(count("item_parts"), 2);
+  // The recording left nothing behind in the catalog.
+  EXPECT_EQ(scalar(pg() ? "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'cc_capture%'"
+                        : "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'cc_capture%'"),
+            0);
   EXPECT_EQ(scalar("SELECT count(*) FROM constraintctl_fix_runs WHERE run_id = '" + run +
                    "' AND summary LIKE '%trigger effects audited: %event_log 5 inserted%'"),
             1);
