@@ -227,6 +227,20 @@ TEST_P(TriggersPostgresTest, PostgresNoTriggerPrivilegeOnALoggedTableRefusesWith
   EXPECT_EQ(everything(), before);
 }
 
+TEST_P(TriggersPostgresTest, PostgresDynamicSqlIntoAnUnnamedTableRefusesWithNothingChanged) {
+  exec("CREATE TABLE hidden_log (item_id integer)");
+  exec(
+      "CREATE FUNCTION items_hidden() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "EXECUTE format('INSERT INTO %I VALUES ($1)', 'hidden' || '_log') USING NEW.id; RETURN NULL; END $$");
+  exec("CREATE TRIGGER items_hidden AFTER UPDATE ON items FOR EACH ROW EXECUTE FUNCTION items_hidden()");
+  const auto before = everything();
+  auto refused = cli({"scan", "--fix"}, dir_.path());
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("'hidden_log'"), std::string::npos) << refused.err;
+  EXPECT_EQ(everything(), before);
+  EXPECT_EQ(count("hidden_log"), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Postgres, TriggersPostgresTest, ::testing::Values("postgresql"),
                          [](const auto& param_info) { return param_info.param; });
 

@@ -157,6 +157,12 @@ class Connection {
   // pg_temp function, which need the table's owner or TRIGGER privilege).
   // Throws DatabaseError naming the table it could not capture.
   virtual void begin_change_capture(const std::vector<CaptureTable>& tables) = 0;
+  // Rows inserted, updated or deleted so far in this transaction per table
+  // ("schema.table", the default schema's tables by name alone), whoever
+  // wrote them: a check that nothing was written where no capture records
+  // it (a trigger's dynamic SQL). Compare two readings; nullopt where the
+  // database does not count them (SQLite, whose triggers cannot hide a table).
+  virtual std::optional<std::vector<std::pair<std::string, std::int64_t>>> transaction_writes() { return std::nullopt; }
   // Stops recording: drops the recording triggers and cc_capture (read it first).
   virtual void end_change_capture() = 0;
 };

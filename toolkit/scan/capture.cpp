@@ -103,7 +103,7 @@ TriggerCapture::TriggerCapture(Connection& db, const std::vector<model::TableNam
   // keys (cascades, SET NULL / SET DEFAULT, repointed references), every
   // table referencing them, at any depth.
   std::vector<model::TableName> queue = written;
-  std::set<std::string> seen;
+  std::set<std::string>& seen = known_;
   for (const auto& t : queue) seen.insert(t.str());
   for (size_t i = 0; i < queue.size(); ++i) {
     const auto info = db.inspect_table(queue[i]);
@@ -138,12 +138,33 @@ void TriggerCapture::start() {
                                           [s](std::string_view alias) { return s->image(alias); }});
   }
   db_.begin_change_capture(specs);
+  writes_before_ = db_.transaction_writes();
   started_ = true;
 }
 
-std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std::int64_t& audited) {
+std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std::int64_t& audited, bool allow,
+                                                  std::vector<std::string>& uncaptured) {
   std::vector<TriggerEffect> effects;
   if (!started_) return effects;
+  // Tables written that neither the fix nor any trigger it fires names.
+  if (writes_before_) {
+    std::map<std::string, std::int64_t> before(writes_before_->begin(), writes_before_->end());
+    std::vector<std::string> hidden;
+    for (const auto& [table, n] : db_.transaction_writes().value_or(*writes_before_)) {
+      if (n <= before[table] || known_.count(table) || table.rfind("constraintctl_", 0) == 0) continue;
+      hidden.push_back("'" + table + "'");
+    }
+    if (!hidden.empty()) {
+      const std::string why = "user triggers wrote rows of " + join(hidden, ", ") +
+                              ", which no trigger names (dynamic SQL?), so the capture did not record them";
+      if (!allow) {
+        throw Error(ExitCode::findings, "fix refused: " + why +
+                                            " and fix-undo could not reverse them.\nNothing was changed "
+                                            "(--allow-triggers goes ahead without recording them).");
+      }
+      uncaptured.push_back(why);
+    }
+  }
   const auto& d = db_.dialect();
   const std::string run = d.quote_string(run_id);
   std::set<std::string> mine;  // rows the fix audited itself

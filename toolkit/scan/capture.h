@@ -14,6 +14,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,11 +46,18 @@ class TriggerCapture {
   // itself go into the audit of `run_id` (audit rows written added to
   // `audited`), the after-images of rows it did audit are read again (a
   // later trigger may have changed them), and the capture is removed.
-  std::vector<TriggerEffect> finish(const std::string& run_id, std::int64_t& audited);
+  // Where the database counts a transaction's writes (PostgreSQL), a table
+  // written that no capture records (a trigger's dynamic SQL) throws
+  // cc::Error (findings) naming it, so the fix rolls back; with `allow` it
+  // is named in `uncaptured` instead.
+  std::vector<TriggerEffect> finish(const std::string& run_id, std::int64_t& audited, bool allow,
+                                    std::vector<std::string>& uncaptured);
 
  private:
   dialect::Connection& db_;
   std::vector<model::TableName> tables_;
+  std::set<std::string> known_;  // every table the fix or a trigger it fires names
+  std::optional<std::vector<std::pair<std::string, std::int64_t>>> writes_before_;
   bool started_ = false;
 };
 

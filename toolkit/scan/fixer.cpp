@@ -1016,7 +1016,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         rethrow_with_context(e, "fix table '" + w.spec->name.str() + "'");
       }
     }
-    report.trigger_effects = capture.finish(report.run_id, report.audited);
+    report.trigger_effects = capture.finish(report.run_id, report.audited, options.allow_triggers, report.uncaptured);
     std::int64_t changed = 0, deleted = 0;
     for (const auto& a : report.actions) {
       changed += a.changed;

@@ -64,6 +64,10 @@ constexpr const char* kTriggerSources =
     "p.oid::regprocedure::text FROM pg_trigger tg JOIN pg_proc p ON p.oid = tg.tgfoid "
     "JOIN pg_language l ON l.oid = p.prolang WHERE tg.tgrelid = %s::regclass AND NOT tg.tgisinternal "
     "AND tg.tgenabled <> 'D' AND " CC_NOT_CAPTURING " ORDER BY tg.tgname";
+constexpr const char* kTransactionWrites =
+    "SELECT CASE WHEN schemaname = current_schema() THEN relname ELSE schemaname || '.' || relname END, "
+    "n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_xact_user_tables WHERE schemaname NOT LIKE 'pg\\_temp\\_%' "
+    "ORDER BY 1";
 constexpr const char* kConstraints =
     "SELECT c.conname, c.contype, pg_get_constraintdef(c.oid, true), c.convalidated, "
     "coalesce(ix.indisvalid AND ix.indisready, true), "
@@ -676,6 +680,15 @@ class PostgresConnection final : public SociConnection {
       }
       capture_triggers_.emplace_back(name, q);
     }
+  }
+
+  // pg_stat_xact_user_tables counts this transaction's writes, a trigger's
+  // and a foreign-key action's included (with what this backend has not
+  // reported yet: hence two readings compared). Temporary tables left out.
+  std::optional<std::vector<std::pair<std::string, std::int64_t>>> transaction_writes() override {
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    query(kTransactionWrites, [&](const Row& r) { out.emplace_back(value_text(r[0]), value_int(r[1])); });
+    return out;
   }
 
   void end_change_capture() override {
