@@ -182,6 +182,9 @@ int main(int argc, char** argv) {
                  "With --fix: allow deletes that cascade into child tables");
   scan->add_flag("--refuse-triggers", scan_options.refuse_triggers,
                  "With --fix: refuse, changing nothing, when user triggers would fire on the tables it writes");
+  scan->add_flag("--allow-triggers", scan_options.allow_triggers,
+                 "With --fix: go ahead when a trigger's effects cannot be audited (it acts outside the database, or "
+                 "its table cannot be recorded); recorded in the run");
   scan->add_flag("--skip-refused", scan_options.skip_refused,
                  "With --fix: repair what can be repaired when a repair is refused (duplicates other rows reference)");
   scan->add_option("--policy", scan_options.policies,

@@ -77,6 +77,7 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
   fo.allow_cascade = options.allow_cascade;
   fo.skip_refused = options.skip_refused;
   fo.refuse_triggers = options.refuse_triggers;
+  fo.allow_triggers = options.allow_triggers;
   fo.overrides = parse_policies(options.policies);
   fo.sample = options.sample >= 0 ? options.sample : 5;
   fo.tool_version = CONSTRAINTCTL_VERSION;
@@ -117,6 +118,11 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
       children.push_back({{"table", c.table}, {"action", c.action}, {"rows", c.rows}});
     doc["children"] = std::move(children);
     doc["triggers_fired"] = report.triggers;
+    json effects = json::array();
+    for (const auto& e : report.trigger_effects)
+      effects.push_back({{"table", e.table}, {"inserted", e.inserted}, {"updated", e.updated}, {"deleted", e.deleted}});
+    doc["trigger_effects"] = std::move(effects);
+    doc["triggers_uncaptured"] = report.uncaptured;
     doc["refused"] = report.refused;
     const std::string command = doc["command"];
     std::cout << with_envelope(ctx, command, code == ExitCode::ok, std::move(doc)).dump(2) << "\n";
@@ -174,8 +180,13 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
       if (!report.triggers.empty()) {
         std::string names;
         for (const auto& t : report.triggers) names += (names.empty() ? "" : ", ") + t;
-        std::cout << "  triggers fired (their effects are not audited, and fix-undo does not reverse them): "
-                  << text::terminal_safe(names) << "\n";
+        std::cout << "  triggers fired: " << text::terminal_safe(names) << "\n";
+        for (const auto& e : report.trigger_effects) {
+          std::cout << "  plus, by triggers, in " << text::terminal_safe(e.table) << ": " << e.inserted
+                    << " rows inserted, " << e.updated << " updated, " << e.deleted << " deleted (audited)\n";
+        }
+        for (const auto& u : report.uncaptured)
+          std::cout << "  NOT audited (--allow-triggers): " << text::terminal_safe(u) << "\n";
       }
       std::int64_t repointed = 0;
       for (const auto& a : report.actions) repointed += a.repointed;
@@ -228,8 +239,8 @@ std::string applied_by() {
 ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
   if (options.dry_run && !options.fix) throw UsageError("--dry-run goes with --fix");
   if (options.fix) return run_fix_command(ctx, options);
-  if (options.allow_cascade || options.refuse_triggers || !options.policies.empty())
-    throw UsageError("--allow-cascade, --refuse-triggers and --policy go with --fix");
+  if (options.allow_cascade || options.refuse_triggers || options.allow_triggers || !options.policies.empty())
+    throw UsageError("--allow-cascade, --refuse-triggers, --allow-triggers and --policy go with --fix");
   const auto& schema = ctx.schema();  // validated before any connection
   auto db = ctx.connect(/*read_only=*/true);
 
@@ -265,12 +276,14 @@ ExitCode run_fix_undo(Context& ctx, const std::string& run_id, bool force) {
                                     {"run_id", r.run_id},
                                     {"restored", r.restored},
                                     {"reinserted", r.reinserted},
-                                    {"forced", r.forced}})
+                                    {"forced", r.forced},
+                                    {"trigger_rows", r.triggered}})
                      .dump(2)
               << "\n";
   } else if (!ctx.options().quiet) {
     std::cout << "undid fix run " << r.run_id << ": " << r.restored << " rows restored, " << r.reinserted
               << " rows re-inserted";
+    if (r.triggered > 0) std::cout << ", " << r.triggered << " rows the run's triggers wrote put back";
     if (r.forced > 0) std::cout << " (--force: " << r.forced << " rows had changed since the run)";
     std::cout << "\n";
   }

@@ -19,6 +19,7 @@ struct ScanCommandOptions {
   bool allow_cascade = false;
   bool skip_refused = false;
   bool refuse_triggers = false;
+  bool allow_triggers = false;
   std::vector<std::string> policies;  // NAME=POLICY overrides for this run
   int jobs = 1;                       // connections reading in parallel, in one snapshot (1: serial)
 };

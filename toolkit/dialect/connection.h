@@ -37,6 +37,21 @@ struct ConnectOptions {
   int lock_wait_ms = 10000;
 };
 
+// A user trigger and what it is made of (Connection::trigger_sources).
+struct TriggerSource {
+  std::string name;
+  std::string text;          // its definition and body, to find the tables it names
+  std::string uncapturable;  // why its effects could escape the database (untrusted language, dblink, NOTIFY), or ""
+};
+
+// A table whose row changes a fix records (Connection::begin_change_capture):
+// SQL expressions of a row `alias` (NEW or OLD as the dialect names them).
+struct CaptureTable {
+  model::TableName table;
+  std::function<std::string(std::string_view alias)> key;    // JSON of its key columns ('{}' for none)
+  std::function<std::string(std::string_view alias)> image;  // the lossless row image the audit stores
+};
+
 class Connection {
  public:
   virtual ~Connection() = default;
@@ -135,6 +150,32 @@ class Connection {
   // DDL is transactional); PostgreSQL disables and re-enables each one
   // (ALTER TABLE, which the table's owner may run).
   virtual std::vector<std::string> suspend_triggers(const model::TableName& table) = 0;
+
+  // The enabled user triggers of `table` (as user_triggers) with their text
+  // (SQLite: the CREATE TRIGGER statement; PostgreSQL: the trigger and its
+  // function's source), so a fix can tell which tables they write, and why
+  // their effects could escape a change capture ("" when they cannot).
+  virtual std::vector<TriggerSource> trigger_sources(const model::TableName& table) = 0;
+
+  // Inside a write transaction: from now on every row inserted, updated or
+  // deleted in each of `tables` (by any statement, trigger or foreign-key
+  // action) is recorded, in order, in the session's temporary table
+  // cc_capture (seq, table_name, table_schema, op 'insert' | 'update' |
+  // 'delete', old_key, new_key, old_row, new_row), keys and rows as the
+  // CaptureTable's expressions build them. Nothing in the database file or
+  // catalog outlives the transaction: end_change_capture removes the
+  // recording triggers (SQLite: TEMP triggers; PostgreSQL: triggers calling a
+  // pg_temp function, which need the table's owner or TRIGGER privilege).
+  // Throws DatabaseError naming the table it could not capture.
+  virtual void begin_change_capture(const std::vector<CaptureTable>& tables) = 0;
+  // Rows inserted, updated or deleted so far in this transaction per table
+  // ("schema.table", the default schema's tables by name alone), whoever
+  // wrote them: a check that nothing was written where no capture records
+  // it (a trigger's dynamic SQL). Compare two readings; nullopt where the
+  // database does not count them (SQLite, whose triggers cannot hide a table).
+  virtual std::optional<std::vector<std::pair<std::string, std::int64_t>>> transaction_writes() { return std::nullopt; }
+  // Stops recording: drops the recording triggers and cc_capture (read it first).
+  virtual void end_change_capture() = 0;
 };
 
 // One transaction, rolled back on every path that does not commit it

@@ -197,25 +197,52 @@ class RepairRefused : public Error {
   explicit RepairRefused(std::string why) : Error(ExitCode::findings, std::move(why)) {}
 };
 
-// Before the fix writes rows of `table`: its user triggers would fire, and
-// what they do is not in the audit, so fix-undo could not reverse it. Listed
-// in the report and in the run's summary, or refused (--refuse-triggers).
+// Before the fix writes rows of `table`: its user triggers would fire.
+// What they write in the database is captured (scan/capture.h); one that
+// could act outside it refuses the fix, naming it, unless --allow-triggers.
+// Listed in the report and in the run's summary, or refused (--refuse-triggers).
 void check_triggers(Connection& db, const model::TableName& table, const FixOptions& o, FixReport& report,
                     const std::string& what) {
-  const auto names = db.user_triggers(table);
-  if (names.empty()) return;
-  std::vector<std::string> qualified;
-  for (const auto& n : names) qualified.push_back(table.str() + "." + n);
+  const auto sources = db.trigger_sources(table);
+  if (sources.empty()) return;
+  std::vector<std::string> names, qualified;
+  for (const auto& t : sources) {
+    names.push_back(t.name);
+    qualified.push_back(table.str() + "." + t.name);
+  }
   if (o.refuse_triggers) {
     throw RepairRefused(what + ": the fix writes rows of '" + table.str() + "', which would fire its trigger(s) " +
                         join(names, ", ") +
-                        "; what a trigger does is not in the audit, so fix-undo could not reverse it (refused by "
-                        "--refuse-triggers; without it the fix goes ahead and lists the triggers that fired)");
+                        " (refused by --refuse-triggers; without it the fix goes ahead, and what the triggers write "
+                        "is audited and undone by fix-undo)");
+  }
+  for (const auto& t : sources) {
+    if (t.uncapturable.empty()) continue;
+    const std::string why = "trigger " + t.name + " on '" + table.str() + "': " + t.uncapturable;
+    if (!o.allow_triggers) {
+      throw RepairRefused(what + ": the fix writes rows of '" + table.str() + "', which would fire " + why +
+                          "; what it does there cannot be audited nor undone. --allow-triggers goes ahead anyway "
+                          "(recorded in the run)");
+    }
+    if (std::find(report.uncaptured.begin(), report.uncaptured.end(), why) == report.uncaptured.end())
+      report.uncaptured.push_back(why);
   }
   for (const auto& q : qualified) {
     if (std::find(report.triggers.begin(), report.triggers.end(), q) == report.triggers.end())
       report.triggers.push_back(q);
   }
+}
+
+// The run's summary of what the triggers changed (audited), and what was let through uncaptured.
+std::string trigger_summary(const FixReport& report) {
+  std::string out;
+  for (const auto& e : report.trigger_effects) {
+    out += (out.empty() ? "; trigger effects audited: " : ", ") + e.table + " " + std::to_string(e.inserted) +
+           " inserted, " + std::to_string(e.updated) + " updated, " + std::to_string(e.deleted) + " deleted";
+  }
+  if (!report.uncaptured.empty())
+    out += "; allowed without capture (--allow-triggers): " + join(report.uncaptured, "; ");
+  return out;
 }
 
 void count_child(FixReport& report, const model::TableName& table, const std::string& action, std::int64_t n) {
@@ -1205,6 +1232,26 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
     db.execute(std::string("INSERT INTO ") + kRuns + " (run_id, started_at, tool_version, applied_by) VALUES (" +
                d.quote_string(report.run_id) + ", " + now_sql(d) + ", " + d.quote_string(options.tool_version) + ", " +
                d.quote_string(options.applied_by) + ")");
+    // What the user triggers the fix fires write is recorded from here on.
+    std::vector<model::TableName> written;
+    for (const auto& w : work) written.push_back(w.spec->name);
+    TriggerCapture capture(db, written);
+    {
+      dialect::Savepoint capturing(db, "cc_fix_capture");
+      try {
+        capture.start();
+        capturing.release();
+      } catch (const DatabaseError& e) {
+        capturing.rollback();
+        if (!options.allow_triggers) {
+          throw Error(ExitCode::findings, "fix refused: the changes user triggers make cannot be recorded (" +
+                                              std::string(e.what()) +
+                                              "), so fix-undo could not reverse them.\nNothing was changed "
+                                              "(--allow-triggers goes ahead without recording them).");
+        }
+        report.uncaptured.push_back(std::string("no trigger effects captured: ") + e.what());
+      }
+    }
     for (const auto& w : work) {
       // Each table in a savepoint: a repair the database still rejects
       // (what plan time could not know, e.g. a foreign key) refuses that
@@ -1213,6 +1260,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
       const auto cascaded_before = report.cascaded, audited_before = report.audited;
       const auto children_before = report.children;
       const auto triggers_before = report.triggers;
+      const auto uncaptured_before = report.uncaptured;
       dialect::Savepoint table_work(db, "cc_fix_table");
       try {
         const std::string keys = fix_table(db, w, options, report.run_id, report);
@@ -1229,24 +1277,26 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         report.audited = audited_before;
         report.children = children_before;
         report.triggers = triggers_before;
+        report.uncaptured = uncaptured_before;
         report.refused.push_back(std::string(e.what()) + " (no repair of table '" + w.spec->name.str() + "' was kept)");
         refused_tables.push_back(w.spec->name.str());
       } catch (const std::exception& e) {
         rethrow_with_context(e, "fix table '" + w.spec->name.str() + "'");
       }
     }
+    report.trigger_effects = capture.finish(report.run_id, report.audited, options.allow_triggers, report.uncaptured);
     std::int64_t changed = 0, deleted = 0;
     for (const auto& a : report.actions) {
       changed += a.changed;
       deleted += a.deleted;
     }
-    db.execute(std::string("UPDATE ") + kRuns + " SET finished_at = " + now_sql(d) + ", summary = " +
-               d.quote_string(std::to_string(changed) + " updated, " + std::to_string(deleted) + " deleted, " +
-                              std::to_string(report.cascaded) + " cascaded" +
-                              (report.triggers.empty()
-                                   ? std::string()
-                                   : "; triggers fired, not audited: " + join(report.triggers, ", "))) +
-               " WHERE run_id = " + d.quote_string(report.run_id));
+    db.execute(
+        std::string("UPDATE ") + kRuns + " SET finished_at = " + now_sql(d) + ", summary = " +
+        d.quote_string(std::to_string(changed) + " updated, " + std::to_string(deleted) + " deleted, " +
+                       std::to_string(report.cascaded) + " cascaded" +
+                       (report.triggers.empty() ? std::string() : "; triggers fired: " + join(report.triggers, ", ")) +
+                       trigger_summary(report)) +
+        " WHERE run_id = " + d.quote_string(report.run_id));
     // What the run leaves, counted inside its transaction (the dry run: what
     // the real run would leave).
     report.after = check_after(db, schema, options, before, work, worked_keys, refused_tables, fresh, report);
@@ -1284,6 +1334,7 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
     upgrade_audit_table(db);
     std::vector<model::TableName> tables;
     db.query(std::string("SELECT table_name, table_schema, min(id) FROM ") + kAudit + " WHERE run_id = " + run +
+                 " AND action NOT IN ('trigger_insert', 'trigger_update', 'trigger_delete')"
                  " GROUP BY table_name, table_schema ORDER BY 3",
              [&](const Row& r) {
                tables.push_back({dialect::value_text(r[0]), dialect::value_text(r[1])});
@@ -1330,9 +1381,18 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
     // Nothing the undo writes may fire a trigger (an AFTER INSERT adding to
     // a total again, an event log growing): the triggers of every table it
     // writes are suspended, and put back before it commits.
+    // What the run's triggers wrote: checked the same way, before anything is written.
+    const CapturedUndo captured = check_captured(db, run_id, force, report.forced);
     std::vector<std::string> resume;
-    for (const auto& name : tables) {
-      for (auto& sql : db.suspend_triggers(name)) resume.push_back(std::move(sql));
+    std::vector<model::TableName> suspended;
+    for (const auto& list : {tables, captured.tables}) {
+      for (const auto& name : list) {
+        bool done = false;
+        for (const auto& s : suspended) done = done || s.str() == name.str();
+        if (done) continue;
+        suspended.push_back(name);
+        for (auto& sql : db.suspend_triggers(name)) resume.push_back(std::move(sql));
+      }
     }
     // Deleted rows come back first, parents before the children that
     // cascaded from them (audited in that order, at any depth); then updated
@@ -1385,6 +1445,8 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
                              action + "' AND " + t.key_match(t.q, kAudit));
       }
     }
+    // Then what the triggers wrote, newest first.
+    report.triggered = undo_captured(db, run_id, captured);
     for (const auto& sql : resume) db.execute(sql);
     db.execute(std::string("UPDATE ") + kRuns + " SET undone_at = " + now_sql(d) +
                ", undone_by = " + d.quote_string(applied_by) + " WHERE run_id = " + run);

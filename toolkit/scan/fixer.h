@@ -10,8 +10,9 @@
 //   4. after-images, so undo can tell whether a row changed again since.
 // Rows that foreign keys' ON DELETE actions change, at any depth, are audited
 // too (CASCADE only with an explicit opt-in; SET NULL / SET DEFAULT always).
-// User triggers on the tables written are reported (or refuse the fix). Nothing
-// is lost: undo restores the exact prior content, with triggers suspended.
+// What user triggers write meanwhile is captured into the audit too
+// (scan/capture.h). Nothing is lost: undo restores the exact prior content of
+// every table, with triggers suspended.
 #pragma once
 
 #include <map>
@@ -20,6 +21,7 @@
 
 #include "dialect/connection.h"
 #include "model/schema.h"
+#include "scan/capture.h"
 #include "scan/scanner.h"
 
 namespace cc::scan {
@@ -28,10 +30,17 @@ struct FixOptions {
   std::vector<std::string> tables;  // empty: all
   bool dry_run = false;
   bool allow_cascade = false;  // for every delete policy
-  // User triggers on the tables a fix writes fire, and their effects are not
-  // audited: they are listed in the report and the run's summary, and with
-  // this the fix refuses instead, naming them, before anything changes.
+  // User triggers on the tables a fix writes fire; what they write in this
+  // database is captured into the audit (fix-undo reverses it). They are
+  // listed in the report and the run's summary, and with this the fix
+  // refuses instead, naming them, before anything changes.
   bool refuse_triggers = false;
+  // A trigger whose effects cannot be captured (it can act outside the
+  // database; PostgreSQL: a language other than plpgsql / sql, dblink,
+  // NOTIFY; or a table the fix may not put a recording trigger on) refuses
+  // the fix, naming it, unless this is given: then the fix goes ahead, and
+  // the run's summary and report name what was not captured.
+  bool allow_triggers = false;
   // A repair refused before the run (duplicates other rows reference, with
   // references = "refuse") leaves its rows for review while the other
   // repairs of the run go ahead; without it the whole run is refused.
@@ -66,12 +75,14 @@ struct FixReport {
   std::string run_id;  // empty for a dry run or when nothing needed fixing
   bool dry_run = false;
   std::vector<FixAction> actions;
-  std::int64_t cascaded = 0;          // child rows deleted through ON DELETE CASCADE, at any depth
-  std::vector<ChildChange> children;  // per table and ON DELETE action
-  std::vector<std::string> triggers;  // table.trigger that fired: their effects are not audited
-  std::int64_t audited = 0;           // audit rows written
-  std::vector<std::string> refused;   // repairs refused before the run (with skip_refused), and why
-  ScanReport after;                   // scan after the run (dry run: the scan before)
+  std::int64_t cascaded = 0;                   // child rows deleted through ON DELETE CASCADE, at any depth
+  std::vector<ChildChange> children;           // per table and ON DELETE action
+  std::vector<std::string> triggers;           // table.trigger that fired (their writes in the database are captured)
+  std::vector<TriggerEffect> trigger_effects;  // what they changed, per table, audited and undone by fix-undo
+  std::vector<std::string> uncaptured;         // allowed (allow_triggers) although not captured, and why
+  std::int64_t audited = 0;                    // audit rows written
+  std::vector<std::string> refused;            // repairs refused before the run (with skip_refused), and why
+  ScanReport after;                            // scan after the run (dry run: the scan before)
 };
 
 FixReport run_fix(dialect::Connection& db, const model::Schema& schema, const FixOptions& options);
@@ -81,6 +92,7 @@ struct UndoReport {
   std::int64_t restored = 0;    // updated rows put back
   std::int64_t reinserted = 0;  // deleted rows inserted again
   std::int64_t forced = 0;      // rows changed since the run, undone anyway (force)
+  std::int64_t triggered = 0;   // rows written back that the run's triggers had changed
 };
 
 // Restores every row a fix run changed or deleted. Refuses, changing nothing,

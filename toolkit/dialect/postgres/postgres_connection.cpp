@@ -62,9 +62,22 @@ constexpr const char* kReferrers =
     "WHERE c.contype = 'f' ORDER BY r.ord, tn.nspname, t.relname, c.conname";
 // Enabled user triggers of the table (not the internal ones behind foreign
 // keys), with how each is enabled: O (origin), A (always), R (replica).
+// Not one of this session's change-capture triggers (begin_change_capture):
+// those call a function in its own pg_temp schema.
+#define CC_NOT_CAPTURING \
+  "NOT EXISTS (SELECT 1 FROM pg_proc cc_p WHERE cc_p.oid = tg.tgfoid AND cc_p.pronamespace = pg_my_temp_schema())"
 constexpr const char* kTriggers =
     "SELECT tg.tgname, tg.tgenabled::text FROM pg_trigger tg WHERE tg.tgrelid = %s::regclass AND NOT tg.tgisinternal "
-    "AND tg.tgenabled <> 'D' ORDER BY tg.tgname";
+    "AND tg.tgenabled <> 'D' AND " CC_NOT_CAPTURING " ORDER BY tg.tgname";
+constexpr const char* kTriggerSources =
+    "SELECT tg.tgname, pg_get_triggerdef(tg.oid) || chr(10) || coalesce(p.prosrc, ''), l.lanname, "
+    "p.oid::regprocedure::text FROM pg_trigger tg JOIN pg_proc p ON p.oid = tg.tgfoid "
+    "JOIN pg_language l ON l.oid = p.prolang WHERE tg.tgrelid = %s::regclass AND NOT tg.tgisinternal "
+    "AND tg.tgenabled <> 'D' AND " CC_NOT_CAPTURING " ORDER BY tg.tgname";
+constexpr const char* kTransactionWrites =
+    "SELECT CASE WHEN schemaname = current_schema() THEN relname ELSE schemaname || '.' || relname END, "
+    "n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_xact_user_tables WHERE schemaname NOT LIKE 'pg\\_temp\\_%' "
+    "ORDER BY 1";
 constexpr const char* kConstraints =
     "SELECT r.ord, c.conname, c.contype, pg_get_constraintdef(c.oid, true), c.convalidated, "
     "coalesce(ix.indisvalid AND ix.indisready, true), "
@@ -634,6 +647,85 @@ class PostgresConnection final : public SociConnection {
     return restore;
   }
 
+  // What a trigger function does outside this database cannot be captured
+  // nor undone: a language that reaches the file system or the network
+  // (anything but plpgsql and sql), or a call that sends something out.
+  std::vector<TriggerSource> trigger_sources(const model::TableName& table) override {
+    std::vector<TriggerSource> out;
+    query(detail::substitute(kTriggerSources, dialect().quote_string(dialect().quote_table(table))), [&](const Row& r) {
+      TriggerSource t{value_text(r[0]), value_text(r[1]), ""};
+      const std::string language = value_text(r[2]), function = value_text(r[3]);
+      std::string lower = t.text;
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (language != "plpgsql" && language != "sql") {
+        t.uncapturable =
+            "its function " + function + " is written in " + language + ", which can act outside the database";
+      }
+      for (const char* call : {"dblink", "pg_notify", "notify", "lo_export", "pg_file_write", "to program"}) {
+        if (t.uncapturable.empty() && lower.find(call) != std::string::npos)
+          t.uncapturable = "its function " + function + " uses " + call + ", which acts outside the database";
+      }
+      out.push_back(std::move(t));
+    });
+    return out;
+  }
+
+  // No TEMP triggers here: a trigger on the table (DDL, transactional,
+  // taken back before commit) calls a function in pg_temp that writes the
+  // row images into a temporary table.
+  void begin_change_capture(const std::vector<CaptureTable>& tables) override {
+    const auto& d = dialect();
+    execute("DROP TABLE IF EXISTS pg_temp.cc_capture");
+    execute(
+        "CREATE TEMP TABLE cc_capture (seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, table_name text NOT NULL, "
+        "table_schema text NOT NULL, op text NOT NULL, old_key jsonb, new_key jsonb, old_row jsonb, new_row jsonb)");
+    capture_triggers_.clear();
+    for (size_t i = 0; i < tables.size(); ++i) {
+      const auto& t = tables[i];
+      const std::string q = d.quote_table(t.table);
+      const std::string name = "cc_capture_" + std::to_string(i);
+      const std::string into =
+          "INSERT INTO pg_temp.cc_capture (table_name, table_schema, op, old_key, new_key, old_row, "
+          "new_row) SELECT " +
+          d.quote_string(t.table.name) + ", " + d.quote_string(t.table.schema) + ", ";
+      execute("CREATE FUNCTION pg_temp." + name +
+              "() RETURNS trigger LANGUAGE plpgsql AS $cc_capture$ BEGIN IF TG_OP = 'INSERT' THEN " + into +
+              "'insert', NULL, " + t.key("cc_new") + ", NULL, " + t.image("cc_new") +
+              " FROM (SELECT NEW.*) AS cc_new; ELSIF TG_OP = 'UPDATE' THEN " + into + "'update', " + t.key("cc_old") +
+              ", " + t.key("cc_new") + ", " + t.image("cc_old") + ", " + t.image("cc_new") +
+              " FROM (SELECT OLD.*) AS cc_old, (SELECT NEW.*) AS cc_new; ELSE " + into + "'delete', " +
+              t.key("cc_old") + ", NULL, " + t.image("cc_old") +
+              ", NULL FROM (SELECT OLD.*) AS cc_old; END IF; RETURN NULL; END $cc_capture$");
+      try {
+        execute("CREATE TRIGGER " + name + " AFTER INSERT OR UPDATE OR DELETE ON " + q +
+                " FOR EACH ROW EXECUTE FUNCTION pg_temp." + name + "()");
+      } catch (const DatabaseError& e) {
+        throw DatabaseError("cannot record the changes of table '" + t.table.str() +
+                                "' (a trigger on it needs its owner or the TRIGGER privilege): " + e.what(),
+                            e.kind());
+      }
+      capture_triggers_.emplace_back(name, q);
+    }
+  }
+
+  // pg_stat_xact_user_tables counts this transaction's writes, a trigger's
+  // and a foreign-key action's included (with what this backend has not
+  // reported yet: hence two readings compared). Temporary tables left out.
+  std::optional<std::vector<std::pair<std::string, std::int64_t>>> transaction_writes() override {
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    query(kTransactionWrites, [&](const Row& r) { out.emplace_back(value_text(r[0]), value_int(r[1])); });
+    return out;
+  }
+
+  void end_change_capture() override {
+    for (const auto& [name, q] : capture_triggers_) {
+      execute("DROP TRIGGER IF EXISTS " + name + " ON " + q);
+      execute("DROP FUNCTION IF EXISTS pg_temp." + name + "()");
+    }
+    capture_triggers_.clear();
+    execute("DROP TABLE IF EXISTS pg_temp.cc_capture");
+  }
+
   void validate_expression(const model::TableName& table, std::string_view expr) override {
     require_single_expression(expr);
     const std::string sql = "SELECT 1 FROM " + dialect().quote_table(table) + " WHERE NOT (" + std::string(expr) + ")";
@@ -681,6 +773,7 @@ class PostgresConnection final : public SociConnection {
   }
 
  private:
+  std::vector<std::pair<std::string, std::string>> capture_triggers_;  // (trigger, table) of begin_change_capture
   std::int64_t run(std::string_view sql) {
     const std::string text(sql);
     // PQexec, as SOCI used: tests and bookkeeping send several statements at once

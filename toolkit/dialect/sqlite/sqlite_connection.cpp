@@ -546,6 +546,52 @@ class SqliteConnection final : public SociConnection {
     return restore;
   }
 
+  // A trigger holds SQL only, on this database (attached ones are not
+  // written by a fix), so all it does can be captured.
+  std::vector<TriggerSource> trigger_sources(const model::TableName& table) override {
+    dialect().quote_table(table);
+    std::vector<TriggerSource> out;
+    query(detail::substitute(kTriggers, dialect().quote_string(table.name)), [&](const Row& r) {
+      out.push_back(TriggerSource{value_text(r[0]), value_text(r[1]), ""});
+    });
+    return out;
+  }
+
+  // TEMP triggers on main's tables: they live in this connection's temp
+  // schema, never in the database file, and go with the transaction.
+  void begin_change_capture(const std::vector<CaptureTable>& tables) override {
+    const auto& d = dialect();
+    execute("DROP TABLE IF EXISTS temp.cc_capture");
+    execute(
+        "CREATE TEMP TABLE cc_capture (seq INTEGER PRIMARY KEY, table_name TEXT NOT NULL, table_schema TEXT NOT NULL, "
+        "op TEXT NOT NULL, old_key TEXT, new_key TEXT, old_row TEXT, new_row TEXT)");
+    capture_triggers_.clear();
+    for (size_t i = 0; i < tables.size(); ++i) {
+      const auto& t = tables[i];
+      const std::string on = "main." + d.quote_ident(t.table.name);
+      const std::string names = d.quote_string(t.table.name) + ", " + d.quote_string(t.table.schema);
+      const std::string base = "cc_capture_" + std::to_string(i);
+      const std::string into =
+          "INSERT INTO cc_capture (table_name, table_schema, op, old_key, new_key, old_row, new_row) VALUES (" + names +
+          ", ";
+      const std::pair<const char*, std::string> events[] = {
+          {"INSERT", "'insert', NULL, " + t.key("NEW") + ", NULL, " + t.image("NEW")},
+          {"UPDATE", "'update', " + t.key("OLD") + ", " + t.key("NEW") + ", " + t.image("OLD") + ", " + t.image("NEW")},
+          {"DELETE", "'delete', " + t.key("OLD") + ", NULL, " + t.image("OLD") + ", NULL"},
+      };
+      for (const auto& [event, values] : events) {
+        const std::string name = base + "_" + event;
+        execute("CREATE TEMP TRIGGER " + name + " AFTER " + event + " ON " + on + " BEGIN " + into + values + "); END");
+        capture_triggers_.push_back(name);
+      }
+    }
+  }
+
+  void end_change_capture() override {
+    for (const auto& name : capture_triggers_) execute("DROP TRIGGER IF EXISTS temp." + name);
+    capture_triggers_.clear();
+  }
+
   void validate_expression(const model::TableName& table, std::string_view expr) override {
     require_single_expression(expr);
     const std::string sql = "SELECT 1 FROM " + dialect().quote_table(table) + " WHERE NOT (" + std::string(expr) + ")";
@@ -582,6 +628,8 @@ class SqliteConnection final : public SociConnection {
   }
 
  private:
+  std::vector<std::string> capture_triggers_;  // TEMP triggers of begin_change_capture
+
   // The connection's last error, from SQLite itself.
   [[noreturn]] void raise_native() const {
     raise_with(sqlite_api::sqlite3_extended_errcode(db_), sqlite_api::sqlite3_errmsg(db_));

@@ -1,0 +1,248 @@
+// What user triggers do while a fix runs: their writes to other tables (a
+// total updated, a row logged into a table without a primary key, rows of a
+// third table deleted, a chain of triggers) are captured into the audit, shown
+// by the dry run, and reversed by fix-undo, so every table's content after
+// scan --fix then fix-undo equals the content before. A trigger whose effects
+// cannot be captured refuses the fix before anything changes.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace cc::test {
+namespace {
+
+const std::vector<std::string> kTables = {"items", "item_parts", "totals", "stale", "event_log", "counters"};
+
+class TriggersTest : public DialectTest {
+ protected:
+  void SetUp() override {
+    DialectTest::SetUp();
+    if (IsSkipped()) return;
+    const std::string real = pg() ? "float8" : "REAL";
+    exec("CREATE TABLE items (id integer PRIMARY KEY, name text, qty integer, price " + real + ")");
+    exec(
+        "CREATE TABLE item_parts (id integer PRIMARY KEY, item_id integer NOT NULL REFERENCES items (id) ON DELETE "
+        "CASCADE, weight " +
+        real + ")");
+    exec("CREATE TABLE totals (k text PRIMARY KEY, qty integer NOT NULL, parts integer NOT NULL)");
+    exec("CREATE TABLE stale (id integer PRIMARY KEY, item_id integer, note text)");
+    exec("CREATE TABLE event_log (what text, at_qty integer)");  // no primary key
+    exec("CREATE TABLE counters (k text PRIMARY KEY, n integer NOT NULL)");
+    exec(
+        "INSERT INTO items VALUES (1, 'a', 5, 0.30000000000000004), (2, 'b', -3, 1e300), (3, 'a', 7, -0.0), "
+        "(4, 'c', -1, 2.5), (5, 'd', 4, NULL)");
+    exec("INSERT INTO item_parts VALUES (10, 3, 0.1), (11, 3, 2.5e-300), (12, 1, NULL), (13, 5, 1)");
+    exec("INSERT INTO totals VALUES ('all', 12, 4)");
+    exec("INSERT INTO stale VALUES (1, 2, 'x'), (2, 4, 'y'), (3, 5, 'z'), (4, 3, 'w')");
+    exec("INSERT INTO event_log VALUES ('start', 0), ('start', 0)");
+    exec("INSERT INTO counters VALUES ('events', 2)");
+    if (pg()) {
+      exec(
+          "CREATE FUNCTION items_upd() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+          "UPDATE totals SET qty = qty + NEW.qty - OLD.qty WHERE k = 'all'; "
+          "INSERT INTO event_log VALUES ('item updated', NEW.qty); "
+          "DELETE FROM stale WHERE item_id = NEW.id; RETURN NULL; END $$");
+      exec("CREATE TRIGGER items_upd AFTER UPDATE ON items FOR EACH ROW EXECUTE FUNCTION items_upd()");
+      exec(
+          "CREATE FUNCTION items_del() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+          "UPDATE totals SET qty = qty - OLD.qty WHERE k = 'all'; "
+          "INSERT INTO event_log VALUES ('item deleted', OLD.qty); "
+          "DELETE FROM stale WHERE item_id = OLD.id; RETURN NULL; END $$");
+      exec("CREATE TRIGGER items_del AFTER DELETE ON items FOR EACH ROW EXECUTE FUNCTION items_del()");
+      exec(
+          "CREATE FUNCTION parts_del() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+          "UPDATE totals SET parts = parts - 1 WHERE k = 'all'; "
+          "INSERT INTO event_log VALUES ('part deleted', OLD.id); RETURN NULL; END $$");
+      exec("CREATE TRIGGER parts_del AFTER DELETE ON item_parts FOR EACH ROW EXECUTE FUNCTION parts_del()");
+      exec(
+          "CREATE FUNCTION log_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+          "UPDATE counters SET n = n + 1 WHERE k = 'events'; RETURN NULL; END $$");
+      exec("CREATE TRIGGER log_count AFTER INSERT ON event_log FOR EACH ROW EXECUTE FUNCTION log_count()");
+    } else {
+      exec(
+          "CREATE TRIGGER items_upd AFTER UPDATE ON items BEGIN "
+          "UPDATE totals SET qty = qty + NEW.qty - OLD.qty WHERE k = 'all'; "
+          "INSERT INTO event_log VALUES ('item updated', NEW.qty); "
+          "DELETE FROM stale WHERE item_id = NEW.id; END");
+      exec(
+          "CREATE TRIGGER items_del AFTER DELETE ON items BEGIN "
+          "UPDATE totals SET qty = qty - OLD.qty WHERE k = 'all'; "
+          "INSERT INTO event_log VALUES ('item deleted', OLD.qty); "
+          "DELETE FROM stale WHERE item_id = OLD.id; END");
+      exec(
+          "CREATE TRIGGER parts_del AFTER DELETE ON item_parts BEGIN "
+          "UPDATE totals SET parts = parts - 1 WHERE k = 'all'; "
+          "INSERT INTO event_log VALUES ('part deleted', OLD.id); END");
+      exec(
+          "CREATE TRIGGER log_count AFTER INSERT ON event_log BEGIN UPDATE counters SET n = n + 1 WHERE k = 'events'; "
+          "END");
+    }
+    // qty < 0 is clamped (UPDATE: items_upd), duplicate names deleted (DELETE: items_del, and the
+    // CASCADE into item_parts: parts_del); every trigger logs, and the log's trigger counts (a chain).
+    write_file(dir_ / "schema/items.toml",
+               "table = \"items\"\n[[check]]\nname = \"items_qty_nonnegative\"\ncolumn = \"qty\"\nmin = 0\n"
+               "repair = \"clamp\"\n[[unique]]\nname = \"items_name_unique\"\ncolumns = [\"name\"]\n"
+               "repair = { policy = \"delete_duplicates\", keep = \"lowest\", allow_cascade = true }\n");
+  }
+  std::string everything() const { return content(kTables); }
+  std::int64_t count(const std::string& table) const { return scalar("SELECT count(*) FROM " + table); }
+};
+
+TEST_P(TriggersTest, WhatTriggersWriteDuringTheFixIsAuditedAndUndone) {
+  const auto before = everything();
+  const auto events = count("event_log");
+
+  auto dry = cli({"scan", "--fix", "--dry-run", "--json"}, dir_.path());
+  ASSERT_EQ(dry.exit_code, 0) << dry.out << dry.err;
+  const auto dry_doc = nlohmann::json::parse(dry.out);
+  EXPECT_EQ(everything(), before);  // the dry run changed nothing
+
+  auto fix = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  const auto doc = nlohmann::json::parse(fix.out);
+  const std::string run = doc["run_id"];
+  EXPECT_EQ(dry_doc["trigger_effects"], doc["trigger_effects"]);  // the dry run showed them exactly
+  std::map<std::string, nlohmann::json> effects;
+  const auto& listed = doc["trigger_effects"];
+  for (const auto& e : listed) effects[e["table"].get<std::string>()] = e;
+  // Item 3 deleted (a duplicate of 'a', with its 2 parts), items 2 and 4 clamped:
+  // 3 item events + 2 part events logged, each counted; totals updated; 3 stale rows deleted.
+  EXPECT_EQ(effects["event_log"]["inserted"], 5) << listed.dump();
+  EXPECT_EQ(effects["counters"]["updated"], 1) << listed.dump();
+  EXPECT_EQ(effects["totals"]["updated"], 1) << listed.dump();
+  EXPECT_EQ(effects["stale"]["deleted"], 3) << listed.dump();
+  EXPECT_EQ(count("event_log"), events + 5);
+  EXPECT_EQ(scalar("SELECT n FROM counters"), events + 5);
+  EXPECT_EQ(count("stale"), 1);
+  EXPECT_EQ(count("item_parts"), 2);
+  // The recording left nothing behind in the catalog.
+  EXPECT_EQ(scalar(pg() ? "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'cc_capture%'"
+                        : "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'cc_capture%'"),
+            0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM constraintctl_fix_runs WHERE run_id = '" + run +
+                   "' AND summary LIKE '%trigger effects audited: %event_log 5 inserted%'"),
+            1);
+
+  auto text = cli({"scan", "--fix", "--dry-run"}, dir_.path());  // nothing left to fix: no effects to show
+  EXPECT_EQ(text.exit_code, 0) << text.err;
+
+  auto undo = cli({"fix-undo", run, "--json"}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(everything(), before);  // every table: counts and content, the log and the chain's counter too
+  EXPECT_EQ(count("event_log"), events);
+  const auto undo_doc = nlohmann::json::parse(undo.out);
+  EXPECT_EQ(undo_doc["trigger_rows"], 5 + 1 + 1 + 3) << undo.out;
+
+  // The triggers are back, and fire as before.
+  exec("UPDATE items SET qty = 6 WHERE id = 1");
+  EXPECT_EQ(scalar("SELECT qty FROM totals"), 13);
+  EXPECT_EQ(count("event_log"), events + 1);
+}
+
+TEST_P(TriggersTest, TheDryRunNamesWhatTheTriggersWouldChange) {
+  const auto before = everything();
+  auto text = cli({"scan", "--fix", "--dry-run"}, dir_.path());
+  ASSERT_EQ(text.exit_code, 0) << text.out << text.err;
+  EXPECT_NE(text.out.find("by triggers, in event_log: 5 rows inserted"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("in stale: 0 rows inserted, 0 updated, 3 deleted"), std::string::npos) << text.out;
+  EXPECT_EQ(everything(), before);
+}
+
+TEST_P(TriggersTest, UndoRefusesWhenARowATriggerWroteChangedSince) {
+  auto fix = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  const std::string run = nlohmann::json::parse(fix.out)["run_id"];
+  exec("UPDATE totals SET qty = 100");
+  const auto now = everything();
+  auto undo = cli({"fix-undo", run}, dir_.path());
+  EXPECT_EQ(undo.exit_code, 1) << undo.out << undo.err;
+  EXPECT_NE(undo.err.find("'totals'"), std::string::npos) << undo.err;
+  EXPECT_EQ(everything(), now);
+}
+
+TEST_P(TriggersTest, TheFixtureStatusLogIsUnchangedAfterFixAndUndo) {
+  load_fixture(200);
+  const std::vector<std::string> tables = {"characters", "humans", "character_log", "users", "chronicles"};
+  const auto before = content(tables);
+  const auto logged = count("character_log");
+  auto fix = cli({"scan", "--fix", "--json"});
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  const auto doc = nlohmann::json::parse(fix.out);
+  const std::string run = doc["run_id"];
+  EXPECT_GT(count("character_log"), logged);  // characters_log_status fired on the repaired statuses
+  auto undo = cli({"fix-undo", run});
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(content(tables), before);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dialects, TriggersTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& param_info) { return param_info.param; });
+
+// PostgreSQL only: what cannot be captured refuses the fix, changing nothing.
+class TriggersPostgresTest : public TriggersTest {};
+
+TEST_P(TriggersPostgresTest, PostgresTriggerActingOutsideTheDatabaseRefusesUnlessAllowed) {
+  exec(
+      "CREATE FUNCTION items_notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "PERFORM pg_notify('items', NEW.id::text); RETURN NULL; END $$");
+  exec("CREATE TRIGGER items_notify AFTER UPDATE ON items FOR EACH ROW EXECUTE FUNCTION items_notify()");
+  const auto before = everything();
+  auto refused = cli({"scan", "--fix"}, dir_.path());
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("trigger items_notify on 'items'"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("pg_notify"), std::string::npos) << refused.err;
+  EXPECT_EQ(everything(), before);
+
+  auto allowed = cli({"scan", "--fix", "--allow-triggers", "--json"}, dir_.path());
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.out << allowed.err;
+  const auto doc = nlohmann::json::parse(allowed.out);
+  const std::string run = doc["run_id"];
+  EXPECT_NE(doc["triggers_uncaptured"].dump().find("items_notify"), std::string::npos) << allowed.out;
+  EXPECT_EQ(scalar("SELECT count(*) FROM constraintctl_fix_runs WHERE run_id = '" + run +
+                   "' AND summary LIKE '%allowed without capture (--allow-triggers): trigger items_notify%'"),
+            1);
+  auto undo = cli({"fix-undo", run}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(everything(), before);  // what stayed in the database is undone all the same
+}
+
+TEST_P(TriggersPostgresTest, PostgresNoTriggerPrivilegeOnALoggedTableRefusesWithNothingChanged) {
+  const std::string role = "cc_trig_" + pgdb_->name();
+  DropRoleAtEnd drop{*pgdb_, role};
+  pgdb_->psql("CREATE ROLE " + role + " LOGIN NOSUPERUSER; GRANT CONNECT, TEMPORARY ON DATABASE \"" + pgdb_->name() +
+              "\" TO " + role);
+  // The role owns what it repairs, and may only insert into the log and update the counter.
+  pgdb_->psql("GRANT USAGE, CREATE ON SCHEMA public TO " + role + "; ALTER TABLE items OWNER TO " + role +
+              "; ALTER TABLE item_parts OWNER TO " + role + "; ALTER TABLE totals OWNER TO " + role +
+              "; ALTER TABLE stale OWNER TO " + role + "; ALTER TABLE counters OWNER TO " + role +
+              "; GRANT INSERT, SELECT ON event_log TO " + role);
+  const auto before = everything();
+  const std::string url = url_ + (url_.find('?') == std::string::npos ? "?" : "&") + "user=" + role;
+  auto refused = run_cli({"--db", url, "scan", "--fix"}, dir_.path());
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("event_log"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("Nothing was changed"), std::string::npos) << refused.err;
+  EXPECT_EQ(everything(), before);
+}
+
+TEST_P(TriggersPostgresTest, PostgresDynamicSqlIntoAnUnnamedTableRefusesWithNothingChanged) {
+  exec("CREATE TABLE hidden_log (item_id integer)");
+  exec(
+      "CREATE FUNCTION items_hidden() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "EXECUTE format('INSERT INTO %I VALUES ($1)', 'hidden' || '_log') USING NEW.id; RETURN NULL; END $$");
+  exec("CREATE TRIGGER items_hidden AFTER UPDATE ON items FOR EACH ROW EXECUTE FUNCTION items_hidden()");
+  const auto before = everything();
+  auto refused = cli({"scan", "--fix"}, dir_.path());
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("'hidden_log'"), std::string::npos) << refused.err;
+  EXPECT_EQ(everything(), before);
+  EXPECT_EQ(count("hidden_log"), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Postgres, TriggersPostgresTest, ::testing::Values("postgresql"),
+                         [](const auto& param_info) { return param_info.param; });
+
+}  // namespace
+}  // namespace cc::test

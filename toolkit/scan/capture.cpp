@@ -1,0 +1,415 @@
+#include "scan/capture.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "core/error.h"
+
+namespace cc::scan {
+namespace {
+
+using dialect::Connection;
+using dialect::Row;
+
+constexpr const char* kAudit = "constraintctl_audit";
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? sep : "") + parts[i];
+  return out;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Does `text` (lower case) name `name` (lower case) as a whole word?
+bool names(const std::string& text, const std::string& name) {
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; };
+  for (size_t at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
+    const bool before = at == 0 || !word(text[at - 1]);
+    const bool after = at + name.size() >= text.size() || !word(text[at + name.size()]);
+    if (before && after) return true;
+  }
+  return false;
+}
+
+// A table as the capture and its undo see it: its key (primary key, or a
+// row id that survives updates; none otherwise) and the columns an image holds.
+struct Shape {
+  const dialect::Dialect* d = nullptr;
+  model::TableName name;
+  std::string q;
+  dialect::TableInfo info;
+  std::vector<std::string> key;  // empty: rows are told apart by their content only
+  std::vector<std::string> data;
+  std::vector<std::string> types;
+
+  std::string type_of(const std::string& col) const {
+    if (d->is_row_id(col)) return "INTEGER";
+    const auto* c = info.find_column(col);
+    return c && !c->type.empty() ? c->type : "TEXT";
+  }
+  std::string key_json(std::string_view alias) const {
+    return key.empty() ? d->json_object({}) : d->key_json(alias, key);
+  }
+  std::string image(std::string_view alias) const { return d->row_json(alias, data, types); }
+  std::string key_match(const std::string& alias, const std::string& audit) const {
+    std::vector<std::string> parts;
+    for (const auto& c : key)
+      parts.push_back(d->column_ref(alias, c) + " = " + d->json_get(audit + ".row_key", c, type_of(c)));
+    return join(parts, " AND ");
+  }
+  std::string audit_of(const std::string& audit) const {
+    return audit + ".table_name = " + d->quote_string(name.name) + " AND " + audit +
+           ".table_schema = " + d->quote_string(name.schema);
+  }
+};
+
+Shape shape(Connection& db, const model::TableName& table) {
+  Shape s;
+  s.d = &db.dialect();
+  s.name = table;
+  s.q = s.d->quote_table(table);
+  s.info = db.inspect_table(table);
+  s.key = s.info.primary_key;
+  if (s.key.empty() && !s.info.row_id.empty() && s.d->capabilities().row_id_survives_updates) s.key = {s.info.row_id};
+  for (const auto& c : s.info.columns) {
+    if (c.generated) continue;
+    s.data.push_back(c.name);
+    s.types.push_back(s.type_of(c.name));
+  }
+  return s;
+}
+
+std::string id_key(const model::TableName& t, const std::string& key) {
+  return t.schema + '\x1f' + t.name + '\x1f' + key;
+}
+
+std::optional<std::string> text_or_null(const dialect::Value& v) {
+  if (std::holds_alternative<std::monostate>(v)) return std::nullopt;
+  return dialect::value_text(v);
+}
+
+}  // namespace
+
+TriggerCapture::TriggerCapture(Connection& db, const std::vector<model::TableName>& written) : db_(db) {
+  // Every table the fix may write: the repaired ones and, through foreign
+  // keys (cascades, SET NULL / SET DEFAULT, repointed references), every
+  // table referencing them, at any depth.
+  std::vector<model::TableName> queue = written;
+  std::set<std::string>& seen = known_;
+  for (const auto& t : queue) seen.insert(t.str());
+  for (size_t i = 0; i < queue.size(); ++i) {
+    const auto info = db.inspect_table(queue[i]);
+    for (const auto& ref : info.referrers) {
+      if (seen.insert(ref.table.str()).second) queue.push_back(ref.table);
+    }
+  }
+  // Their triggers, the tables those name, and the triggers of those in turn.
+  std::vector<std::string> all;
+  for (const auto& name : db.list_tables()) {
+    if (name.rfind("constraintctl_", 0) != 0) all.push_back(name);
+  }
+  std::set<std::string> captured;
+  for (size_t i = 0; i < queue.size(); ++i) {
+    for (const auto& src : db.trigger_sources(queue[i])) {
+      const std::string text = lower(src.text);
+      for (const auto& name : all) {
+        if (!names(text, lower(name))) continue;
+        if (captured.insert(name).second) tables_.push_back(model::TableName{name, ""});
+        if (seen.insert(model::TableName{name, ""}.str()).second) queue.push_back(model::TableName{name, ""});
+      }
+    }
+  }
+}
+
+void TriggerCapture::start() {
+  if (tables_.empty()) return;
+  std::vector<dialect::CaptureTable> specs;
+  for (const auto& t : tables_) {
+    auto s = std::make_shared<Shape>(shape(db_, t));
+    specs.push_back(dialect::CaptureTable{t, [s](std::string_view alias) { return s->key_json(alias); },
+                                          [s](std::string_view alias) { return s->image(alias); }});
+  }
+  db_.begin_change_capture(specs);
+  writes_before_ = db_.transaction_writes();
+  started_ = true;
+}
+
+std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std::int64_t& audited, bool allow,
+                                                  std::vector<std::string>& uncaptured) {
+  std::vector<TriggerEffect> effects;
+  if (!started_) return effects;
+  // Tables written that neither the fix nor any trigger it fires names.
+  if (writes_before_) {
+    std::map<std::string, std::int64_t> before(writes_before_->begin(), writes_before_->end());
+    std::vector<std::string> hidden;
+    for (const auto& [table, n] : db_.transaction_writes().value_or(*writes_before_)) {
+      if (n <= before[table] || known_.count(table) || table.rfind("constraintctl_", 0) == 0) continue;
+      hidden.push_back("'" + table + "'");
+    }
+    if (!hidden.empty()) {
+      const std::string why = "user triggers wrote rows of " + join(hidden, ", ") +
+                              ", which no trigger names (dynamic SQL?), so the capture did not record them";
+      if (!allow) {
+        throw Error(ExitCode::findings, "fix refused: " + why +
+                                            " and fix-undo could not reverse them.\nNothing was changed "
+                                            "(--allow-triggers goes ahead without recording them).");
+      }
+      uncaptured.push_back(why);
+    }
+  }
+  const auto& d = db_.dialect();
+  const std::string run = d.quote_string(run_id);
+  std::set<std::string> mine;  // rows the fix audited itself
+  db_.query(
+      std::string("SELECT table_name, table_schema, CAST(row_key AS TEXT) FROM ") + kAudit + " WHERE run_id = " + run,
+      [&](const Row& r) {
+        mine.insert(id_key({dialect::value_text(r[0]), dialect::value_text(r[1])}, dialect::value_text(r[2])));
+      });
+  struct Change {
+    std::int64_t seq;
+    model::TableName table;
+    std::string op;
+    std::optional<std::string> old_key, new_key;
+  };
+  std::vector<Change> changes;
+  db_.query(
+      "SELECT seq, table_name, table_schema, op, CAST(old_key AS TEXT), CAST(new_key AS TEXT) FROM cc_capture "
+      "ORDER BY seq",
+      [&](const Row& r) {
+        changes.push_back(Change{dialect::value_int(r[0]),
+                                 {dialect::value_text(r[1]), dialect::value_text(r[2])},
+                                 dialect::value_text(r[3]),
+                                 text_or_null(r[4]),
+                                 text_or_null(r[5])});
+      });
+  std::map<std::string, Shape> shapes;
+  auto shape_of = [&](const model::TableName& t) -> const Shape& {
+    auto it = shapes.find(t.str());
+    if (it == shapes.end()) it = shapes.emplace(t.str(), shape(db_, t)).first;
+    return it->second;
+  };
+  // What to write into the audit, in the order the changes happened.
+  struct Emit {
+    std::string action;  // trigger_insert | trigger_update | trigger_delete
+    model::TableName table;
+    std::int64_t before_seq = 0;  // its old_row and old_key
+    std::int64_t after_seq = 0;   // its new_row and new_key
+  };
+  std::vector<Emit> emits;
+  struct Life {
+    model::TableName table;
+    bool existed;
+    std::int64_t first_seq;
+    bool exists;
+    std::int64_t last_seq;
+  };
+  std::map<std::string, size_t> life_of;
+  std::vector<Life> lives;
+  std::set<std::string> refresh;  // tables with rows the fix audited that a trigger changed too
+  auto touch = [&](const model::TableName& t, const std::string& key, bool before, bool after, std::int64_t seq) {
+    const std::string id = id_key(t, key);
+    auto it = life_of.find(id);
+    if (it == life_of.end()) {
+      life_of.emplace(id, lives.size());
+      lives.push_back(Life{t, before, seq, after, seq});
+    } else {
+      lives[it->second].exists = after;
+      lives[it->second].last_seq = seq;
+    }
+  };
+  for (const auto& c : changes) {
+    const bool audited_old = c.old_key && mine.count(id_key(c.table, *c.old_key));
+    const bool audited_new = c.new_key && mine.count(id_key(c.table, *c.new_key));
+    if (audited_old || audited_new) {
+      refresh.insert(c.table.str());
+      continue;  // the fix's own audit row restores it
+    }
+    const Shape& s = shape_of(c.table);
+    if (s.key.empty()) {
+      // No key: each change on its own; undo deletes one equal row, inserts the old one.
+      if (c.op != "insert") emits.push_back(Emit{"trigger_delete", c.table, c.seq, 0});
+      if (c.op != "delete") emits.push_back(Emit{"trigger_insert", c.table, 0, c.seq});
+      continue;
+    }
+    if (c.op == "insert") {
+      touch(c.table, *c.new_key, false, true, c.seq);
+    } else if (c.op == "delete") {
+      touch(c.table, *c.old_key, true, false, c.seq);
+    } else if (*c.old_key == *c.new_key) {
+      touch(c.table, *c.old_key, true, true, c.seq);
+    } else {  // its key changed: the old row gone, a new one there
+      touch(c.table, *c.old_key, true, false, c.seq);
+      touch(c.table, *c.new_key, false, true, c.seq);
+    }
+  }
+  for (const auto& l : lives) {
+    if (l.existed && l.exists) emits.push_back(Emit{"trigger_update", l.table, l.first_seq, l.last_seq});
+    if (l.existed && !l.exists) emits.push_back(Emit{"trigger_delete", l.table, l.first_seq, 0});
+    if (!l.existed && l.exists) emits.push_back(Emit{"trigger_insert", l.table, 0, l.last_seq});
+  }
+  // Keyed rows in the order they were first touched, rows without a key in
+  // the order they changed: undo walks them backwards.
+  std::map<std::string, size_t> effect_of;
+  for (const auto& e : emits) {
+    const Shape& s = shape_of(e.table);
+    const std::string names_sql = d.quote_string(e.table.name) + ", " + d.quote_string(e.table.schema);
+    std::string sql = std::string("INSERT INTO ") + kAudit +
+                      " (run_id, table_name, table_schema, action, row_key, before_row, after_row) SELECT " + run +
+                      ", " + names_sql + ", " + d.quote_string(e.action) + ", ";
+    if (e.action == "trigger_update") {
+      sql += "cc_b.old_key, cc_b.old_row, cc_a.new_row FROM cc_capture AS cc_b, cc_capture AS cc_a WHERE cc_b.seq = " +
+             std::to_string(e.before_seq) + " AND cc_a.seq = " + std::to_string(e.after_seq) +
+             " AND NOT (cc_b.old_row = cc_a.new_row)";
+    } else if (e.action == "trigger_delete") {
+      sql +=
+          "cc_b.old_key, cc_b.old_row, NULL FROM cc_capture AS cc_b WHERE cc_b.seq = " + std::to_string(e.before_seq);
+    } else {  // the image of a row that was not there: its own after-image
+      sql += "cc_a.new_key, cc_a.new_row, cc_a.new_row FROM cc_capture AS cc_a WHERE cc_a.seq = " +
+             std::to_string(e.after_seq);
+    }
+    const auto n = db_.execute_count(sql);
+    if (n == 0) continue;
+    audited += n;
+    auto it = effect_of.find(s.name.str());
+    if (it == effect_of.end()) {
+      it = effect_of.emplace(s.name.str(), effects.size()).first;
+      effects.push_back(TriggerEffect{s.name.str(), 0, 0, 0});
+    }
+    auto& fx = effects[it->second];
+    (e.action == "trigger_insert" ? fx.inserted : e.action == "trigger_update" ? fx.updated : fx.deleted) += n;
+  }
+  // A row the fix audited and a trigger changed afterwards (a later table's
+  // repair firing it): its after-image is what the run finally left.
+  for (const auto& t : tables_) {
+    if (!refresh.count(t.str())) continue;
+    const Shape& s = shape_of(t);
+    if (s.key.empty()) continue;
+    const std::string rows = std::string(kAudit) + ".run_id = " + run + " AND " + s.audit_of(kAudit);
+    db_.execute(std::string("UPDATE ") + kAudit + " SET action = 'delete', after_row = NULL WHERE " + rows +
+                " AND action = 'update' AND NOT EXISTS (SELECT 1 FROM " + s.q + " AS cc_row WHERE " +
+                s.key_match("cc_row", kAudit) + ")");
+    db_.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + s.image("cc_row") + " FROM " + s.q +
+                " AS cc_row WHERE " + s.key_match("cc_row", kAudit) + ") WHERE " + rows +
+                " AND action IN ('update', 'set_null', 'set_default', 'repoint')");
+  }
+  db_.end_change_capture();
+  started_ = false;
+  return effects;
+}
+
+CapturedUndo check_captured(Connection& db, const std::string& run_id, bool force, std::int64_t& forced) {
+  CapturedUndo out;
+  const auto& d = db.dialect();
+  const std::string run = d.quote_string(run_id);
+  db.query(std::string("SELECT id, table_name, table_schema, action FROM ") + kAudit + " WHERE run_id = " + run +
+               " AND action IN ('trigger_insert', 'trigger_update', 'trigger_delete') ORDER BY id DESC",
+           [&](const Row& r) {
+             out.items.push_back(CapturedUndo::Item{dialect::value_int(r[0]),
+                                                    {dialect::value_text(r[1]), dialect::value_text(r[2])},
+                                                    dialect::value_text(r[3]),
+                                                    false});
+           });
+  std::map<std::string, Shape> shapes;
+  std::vector<std::string> changed;
+  for (auto& item : out.items) {
+    auto it = shapes.find(item.table.str());
+    if (it == shapes.end()) {
+      it = shapes.emplace(item.table.str(), shape(db, item.table)).first;
+      out.tables.push_back(item.table);
+    }
+    const Shape& s = it->second;
+    const std::string a =
+        "(SELECT * FROM " + std::string(kAudit) + " WHERE id = " + std::to_string(item.id) + ") AS cc_a";
+    std::string sql;
+    if (item.action == "trigger_delete") {
+      if (s.key.empty()) continue;  // an equal row may well be there: put back one more
+      sql = "SELECT CAST(cc_a.row_key AS TEXT) FROM " + a + " WHERE EXISTS (SELECT 1 FROM " + s.q +
+            " AS cc_row WHERE " + s.key_match("cc_row", "cc_a") + ")";
+    } else {
+      const std::string same = s.image("cc_row") + " = cc_a.after_row";
+      sql = "SELECT CAST(cc_a.row_key AS TEXT) FROM " + a + " WHERE NOT EXISTS (SELECT 1 FROM " + s.q +
+            " AS cc_row WHERE " + (s.key.empty() ? same : s.key_match("cc_row", "cc_a") + " AND " + same) + ")";
+    }
+    db.query(sql, [&](const Row& r) {
+      const std::string what = item.action == "trigger_insert"   ? "inserted by a trigger of the run"
+                               : item.action == "trigger_update" ? "updated by a trigger of the run"
+                                                                 : "deleted by a trigger of the run";
+      changed.push_back("'" + item.table.str() + "' " +
+                        (s.key.empty() ? std::string("row") : dialect::value_text(r[0])) + " (" + what +
+                        ", changed since)");
+      // Forced: a row a trigger deleted whose key is taken again, or one it
+      // inserted that is no longer as it left it, stays as it is now.
+      item.skip = item.action != "trigger_update";
+    });
+  }
+  if (!changed.empty() && !force) {
+    if (changed.size() > 5) changed.resize(5);
+    throw Error(ExitCode::findings, "fix run '" + run_id +
+                                        "': rows its triggers wrote changed again since the run, so undo would "
+                                        "overwrite newer data; nothing was changed (--force undoes the rest "
+                                        "anyway). Rows: " +
+                                        join(changed, ", "));
+  }
+  forced += static_cast<std::int64_t>(changed.size());
+  return out;
+}
+
+std::int64_t undo_captured(Connection& db, const std::string& run_id, const CapturedUndo& undo) {
+  (void)run_id;
+  const auto& d = db.dialect();
+  std::map<std::string, Shape> shapes;
+  std::int64_t written = 0;
+  for (const auto& item : undo.items) {
+    if (item.skip) continue;
+    auto it = shapes.find(item.table.str());
+    if (it == shapes.end()) it = shapes.emplace(item.table.str(), shape(db, item.table)).first;
+    const Shape& s = it->second;
+    const std::string id = std::to_string(item.id);
+    const std::string one = std::string(kAudit) + " AS cc_a WHERE cc_a.id = " + id;
+    if (item.action == "trigger_insert") {
+      if (s.key.empty()) {
+        written += db.execute_count(d.delete_one_row(
+            s.q, s.image("cc_row") + " = (SELECT after_row FROM " + kAudit + " WHERE id = " + id + ")"));
+      } else {
+        written += db.execute_count("DELETE FROM " + s.q + " WHERE EXISTS (SELECT 1 FROM " + one + " AND " +
+                                    s.key_match(s.q, "cc_a") + ")");
+      }
+    } else if (item.action == "trigger_delete") {
+      std::vector<std::string> cols, values;
+      for (const auto& c : s.data) {
+        if (std::find(s.key.begin(), s.key.end(), c) != s.key.end() && d.is_row_id(c)) continue;
+        cols.push_back(d.quote_ident(c));
+        values.push_back(d.json_get("cc_a.before_row", c, s.type_of(c)));
+      }
+      if (s.key.size() == 1 && d.is_row_id(s.key[0])) {
+        cols.push_back(s.key[0]);
+        values.push_back(d.json_get("cc_a.row_key", s.key[0], "INTEGER"));
+      }
+      written += db.execute_count("INSERT INTO " + s.q + " (" + join(cols, ", ") + ")" + d.insert_keeping_identity() +
+                                  " SELECT " + join(values, ", ") + " FROM " + one);
+    } else {
+      std::vector<std::string> sets;
+      for (const auto& c : s.data) {
+        if (std::find(s.key.begin(), s.key.end(), c) != s.key.end()) continue;
+        if (const auto* info = s.info.find_column(c); info && info->identity_always) continue;
+        sets.push_back(d.quote_ident(c) + " = CASE WHEN " + d.json_member_same("cc_a.before_row", "cc_a.after_row", c) +
+                       " THEN " + s.q + "." + d.quote_ident(c) + " ELSE " +
+                       d.json_get("cc_a.before_row", c, s.type_of(c)) + " END");
+      }
+      if (sets.empty()) continue;
+      written += db.execute_count("UPDATE " + s.q + " SET " + join(sets, ", ") + " FROM " + one + " AND " +
+                                  s.key_match(s.q, "cc_a"));
+    }
+  }
+  return written;
+}
+
+}  // namespace cc::scan
