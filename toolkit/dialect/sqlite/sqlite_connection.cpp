@@ -419,6 +419,7 @@ class SqliteConnection final : public SociConnection {
       }
       info.constraints.push_back(std::move(c));
     }
+    std::vector<size_t> newer;  // unique indexes not in the cached sqlite_schema
     query(detail::substitute(kUniqueIndexes, lit), [&](const Row& r) {
       if (value_text(r[1]) != "c") return;  // 'u' and 'pk' come from the table text above
       ExistingConstraint c;
@@ -426,9 +427,20 @@ class SqliteConnection final : public SociConnection {
       c.name = value_text(r[0]);
       if (const auto it = objects.find(ascii_lower(c.name)); it != objects.end() && it->second.type == "index")
         c.definition = it->second.sql;
+      else
+        newer.push_back(info.constraints.size());
       c.columns = detail::split_unit(value_text(r[2]));
       info.constraints.push_back(std::move(c));
     });
+    // Outside a transaction another connection may commit between the
+    // cached read of sqlite_schema and the pragma: an index it just created
+    // is read from sqlite_schema itself (never left without its text, which
+    // would look like a different constraint of that name).
+    for (const size_t i : newer) {
+      query("SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = " +
+                dialect().quote_string(info.constraints[i].name),
+            [&](const Row& r) { info.constraints[i].definition = value_text(r[0]); });
+    }
     query(detail::substitute(kForeignKeys, lit), [&](const Row& r) {
       ExistingConstraint c;
       c.kind = ExistingConstraint::Kind::foreign_key;
@@ -455,7 +467,10 @@ class SqliteConnection final : public SociConnection {
     std::int64_t version = -1;
     query("PRAGMA schema_version", [&](const Row& r) { version = value_int(r[0]); });
     const std::int64_t changes = sqlite_api::sqlite3_total_changes(db_);
-    if (version != schema_objects_version_ || changes != schema_objects_changes_) {
+    // Outside a transaction another connection may commit between the two
+    // statements: the copy is kept under a version read on both sides of it.
+    for (int attempt = 0; attempt < 3 && (version != schema_objects_version_ || changes != schema_objects_changes_);
+         ++attempt) {
       schema_objects_.clear();
       query(kSchemaObjects, [&](const Row& r) {
         SchemaObject o;
@@ -463,8 +478,11 @@ class SqliteConnection final : public SociConnection {
         if (std::holds_alternative<std::string>(r[2])) o.sql = std::get<std::string>(r[2]);
         schema_objects_.emplace(ascii_lower(value_text(r[1])), std::move(o));
       });
-      schema_objects_version_ = version;
+      std::int64_t after = -1;
+      query("PRAGMA schema_version", [&](const Row& r) { after = value_int(r[0]); });
+      schema_objects_version_ = after == version ? version : -1;
       schema_objects_changes_ = changes;
+      version = after;
     }
     return schema_objects_;
   }
