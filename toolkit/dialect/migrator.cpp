@@ -180,6 +180,20 @@ std::vector<ProgressRow> read_progress(Connection& db) {
   return out;
 }
 
+ProgressKey progress_key(const Work& work) {
+  ProgressKey k;
+  if (work.migration) {
+    k.direction = work.up ? "up" : "down";
+    k.version = work.migration->version;
+    k.name = work.migration->name;
+    k.checksum = work.migration->checksum;
+  } else if (!work.event.empty()) {
+    k.direction = k.name = work.event;
+    k.version = work.event_version;
+  }
+  return k;
+}
+
 std::string forget_progress(const Dialect& d, int version, const std::string& direction) {
   return std::string("DELETE FROM ") + kProgressTable + " WHERE version = " + std::to_string(version) +
          " AND direction = " + d.quote_string(direction);

@@ -181,6 +181,14 @@ std::map<std::string, AdoptedRow> adopted(Connection& db);
 std::string adopt_record(const Dialect& d, const migrate::ConstraintDef& def, const ExistingConstraint& existing);
 // Every row of constraintctl_progress (empty when the table does not exist).
 std::vector<ProgressRow> read_progress(Connection& db);
+// The key of a run's constraintctl_progress row: the migration's version,
+// direction ("up" | "down"), name and checksum, or the event of a run without
+// a migration ("restore_checks"). direction is "" when the work has neither.
+struct ProgressKey {
+  std::string direction, name, checksum;
+  int version = 0;
+};
+ProgressKey progress_key(const Work& work);
 // The statement that forgets the progress of (version, direction).
 std::string forget_progress(const Dialect& d, int version, const std::string& direction);
 // The statement that forgets the intents of `names` ("" when names is empty).

@@ -355,17 +355,7 @@ class PostgresMigrator final : public Migrator {
     // The run's progress row (see kProgressTable): its key, and its removal
     // with the history row (a rerun that finishes an interrupted run removes
     // that run's row too).
-    std::string progress_direction, progress_name, progress_checksum;
-    int progress_version = 0;
-    if (work.migration) {
-      progress_direction = work.up ? "up" : "down";
-      progress_version = work.migration->version;
-      progress_name = work.migration->name;
-      progress_checksum = work.migration->checksum;
-    } else if (!work.event.empty()) {
-      progress_direction = progress_name = work.event;
-      progress_version = work.event_version;
-    }
+    const auto [progress_direction, progress_name, progress_checksum, progress_version] = detail::progress_key(work);
     if (!progress_direction.empty()) {
       record.push_back({detail::forget_progress(d, progress_version, progress_direction), "",
                         "the run is complete: no longer in progress", "history", false, ""});

@@ -163,17 +163,7 @@ class SqliteMigrator final : public Migrator {
     lock_warnings_.clear();
     // The run's progress row: its key, and whether an interrupted run of
     // the same work left one (this run resumes it).
-    std::string progress_direction, progress_name, progress_checksum;
-    int progress_version = 0;
-    if (work.migration) {
-      progress_direction = work.up ? "up" : "down";
-      progress_version = work.migration->version;
-      progress_name = work.migration->name;
-      progress_checksum = work.migration->checksum;
-    } else if (!work.event.empty()) {
-      progress_direction = progress_name = work.event;
-      progress_version = work.event_version;
-    }
+    const auto [progress_direction, progress_name, progress_checksum, progress_version] = detail::progress_key(work);
     bool resuming = false;
     for (const auto& row : detail::read_progress(db_))
       resuming = resuming || (row.version == progress_version && row.direction == progress_direction);
