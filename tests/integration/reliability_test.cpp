@@ -80,8 +80,8 @@ TEST_P(CrashTest, KillAtEveryStepOfApplyLeavesBeforeOrAfter) {
   const auto before = state();
   std::vector<std::string> points;
   if (pg()) {
-    points = {"kill@pg-after-index-builds", "kill@pg-exclusive-step#1", "kill@before-commit", "kill@pg-exclusive-step#3",
-              "kill@pg-validated#1", "kill@pg-validated#3"};
+    points = {"kill@pg-after-index-builds", "kill@pg-exclusive-step#1", "kill@before-commit",
+              "kill@pg-exclusive-step#3",   "kill@pg-validated#1",      "kill@pg-validated#3"};
   } else {
     for (int k = 1; k <= 70; k += 3) points.push_back("kill@sqlite-statement#" + std::to_string(k));
     points.push_back("kill@before-commit");
