@@ -74,10 +74,15 @@ constexpr const char* kTriggerSources =
     "p.oid::regprocedure::text FROM pg_trigger tg JOIN pg_proc p ON p.oid = tg.tgfoid "
     "JOIN pg_language l ON l.oid = p.prolang WHERE tg.tgrelid = %s::regclass AND NOT tg.tgisinternal "
     "AND tg.tgenabled <> 'D' AND " CC_NOT_CAPTURING " ORDER BY tg.tgname";
+// Per table, a partition's writes counted under the partitioned table at the
+// root of its tree (the capture records rows there: a row trigger on a
+// partitioned table fires for the rows of every partition).
 constexpr const char* kTransactionWrites =
-    "SELECT CASE WHEN schemaname = current_schema() THEN relname ELSE schemaname || '.' || relname END, "
-    "n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_xact_user_tables WHERE schemaname NOT LIKE 'pg\\_temp\\_%' "
-    "ORDER BY 1";
+    "SELECT CASE WHEN n.nspname = current_schema() THEN c.relname ELSE n.nspname || '.' || c.relname END, "
+    "sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::bigint FROM pg_stat_xact_user_tables s "
+    "JOIN pg_class c ON c.oid = coalesce(pg_partition_root(s.relid), s.relid) "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE s.schemaname NOT LIKE 'pg\\_temp\\_%' "
+    "GROUP BY 1 ORDER BY 1";
 constexpr const char* kConstraints =
     "SELECT r.ord, c.conname, c.contype, pg_get_constraintdef(c.oid, true), c.convalidated, "
     "coalesce(ix.indisvalid AND ix.indisready, true), "
