@@ -208,6 +208,34 @@ TEST_P(TriggersPostgresTest, PostgresTriggerActingOutsideTheDatabaseRefusesUnles
   EXPECT_EQ(everything(), before);  // what stayed in the database is undone all the same
 }
 
+// TRUNCATE fires no row-level trigger and counts no deleted row, so neither the capture nor the
+// write counts would see what it empties: the fix refuses, and a column merely named like it does not.
+TEST_P(TriggersPostgresTest, PostgresTriggerThatTruncatesRefusesWithNothingChanged) {
+  exec("ALTER TABLE stale ADD COLUMN truncated_at text");
+  exec(
+      "CREATE FUNCTION items_truncate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "UPDATE stale SET truncated_at = 'never' WHERE false; TRUNCATE event_log; RETURN NULL; END $$");
+  exec("CREATE TRIGGER items_truncate AFTER UPDATE ON items FOR EACH ROW EXECUTE FUNCTION items_truncate()");
+  const auto before = everything();
+  auto refused = cli({"scan", "--fix"}, dir_.path());
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("trigger items_truncate on 'items'"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("TRUNCATE"), std::string::npos) << refused.err;
+  EXPECT_EQ(everything(), before);
+  EXPECT_EQ(count("event_log"), 2);
+
+  exec(
+      "CREATE OR REPLACE FUNCTION items_truncate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "UPDATE stale SET truncated_at = 'now' WHERE item_id = NEW.id; RETURN NULL; END $$");
+  auto fixed = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.out << fixed.err;
+  const auto doc = nlohmann::json::parse(fixed.out);
+  const std::string run = doc["run_id"];
+  auto undo = cli({"fix-undo", run}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(everything(), before);
+}
+
 TEST_P(TriggersPostgresTest, PostgresNoTriggerPrivilegeOnALoggedTableRefusesWithNothingChanged) {
   const std::string role = "cc_trig_" + pgdb_->name();
   DropRoleAtEnd drop{*pgdb_, role};
