@@ -506,7 +506,8 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
       }
       std::cout << "fixed      " << changed << " updates, " << deleted << " deletes (run " << fixed.run_id
                 << "; undo with constraintctl fix-undo " << fixed.run_id << ")\n";
-      for (const auto& u : fixed.uncaptured) std::cout << "  NOT audited (--allow-triggers): " << text::terminal_safe(u) << "\n";
+      for (const auto& u : fixed.uncaptured)
+        std::cout << "  NOT audited (--allow-triggers): " << text::terminal_safe(u) << "\n";
     }
   };
   if (options.fix && !fix_inside) repair();
