@@ -215,5 +215,71 @@ TEST_P(FkActionsTest, TriggersAreListedOrRefusedAndNeverFireInUndo) {
 INSTANTIATE_TEST_SUITE_P(Dialects, FkActionsTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& param_info) { return param_info.param; });
 
+// A repair that rewrites a key: the primary key by which the audit names the rows, or a column
+// other rows reference (ON UPDATE CASCADE / SET NULL would change them outside the audit, NO
+// ACTION would refuse). Refused before anything changes, in the scan's warning and the fix alike;
+// a referenced column whose changed rows nobody references is repaired and undone exactly.
+class KeyRewriteTest : public DialectTest {
+ protected:
+  void SetUp() override {
+    DialectTest::SetUp();
+    if (IsSkipped()) return;
+    exec("CREATE TABLE codes (code text PRIMARY KEY, label text)");
+    exec("CREATE TABLE tags (id integer PRIMARY KEY, tag text NOT NULL UNIQUE)");
+    exec(
+        "CREATE TABLE items (id integer PRIMARY KEY, code text REFERENCES codes (code) ON UPDATE CASCADE, tag text "
+        "REFERENCES tags (tag) ON UPDATE SET NULL)");
+    exec("INSERT INTO codes VALUES ('abcd', 'long'), ('xy', 'ok'), ('pqrst', 'long too')");
+    exec("INSERT INTO tags VALUES (1, 'alpha'), (2, 'be'), (3, 'gammas')");
+    exec("INSERT INTO items VALUES (1, 'abcd', 'be'), (2, 'xy', 'be'), (3, 'pqrst', NULL)");
+  }
+  std::string everything() const { return content({"codes", "tags", "items"}); }
+  void declare(const std::string& table, const std::string& column) {
+    write_file(dir_ / ("schema/" + table + ".toml"), "table = \"" + table + "\"\n[[check]]\nname = \"" + table +
+                                                         "_short\"\nexpr = \"length(" + column +
+                                                         ") <= 3\"\nrepair = { policy = \"set_expr\", column = \"" +
+                                                         column + "\", expr = \"substr(" + column + ", 1, 3)\" }\n");
+  }
+};
+
+TEST_P(KeyRewriteTest, RepairRewritingThePrimaryKeyIsRefusedWithNothingChanged) {
+  declare("codes", "code");
+  const auto before = everything();
+  auto scan = cli({"scan"}, dir_.path());
+  EXPECT_EQ(scan.exit_code, 1) << scan.out << scan.err;
+  EXPECT_NE(scan.out.find("part of the primary key"), std::string::npos) << scan.out;
+  auto dry = cli({"scan", "--fix", "--dry-run"}, dir_.path());
+  EXPECT_EQ(dry.exit_code, 1) << dry.out << dry.err;
+  auto fix = cli({"scan", "--fix"}, dir_.path());
+  EXPECT_EQ(fix.exit_code, 1) << fix.out << fix.err;
+  EXPECT_NE(fix.err.find("codes_short"), std::string::npos) << fix.err;
+  EXPECT_NE(fix.err.find("column 'code' is part of the primary key"), std::string::npos) << fix.err;
+  EXPECT_NE(fix.err.find("Nothing was changed"), std::string::npos) << fix.err;
+  EXPECT_EQ(everything(), before);
+}
+
+TEST_P(KeyRewriteTest, RepairRewritingAReferencedColumnIsRefusedWhileRowsPointAtIt) {
+  declare("tags", "tag");
+  exec("UPDATE items SET tag = 'gammas' WHERE id = 3");  // a row points at the row the repair would change
+  const auto before = everything();
+  auto fix = cli({"scan", "--fix"}, dir_.path());
+  EXPECT_EQ(fix.exit_code, 1) << fix.out << fix.err;
+  EXPECT_NE(fix.err.find("referenced by a foreign key of 'items' (1 of its rows"), std::string::npos) << fix.err;
+  EXPECT_EQ(everything(), before);
+
+  exec("UPDATE items SET tag = 'be' WHERE id = 3");  // now nothing references 'gammas'
+  const auto unreferenced = everything();
+  auto fixed = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.out << fixed.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM tags WHERE tag = 'gam'"), 1);
+  const auto doc = nlohmann::json::parse(fixed.out);
+  auto undo = cli({"fix-undo", doc["run_id"].get<std::string>()}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(everything(), unreferenced);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dialects, KeyRewriteTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& param_info) { return param_info.param; });
+
 }  // namespace
 }  // namespace cc::test

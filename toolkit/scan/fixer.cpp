@@ -586,6 +586,12 @@ std::string suggested_policy(const model::Check& c, const model::Repair& r, cons
   const auto* col = t.info.find_column(repair_target(c, r));
   std::vector<std::string> out;
   if (col && col->generated) return "delete, or report and repair the columns it is computed from";
+  bool keyed = false;  // a key column, or one other rows reference: no rewrite is offered
+  for (const auto& k : t.info.primary_key) keyed = keyed || t.info.same_name(k, repair_target(c, r));
+  for (const auto& ref : t.info.referrers) {
+    for (const auto& pc : ref.parent_columns) keyed = keyed || t.info.same_name(pc, repair_target(c, r));
+  }
+  if (keyed) return "delete (its referencing rows follow their foreign keys' ON DELETE, audited), or report";
   if (r.policy != model::RepairPolicy::clamp && c.structured() && (c.min || c.max)) out.push_back("clamp");
   if (r.policy != model::RepairPolicy::set_default && col && !col->default_sql.empty()) out.push_back("set_default");
   if (r.policy != model::RepairPolicy::set_value) out.push_back("set with a value the table accepts");
@@ -655,6 +661,29 @@ std::string repair_refusal(Connection& db, const TableCtx& t, const model::Check
   const auto* col = t.info.find_column(target);
   if (!col) return "";  // reported by the schema validation
   if (auto why = catalog_repair_refusal(c, r, t.info); !why.empty()) return why;
+  // A referenced column: rewriting it would make the database cascade, null
+  // or refuse in the referencing tables, which the repair's audit does not
+  // follow. Refused when some referencing row points at a row it changes.
+  for (const auto& ref : t.info.referrers) {
+    bool hit = false;
+    for (const auto& pc : ref.parent_columns) hit = hit || t.info.same_name(pc, target);
+    if (!hit) continue;
+    std::vector<std::string> match;
+    for (size_t i = 0; i < ref.columns.size() && i < ref.parent_columns.size(); ++i)
+      match.push_back(d.column_ref("cc_p", ref.parent_columns[i]) + " = " + d.column_ref("cc_c", ref.columns[i]));
+    std::int64_t n = 0;
+    try {
+      n = scalar(db, "SELECT count(*) FROM " + d.quote_table(ref.table) + " AS cc_c WHERE EXISTS (SELECT 1 FROM " +
+                         t.q + " AS cc_p WHERE " + join(match, " AND ") + " AND NOT (" + check_predicate(c, d) + "))");
+    } catch (const DatabaseError&) {
+      n = 1;  // could not be counted here: refused rather than risk what the database would do to them
+    }
+    if (n > 0)
+      return "column '" + target + "' is referenced by a foreign key of '" + ref.table.str() + "' (" +
+             std::to_string(n) +
+             " of its rows point at rows this repair would change): rewriting it would change, "
+             "orphan or be refused for those rows, outside what the fix audits";
+  }
   std::string value;
   switch (r.policy) {
     case model::RepairPolicy::set_null: value = "NULL"; break;
