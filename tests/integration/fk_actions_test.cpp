@@ -7,6 +7,8 @@
 // has the triggers' effects in detail).
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
@@ -213,6 +215,88 @@ TEST_P(FkActionsTest, TriggersAreListedOrRefusedAndNeverFireInUndo) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, FkActionsTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& param_info) { return param_info.param; });
+
+// A child reached by two paths, one deleting it and one setting it NULL (two foreign keys to the
+// repaired table, and a grandchild that also references it directly): it is audited as deleted,
+// once, and fix-undo puts every table back exactly, parents before children whatever order the
+// audit met the tables in (on SQLite the grandchild is declared first, so its rows are met first).
+// A DEFERRABLE INITIALLY DEFERRED foreign key (NO ACTION) would let the delete through and refuse
+// the COMMIT: the fix refuses the repair instead, its dry run too, with nothing changed, and
+// repairs the rest of the run with --skip-refused.
+class FkDeferredTest : public DialectTest {};
+
+TEST_P(FkDeferredTest, DeferredReferenceRefusesTheRepairAndTheDryRunSaysSo) {
+  exec("CREATE TABLE p (id integer PRIMARY KEY, age integer)");
+  exec("CREATE TABLE c (id integer PRIMARY KEY, pid integer REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED)");
+  exec("CREATE TABLE other (id integer PRIMARY KEY, n integer)");
+  exec("INSERT INTO p VALUES (1, 1), (2, -1), (3, 5)");
+  exec("INSERT INTO c VALUES (10, 2), (11, 3)");
+  exec("INSERT INTO other VALUES (1, -4)");
+  write_file(dir_ / "schema/p.toml",
+             "table = \"p\"\n[[check]]\nname = \"p_age_nonneg\"\ncolumn = \"age\"\nmin = 0\nrepair = \"delete\"\n");
+  write_file(dir_ / "schema/other.toml",
+             "table = \"other\"\n[[check]]\nname = \"other_n_nonneg\"\ncolumn = \"n\"\nmin = 0\nrepair = \"clamp\"\n");
+  const auto before = content({"p", "c", "other"});
+  auto dry = cli({"scan", "--fix", "--dry-run"}, dir_.path());
+  EXPECT_EQ(dry.exit_code, 1) << dry.out << dry.err;
+  auto fix = cli({"scan", "--fix"}, dir_.path());
+  EXPECT_EQ(fix.exit_code, 1) << fix.out << fix.err;
+  EXPECT_NE(fix.err.find("p_age_nonneg"), std::string::npos) << fix.err;
+  EXPECT_EQ(fix.err.find("SQLSTATE"), std::string::npos) << fix.err;  // a refusal, not a driver error
+  EXPECT_EQ(content({"p", "c", "other"}), before);
+  auto rest = cli({"scan", "--fix", "--skip-refused"}, dir_.path());
+  EXPECT_EQ(rest.exit_code, 1) << rest.out << rest.err;  // p still violates
+  EXPECT_EQ(scalar("SELECT n FROM other WHERE id = 1"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM p"), 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dialects, FkDeferredTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& param_info) { return param_info.param; });
+
+class FkDiamondTest : public DialectTest {};
+
+TEST_P(FkDiamondTest, CascadeAndSetNullPathsToOneChildAreUndoneExactly) {
+  exec("CREATE TABLE p (id integer PRIMARY KEY, name text, age integer)");
+  if (!pg()) {
+    exec(
+        "CREATE TABLE g (id integer PRIMARY KEY, cid integer REFERENCES c (id) ON DELETE SET NULL, via integer "
+        "REFERENCES p (id) ON DELETE CASCADE)");
+  }
+  exec(
+      "CREATE TABLE c (id integer PRIMARY KEY, p1 integer REFERENCES p (id) ON DELETE CASCADE, p2 integer REFERENCES "
+      "p (id) ON DELETE SET NULL, note text)");
+  if (pg()) {
+    exec("CREATE TABLE g (id integer PRIMARY KEY, cid integer, via integer REFERENCES p (id) ON DELETE CASCADE)");
+    exec("ALTER TABLE g ADD FOREIGN KEY (cid) REFERENCES c (id) ON DELETE SET NULL");
+  }
+  exec("INSERT INTO p VALUES (1, 'a', 1), (2, 'b', -1), (3, 'c', 5), (4, 'd', -9)");
+  exec(
+      "INSERT INTO c VALUES (10, 1, 2, 'set null'), (11, 2, 1, 'cascade'), (12, 2, 2, 'both'), (13, 4, 2, 'both'), "
+      "(14, 3, NULL, 'kept')");
+  exec("INSERT INTO g VALUES (100, 10, NULL), (101, 11, NULL), (102, 12, 3), (103, 14, 2), (104, 13, 4)");
+  write_file(dir_ / "schema/p.toml",
+             "table = \"p\"\n[[check]]\nname = \"p_age_nonneg\"\ncolumn = \"age\"\nmin = 0\n"
+             "repair = { policy = \"delete\", allow_cascade = true }\n");
+  const auto before = content({"p", "c", "g"});
+  auto fix = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  const auto doc = nlohmann::json::parse(fix.out);
+  std::map<std::string, std::int64_t> children;
+  for (const auto& c : doc["children"])
+    children[c["table"].get<std::string>() + " " + c["action"].get<std::string>()] = c["rows"];
+  EXPECT_EQ(children["c cascade"], 3);   // 11, 12 and 13: deleted, though 12 and 13 are also on a SET NULL path
+  EXPECT_EQ(children["c set_null"], 1);  // 10
+  EXPECT_EQ(children["g cascade"], 2);   // 103, 104
+  EXPECT_EQ(children["g set_null"], 2);  // 101, 102
+  EXPECT_EQ(scalar("SELECT count(*) FROM c"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM g WHERE cid IS NULL"), 2);
+  auto undo = cli({"fix-undo", doc["run_id"].get<std::string>()}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(content({"p", "c", "g"}), before);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dialects, FkDiamondTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& param_info) { return param_info.param; });
 
 // A repair that rewrites a key: the primary key by which the audit names the rows, or a column

@@ -246,13 +246,14 @@ std::string trigger_summary(const FixReport& report) {
 }
 
 void count_child(FixReport& report, const model::TableName& table, const std::string& action, std::int64_t n) {
-  for (auto& c : report.children) {
-    if (c.table == table.str() && c.action == action) {
-      c.rows += n;
+  for (auto it = report.children.begin(); it != report.children.end(); ++it) {
+    if (it->table == table.str() && it->action == action) {
+      it->rows += n;
+      if (it->rows <= 0) report.children.erase(it);
       return;
     }
   }
-  report.children.push_back(ChildChange{table.str(), action, n});
+  if (n > 0) report.children.push_back(ChildChange{table.str(), action, n});
 }
 
 // What the foreign keys' ON DELETE actions do when the rows of `t` matching
@@ -319,14 +320,29 @@ std::int64_t audit_fk_actions(Connection& db, const TableCtx& t, const std::stri
                                     " AND " + seen + d.lock_rows("cc_row"));
     audited += n;
     if (action == "cascade") {
-      walk.report.cascaded += n;
+      // A row an earlier path set to NULL / DEFAULT is deleted by this one
+      // (a child of two doomed rows, or of one through two foreign keys): it
+      // is audited as deleted, its before-image the original row, and its own
+      // children follow it below.
+      std::int64_t moved = 0;
+      for (const char* earlier : {"set_null", "set_default"}) {
+        const auto k =
+            db.execute_count(std::string("UPDATE ") + kAudit + " SET action = 'cascade', after_row = NULL WHERE " +
+                             kAudit + ".run_id = " + d.quote_string(walk.run_id) + " AND " + child.audit_of(kAudit) +
+                             " AND " + kAudit + ".action = '" + earlier + "' AND EXISTS (SELECT 1 FROM " + child.q +
+                             " AS cc_row WHERE " + child.key_match("cc_row", kAudit) + " AND " + cond + ")");
+        if (k > 0) count_child(walk.report, ref.table, earlier, -k);
+        moved += k;
+      }
+      walk.report.cascaded += n + moved;
+      count_child(walk.report, ref.table, action, n + moved);
       audited += audit_fk_actions(db, child, cond, walk);  // its own children go with it
     } else {
       bool known = false;
       for (const auto& s : walk.set_tables) known = known || s.str() == ref.table.str();
       if (!known) walk.set_tables.push_back(ref.table);
+      count_child(walk.report, ref.table, action, n);
     }
-    count_child(walk.report, ref.table, action, n);
   }
   walk.path.pop_back();
   return audited;
@@ -1253,6 +1269,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
   std::vector<std::string> refused_tables;
   bool fresh = true;
   auto body = [&] {
+    for (const auto& sql : d.immediate_constraints()) db.execute(sql);  // a deferred foreign key refuses a statement
     fresh = data_version() == version_before;
     if (!fresh) {
       for (auto& w : work) w.scan_keys = nullptr;  // another connection committed since the scan
@@ -1293,6 +1310,21 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
       dialect::Savepoint table_work(db, "cc_fix_table");
       try {
         const std::string keys = fix_table(db, w, options, report.run_id, report);
+        if (const auto pending = db.deferred_violations(); pending > 0) {
+          std::vector<std::string> deferred;
+          for (const auto& ref : db.inspect_table(w.spec->name).referrers) {
+            if (ref.on_delete == "NO ACTION" || ref.on_delete == "RESTRICT")
+              deferred.push_back("'" + ref.table.str() + "'");
+          }
+          std::vector<std::string> rules;
+          for (const auto* c : w.checks) rules.push_back(c->name);
+          for (const auto* u : w.uniques) rules.push_back(u->name);
+          throw RepairRefused(join(rules, ", ") + ": the repairs of table '" + w.spec->name.str() + "' leave " +
+                              std::to_string(pending) + " reference(s) to rows they delete or change" +
+                              (deferred.empty() ? std::string() : " (from " + join(deferred, ", ") + ")") +
+                              ", through a deferred foreign key: the database would refuse the COMMIT. Repair or "
+                              "delete the referencing rows first, or report these rows");
+        }
         table_work.release();
         if (!keys.empty()) worked_keys[w.spec->name.str()] = keys;
       } catch (const RepairRefused& e) {
@@ -1339,6 +1371,41 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
   }
   in_write_transaction(db, "before-commit", body);
   return report;
+}
+
+// `tables` reordered so that a table comes after every other one of them it
+// references (rows are re-inserted parents first, whatever order the audit
+// met them in); among tables free to go, and in a cycle, the given order.
+std::vector<model::TableName> parents_first(Connection& db, const std::vector<model::TableName>& tables) {
+  std::vector<std::vector<size_t>> after(tables.size());  // after[i]: tables referencing tables[i]
+  std::vector<size_t> waiting(tables.size(), 0);
+  for (size_t i = 0; i < tables.size(); ++i) {
+    for (const auto& ref : db.inspect_table(tables[i]).referrers) {
+      for (size_t j = 0; j < tables.size(); ++j) {
+        if (j == i || ref.table.str() != tables[j].str()) continue;
+        if (std::find(after[i].begin(), after[i].end(), j) != after[i].end()) continue;
+        after[i].push_back(j);
+        ++waiting[j];
+      }
+    }
+  }
+  std::vector<model::TableName> out;
+  std::vector<bool> done(tables.size(), false);
+  while (out.size() < tables.size()) {
+    size_t pick = tables.size();
+    for (size_t i = 0; i < tables.size() && pick == tables.size(); ++i) {
+      if (!done[i] && waiting[i] == 0) pick = i;
+    }
+    for (size_t i = 0; i < tables.size() && pick == tables.size(); ++i) {
+      if (!done[i]) pick = i;  // a cycle: the audit's order
+    }
+    done[pick] = true;
+    out.push_back(tables[pick]);
+    for (size_t j : after[pick]) {
+      if (waiting[j] > 0) --waiting[j];
+    }
+  }
+  return out;
 }
 
 UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string& applied_by, bool force) {
@@ -1429,7 +1496,7 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
     // DEFAULT changed get their key back, and references moved to a kept row
     // (repoint) point at their own row again.
     for (const char* action : {"delete", "cascade"}) {
-      for (const auto& name : tables) {
+      for (const auto& name : parents_first(db, tables)) {
         TableCtx t = table_ctx(db, name);
         std::vector<std::string> cols, values;
         for (const auto& c : t.data) {

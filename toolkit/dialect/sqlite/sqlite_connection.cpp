@@ -610,6 +610,14 @@ class SqliteConnection final : public SociConnection {
     capture_triggers_.clear();
   }
 
+  // SQLite has no SET CONSTRAINTS: a DEFERRABLE INITIALLY DEFERRED foreign
+  // key counts its violations until COMMIT, and this reads the count.
+  std::int64_t deferred_violations() override {
+    int current = 0, highest = 0;
+    if (sqlite_api::sqlite3_db_status(db_, SQLITE_DBSTATUS_DEFERRED_FKS, &current, &highest, 0) != SQLITE_OK) return 0;
+    return current;
+  }
+
   void validate_expression(const model::TableName& table, std::string_view expr) override {
     require_single_expression(expr);
     const std::string sql = "SELECT 1 FROM " + dialect().quote_table(table) + " WHERE NOT (" + std::string(expr) + ")";
