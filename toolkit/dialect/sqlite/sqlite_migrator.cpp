@@ -6,7 +6,10 @@
 //   BEGIN IMMEDIATE; save the table's indexes and triggers and all views;
 //   CREATE TABLE new from the original text with the constraints edited in;
 //   copy; drop the views; DROP the old table; RENAME new (legacy_alter_table,
-//   so dangling references elsewhere are not re-parsed mid-way); recreate
+//   so dangling references elsewhere are not re-parsed mid-way) -- or, for a
+//   table whose rows cost less to copy twice than a RENAME (which parses the
+//   whole schema), a TEMP copy, DROP, CREATE under its own name, copy back
+//   (rebuild_in_place); recreate
 //   indexes, triggers and views from their saved SQL; restore
 //   sqlite_sequence; foreign_key_check (only violations that were not there
 //   before the rebuild count); history row; COMMIT; foreign_keys
