@@ -175,17 +175,6 @@ bool starts_with_keyword(std::string_view sql, std::string_view keyword) {
   return sql.size() == keyword.size() || !std::isalpha(static_cast<unsigned char>(sql[keyword.size()]));
 }
 
-// Does `text` (lower case) hold `word` as a whole word, not inside an identifier?
-bool names_word(std::string_view text, std::string_view word) {
-  auto part = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; };
-  for (size_t at = text.find(word); at != std::string_view::npos; at = text.find(word, at + 1)) {
-    const bool before = at == 0 || !part(text[at - 1]);
-    const bool after = at + word.size() >= text.size() || !part(text[at + word.size()]);
-    if (before && after) return true;
-  }
-  return false;
-}
-
 // NOTICEs (CREATE ... IF NOT EXISTS and the like) are noise; warnings and
 // worse are shown, scrubbed. Filtering here rather than with SET
 // client_min_messages keeps the server session untouched.
@@ -683,7 +672,7 @@ class PostgresConnection final : public SociConnection {
       }
       // TRUNCATE fires no row trigger and counts no deleted tuple: the
       // capture would miss what it empties, and undo could not put it back.
-      if (t.uncapturable.empty() && names_word(lower, "truncate"))
+      if (t.uncapturable.empty() && text::names_word(lower, "truncate"))
         t.uncapturable = "its function " + function +
                          " uses TRUNCATE, whose rows no row-level capture sees (so fix-undo could not restore them)";
       out.push_back(std::move(t));
