@@ -1495,24 +1495,25 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
     // rows get their before-image, children an ON DELETE SET NULL / SET
     // DEFAULT changed get their key back, and references moved to a kept row
     // (repoint) point at their own row again.
-    for (const char* action : {"delete", "cascade"}) {
-      for (const auto& name : parents_first(db, tables)) {
-        TableCtx t = table_ctx(db, name);
-        std::vector<std::string> cols, values;
-        for (const auto& c : t.data) {
-          cols.push_back(d.quote_ident(c));
-          values.push_back(d.json_get("a.before_row", c, t.type_of(c)));
-        }
-        if (t.key.size() == 1 && d.is_row_id(t.key[0])) {
-          cols.push_back(t.key[0]);
-          values.push_back(d.json_get("a.row_key", t.key[0], "INTEGER"));
-        }
-        report.reinserted += db.execute_count("INSERT INTO " + t.q + " (" + join(cols, ", ") + ")" +
-                                              d.insert_keeping_identity() + " SELECT " + join(values, ", ") + " FROM " +
-                                              kAudit + " AS a WHERE a.run_id = " + run + " AND " + t.audit_of("a") +
-                                              " AND a.action = '" + action + "' AND NOT EXISTS (SELECT 1 FROM " + t.q +
-                                              " AS cc_row WHERE " + t.key_match("cc_row", "a") + ") ORDER BY a.id");
+    // One statement per table, parents' tables first: a foreign key is
+    // checked at the end of each statement, so rows of one table that
+    // reference each other come back together.
+    for (const auto& name : parents_first(db, tables)) {
+      TableCtx t = table_ctx(db, name);
+      std::vector<std::string> cols, values;
+      for (const auto& c : t.data) {
+        cols.push_back(d.quote_ident(c));
+        values.push_back(d.json_get("a.before_row", c, t.type_of(c)));
       }
+      if (t.key.size() == 1 && d.is_row_id(t.key[0])) {
+        cols.push_back(t.key[0]);
+        values.push_back(d.json_get("a.row_key", t.key[0], "INTEGER"));
+      }
+      report.reinserted += db.execute_count("INSERT INTO " + t.q + " (" + join(cols, ", ") + ")" +
+                                            d.insert_keeping_identity() + " SELECT " + join(values, ", ") + " FROM " +
+                                            kAudit + " AS a WHERE a.run_id = " + run + " AND " + t.audit_of("a") +
+                                            " AND a.action IN ('delete', 'cascade') AND NOT EXISTS (SELECT 1 FROM " +
+                                            t.q + " AS cc_row WHERE " + t.key_match("cc_row", "a") + ") ORDER BY a.id");
     }
     for (const auto& name : tables) {
       TableCtx t = table_ctx(db, name);
