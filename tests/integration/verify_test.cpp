@@ -185,6 +185,30 @@ TEST_P(VerifyTest, InequalityCheckIsProvenEnforcedByItsOwnLiteral) {
   EXPECT_EQ(scalar("SELECT count(*) FROM accounts"), 2);  // the probes left nothing behind
 }
 
+// Definitions are compared together (PostgreSQL: every EXPLAIN of a chunk in
+// one round trip): one that no longer even plans (its column renamed) is
+// "different", and those compared with it are still judged each on its own.
+TEST_P(VerifyTest, DefinitionThatNoLongerPlansIsDifferentAndTheOthersStillCompare) {
+  exec("CREATE TABLE gauges (id INTEGER PRIMARY KEY, lo INTEGER, hi INTEGER, mid INTEGER)");
+  exec("INSERT INTO gauges VALUES (1, 1, 9, 5), (2, 2, 8, 5)");
+  TempDir project;
+  write_file(project / "schema/gauges.toml",
+             "table = \"gauges\"\n\n[[check]]\nname = \"gauges_lo_positive\"\nexpr = \"lo > 0\"\n\n"
+             "[[check]]\nname = \"gauges_hi_small\"\nexpr = \"hi < 100\"\n\n"
+             "[[check]]\nname = \"gauges_mid_range\"\ncolumn = \"mid\"\nmin = 0\nmax = 10\n");
+  ASSERT_EQ(cli({"generate"}, project.path()).exit_code, 0);
+  auto applied = cli({"apply"}, project.path());
+  ASSERT_EQ(applied.exit_code, 0) << applied.err << applied.out;
+  exec("ALTER TABLE gauges RENAME COLUMN hi TO high");  // the catalog's CHECK follows; the declared one names hi
+  auto r = cli({"verify", "--json"}, project.path());
+  EXPECT_EQ(r.exit_code, 1) << r.err << r.out;
+  const auto doc = nlohmann::json::parse(r.out);
+  const auto got = statuses(doc);
+  EXPECT_EQ(got.at("gauges_hi_small"), "different") << r.out;
+  EXPECT_EQ(got.at("gauges_lo_positive"), "ok") << r.out;
+  EXPECT_EQ(got.at("gauges_mid_range"), "ok") << r.out;
+}
+
 INSTANTIATE_TEST_SUITE_P(Dialects, VerifyTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& param_info) { return param_info.param; });
 

@@ -66,8 +66,7 @@ void Savepoint::release() {
 
 void Savepoint::rollback() {
   open_ = false;
-  db_.execute("ROLLBACK TO SAVEPOINT " + db_.dialect().quote_ident(name_));
-  db_.execute("RELEASE SAVEPOINT " + db_.dialect().quote_ident(name_));
+  db_.rollback_to_savepoint(db_.dialect().quote_ident(name_));
 }
 
 void require_single_expression(std::string_view expr) {

@@ -90,6 +90,13 @@ class Connection {
   virtual void rollback() = 0;
 
   virtual void execute(std::string_view sql) = 0;
+  // ROLLBACK TO SAVEPOINT and RELEASE SAVEPOINT of `quoted_name` (as
+  // Dialect::quote_ident made it): what Savepoint::rollback runs. A driver
+  // paying a round trip per statement (PostgreSQL) sends both at once.
+  virtual void rollback_to_savepoint(const std::string& quoted_name) {
+    execute("ROLLBACK TO SAVEPOINT " + quoted_name);
+    execute("RELEASE SAVEPOINT " + quoted_name);
+  }
   // Runs one data-changing statement and returns the number of rows it changed.
   virtual std::int64_t execute_count(std::string_view sql) = 0;
   // Runs `sql` and hands each row to `on_row`. Throws cc::DatabaseError with

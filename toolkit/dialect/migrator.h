@@ -153,6 +153,14 @@ class Migrator {
   virtual std::string definition_difference(const migrate::ConstraintDef& declared,
                                             const ExistingConstraint& existing) = 0;
 
+  // Before definition_difference() of each of `pairs` (a declared
+  // constraint and the one the catalog has of its name): a driver that pays
+  // a round trip per question (PostgreSQL) asks the database all of them at
+  // once and answers the calls that follow from what it read. Optional: the
+  // answers are the same without it.
+  using DefinitionPair = std::pair<const migrate::ConstraintDef*, const ExistingConstraint*>;
+  virtual void compare_definitions(const std::vector<DefinitionPair>& pairs) { (void)pairs; }
+
   // Capabilities, for status output.
   virtual std::string capabilities() = 0;
 };

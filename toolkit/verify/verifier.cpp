@@ -358,6 +358,16 @@ VerifyReport run_verify(dialect::Connection& db, dialect::Migrator& migrator, co
   // Catalog and definition first (PostgreSQL normalises in its own
   // transactions), then every probe in one rolled-back transaction.
   std::vector<std::pair<size_t, const migrate::ConstraintDef*>> to_probe;
+  {
+    // Every definition compared below, asked of the database at once.
+    std::vector<dialect::Migrator::DefinitionPair> pairs;
+    for (const auto& [name, def] : expected) {
+      const TableInfo& info = infos[def.table];
+      if (const auto* existing = info.exists ? dialect::detail::resolve(info, name, adopted) : nullptr)
+        pairs.emplace_back(&def, existing);
+    }
+    migrator.compare_definitions(pairs);
+  }
   for (const auto& [name, def] : expected) {
     Finding f{def.table.str(), name, def.unique ? "unique" : "check", "ok", "", "", false};
     const TableInfo& info = infos[def.table];

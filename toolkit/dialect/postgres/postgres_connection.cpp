@@ -19,6 +19,7 @@
 #include "core/secrets.h"
 #include "core/sql_lexer.h"
 #include "core/text.h"
+#include "dialect/postgres/postgres_batch.h"
 #include "dialect/postgres/postgres_wait.h"
 #include "dialect/soci_connection.h"
 #include "dialect/sql_text.h"
@@ -345,20 +346,44 @@ class PostgresConnection final : public SociConnection {
   }
 
   ~PostgresConnection() override {
-    // Never hand a pooler a connection in the middle of our transaction.
+    // A deferred BEGIN was never sent. Never hand a pooler a connection in
+    // the middle of our transaction.
     if (conn_ && PQtransactionStatus(conn_) != PQTRANS_IDLE) PQclear(PQexec(conn_, "ROLLBACK"));
   }
 
   void execute(std::string_view sql) override {
     const bool begin = starts_with_keyword(sql, "BEGIN") || starts_with_keyword(sql, "START");
-    if (begin) end_implicit();
+    if (begin) {
+      end_implicit();
+      flush_begin();
+      // Deferred: BEGIN and its per-transaction settings go with the
+      // transaction's first statement, in its round trip.
+      pending_.push_back(std::string(sql) + "; " + transaction_settings(options_.read_only));
+      begin_pending_ = true;
+      return;
+    }
+    // A SAVEPOINT inside a transaction is deferred the same way (a verify
+    // probe: SAVEPOINT and the probe's write in one round trip).
+    if (starts_with_keyword(sql, "SAVEPOINT") && (begin_pending_ || PQtransactionStatus(conn_) == PQTRANS_INTRANS)) {
+      pending_.emplace_back(sql);
+      return;
+    }
+    if (const std::string_view release = "RELEASE SAVEPOINT ";
+        sql.substr(0, release.size()) == release && drop_pending_savepoint(sql.substr(release.size()))) {
+      return;  // nothing ran since it
+    }
+    if (begin_pending_ && (sql == "COMMIT" || sql == "ROLLBACK")) {
+      pending_.clear();  // a transaction that ran nothing: nothing to send
+      begin_pending_ = false;
+      implicit_ = false;
+      return;
+    }
     // Statements that return no rows to read go straight to libpq (run()):
     // one round trip, no prepare and DEALLOCATE, and the error's fields
     // (SQLSTATE, constraint, table) stay readable.
     guarded([&] {
-      if (!begin) open_implicit();
+      open_implicit();
       run(sql);
-      if (begin) transaction_settings(options_.read_only);
     });
     if (starts_with_keyword(sql, "COMMIT") || starts_with_keyword(sql, "ROLLBACK") || starts_with_keyword(sql, "END")) {
       implicit_ = false;
@@ -378,6 +403,7 @@ class PostgresConnection final : public SociConnection {
   // type reads (enums, dates, tid, arrays, ...), NUMERIC stays exact text.
   void query(std::string_view sql, const RowHandler& on_row) override {
     guarded([&] {
+      flush_begin();  // PQexecParams takes one statement: the deferred BEGIN goes first
       open_implicit();
       // A query outside any transaction gets one of its own with the
       // tool's timeouts: a role's statement_timeout does not cancel it, and
@@ -398,20 +424,7 @@ class PostgresConnection final : public SociConnection {
       std::unique_ptr<PGresult, void (*)(PGresult*)> owned(res, PQclear);
       const ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
       if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) raise_result(res, text);
-      const int rows = PQntuples(res), cols = PQnfields(res);
-      std::vector<Oid> types(static_cast<size_t>(cols));
-      for (int c = 0; c < cols; ++c) types[static_cast<size_t>(c)] = PQftype(res, c);
-      Row out;
-      for (int r = 0; r < rows; ++r) {
-        out.clear();
-        out.reserve(static_cast<size_t>(cols));
-        for (int c = 0; c < cols; ++c) {
-          out.push_back(PQgetisnull(res, r, c) ? Value{std::monostate{}}
-                                               : typed_value(types[static_cast<size_t>(c)], PQgetvalue(res, r, c),
-                                                             static_cast<size_t>(PQgetlength(res, r, c))));
-        }
-        on_row(out);
-      }
+      rows_of(res, on_row);
       end_own.ok = true;
     });
   }
@@ -420,6 +433,67 @@ class PostgresConnection final : public SociConnection {
 
   void rollback() override { execute("ROLLBACK"); }
 
+  // Both in one string: ROLLBACK TO runs in an aborted transaction too, and
+  // the RELEASE after it then runs normally.
+  void rollback_to_savepoint(const std::string& quoted_name) override {
+    if (drop_pending_savepoint(quoted_name)) return;  // never sent: nothing to undo
+    execute("ROLLBACK TO SAVEPOINT " + quoted_name + "; RELEASE SAVEPOINT " + quoted_name);
+  }
+
+  // See postgres_batch.h.
+  void execute_batch(const std::vector<std::string>& sqls, size_t& failed) {
+    failed = sqls.size();
+    guarded([&] {
+      open_implicit();
+      run_batch(sqls, nullptr, failed);
+    });
+  }
+
+  std::vector<std::optional<DatabaseError>> query_each(const std::vector<std::string>& sqls,
+                                                       const std::function<void(size_t, const Row&)>& on_row) {
+    std::vector<std::optional<DatabaseError>> errors(sqls.size());
+    guarded([&] {
+      flush_begin();
+      open_implicit();
+    });
+    if (PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+      // Inside the caller's transaction: one at a time, as query() would.
+      for (size_t i = 0; i < sqls.size(); ++i) {
+        try {
+          query(sqls[i], [&](const Row& r) { on_row(i, r); });
+        } catch (const DatabaseError& e) {
+          errors[i] = e;
+        }
+      }
+      return errors;
+    }
+    // Chunks of a bounded size: each chunk's transaction holds the locks
+    // its queries take (ACCESS SHARE on every table an EXPLAIN plans) until
+    // it commits, and the lock table is shared by every session.
+    constexpr size_t kChunk = 100;
+    size_t next = 0;
+    while (next < sqls.size()) {
+      const size_t end = std::min(sqls.size(), next + kChunk);
+      std::vector<std::string> chunk{"BEGIN; " + transaction_settings(false)};
+      chunk.insert(chunk.end(), sqls.begin() + static_cast<std::ptrdiff_t>(next),
+                   sqls.begin() + static_cast<std::ptrdiff_t>(end));
+      chunk.push_back("COMMIT");
+      size_t failed = chunk.size();
+      try {
+        run_batch(
+            chunk, [&](size_t k, const Row& r) { on_row(next + k - 1, r); }, failed);
+        next = end;
+      } catch (const DatabaseError& e) {
+        if (PQtransactionStatus(conn_) != PQTRANS_IDLE) PQclear(PQexec(conn_, "ROLLBACK"));
+        // BEGIN or COMMIT failing (a lost connection) is no query's answer.
+        if (failed == 0 || failed + 1 >= chunk.size() || e.kind() == DbErrorKind::connection) throw;
+        errors[next + failed - 1] = e;
+        next += failed;  // the queries before it answered; go on after it
+      }
+    }
+    return errors;
+  }
+
   // A transaction-mode pooler runs consecutive transactions of one client on
   // whichever server connection is free; what needs one session (the
   // migrator's advisory lock, multi-transaction steps) would then silently
@@ -427,6 +501,7 @@ class PostgresConnection final : public SociConnection {
   // transactions, or a second client is handed the backend we just released.
   // Neither can happen on a direct connection or a session-mode pooler.
   void require_session() override {
+    flush_begin();
     PGconn* other = PQconnectdb(conninfo_.c_str());
     const bool other_ok = PQstatus(other) == CONNECTION_OK;
     bool pooled = false;
@@ -738,6 +813,7 @@ class PostgresConnection final : public SociConnection {
 
   void validate_expression(const model::TableName& table, std::string_view expr) override {
     require_single_expression(expr);
+    flush_begin();
     const std::string sql = "SELECT 1 FROM " + dialect().quote_table(table) + " WHERE NOT (" + std::string(expr) + ")";
     const bool in_transaction = PQtransactionStatus(conn_) == PQTRANS_INTRANS;
     if (in_transaction) SociConnection::execute("SAVEPOINT constraintctl_validate");
@@ -784,8 +860,36 @@ class PostgresConnection final : public SociConnection {
 
  private:
   std::vector<std::pair<std::string, std::string>> capture_triggers_;  // (trigger, table) of begin_change_capture
+  // True when the last deferred statement is SAVEPOINT `quoted_name`, now dropped.
+  bool drop_pending_savepoint(std::string_view quoted_name) {
+    if (pending_.empty() || pending_.back() != "SAVEPOINT " + std::string(quoted_name)) return false;
+    pending_.pop_back();
+    begin_pending_ = begin_pending_ && !pending_.empty();
+    return true;
+  }
+
+  // The deferred statements, "a; b; " ("" for none), and no longer deferred.
+  std::string take_pending() {
+    std::string text;
+    for (const auto& p : pending_) text += p + "; ";
+    pending_.clear();
+    begin_pending_ = false;
+    return text;
+  }
+
+  // Sends the deferred statements on their own (before what cannot carry them).
+  void flush_begin() {
+    if (pending_.empty()) return;
+    const std::string text = take_pending();
+    PGresult* res = PQexec(conn_, text.c_str());
+    std::unique_ptr<PGresult, void (*)(PGresult*)> owned(res, PQclear);
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) raise_result(res, text);
+  }
+
   std::int64_t run(std::string_view sql) {
-    const std::string text(sql);
+    // The deferred statements go in front, in the same round trip; PQexec's
+    // result is the last statement's, or the first error.
+    const std::string text = take_pending() + std::string(sql);
     // PQexec, as SOCI used: tests and bookkeeping send several statements at once
     // (every declared expression was vetted to be one expression before).
     PGresult* res = PQexec(conn_, text.c_str());
@@ -795,7 +899,83 @@ class PostgresConnection final : public SociConnection {
       const char* n = PQcmdTuples(res);
       return n && *n ? std::atoll(n) : 0;
     }
-    raise_result(res, text);
+    raise_result(res, std::string(sql));  // the caller's statement, not the BEGIN in front
+  }
+
+  // The elements of `sqls` (each one or more statements) as one simple-query
+  // string: one round trip. PostgreSQL runs them in order and stops at the
+  // first that fails; that element's index goes to `failed` and its error is
+  // thrown with its own SQL. Outside a transaction the string is one
+  // implicit transaction. `on_row(i, row)` gets the rows of element i.
+  void run_batch(const std::vector<std::string>& sqls, const std::function<void(size_t, const Row&)>& on_row,
+                 size_t& failed) {
+    failed = sqls.size();
+    if (sqls.empty()) return;
+    // The statements of the string, in order -> their element (deferred
+    // ones count as the first element's).
+    std::string text = take_pending();
+    std::vector<size_t> owner(text.empty() ? 0 : statement_count(text), 0);
+    for (size_t i = 0; i < sqls.size(); ++i) {
+      text += (i ? "; " : "") + sqls[i];
+      owner.insert(owner.end(), statement_count(sqls[i]), i);
+    }
+    if (!PQsendQuery(conn_, text.c_str())) {
+      failed = 0;
+      raise_result(nullptr, text);
+    }
+    size_t k = 0;
+    PGresult* error = nullptr;
+    std::exception_ptr thrown;
+    while (PGresult* res = PQgetResult(conn_)) {  // every result read, so the connection is ready again
+      const ExecStatusType status = PQresultStatus(res);
+      const size_t element = owner[std::min(k++, owner.size() - 1)];
+      if (status == PGRES_TUPLES_OK && on_row && !error && !thrown) {
+        try {
+          rows_of(res, [&](const Row& r) { on_row(element, r); });
+        } catch (...) {
+          thrown = std::current_exception();
+        }
+      } else if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY && !error) {
+        error = res;
+        failed = element;
+        continue;
+      }
+      PQclear(res);
+    }
+    if (error) {
+      std::unique_ptr<PGresult, void (*)(PGresult*)> owned(error, PQclear);
+      raise_result(error, sqls[failed]);
+    }
+    if (thrown) std::rethrow_exception(thrown);
+  }
+
+  // The statements in `sql` (semicolons between significant tokens, plus one).
+  static size_t statement_count(const std::string& sql) {
+    try {
+      const auto tokens = sql::significant(sql::tokenize(sql));
+      size_t n = 1;
+      for (size_t i = 0; i + 1 < tokens.size(); ++i) n += tokens[i].is(";") ? 1 : 0;
+      return n;
+    } catch (const Error&) {
+      return 1;  // only the attribution of an error suffers
+    }
+  }
+
+  static void rows_of(PGresult* res, const RowHandler& on_row) {
+    const int rows = PQntuples(res), cols = PQnfields(res);
+    std::vector<Oid> types(static_cast<size_t>(cols));
+    for (int c = 0; c < cols; ++c) types[static_cast<size_t>(c)] = PQftype(res, c);
+    Row out;
+    for (int r = 0; r < rows; ++r) {
+      out.clear();
+      out.reserve(static_cast<size_t>(cols));
+      for (int c = 0; c < cols; ++c) {
+        out.push_back(PQgetisnull(res, r, c) ? Value{std::monostate{}}
+                                             : typed_value(types[static_cast<size_t>(c)], PQgetvalue(res, r, c),
+                                                           static_cast<size_t>(PQgetlength(res, r, c))));
+      }
+      on_row(out);
+    }
   }
 
   // Text from the server -> a Value, by type OID (pg_type.h).
@@ -936,15 +1116,14 @@ class PostgresConnection final : public SociConnection {
     return "";
   }
 
-  // Right after BEGIN: the per-transaction settings that would otherwise be
-  // session SETs.
-  void transaction_settings(bool read_only) {
-    if (read_only) SociConnection::execute("SET TRANSACTION READ ONLY");
+  // Right after BEGIN (sent with it): the per-transaction settings that
+  // would otherwise be session SETs.
+  std::string transaction_settings(bool read_only) const {
     // Always set, 0 included: a role's or database's own statement_timeout
     // must not cancel a scan or a VALIDATE that the configuration allows.
     // Likewise lock_timeout, so that no read waits unbounded behind another
     // session's LOCK TABLE (the migrator's exclusive steps set their own).
-    run(timeout_settings());
+    return (read_only ? "SET TRANSACTION READ ONLY; " : "") + timeout_settings();
   }
 
   std::string timeout_settings() const {
@@ -956,10 +1135,9 @@ class PostgresConnection final : public SociConnection {
   // statement issued outside one opens one (ended by the next BEGIN, COMMIT,
   // ROLLBACK, an error, or closing the connection).
   void open_implicit() {
-    if (!options_.read_only || PQtransactionStatus(conn_) != PQTRANS_IDLE) return;
-    SociConnection::execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (!options_.read_only || !pending_.empty() || PQtransactionStatus(conn_) != PQTRANS_IDLE) return;
+    run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; " + transaction_settings(false));
     implicit_ = true;
-    transaction_settings(false);
   }
 
   void end_implicit() {
@@ -986,6 +1164,11 @@ class PostgresConnection final : public SociConnection {
   std::string conninfo_;
   PGconn* conn_ = nullptr;
   bool implicit_ = false;
+  // Statements not sent yet (a BEGIN with its settings, SAVEPOINTs): they
+  // go in front of the next statement (run, run_batch), or alone before one
+  // that cannot carry them (flush_begin). begin_pending_: the first is a BEGIN.
+  std::vector<std::string> pending_;
+  bool begin_pending_ = false;
 };
 
 }  // namespace
@@ -993,6 +1176,15 @@ class PostgresConnection final : public SociConnection {
 std::unique_ptr<WaitWatch> watch_waits(Connection& db, std::string what, long long limit_ms) {
   auto& pg = dynamic_cast<PostgresConnection&>(db);
   return std::make_unique<PgWaitWatch>(pg.conninfo(), pg.pg(), std::move(what), limit_ms);
+}
+
+void execute_batch(Connection& db, const std::vector<std::string>& sqls, size_t& failed) {
+  dynamic_cast<PostgresConnection&>(db).execute_batch(sqls, failed);
+}
+
+std::vector<std::optional<DatabaseError>> query_each(Connection& db, const std::vector<std::string>& sqls,
+                                                     const std::function<void(size_t, const Row&)>& on_row) {
+  return dynamic_cast<PostgresConnection&>(db).query_each(sqls, on_row);
 }
 
 std::unique_ptr<Connection> open_postgres(const ConnectionTarget& target, const ConnectOptions& options) {

@@ -19,13 +19,21 @@
 #include "core/error.h"
 #include "core/fault.h"
 #include "dialect/migrator.h"
+#include "dialect/postgres/postgres_batch.h"
 #include "dialect/postgres/postgres_plan.h"
 #include "dialect/postgres/postgres_wait.h"
+#include "dialect/sql_text.h"
 
 namespace cc::dialect {
 namespace {
 
 constexpr long long kAdvisoryKey = 0x63637463746cLL;  // "cctctl"
+
+// For each table (regclass text in a text[]): whether it is partitioned
+// (relkind 'p'; false when it does not exist).
+constexpr const char* kPartitioned =
+    "SELECT u.name, coalesce(c.relkind = 'p', false) FROM unnest(%s::text[]) u(name) "
+    "LEFT JOIN pg_class c ON c.oid = to_regclass(u.name) ORDER BY u.name";
 
 std::string q(std::string_view s) { return postgresql_dialect().quote_ident(s); }
 std::string qt(const model::TableName& t) { return postgresql_dialect().quote_table(t); }
@@ -129,6 +137,7 @@ class PostgresMigrator final : public Migrator {
       auto read = db_.inspect_tables(names);
       for (size_t i = 0; i < names.size(); ++i) infos.emplace(names[i], std::move(read[i]));
     }
+    prefetch_partitioned(work.ops);
     auto info_of = [&](const model::TableName& table) -> const TableInfo& {
       auto it = infos.find(table);
       if (it == infos.end()) it = infos.emplace(table, db_.inspect_table(table)).first;
@@ -518,13 +527,30 @@ class PostgresMigrator final : public Migrator {
 
   bool execute(const Plan& plan, const Work& work) override {
     planned_.clear();  // from now on the catalog itself tells
+    asked_.clear();
     if (work.migration && !work.partial) {
       const std::string dir = detail::current_direction(db_, work.migration->version);
       if (work.up ? dir == "up" : dir != "up") return false;  // another migrator got here first
     }
+    // The session timeouts of consecutive alone units stay set from the
+    // first to the last of them (one SET and one RESET for all the index
+    // builds, not one each), and are reset before anything else runs: a
+    // transactional unit, the repairs, the end of execute(), an error.
+    struct ResetSession {
+      PostgresMigrator& m;
+      ~ResetSession() {
+        try {
+          m.reset_session_timeouts();
+        } catch (const std::exception&) {
+          // The connection is gone: so are its settings.
+        }
+      }
+    } reset_session{*this};
     bool builds_done = false;
     for (const auto& unit : plan.units) {
+      if (unit.kind != Unit::Kind::alone) reset_session_timeouts();
       if (unit.repair_first && options_.repair) {
+        reset_session_timeouts();
         try {
           options_.repair();
         } catch (...) {
@@ -551,19 +577,27 @@ class PostgresMigrator final : public Migrator {
       }
       with_lock_retries(unit.comment, [&] {
         Transaction tx(db_);
-        for (const auto& step : unit.steps) {
-          try {
-            db_.execute(step.sql);
-          } catch (const DatabaseError& e) {
-            if (unit.may_violate && e.kind() == DbErrorKind::check_violation) {
-              throw Error(ExitCode::findings,
-                          step.origin +
-                              ": rows written since the scan violate it; the constraints this statement "
-                              "validates stay NOT VALID (enforced for new rows). Fix the rows and run apply again: " +
-                              std::string(e.what()));
-            }
-            throw;
+        // The unit's statements in one round trip (BEGIN before, COMMIT
+        // after: three in all), so a table's lock is held for the server's
+        // work, not for round trips. Each step's fault point comes after its
+        // statement as before, and before the commit: a crash there still
+        // leaves nothing of the transaction.
+        std::vector<std::string> sqls;
+        for (const auto& step : unit.steps) sqls.push_back(step.sql);
+        size_t failed = sqls.size();
+        try {
+          execute_batch(db_, sqls, failed);
+        } catch (const DatabaseError& e) {
+          if (unit.may_violate && e.kind() == DbErrorKind::check_violation && failed < unit.steps.size()) {
+            throw Error(ExitCode::findings,
+                        unit.steps[failed].origin +
+                            ": rows written since the scan violate it; the constraints this statement "
+                            "validates stay NOT VALID (enforced for new rows). Fix the rows and run apply again: " +
+                            std::string(e.what()));
           }
+          throw;
+        }
+        for (const auto& step : unit.steps) {
           if (!step.fault.empty()) fault::point(step.fault.c_str());
         }
         if (!unit.fault_before_commit.empty()) fault::point(unit.fault_before_commit.c_str());
@@ -589,24 +623,58 @@ class PostgresMigrator final : public Migrator {
     if (existing.columns != declared.columns) return "the database has " + existing.definition;
     // Partial predicates compared after PostgreSQL normalised both.
     std::string actual;
-    const auto& d = postgresql_dialect();
-    db_.query(
-        "SELECT coalesce(pg_get_expr(ix.indpred, ix.indrelid, true), '') FROM pg_index ix JOIN pg_class c ON c.oid = "
-        "ix.indexrelid "
-        "WHERE c.relname = " +
-            d.quote_string(declared.name) + " AND ix.indrelid = to_regclass(" + d.quote_string(qt(declared.table)) +
-            ")",
-        [&](const Row& r) { actual = value_text(r[0]); });
+    if (auto known = asked_.find(predicate_sql(declared)); known != asked_.end()) {
+      if (known->second.error) throw *known->second.error;
+      actual = known->second.text;
+    } else {
+      db_.query(predicate_sql(declared), [&](const Row& r) { actual = value_text(r[0]); });
+    }
     if (actual.empty() != declared.where.empty()) return "the database has " + existing.definition;
     return actual.empty() || same_condition(declared.table, declared.where, actual)
                ? ""
                : "the database has " + existing.definition;
   }
 
+  // Every query definition_difference() of these pairs would send, sent
+  // together (query_each: one round trip per chunk), the answers kept for
+  // the calls that follow.
+  void compare_definitions(const std::vector<DefinitionPair>& pairs) override {
+    asked_.clear();
+    std::vector<std::string> sqls;
+    std::set<std::string> seen;
+    auto ask = [&](std::string sql) {
+      if (seen.insert(sql).second) sqls.push_back(std::move(sql));
+    };
+    for (const auto& [declared, existing] : pairs) {
+      if (!declared->unique && existing->kind == ExistingConstraint::Kind::check) {
+        const auto catalog = catalog_condition(*existing);
+        if (catalog && *catalog != declared->check) {
+          ask(planned_sql(declared->table, declared->check));
+          ask(planned_sql(declared->table, *catalog));
+        }
+      } else if (declared->unique && existing->columns == declared->columns &&
+                 (existing->kind == ExistingConstraint::Kind::unique ||
+                  existing->kind == ExistingConstraint::Kind::unique_index)) {
+        ask(predicate_sql(*declared));
+      }
+    }
+    if (sqls.empty()) return;
+    std::vector<Answer> answers(sqls.size());
+    const auto errors = query_each(db_, sqls, [&](size_t i, const Row& r) {
+      // EXPLAIN: one line per row; the predicate query: one row.
+      answers[i].text += value_text(r[0]) + (starts_with(sqls[i], "EXPLAIN") ? "\n" : "");
+    });
+    for (size_t i = 0; i < sqls.size(); ++i) {
+      answers[i].error = errors[i];
+      asked_.emplace(sqls[i], std::move(answers[i]));
+    }
+  }
+
   // A UNIQUE on a partitioned table must hold every partition key column of
   // every partitioned level (PostgreSQL enforces it per partition); one that
   // does not would fail in the middle of a migration, so it is refused here.
   void refuse_early(const std::vector<migrate::Operation>& ops) override {
+    prefetch_partitioned(ops);
     for (const auto& op : ops) {
       if (op.kind != migrate::OpKind::add_unique || !partitioned(op.def.table)) continue;
       const auto& d = postgresql_dialect();
@@ -681,31 +749,44 @@ class PostgresMigrator final : public Migrator {
   // A build that fails in any way is cleaned up (cleanup_index): an INVALID
   // index never stays.
   void run_alone(const Unit& unit, const Step& step) {
-    struct ResetTimeouts {
-      Connection& db;
-      const std::vector<std::string>& reset;
-      ~ResetTimeouts() {
-        try {
-          for (const auto& sql : reset) db.execute(sql);
-        } catch (const std::exception&) {
-          // The connection is gone: so are its settings.
-        }
-      }
-    } reset{db_, unit.session_reset};
     const bool concurrently = step.sql.find(" CONCURRENTLY ") != std::string::npos;
     const std::string what =
         concurrently ? step.origin + " (" + step.sql.substr(0, step.sql.find(" ON ")) + ")" : step.origin;
     long long waited = 0;
     std::string seen;  // the sessions last seen blocking it, over all attempts
+    // A statement a transaction block allows (the progress and intent rows)
+    // goes with its timeouts and their reset in one round trip, one implicit
+    // transaction (a failure takes the SETs back with it); a CONCURRENTLY
+    // one cannot share a string, and gets the SETs and RESETs of its
+    // settings in one round trip each.
+    const bool batched = step.sql.find(" CONCURRENTLY") == std::string::npos;
     for (int attempt = 1;; ++attempt) {
-      for (const auto& sql : unit.session_set) db_.execute(sql);
+      if (!batched) session_timeouts(unit);
       std::unique_ptr<WaitWatch> watch;
       // lock_wait_ms = 0: no limit (reports only), as for lock_timeout.
       if (concurrently)
         watch = watch_waits(db_, what,
                             options_.lock_wait_ms > 0 ? std::max<long long>(1, options_.lock_wait_ms - waited) : 0);
       try {
-        db_.execute(step.sql);
+        if (batched) {
+          // The SETs, when not in effect yet, in the same string: taken back
+          // with it if it fails (one implicit transaction).
+          const bool set_now = session_set_ != unit.session_set;
+          std::vector<std::string> sqls;
+          if (set_now) {
+            reset_session_timeouts();
+            sqls = unit.session_set;
+          }
+          sqls.push_back(step.sql);
+          size_t failed = sqls.size();
+          execute_batch(db_, sqls, failed);
+          if (set_now) {
+            session_set_ = unit.session_set;
+            session_reset_ = unit.session_reset;
+          }
+        } else {
+          db_.execute(step.sql);
+        }
         watch.reset();
         break;
       } catch (const DatabaseError& e) {
@@ -757,6 +838,28 @@ class PostgresMigrator final : public Migrator {
     if (!step.fault.empty()) fault::point(step.fault.c_str());
   }
 
+  static std::string joined(const std::vector<std::string>& sqls) {
+    std::string out;
+    for (const auto& sql : sqls) out += (out.empty() ? "" : "; ") + sql;
+    return out;
+  }
+
+  // The session SETs of an alone unit in effect (one round trip when they
+  // are not yet), and their RESET.
+  void session_timeouts(const Unit& unit) {
+    if (session_set_ == unit.session_set) return;
+    reset_session_timeouts();
+    if (!unit.session_set.empty()) db_.execute(joined(unit.session_set));
+    session_set_ = unit.session_set;
+    session_reset_ = unit.session_reset;
+  }
+
+  void reset_session_timeouts() {
+    if (session_set_.empty()) return;
+    session_set_.clear();
+    if (!session_reset_.empty()) db_.execute(joined(session_reset_));
+  }
+
   // Drops what a failed CONCURRENTLY build left, by a path the build's own
   // failure cannot block: no statement_timeout, each attempt bounded by
   // lock_timeout_ms and retried; if DROP INDEX CONCURRENTLY cannot finish
@@ -773,8 +876,11 @@ class PostgresMigrator final : public Migrator {
     std::string last;
     for (int attempt = 1; attempt <= options_.lock_retries; ++attempt) {
       try {
-        db_.execute("SET statement_timeout = 0");
-        db_.execute("SET lock_timeout = " + std::to_string(options_.lock_timeout_ms));
+        // Its own session timeouts: the next alone step sets its own again,
+        // and these are reset with them.
+        session_set_ = {"(cleanup_index)"};
+        session_reset_ = {"RESET statement_timeout", "RESET lock_timeout"};
+        db_.execute("SET statement_timeout = 0; SET lock_timeout = " + std::to_string(options_.lock_timeout_ms));
         if (attempt <= 2) {
           db_.execute(drop_concurrently);
         } else {
@@ -825,13 +931,31 @@ class PostgresMigrator final : public Migrator {
   // Compares definitions after PostgreSQL normalised both: the declared one
   // is added to an empty copy of the table inside a rolled-back savepoint.
   bool same_check(const migrate::Operation& op, const ExistingConstraint& existing) {
+    const auto condition = catalog_condition(existing);
+    return condition && same_condition(op.def.table, op.def.check, *condition);
+  }
+
+  // The condition of a CHECK as the catalog prints it ("CHECK (...)" with
+  // any " NOT VALID" removed); nullopt for anything else.
+  static std::optional<std::string> catalog_condition(const ExistingConstraint& existing) {
     std::string def = existing.definition;
     const std::string suffix = " NOT VALID", prefix = "CHECK ";
     if (def.size() > suffix.size() && def.compare(def.size() - suffix.size(), suffix.size(), suffix) == 0) {
       def.resize(def.size() - suffix.size());
     }
-    if (def.rfind(prefix, 0) != 0) return false;
-    return same_condition(op.def.table, op.def.check, def.substr(prefix.size()));
+    if (def.rfind(prefix, 0) != 0) return std::nullopt;
+    return def.substr(prefix.size());
+  }
+
+  static bool starts_with(const std::string& s, std::string_view prefix) { return s.rfind(prefix, 0) == 0; }
+
+  // The partial predicate of the declared UNIQUE's index, as PostgreSQL prints it ('' for none).
+  static std::string predicate_sql(const migrate::ConstraintDef& declared) {
+    const auto& d = postgresql_dialect();
+    return "SELECT coalesce(pg_get_expr(ix.indpred, ix.indrelid, true), '') FROM pg_index ix JOIN pg_class c ON c.oid "
+           "= "
+           "ix.indexrelid WHERE c.relname = " +
+           d.quote_string(declared.name) + " AND ix.indrelid = to_regclass(" + d.quote_string(qt(declared.table)) + ")";
   }
 
   // Two conditions on `table` are the same when PostgreSQL plans them the
@@ -853,10 +977,39 @@ class PostgresMigrator final : public Migrator {
   }
 
   std::string planned(const model::TableName& table, const std::string& condition) {
+    const std::string sql = planned_sql(table, condition);
+    if (auto known = asked_.find(sql); known != asked_.end()) {
+      if (known->second.error) throw *known->second.error;
+      return known->second.text;
+    }
     std::string out;
-    db_.query("EXPLAIN (VERBOSE, COSTS OFF) SELECT 1 FROM " + qt(table) + " WHERE NOT (" + condition + ")",
-              [&](const Row& r) { out += value_text(r[0]) + "\n"; });
+    db_.query(sql, [&](const Row& r) { out += value_text(r[0]) + "\n"; });
     return out;
+  }
+
+  static std::string planned_sql(const model::TableName& table, const std::string& condition) {
+    return "EXPLAIN (VERBOSE, COSTS OFF) SELECT 1 FROM " + qt(table) + " WHERE NOT (" + condition + ")";
+  }
+
+  // partitioned() of every table a UNIQUE is added to, in one query.
+  void prefetch_partitioned(const std::vector<migrate::Operation>& ops) {
+    std::vector<std::string> names;
+    std::set<std::string> seen;
+    for (const auto& op : ops) {
+      if (op.kind != migrate::OpKind::add_unique || partitioned_.count(op.def.table.str())) continue;
+      if (seen.insert(op.def.table.str()).second) names.push_back(op.def.table.str());
+    }
+    if (names.empty()) return;
+    std::map<std::string, std::string> by_regclass;  // the names as to_regclass reads them
+    std::string array = "ARRAY[";
+    for (size_t i = 0; i < ops.size(); ++i) {
+      const auto& t = ops[i].def.table;
+      if (!seen.count(t.str()) || by_regclass.count(qt(t))) continue;
+      by_regclass.emplace(qt(t), t.str());
+      array += (by_regclass.size() > 1 ? ", " : "") + postgresql_dialect().quote_string(qt(t));
+    }
+    db_.query(detail::substitute(kPartitioned, array + "]"),
+              [&](const Row& r) { partitioned_[by_regclass.at(value_text(r[0]))] = truthy(r[1]); });
   }
 
   // relkind 'p': a partitioned table (its rows live in partitions).
@@ -875,6 +1028,17 @@ class PostgresMigrator final : public Migrator {
     for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + postgresql_dialect().quote_string(items[i]);
     return out + "]::name[]";
   }
+
+  // What compare_definitions() read: query -> its text (EXPLAIN lines
+  // joined) or its error.
+  struct Answer {
+    std::string text;
+    std::optional<DatabaseError> error;
+  };
+  std::map<std::string, Answer> asked_;
+  // The session SETs in effect on the connection (of the alone units being
+  // run), and what resets them.
+  std::vector<std::string> session_set_, session_reset_;
 
   Connection& db_;
   MigratorOptions options_;
