@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/fault.h"
 #include "core/sql_lexer.h"
+#include "scan/audited_table.h"
 #include "scan/scan_sql.h"
 
 namespace cc::scan {
@@ -83,80 +84,8 @@ void ensure_audit_tables(Connection& db) {
 
 std::string now_sql(const Dialect& d) { return d.now_text(); }
 
-// Everything about one table that the statements need.
-struct TableCtx {
-  const Dialect* d;
-  model::TableName name;  // as declared
-  std::string q;          // quoted (with its schema)
-  TableInfo info;
-  std::vector<std::string> key;   // primary key columns, or {"rowid"}
-  std::vector<std::string> data;  // columns an image holds and a restore writes (not generated)
-
-  std::string key_list() const {
-    std::vector<std::string> k;
-    for (const auto& c : key) k.push_back(d->column_ref("", c));
-    return join(k, ", ");
-  }
-  std::string key_json(const std::string& alias) const { return d->key_json(alias, key); }
-  // The audit table's columns naming this table, and their values.
-  static constexpr const char* kAuditColumns = "table_name, table_schema";
-  std::string audit_values() const { return d->quote_string(name.name) + ", " + d->quote_string(name.schema); }
-  // Audit row `audit` is of this table.
-  std::string audit_of(const std::string& audit) const {
-    return audit + ".table_name = " + d->quote_string(name.name) + " AND " + audit +
-           ".table_schema = " + d->quote_string(name.schema);
-  }
-  std::string row_json(const std::string& alias) const {
-    std::vector<std::string> types;
-    for (const auto& c : data) types.push_back(type_of(c));
-    return d->row_json(alias, data, types);
-  }
-  std::string type_of(const std::string& col) const {
-    if (d->is_row_id(col)) return "INTEGER";
-    const auto* c = info.find_column(col);
-    return c && !c->type.empty() ? c->type : "TEXT";
-  }
-  // alias's key equals the key stored in audit row `audit`.
-  std::string key_match(const std::string& alias, const std::string& audit) const {
-    std::vector<std::string> parts;
-    for (const auto& c : key) {
-      parts.push_back(d->column_ref(alias, c) + " = " + d->json_get(audit + ".row_key", c, type_of(c)));
-    }
-    return join(parts, " AND ");
-  }
-};
-
-// Why a fix cannot name the rows of `info` that it changes, or "".
-std::string unnamable_rows(const Dialect& d, const TableInfo& info) {
-  if (!info.primary_key.empty()) return "";
-  if (!info.row_id.empty() && d.capabilities().row_id_survives_updates) return "";
-  return "table '" + info.name.str() + "' has no primary key, and " + std::string(d.name()) + "'s row address (" +
-         (info.row_id.empty() ? std::string("none") : info.row_id) +
-         ") changes when a row is updated: the audit could not name the rows a fix changes, so undo could not find "
-         "them. "
-         "Its repairs are refused; add a primary key to repair it";
-}
-
-TableCtx table_ctx(Connection& db, const model::TableName& table) {
-  TableCtx t;
-  t.d = &db.dialect();
-  t.name = table;
-  t.q = t.d->quote_table(table);
-  t.info = db.inspect_table(table);
-  if (!t.info.exists) throw UsageError("table '" + table.str() + "' does not exist");
-  t.key = t.info.primary_key;
-  if (t.key.empty()) {
-    if (const std::string why = unnamable_rows(*t.d, t.info); !why.empty()) throw UsageError(why);
-    t.key = {t.info.row_id};
-  }
-  for (const auto& c : t.info.columns) {
-    if (!c.generated) t.data.push_back(c.name);
-  }
-  return t;
-}
-
 // The SQL value a repair assigns to its column.
-std::string repair_value(const model::Check& c, const model::Repair& r, const TableCtx& t) {
+std::string repair_value(const model::Check& c, const model::Repair& r, const AuditedTable& t) {
   const auto& d = *t.d;
   const std::string col = d.quote_ident(r.column.empty() ? c.column : r.column);
   switch (r.policy) {
@@ -273,7 +202,7 @@ struct FkWalk {
   std::vector<model::TableName> set_tables;  // tables with SET NULL / SET DEFAULT rows to read back
 };
 
-std::int64_t audit_fk_actions(Connection& db, const TableCtx& t, const std::string& doomed, FkWalk& walk) {
+std::int64_t audit_fk_actions(Connection& db, const AuditedTable& t, const std::string& doomed, FkWalk& walk) {
   constexpr size_t kMaxDepth = 32;
   std::int64_t audited = 0;
   const auto& d = *t.d;
@@ -284,7 +213,7 @@ std::int64_t audit_fk_actions(Connection& db, const TableCtx& t, const std::stri
     if (ref.on_delete == "SET NULL") action = "set_null";
     if (ref.on_delete == "SET DEFAULT") action = "set_default";
     if (action.empty() || ref.parent_columns.empty()) continue;
-    TableCtx child = table_ctx(db, ref.table);
+    AuditedTable child = audited_table(db, ref.table, Keyless::refused);
     std::vector<std::string> fk, pk;
     for (const auto& c : ref.columns) fk.push_back(d.quote_ident(c));
     for (const auto& c : ref.parent_columns) pk.push_back(d.quote_ident(c));
@@ -312,7 +241,7 @@ std::int64_t audit_fk_actions(Connection& db, const TableCtx& t, const std::stri
                              child.audit_of("cc_seen") +
                              " AND cc_seen.action IN ('cascade', 'set_null', 'set_default') AND " +
                              child.key_match("cc_row", "cc_seen") + ")";
-    const auto n = db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, " + TableCtx::kAuditColumns +
+    const auto n = db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, " + AuditedTable::kAuditColumns +
                                     ", action, row_key, before_row) SELECT " + d.quote_string(walk.run_id) + ", " +
                                     child.audit_values() + ", '" + action + "', " + child.key_json("cc_row") + ", " +
                                     child.row_json("cc_row") + " FROM " + child.q + " AS cc_row WHERE " + cond +
@@ -336,7 +265,7 @@ std::int64_t audit_fk_actions(Connection& db, const TableCtx& t, const std::stri
 // fix-undo can tell whether such a row changed again since.
 void fk_after_images(Connection& db, const FkWalk& walk) {
   for (const auto& name : walk.set_tables) {
-    TableCtx child = table_ctx(db, name);
+    AuditedTable child = audited_table(db, name, Keyless::refused);
     db.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + child.row_json("cc_row") + " FROM " +
                child.q + " AS cc_row WHERE " + child.key_match("cc_row", kAudit) + ") WHERE " + kAudit +
                ".run_id = " + child.d->quote_string(walk.run_id) + " AND " + child.audit_of(kAudit) + " AND " + kAudit +
@@ -348,9 +277,9 @@ void fk_after_images(Connection& db, const FkWalk& walk) {
 // `doomed` does to other tables, runs `del`, then reads back the children's
 // after-images. Returns the audit rows written.
 template <typename Delete>
-std::int64_t delete_with_fk_actions(Connection& db, const TableCtx& t, const std::string& doomed, const FixOptions& o,
-                                    bool allowed, const std::string& what, const std::string& run_id, FixReport& report,
-                                    Delete&& del) {
+std::int64_t delete_with_fk_actions(Connection& db, const AuditedTable& t, const std::string& doomed,
+                                    const FixOptions& o, bool allowed, const std::string& what,
+                                    const std::string& run_id, FixReport& report, Delete&& del) {
   FkWalk walk{o, allowed, what, run_id, report, {}, {}};
   const auto n = audit_fk_actions(db, t, doomed, walk);
   del();
@@ -375,7 +304,7 @@ std::string key_literal(const Dialect& d, const dialect::Value& v);
 // table `table`. A single-column key is listed as literals: `id IN (1, 2,
 // ...)` is looked up by the primary key's index on both databases, where a
 // join with the temp table lets PostgreSQL's planner read the whole table.
-std::string keys_condition(const TableCtx& t, const std::string& table,
+std::string keys_condition(const AuditedTable& t, const std::string& table,
                            const std::vector<std::vector<dialect::Value>>* keys) {
   constexpr size_t kMaxListed = 200000;
   const std::string join_cond = "(" + t.key_list() + ") IN (SELECT " + t.key_list() + " FROM " + table + ")";
@@ -401,7 +330,7 @@ std::string key_literal(const Dialect& d, const dialect::Value& v) {
 
 // The temp table `name` holding `keys` (rows of t's key columns), batched
 // VALUES inserts. False (nothing left behind) when a key has no literal.
-bool load_keys(Connection& db, const TableCtx& t, const std::string& name,
+bool load_keys(Connection& db, const AuditedTable& t, const std::string& name,
                const std::vector<std::vector<dialect::Value>>& keys) {
   constexpr size_t kBatch = 500;
   std::vector<std::string> rows;
@@ -429,7 +358,7 @@ bool load_keys(Connection& db, const TableCtx& t, const std::string& name,
 }
 
 // The keys of a UNIQUE's surplus rows: all but the kept one per duplicated key.
-std::string duplicate_keys_sql(const TableCtx& t, const model::Unique& u, const model::Repair& r) {
+std::string duplicate_keys_sql(const AuditedTable& t, const model::Unique& u, const model::Repair& r) {
   std::vector<std::string> cols, filters;
   for (const auto& c : u.columns) {
     cols.push_back(t.d->quote_ident(c));
@@ -446,8 +375,8 @@ std::string duplicate_keys_sql(const TableCtx& t, const model::Unique& u, const 
 }
 
 // Dry run: the keys (and shown values) of up to `limit` rows matching `where`.
-std::vector<Sample> sample_rows(Connection& db, const TableCtx& t, const std::string& where, const std::string& column,
-                                int limit) {
+std::vector<Sample> sample_rows(Connection& db, const AuditedTable& t, const std::string& where,
+                                const std::string& column, int limit) {
   std::vector<Sample> out;
   if (limit <= 0) return out;
   std::vector<std::string> cols;
@@ -465,7 +394,7 @@ std::vector<Sample> sample_rows(Connection& db, const TableCtx& t, const std::st
 }
 
 // The condition matching the row a sample names.
-std::string sample_match(const TableCtx& t, const Sample& s) {
+std::string sample_match(const AuditedTable& t, const Sample& s) {
   std::vector<std::string> parts;
   for (const auto& [k, v] : s.key) {
     std::string lit =
@@ -477,7 +406,7 @@ std::string sample_match(const TableCtx& t, const Sample& s) {
 
 // The rows of other tables that reference rows of `t` matching `doomed`,
 // per referencing foreign key that deleting them would not cascade through.
-std::vector<std::pair<std::string, std::int64_t>> referencing_rows(Connection& db, const TableCtx& t,
+std::vector<std::pair<std::string, std::int64_t>> referencing_rows(Connection& db, const AuditedTable& t,
                                                                    const std::string& doomed) {
   std::vector<std::pair<std::string, std::int64_t>> out;
   const auto& d = *t.d;
@@ -498,7 +427,7 @@ std::vector<std::pair<std::string, std::int64_t>> referencing_rows(Connection& d
 // references = "repoint": every row of another table that references a
 // surplus row of `u` is moved to the row its group keeps, audited (before-
 // and after-images) so fix-undo puts it back. Returns the rows moved.
-std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::Unique& u, const model::Repair& r,
+std::int64_t repoint_references(Connection& db, const AuditedTable& t, const model::Unique& u, const model::Repair& r,
                                 const std::string& run_id, const FixOptions& o, FixReport& report) {
   const auto& d = *t.d;
   std::int64_t moved = 0;
@@ -536,7 +465,7 @@ std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::
                " FROM (SELECT " + join(select, ", ") + ", row_number() OVER cc_w AS cc_rn FROM " + t.q + " WHERE " +
                join(filters, " AND ") + " WINDOW cc_w AS (PARTITION BY " + join(cols, ", ") + " ORDER BY " + order +
                ")) AS cc_m WHERE cc_rn > 1");
-    TableCtx child = table_ctx(db, ref.table);
+    AuditedTable child = audited_table(db, ref.table, Keyless::refused);
     const std::string refers = "(" + join(fk, ", ") + ") IN (SELECT " + join(old_cols, ", ") + " FROM cc_fix_map)";
     const std::string run = d.quote_string(run_id);
     // The row's key after the move: a foreign key can be part of the child's
@@ -554,10 +483,11 @@ std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::
       }
       new_key.emplace_back(k, expr);
     }
-    report.audited += db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, " + TableCtx::kAuditColumns +
-                                       ", action, row_key, before_row) SELECT " + run + ", " + child.audit_values() +
-                                       ", 'repoint', " + d.json_object(new_key) + ", " + child.row_json("cc_row") +
-                                       " FROM " + child.q + " AS cc_row WHERE " + refers + d.lock_rows("cc_row"));
+    report.audited +=
+        db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, " + AuditedTable::kAuditColumns +
+                         ", action, row_key, before_row) SELECT " + run + ", " + child.audit_values() +
+                         ", 'repoint', " + d.json_object(new_key) + ", " + child.row_json("cc_row") + " FROM " +
+                         child.q + " AS cc_row WHERE " + refers + d.lock_rows("cc_row"));
     if (scalar(db, "SELECT count(*) FROM " + child.q + " WHERE " + refers) > 0)
       check_triggers(db, child.name, o, report, u.name + " (references = \"repoint\")");
     const auto n = db.execute_count("UPDATE " + child.q + " SET " + join(set, ", ") + " WHERE " + refers);
@@ -582,7 +512,7 @@ std::string repair_target(const model::Check& c, const model::Repair& r) {
 }
 
 // A policy that could work for `c` instead of `r`, for the messages.
-std::string suggested_policy(const model::Check& c, const model::Repair& r, const TableCtx& t) {
+std::string suggested_policy(const model::Check& c, const model::Repair& r, const AuditedTable& t) {
   const auto* col = t.info.find_column(repair_target(c, r));
   std::vector<std::string> out;
   if (col && col->generated) return "delete, or report and repair the columns it is computed from";
@@ -595,7 +525,7 @@ std::string suggested_policy(const model::Check& c, const model::Repair& r, cons
   return join(out, ", ");
 }
 
-std::string refusal(const model::Check& c, const model::Repair& r, const TableCtx& t, const std::string& why) {
+std::string refusal(const model::Check& c, const model::Repair& r, const AuditedTable& t, const std::string& why) {
   return c.name + ": repair " + std::string(model::to_string(r.policy)) + " (" + repair_location(c) +
          ") cannot work on table '" + t.name.str() + "': " + why + ". Suggested policy: " + suggested_policy(c, r, t);
 }
@@ -648,7 +578,7 @@ std::string check_condition(std::string definition) {
 
 // Why the repair `r` of `c` cannot work on table `t` (its catalog: generated
 // and NOT NULL columns, CHECKs, UNIQUEs), or "" when nothing known refuses it.
-std::string repair_refusal(Connection& db, const TableCtx& t, const model::Check& c, const model::Repair& r) {
+std::string repair_refusal(Connection& db, const AuditedTable& t, const model::Check& c, const model::Repair& r) {
   if (r.policy == model::RepairPolicy::delete_row || r.policy == model::RepairPolicy::report) return "";
   const auto& d = *t.d;
   const std::string target = repair_target(c, r);
@@ -732,11 +662,11 @@ std::string repair_refusal(Connection& db, const TableCtx& t, const model::Check
 // the check after the run can count those rows alone; "" otherwise.
 std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, const std::string& run_id,
                       FixReport& report) {
-  TableCtx t = table_ctx(db, w.spec->name);
+  AuditedTable t = audited_table(db, w.spec->name, Keyless::refused);
   const bool preview = o.dry_run;
   const auto& d = *t.d;
   const std::string run = d.quote_string(run_id);
-  const std::string audit_prefix = std::string("INSERT INTO ") + kAudit + " (run_id, " + TableCtx::kAuditColumns +
+  const std::string audit_prefix = std::string("INSERT INTO ") + kAudit + " (run_id, " + AuditedTable::kAuditColumns +
                                    ", action, row_key, before_row) SELECT " + run + ", " + t.audit_values() + ", ";
   // Indices, not pointers: report.actions grows while we work.
   std::map<std::string, size_t> actions;
@@ -1004,7 +934,7 @@ ScanReport check_after(Connection& db, const model::Schema& schema, const FixOpt
     auto k = worked_keys.find(name);
     if (!t.checks.empty()) {
       if (k == worked_keys.end()) continue;  // no keys from the scan: the full pass
-      TableCtx ctx;
+      AuditedTable ctx;
       ctx.d = &d;
       ctx.key = db.inspect_table(t.name).primary_key;
       if (ctx.key.empty()) ctx.key = {db.inspect_table(t.name).row_id};
@@ -1148,10 +1078,10 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
   std::vector<std::string> refusals;
   for (auto& w : work) {
     std::vector<const model::Check*> usable;
-    std::optional<TableCtx> ctx;
+    std::optional<AuditedTable> ctx;
     for (const auto* c : w.checks) {
       const auto r = effective_repair(c->repair, c->name, options);
-      if (!ctx) ctx = table_ctx(db, w.spec->name);
+      if (!ctx) ctx = audited_table(db, w.spec->name, Keyless::refused);
       const std::string why = repair_refusal(db, *ctx, *c, r);
       if (why.empty()) {
         usable.push_back(c);
@@ -1174,7 +1104,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         keep.push_back(u);
         continue;
       }
-      TableCtx t = table_ctx(db, w.spec->name);
+      AuditedTable t = audited_table(db, w.spec->name, Keyless::refused);
       const std::string doomed = "(" + t.key_list() + ") IN (" + duplicate_keys_sql(t, *u, r) + ")";
       const auto refs = referencing_rows(db, t, doomed);
       if (refs.empty()) {
@@ -1345,7 +1275,7 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
     // the columns the run changed get their before-image (other columns keep
     // the newer values), deleted rows whose key is taken again stay out.
     for (const auto& name : tables) {
-      TableCtx t = table_ctx(db, name);
+      AuditedTable t = audited_table(db, name, Keyless::refused);
       const std::string mine = std::string(kAudit) + ".run_id = " + run + " AND " + t.audit_of(kAudit);
       std::vector<std::string> changed;
       const std::string limit = force ? "" : " LIMIT 5";
@@ -1401,7 +1331,7 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
     // (repoint) point at their own row again.
     for (const char* action : {"delete", "cascade"}) {
       for (const auto& name : tables) {
-        TableCtx t = table_ctx(db, name);
+        AuditedTable t = audited_table(db, name, Keyless::refused);
         std::vector<std::string> cols, values;
         for (const auto& c : t.data) {
           cols.push_back(d.quote_ident(c));
@@ -1419,7 +1349,7 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
       }
     }
     for (const auto& name : tables) {
-      TableCtx t = table_ctx(db, name);
+      AuditedTable t = audited_table(db, name, Keyless::refused);
       // SET col = (before-image) for each audited row, matched by its key
       // now. A repointed row gets its key columns back too: its foreign key
       // may be part of its key.
