@@ -162,6 +162,39 @@ TEST_P(TriggersTest, UndoRefusesWhenARowATriggerWroteChangedSince) {
   EXPECT_EQ(everything(), now);
 }
 
+// The report after the fix is counted on the rows the fix worked on, plus a
+// full pass of every declared table a trigger changed: a violation the
+// triggers caused in a table that had none is shown, and the exit says so.
+TEST_P(TriggersTest, TheReportAfterTheFixCountsWhatTheTriggersBroke) {
+  write_file(dir_ / "schema/counters.toml",
+             "table = \"counters\"\n[[check]]\nname = \"counters_n_small\"\ncolumn = \"n\"\nmax = 3\n"
+             "repair = \"report\"\n");
+  auto scan = cli({"scan", "--json"}, dir_.path());
+  ASSERT_EQ(scan.exit_code, 1) << scan.out << scan.err;
+  const auto before = nlohmann::json::parse(scan.out);
+  std::int64_t was = -1;
+  for (const auto& c : before["constraints"]) {
+    if (c["name"] == "counters_n_small") was = c["violations"].get<std::int64_t>();
+  }
+  EXPECT_EQ(was, 0) << scan.out;  // n = 2 before the fix
+  auto fix = cli({"scan", "--fix", "--json"}, dir_.path());
+  EXPECT_EQ(fix.exit_code, 1) << fix.out << fix.err;  // the triggers took the counter past 3
+  const auto doc = nlohmann::json::parse(fix.out);
+  std::int64_t now = -1, items = -1;
+  for (const auto& c : doc["constraints"]) {
+    if (c["name"] == "counters_n_small") now = c["violations"].get<std::int64_t>();
+    if (c["name"] == "items_qty_nonnegative") items = c["violations"].get<std::int64_t>();
+  }
+  EXPECT_EQ(now, 1) << fix.out;
+  EXPECT_EQ(items, 0) << fix.out;
+  EXPECT_EQ(scalar("SELECT n FROM counters"), 7);
+  auto again = cli({"scan", "--json"}, dir_.path());  // what a full scan says agrees
+  const auto full = nlohmann::json::parse(again.out);
+  for (const auto& c : full["constraints"]) {
+    if (c["name"] == "counters_n_small") EXPECT_EQ(c["violations"], 1) << again.out;
+  }
+}
+
 TEST_P(TriggersTest, TheFixtureStatusLogIsUnchangedAfterFixAndUndo) {
   load_fixture(200);
   const std::vector<std::string> tables = {"characters", "humans", "character_log", "users", "chronicles"};

@@ -181,6 +181,9 @@ std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std
   for (const auto& c : changes) {
     const bool audited_old = c.old_key && mine.count(id_key(c.table, *c.old_key));
     const bool audited_new = c.new_key && mine.count(id_key(c.table, *c.new_key));
+    // A change of rows the fix audited itself (its own writes, or a
+    // trigger's on them) is counted with those rows; any other is not.
+    if ((c.old_key && !audited_old) || (c.new_key && !audited_new)) changed_.insert(c.table.name);
     if (audited_old || audited_new) {
       refresh.insert(c.table.str());
       continue;  // the fix's own audit row restores it

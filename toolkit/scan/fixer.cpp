@@ -5,6 +5,7 @@
 #include <ctime>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "core/error.h"
 #include "core/fault.h"
@@ -294,6 +295,9 @@ struct TableWork {
   // The keys of the rows breaking any CHECK of the table, as the scan before
   // the fix read them in its own pass (null: the fix collects them itself).
   const std::vector<std::vector<dialect::Value>>* scan_keys = nullptr;
+  // The duplicated groups of each UNIQUE (by name), as the scan before the
+  // fix found them (null: the fix searches the whole table).
+  const std::map<std::string, std::vector<std::vector<dialect::Value>>>* unique_groups = nullptr;
   std::string keys_table;  // temp table holding the keys the fix works on
 };
 
@@ -357,14 +361,41 @@ bool load_keys(Connection& db, const AuditedTable& t, const std::string& name,
   return true;
 }
 
-// The keys of a UNIQUE's surplus rows: all but the kept one per duplicated key.
-std::string duplicate_keys_sql(const AuditedTable& t, const model::Unique& u, const model::Repair& r) {
+// A condition keeping only the rows of the duplicated `groups` (the UNIQUE's
+// column values), as a list of literals per column: every row of a group
+// passes it, and a group is either wholly in or wholly out, so numbering the
+// rows per group over what passes finds the same surplus rows as over the
+// whole table. "" when there is no usable list (a value without a literal).
+std::string duplicate_groups_condition(const AuditedTable& t, const model::Unique& u,
+                                       const std::vector<std::vector<dialect::Value>>* groups) {
+  constexpr size_t kMaxListed = 10000;
+  if (!groups || groups->empty() || groups->size() > kMaxListed) return "";
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < u.columns.size(); ++i) {
+    std::set<std::string> seen;
+    std::string list;
+    for (const auto& g : *groups) {
+      if (i >= g.size()) return "";
+      const std::string lit = key_literal(*t.d, g[i]);
+      if (lit.empty()) return "";
+      if (seen.insert(lit).second) list += (list.empty() ? "" : ", ") + lit;
+    }
+    parts.push_back(t.d->quote_ident(u.columns[i]) + " IN (" + list + ")");
+  }
+  return join(parts, " AND ");
+}
+
+// The keys of a UNIQUE's surplus rows: all but the kept one per duplicated
+// key (among the scan's duplicated `groups` when they are known).
+std::string duplicate_keys_sql(const AuditedTable& t, const model::Unique& u, const model::Repair& r,
+                               const std::vector<std::vector<dialect::Value>>* groups = nullptr) {
   std::vector<std::string> cols, filters;
   for (const auto& c : u.columns) {
     cols.push_back(t.d->quote_ident(c));
     filters.push_back(t.d->quote_ident(c) + " IS NOT NULL");
   }
   if (!u.where_expr.empty()) filters.push_back("(" + u.where_expr + ")");
+  if (const std::string only = duplicate_groups_condition(t, u, groups); !only.empty()) filters.push_back(only);
   const std::string dir = r.keep == model::Keep::lowest ? " ASC" : " DESC";
   std::string order = r.by.empty() ? "" : t.d->quote_ident(r.by) + dir + ", ";
   order += t.key_list();  // ties broken by key, so the run is deterministic
@@ -684,7 +715,11 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
     const auto r = effective_repair(u->repair, u->name, o);
     const size_t a = action_for(u->name, "unique", "delete_duplicates");
     db.execute("DROP TABLE IF EXISTS cc_fix_dups");
-    db.execute("CREATE TEMP TABLE cc_fix_dups AS " + duplicate_keys_sql(t, *u, r));
+    const std::vector<std::vector<dialect::Value>>* groups = nullptr;
+    if (w.unique_groups) {
+      if (auto it = w.unique_groups->find(u->name); it != w.unique_groups->end()) groups = &it->second;
+    }
+    db.execute("CREATE TEMP TABLE cc_fix_dups AS " + duplicate_keys_sql(t, *u, r, groups));
     const std::string doomed = "(" + t.key_list() + ") IN (SELECT " + t.key_list() + " FROM cc_fix_dups)";
     if (preview) report.actions[a].preview = sample_rows(db, t, doomed, "", o.sample);
     if (r.references == model::Repair::References::repoint)
@@ -866,9 +901,18 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
   }
   // After-images; rows that ended up unchanged leave no audit row.
   const std::string audit_rows = std::string(kAudit) + ".run_id = " + run + " AND " + t.audit_of(kAudit);
-  db.execute(std::string("UPDATE ") + kAudit + " SET action = 'delete' WHERE " + audit_rows +
-             " AND action = 'update' AND NOT EXISTS (SELECT 1 FROM " + t.q + " AS cc_row WHERE " +
-             t.key_match("cc_row", kAudit) + ")");
+  // An audited row can only be gone now if a rule of the table deletes, or a
+  // trigger of the table itself fired, or triggers ran uncaptured (a captured
+  // trigger's delete is folded in by TriggerCapture::finish).
+  bool may_vanish = !report.uncaptured.empty();
+  for (const auto* c : w.checks)
+    may_vanish = may_vanish || effective_repair(c->repair, c->name, o).policy == model::RepairPolicy::delete_row;
+  for (const auto& tr : report.triggers) may_vanish = may_vanish || tr.rfind(t.name.str() + ".", 0) == 0;
+  if (may_vanish) {
+    db.execute(std::string("UPDATE ") + kAudit + " SET action = 'delete' WHERE " + audit_rows +
+               " AND action = 'update' AND NOT EXISTS (SELECT 1 FROM " + t.q + " AS cc_row WHERE " +
+               t.key_match("cc_row", kAudit) + ")");
+  }
   db.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + t.row_json("cc_row") + " FROM " + t.q +
              " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + ") WHERE " + audit_rows + " AND action = 'update'");
   report.audited -= db.execute_count(std::string("DELETE FROM ") + kAudit + " WHERE " + audit_rows +
@@ -890,15 +934,29 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
 //    (children, referencing rows), repaired tables without scan keys and
 //    untouched tables that still have violations (for their samples) get
 //    the full pass; untouched tables without violations keep their zeros.
-// Any trigger that fired, or a write by another connection since the scan
-// (SQLite's data_version), and every table gets the full pass.
+//  - tables in which the trigger capture recorded a change (`trigger_changed`,
+//    by name) get the full pass too.
+// A write by another connection since the scan (SQLite's data_version), a
+// trigger that fired without a complete capture (`trigger_changed` null, or
+// effects let through uncaptured), or a captured change in a table that
+// foreign keys refer to (its ON DELETE actions are not captured), and every
+// table gets the full pass.
 ScanReport check_after(Connection& db, const model::Schema& schema, const FixOptions& options, const ScanReport& before,
                        const std::vector<TableWork>& work, const std::map<std::string, std::string>& worked_keys,
-                       const std::vector<std::string>& refused_tables, bool fresh, const FixReport& report) {
+                       const std::vector<std::string>& refused_tables, bool fresh, const FixReport& report,
+                       const std::set<std::string>* trigger_changed) {
   ScanOptions ao;
   ao.sample = options.sample;
   ao.inside_transaction = true;
-  if (!fresh || !report.triggers.empty()) {
+  bool everything = !fresh;
+  if (!report.triggers.empty()) {
+    everything = everything || !trigger_changed || !report.uncaptured.empty();
+    for (const auto& name : trigger_changed ? *trigger_changed : std::set<std::string>{}) {
+      if (everything) break;
+      everything = !db.inspect_table(model::TableName{name, ""}).referrers.empty();
+    }
+  }
+  if (everything) {
     ao.tables = options.tables;
     return run_scan(db, schema, ao);
   }
@@ -908,6 +966,11 @@ ScanReport check_after(Connection& db, const model::Schema& schema, const FixOpt
     if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
   };
   for (const auto& c : report.children) add(full, c.table);
+  if (trigger_changed) {
+    for (const auto& t : schema.tables) {
+      if (trigger_changed->count(t.name.name)) add(full, t.name.str());
+    }
+  }
   std::map<std::string, const TableWork*> worked;
   for (const auto& w : work) {
     worked[w.spec->name.str()] = &w;
@@ -1038,7 +1101,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
       }
       return false;
     };
-    TableWork w{&t, {}, {}, nullptr, {}};
+    TableWork w{&t, {}, {}, nullptr, &before.unique_groups, {}};
     for (const auto& c : t.checks) {
       if (repairs(effective_repair(c.repair, c.name, options).policy) && violated(c.name)) w.checks.push_back(&c);
     }
@@ -1105,7 +1168,10 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         continue;
       }
       AuditedTable t = audited_table(db, w.spec->name, Keyless::refused);
-      const std::string doomed = "(" + t.key_list() + ") IN (" + duplicate_keys_sql(t, *u, r) + ")";
+      const auto g = before.unique_groups.find(u->name);
+      const std::string doomed = "(" + t.key_list() + ") IN (" +
+                                 duplicate_keys_sql(t, *u, r, g == before.unique_groups.end() ? nullptr : &g->second) +
+                                 ")";
       const auto refs = referencing_rows(db, t, doomed);
       if (refs.empty()) {
         keep.push_back(u);
@@ -1156,7 +1222,10 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
   auto body = [&] {
     fresh = data_version() == version_before;
     if (!fresh) {
-      for (auto& w : work) w.scan_keys = nullptr;  // another connection committed since the scan
+      for (auto& w : work) {  // another connection committed since the scan
+        w.scan_keys = nullptr;
+        w.unique_groups = nullptr;
+      }
     }
     if (options.dry_run) ensure_audit_tables(db);
     db.execute(std::string("INSERT INTO ") + kRuns + " (run_id, started_at, tool_version, applied_by) VALUES (" +
@@ -1166,11 +1235,13 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
     std::vector<model::TableName> written;
     for (const auto& w : work) written.push_back(w.spec->name);
     TriggerCapture capture(db, written);
+    bool capture_complete = false;  // every table a trigger may write is recorded
     {
       dialect::Savepoint capturing(db, "cc_fix_capture");
       try {
         capture.start();
         capturing.release();
+        capture_complete = true;
       } catch (const DatabaseError& e) {
         capturing.rollback();
         if (!options.allow_triggers) {
@@ -1229,7 +1300,8 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         " WHERE run_id = " + d.quote_string(report.run_id));
     // What the run leaves, counted inside its transaction (the dry run: what
     // the real run would leave).
-    report.after = check_after(db, schema, options, before, work, worked_keys, refused_tables, fresh, report);
+    report.after = check_after(db, schema, options, before, work, worked_keys, refused_tables, fresh, report,
+                               capture_complete ? &capture.changed_tables() : nullptr);
     for (const auto& [table, keys] : worked_keys) db.execute("DROP TABLE IF EXISTS " + keys);
   };
   if (options.dry_run) {
