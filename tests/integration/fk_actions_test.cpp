@@ -212,6 +212,36 @@ TEST_P(FkActionsTest, TriggersAreListedOrRefusedAndNeverFireInUndo) {
   EXPECT_EQ(count("event_log"), events + 1);
 }
 
+// The report after the fix: a CHECK repair that writes a column another
+// table's foreign key points at changes the referencing rows (ON UPDATE
+// CASCADE), so that table gets its full pass: a violation the cascade made
+// in a table that had none is shown.
+TEST_P(FkActionsTest, ReportAfterTheFixCountsRowsAnOnUpdateCascadeChanged) {
+  exec("CREATE TABLE codes (id integer PRIMARY KEY, code integer UNIQUE)");
+  exec(
+      "CREATE TABLE code_uses (id integer PRIMARY KEY, code integer REFERENCES codes (code) ON UPDATE CASCADE, "
+      "note text)");
+  exec("INSERT INTO codes VALUES (1, -5), (2, 3)");
+  exec("INSERT INTO code_uses VALUES (10, -5, 'a'), (11, 3, 'b')");
+  write_file(dir_ / "schema/codes.toml",
+             "table = \"codes\"\n[[check]]\nname = \"codes_code_nonnegative\"\ncolumn = \"code\"\nmin = 0\n"
+             "repair = \"clamp\"\n");
+  write_file(dir_ / "schema/code_uses.toml",
+             "table = \"code_uses\"\n[[check]]\nname = \"code_uses_code_not_zero\"\nexpr = \"code <> 0\"\n"
+             "repair = \"report\"\n");
+  auto fix = cli({"scan", "--fix", "--json", "--table", "codes", "--table", "code_uses"}, dir_.path());
+  EXPECT_EQ(fix.exit_code, 1) << fix.out << fix.err;  // the cascade wrote 0 into code_uses
+  EXPECT_EQ(scalar("SELECT code FROM code_uses WHERE id = 10"), 0);
+  const auto doc = nlohmann::json::parse(fix.out);
+  std::int64_t uses = -1, codes = -1;
+  for (const auto& c : doc["constraints"]) {
+    if (c["name"] == "code_uses_code_not_zero") uses = c["violations"].get<std::int64_t>();
+    if (c["name"] == "codes_code_nonnegative") codes = c["violations"].get<std::int64_t>();
+  }
+  EXPECT_EQ(uses, 1) << fix.out;
+  EXPECT_EQ(codes, 0) << fix.out;
+}
+
 INSTANTIATE_TEST_SUITE_P(Dialects, FkActionsTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& param_info) { return param_info.param; });
 

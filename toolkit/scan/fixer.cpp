@@ -974,7 +974,26 @@ ScanReport check_after(Connection& db, const model::Schema& schema, const FixOpt
   std::map<std::string, const TableWork*> worked;
   for (const auto& w : work) {
     worked[w.spec->name.str()] = &w;
-    for (const auto& ref : db.inspect_table(w.spec->name).referrers) add(full, ref.table.str());
+    // A referencing row changes only when the run moves it (repoint) or
+    // writes a column its foreign key points at (ON UPDATE actions); what
+    // deletes do to children is in report.children.
+    bool repoints = false;
+    for (const auto* u : w.uniques)
+      repoints =
+          repoints || effective_repair(u->repair, u->name, options).references == model::Repair::References::repoint;
+    std::vector<std::string> written;
+    for (const auto* c : w.checks) {
+      const auto r = effective_repair(c->repair, c->name, options);
+      if (r.policy != model::RepairPolicy::delete_row) written.push_back(repair_target(*c, r));
+    }
+    const TableInfo info = db.inspect_table(w.spec->name);
+    for (const auto& ref : info.referrers) {
+      bool moved = repoints || ref.parent_columns.empty();
+      for (const auto& col : written) {
+        for (const auto& p : ref.parent_columns) moved = moved || info.same_name(p, col);
+      }
+      if (moved) add(full, ref.table.str());
+    }
   }
   for (const auto& t : refused_tables) add(full, t);
   std::vector<std::string> rescan;
