@@ -7,6 +7,8 @@
 // has the triggers' effects in detail).
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
@@ -212,37 +214,155 @@ TEST_P(FkActionsTest, TriggersAreListedOrRefusedAndNeverFireInUndo) {
   EXPECT_EQ(count("event_log"), events + 1);
 }
 
-// The report after the fix: a CHECK repair that writes a column another
-// table's foreign key points at changes the referencing rows (ON UPDATE
-// CASCADE), so that table gets its full pass: a violation the cascade made
-// in a table that had none is shown.
-TEST_P(FkActionsTest, ReportAfterTheFixCountsRowsAnOnUpdateCascadeChanged) {
-  exec("CREATE TABLE codes (id integer PRIMARY KEY, code integer UNIQUE)");
-  exec(
-      "CREATE TABLE code_uses (id integer PRIMARY KEY, code integer REFERENCES codes (code) ON UPDATE CASCADE, "
-      "note text)");
-  exec("INSERT INTO codes VALUES (1, -5), (2, 3)");
-  exec("INSERT INTO code_uses VALUES (10, -5, 'a'), (11, 3, 'b')");
-  write_file(dir_ / "schema/codes.toml",
-             "table = \"codes\"\n[[check]]\nname = \"codes_code_nonnegative\"\ncolumn = \"code\"\nmin = 0\n"
-             "repair = \"clamp\"\n");
-  write_file(dir_ / "schema/code_uses.toml",
-             "table = \"code_uses\"\n[[check]]\nname = \"code_uses_code_not_zero\"\nexpr = \"code <> 0\"\n"
-             "repair = \"report\"\n");
-  auto fix = cli({"scan", "--fix", "--json", "--table", "codes", "--table", "code_uses"}, dir_.path());
-  EXPECT_EQ(fix.exit_code, 1) << fix.out << fix.err;  // the cascade wrote 0 into code_uses
-  EXPECT_EQ(scalar("SELECT code FROM code_uses WHERE id = 10"), 0);
-  const auto doc = nlohmann::json::parse(fix.out);
-  std::int64_t uses = -1, codes = -1;
-  for (const auto& c : doc["constraints"]) {
-    if (c["name"] == "code_uses_code_not_zero") uses = c["violations"].get<std::int64_t>();
-    if (c["name"] == "codes_code_nonnegative") codes = c["violations"].get<std::int64_t>();
-  }
-  EXPECT_EQ(uses, 1) << fix.out;
-  EXPECT_EQ(codes, 0) << fix.out;
+INSTANTIATE_TEST_SUITE_P(Dialects, FkActionsTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& param_info) { return param_info.param; });
+
+// A child reached by two paths, one deleting it and one setting it NULL (two foreign keys to the
+// repaired table, and a grandchild that also references it directly): it is audited as deleted,
+// once, and fix-undo puts every table back exactly, parents before children whatever order the
+// audit met the tables in (on SQLite the grandchild is declared first, so its rows are met first).
+// A DEFERRABLE INITIALLY DEFERRED foreign key (NO ACTION) would let the delete through and refuse
+// the COMMIT: the fix refuses the repair instead, its dry run too, with nothing changed, and
+// repairs the rest of the run with --skip-refused.
+class FkDeferredTest : public DialectTest {};
+
+TEST_P(FkDeferredTest, DeferredReferenceRefusesTheRepairAndTheDryRunSaysSo) {
+  exec("CREATE TABLE p (id integer PRIMARY KEY, age integer)");
+  exec("CREATE TABLE c (id integer PRIMARY KEY, pid integer REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED)");
+  exec("CREATE TABLE other (id integer PRIMARY KEY, n integer)");
+  exec("INSERT INTO p VALUES (1, 1), (2, -1), (3, 5)");
+  exec("INSERT INTO c VALUES (10, 2), (11, 3)");
+  exec("INSERT INTO other VALUES (1, -4)");
+  write_file(dir_ / "schema/p.toml",
+             "table = \"p\"\n[[check]]\nname = \"p_age_nonneg\"\ncolumn = \"age\"\nmin = 0\nrepair = \"delete\"\n");
+  write_file(dir_ / "schema/other.toml",
+             "table = \"other\"\n[[check]]\nname = \"other_n_nonneg\"\ncolumn = \"n\"\nmin = 0\nrepair = \"clamp\"\n");
+  const auto before = content({"p", "c", "other"});
+  auto dry = cli({"scan", "--fix", "--dry-run"}, dir_.path());
+  EXPECT_EQ(dry.exit_code, 1) << dry.out << dry.err;
+  auto fix = cli({"scan", "--fix"}, dir_.path());
+  EXPECT_EQ(fix.exit_code, 1) << fix.out << fix.err;
+  EXPECT_NE(fix.err.find("p_age_nonneg"), std::string::npos) << fix.err;
+  EXPECT_EQ(fix.err.find("SQLSTATE"), std::string::npos) << fix.err;  // a refusal, not a driver error
+  EXPECT_EQ(content({"p", "c", "other"}), before);
+  auto rest = cli({"scan", "--fix", "--skip-refused"}, dir_.path());
+  EXPECT_EQ(rest.exit_code, 1) << rest.out << rest.err;  // p still violates
+  EXPECT_EQ(scalar("SELECT n FROM other WHERE id = 1"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM p"), 3);
 }
 
-INSTANTIATE_TEST_SUITE_P(Dialects, FkActionsTest, ::testing::Values("sqlite", "postgresql"),
+INSTANTIATE_TEST_SUITE_P(Dialects, FkDeferredTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& param_info) { return param_info.param; });
+
+class FkDiamondTest : public DialectTest {};
+
+TEST_P(FkDiamondTest, CascadeAndSetNullPathsToOneChildAreUndoneExactly) {
+  exec("CREATE TABLE p (id integer PRIMARY KEY, name text, age integer)");
+  if (!pg()) {
+    exec(
+        "CREATE TABLE g (id integer PRIMARY KEY, cid integer REFERENCES c (id) ON DELETE SET NULL, via integer "
+        "REFERENCES p (id) ON DELETE CASCADE)");
+  }
+  exec(
+      "CREATE TABLE c (id integer PRIMARY KEY, p1 integer REFERENCES p (id) ON DELETE CASCADE, p2 integer REFERENCES "
+      "p (id) ON DELETE SET NULL, note text)");
+  if (pg()) {
+    exec("CREATE TABLE g (id integer PRIMARY KEY, cid integer, via integer REFERENCES p (id) ON DELETE CASCADE)");
+    exec("ALTER TABLE g ADD FOREIGN KEY (cid) REFERENCES c (id) ON DELETE SET NULL");
+  }
+  exec("INSERT INTO p VALUES (1, 'a', 1), (2, 'b', -1), (3, 'c', 5), (4, 'd', -9)");
+  exec(
+      "INSERT INTO c VALUES (10, 1, 2, 'set null'), (11, 2, 1, 'cascade'), (12, 2, 2, 'both'), (13, 4, 2, 'both'), "
+      "(14, 3, NULL, 'kept')");
+  exec("INSERT INTO g VALUES (100, 10, NULL), (101, 11, NULL), (102, 12, 3), (103, 14, 2), (104, 13, 4)");
+  write_file(dir_ / "schema/p.toml",
+             "table = \"p\"\n[[check]]\nname = \"p_age_nonneg\"\ncolumn = \"age\"\nmin = 0\n"
+             "repair = { policy = \"delete\", allow_cascade = true }\n");
+  const auto before = content({"p", "c", "g"});
+  auto fix = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  const auto doc = nlohmann::json::parse(fix.out);
+  std::map<std::string, std::int64_t> children;
+  for (const auto& c : doc["children"])
+    children[c["table"].get<std::string>() + " " + c["action"].get<std::string>()] = c["rows"];
+  EXPECT_EQ(children["c cascade"], 3);   // 11, 12 and 13: deleted, though 12 and 13 are also on a SET NULL path
+  EXPECT_EQ(children["c set_null"], 1);  // 10
+  EXPECT_EQ(children["g cascade"], 2);   // 103, 104
+  EXPECT_EQ(children["g set_null"], 2);  // 101, 102
+  EXPECT_EQ(scalar("SELECT count(*) FROM c"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM g WHERE cid IS NULL"), 2);
+  auto undo = cli({"fix-undo", doc["run_id"].get<std::string>()}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(content({"p", "c", "g"}), before);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dialects, FkDiamondTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& param_info) { return param_info.param; });
+
+// A repair that rewrites a key: the primary key by which the audit names the rows, or a column
+// other rows reference (ON UPDATE CASCADE / SET NULL would change them outside the audit, NO
+// ACTION would refuse). Refused before anything changes, in the scan's warning and the fix alike;
+// a referenced column whose changed rows nobody references is repaired and undone exactly.
+class KeyRewriteTest : public DialectTest {
+ protected:
+  void SetUp() override {
+    DialectTest::SetUp();
+    if (IsSkipped()) return;
+    exec("CREATE TABLE codes (code text PRIMARY KEY, label text)");
+    exec("CREATE TABLE tags (id integer PRIMARY KEY, tag text NOT NULL UNIQUE)");
+    exec(
+        "CREATE TABLE items (id integer PRIMARY KEY, code text REFERENCES codes (code) ON UPDATE CASCADE, tag text "
+        "REFERENCES tags (tag) ON UPDATE SET NULL)");
+    exec("INSERT INTO codes VALUES ('abcd', 'long'), ('xy', 'ok'), ('pqrst', 'long too')");
+    exec("INSERT INTO tags VALUES (1, 'alpha'), (2, 'be'), (3, 'gammas')");
+    exec("INSERT INTO items VALUES (1, 'abcd', 'be'), (2, 'xy', 'be'), (3, 'pqrst', NULL)");
+  }
+  std::string everything() const { return content({"codes", "tags", "items"}); }
+  void declare(const std::string& table, const std::string& column) {
+    write_file(dir_ / ("schema/" + table + ".toml"), "table = \"" + table + "\"\n[[check]]\nname = \"" + table +
+                                                         "_short\"\nexpr = \"length(" + column +
+                                                         ") <= 3\"\nrepair = { policy = \"set_expr\", column = \"" +
+                                                         column + "\", expr = \"substr(" + column + ", 1, 3)\" }\n");
+  }
+};
+
+TEST_P(KeyRewriteTest, RepairRewritingThePrimaryKeyIsRefusedWithNothingChanged) {
+  declare("codes", "code");
+  const auto before = everything();
+  auto scan = cli({"scan"}, dir_.path());
+  EXPECT_EQ(scan.exit_code, 1) << scan.out << scan.err;
+  EXPECT_NE(scan.out.find("part of the primary key"), std::string::npos) << scan.out;
+  auto dry = cli({"scan", "--fix", "--dry-run"}, dir_.path());
+  EXPECT_EQ(dry.exit_code, 1) << dry.out << dry.err;
+  auto fix = cli({"scan", "--fix"}, dir_.path());
+  EXPECT_EQ(fix.exit_code, 1) << fix.out << fix.err;
+  EXPECT_NE(fix.err.find("codes_short"), std::string::npos) << fix.err;
+  EXPECT_NE(fix.err.find("column 'code' is part of the primary key"), std::string::npos) << fix.err;
+  EXPECT_NE(fix.err.find("Nothing was changed"), std::string::npos) << fix.err;
+  EXPECT_EQ(everything(), before);
+}
+
+TEST_P(KeyRewriteTest, RepairRewritingAReferencedColumnIsRefusedWhileRowsPointAtIt) {
+  declare("tags", "tag");
+  exec("UPDATE items SET tag = 'gammas' WHERE id = 3");  // a row points at the row the repair would change
+  const auto before = everything();
+  auto fix = cli({"scan", "--fix"}, dir_.path());
+  EXPECT_EQ(fix.exit_code, 1) << fix.out << fix.err;
+  EXPECT_NE(fix.err.find("referenced by a foreign key of 'items' (1 of its rows"), std::string::npos) << fix.err;
+  EXPECT_EQ(everything(), before);
+
+  exec("UPDATE items SET tag = 'be' WHERE id = 3");  // now nothing references 'gammas'
+  const auto unreferenced = everything();
+  auto fixed = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.out << fixed.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM tags WHERE tag = 'gam'"), 1);
+  const auto doc = nlohmann::json::parse(fixed.out);
+  auto undo = cli({"fix-undo", doc["run_id"].get<std::string>()}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(everything(), unreferenced);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dialects, KeyRewriteTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& param_info) { return param_info.param; });
 
 }  // namespace

@@ -241,6 +241,58 @@ TEST_P(TriggersPostgresTest, PostgresTriggerActingOutsideTheDatabaseRefusesUnles
   EXPECT_EQ(everything(), before);  // what stayed in the database is undone all the same
 }
 
+// apply --fix runs the same fix: an uncapturable trigger refuses it (the new CHECK is taken back),
+// and --allow-triggers lets it through, named in the output and the run's summary.
+TEST_P(TriggersPostgresTest, PostgresApplyFixRefusesAnUncapturableTriggerUnlessAllowed) {
+  exec(
+      "CREATE FUNCTION items_notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "PERFORM pg_notify('items', NEW.id::text); RETURN NULL; END $$");
+  exec("CREATE TRIGGER items_notify AFTER UPDATE ON items FOR EACH ROW EXECUTE FUNCTION items_notify()");
+  ASSERT_EQ(cli({"generate"}, dir_.path()).exit_code, 0);
+  const auto before = everything();
+  auto refused = cli({"apply", "--fix"}, dir_.path());
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("trigger items_notify on 'items'"), std::string::npos) << refused.err;
+  EXPECT_EQ(everything(), before);
+  EXPECT_EQ(scalar("SELECT count(*) FROM pg_constraint WHERE conname = 'items_qty_nonnegative'"), 0);
+
+  EXPECT_EQ(cli({"apply", "--allow-triggers"}, dir_.path()).exit_code, 2);  // goes with --fix
+  auto allowed = cli({"apply", "--fix", "--allow-triggers"}, dir_.path());
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.out << allowed.err;
+  EXPECT_NE(allowed.out.find("NOT audited (--allow-triggers): trigger items_notify on 'items'"), std::string::npos)
+      << allowed.out;
+  EXPECT_EQ(scalar("SELECT count(*) FROM pg_constraint WHERE conname = 'items_qty_nonnegative' AND convalidated"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM items WHERE qty < 0"), 0);
+}
+
+// TRUNCATE fires no row-level trigger and counts no deleted row, so neither the capture nor the
+// write counts would see what it empties: the fix refuses, and a column merely named like it does not.
+TEST_P(TriggersPostgresTest, PostgresTriggerThatTruncatesRefusesWithNothingChanged) {
+  exec("ALTER TABLE stale ADD COLUMN truncated_at text");
+  exec(
+      "CREATE FUNCTION items_truncate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "UPDATE stale SET truncated_at = 'never' WHERE false; TRUNCATE event_log; RETURN NULL; END $$");
+  exec("CREATE TRIGGER items_truncate AFTER UPDATE ON items FOR EACH ROW EXECUTE FUNCTION items_truncate()");
+  const auto before = everything();
+  auto refused = cli({"scan", "--fix"}, dir_.path());
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("trigger items_truncate on 'items'"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("TRUNCATE"), std::string::npos) << refused.err;
+  EXPECT_EQ(everything(), before);
+  EXPECT_EQ(count("event_log"), 2);
+
+  exec(
+      "CREATE OR REPLACE FUNCTION items_truncate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "UPDATE stale SET truncated_at = 'now' WHERE item_id = NEW.id; RETURN NULL; END $$");
+  auto fixed = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.out << fixed.err;
+  const auto doc = nlohmann::json::parse(fixed.out);
+  const std::string run = doc["run_id"];
+  auto undo = cli({"fix-undo", run}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(everything(), before);
+}
+
 TEST_P(TriggersPostgresTest, PostgresNoTriggerPrivilegeOnALoggedTableRefusesWithNothingChanged) {
   const std::string role = "cc_trig_" + pgdb_->name();
   DropRoleAtEnd drop{*pgdb_, role};

@@ -248,6 +248,11 @@ int main(int argc, char** argv) {
   apply->add_flag("--dry-run", apply_options.dry_run,
                   "Print the SQL apply would run (runnable in psql / sqlite3), change nothing; exits as apply would");
   apply->add_flag("--fix", apply_options.fix, "Repair violating rows by policy first (audited; undo with fix-undo)");
+  apply->add_flag("--allow-cascade", apply_options.allow_cascade,
+                  "With --fix: allow deletes that cascade into child tables (as scan --fix --allow-cascade)");
+  apply->add_flag("--allow-triggers", apply_options.allow_triggers,
+                  "With --fix: go ahead when a trigger's effects cannot be audited (as scan --fix --allow-triggers; "
+                  "named in the run's audit)");
   apply->add_option(
       "--lock-wait-ms", apply_options.lock_wait_ms,
       "Wait at most this long for other sessions: another migrator, the older transactions a CONCURRENTLY build waits "

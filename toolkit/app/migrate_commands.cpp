@@ -475,6 +475,8 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
   // step and VALIDATE, so every write is checked from before the repairs on;
   // elsewhere (SQLite: one transaction per migration) they run first.
   const bool fix_inside = options.fix && db->dialect().capabilities().add_not_valid;
+  if ((options.allow_cascade || options.allow_triggers) && !options.fix)
+    throw UsageError("apply: --allow-cascade and --allow-triggers go with --fix");
   if (options.fix && options.dry_run && !fix_inside)
     throw UsageError("apply --fix --dry-run: use scan --fix --dry-run to preview repairs");
   std::unique_ptr<dialect::Connection> fix_db;
@@ -492,6 +494,8 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
     fo.tool_version = CONSTRAINTCTL_VERSION;
     fo.applied_by = applied_by();
     fo.sample = 0;
+    fo.allow_cascade = options.allow_cascade;
+    fo.allow_triggers = options.allow_triggers;
     scan::FixReport fixed = scan::run_fix(*fix_db, schema, fo);
     repaired = true;
     if (!fixed.run_id.empty() && !ctx.options().json && !ctx.options().quiet) {
@@ -502,6 +506,8 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
       }
       std::cout << "fixed      " << changed << " updates, " << deleted << " deletes (run " << fixed.run_id
                 << "; undo with constraintctl fix-undo " << fixed.run_id << ")\n";
+      for (const auto& u : fixed.uncaptured)
+        std::cout << "  NOT audited (--allow-triggers): " << text::terminal_safe(u) << "\n";
     }
   };
   if (options.fix && !fix_inside) repair();

@@ -27,6 +27,8 @@ struct ApplyCommandOptions {
   std::optional<int> to;
   bool dry_run = false;
   bool fix = false;                // repair violating rows by policy first (audited, undoable)
+  bool allow_cascade = false;      // with fix: as scan --fix --allow-cascade
+  bool allow_triggers = false;     // with fix: as scan --fix --allow-triggers
   int lock_wait_ms = -1;           // -1: lock_wait_ms in constraintctl.toml (default 10000)
   bool sqlite_no_rebuild = false;  // or [sqlite] no_rebuild in constraintctl.toml
   int sqlite_max_lock_ms = -1;     // -1: [sqlite] max_lock_ms in constraintctl.toml (default 2000)

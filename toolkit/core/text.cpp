@@ -1,6 +1,7 @@
 #include "core/text.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <iterator>
 
@@ -167,6 +168,17 @@ std::string Table::render() const {
 std::string colored(std::string_view s, std::string_view color) {
   if (color.empty()) return std::string(s);
   return std::string(color) + std::string(s) + "\033[0m";
+}
+
+bool names_word(std::string_view text, std::string_view word) {
+  auto part = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; };
+  if (word.empty()) return false;
+  for (size_t at = text.find(word); at != std::string_view::npos; at = text.find(word, at + 1)) {
+    const bool before = at == 0 || !part(text[at - 1]);
+    const bool after = at + word.size() >= text.size() || !part(text[at + word.size()]);
+    if (before && after) return true;
+  }
+  return false;
 }
 
 bool ascii_iequal(std::string_view a, std::string_view b) {

@@ -50,6 +50,11 @@ std::string colored(std::string_view s, std::string_view color);
 // Equal but for the case of ASCII letters (how SQLite compares identifiers).
 bool ascii_iequal(std::string_view a, std::string_view b);
 
+// Does `text` hold `word` as a whole word of SQL text, not inside an
+// identifier (letters, digits, '_' and '$' around it)? Case-sensitive: pass
+// both in lower case to match any case.
+bool names_word(std::string_view text, std::string_view word);
+
 // Levenshtein distance (bytes), for suggestions.
 size_t edit_distance(std::string_view a, std::string_view b);
 

@@ -176,6 +176,10 @@ class Connection {
   virtual std::optional<std::vector<std::pair<std::string, std::int64_t>>> transaction_writes() { return std::nullopt; }
   // Stops recording: drops the recording triggers and cc_capture (read it first).
   virtual void end_change_capture() = 0;
+  // Deferred foreign-key violations this transaction holds now, that its
+  // COMMIT would be refused for (0 where Dialect::immediate_constraints
+  // already makes every statement check them).
+  virtual std::int64_t deferred_violations() { return 0; }
 };
 
 // One transaction, rolled back on every path that does not commit it

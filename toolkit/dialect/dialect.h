@@ -111,6 +111,11 @@ class Dialect {
   virtual std::string insert_keeping_identity() const = 0;
   // Statements that make foreign-key actions happen on this connection (before a transaction).
   virtual std::vector<std::string> enforce_foreign_keys() const = 0;
+  // Statements, inside a write transaction, that make its deferrable
+  // constraints checked at each statement's end (a deferred foreign key
+  // then rejects the statement, not the COMMIT). None where the database
+  // has no such switch (see Connection::deferred_violations).
+  virtual std::vector<std::string> immediate_constraints() const { return {}; }
   // Appended to a SELECT from `alias` whose rows the transaction is about to
   // change: locks them until it ends, so their image read now is the one the
   // change starts from and no other session writes them meanwhile ("" where

@@ -176,13 +176,14 @@ std::string trigger_summary(const FixReport& report) {
 }
 
 void count_child(FixReport& report, const model::TableName& table, const std::string& action, std::int64_t n) {
-  for (auto& c : report.children) {
-    if (c.table == table.str() && c.action == action) {
-      c.rows += n;
+  for (auto it = report.children.begin(); it != report.children.end(); ++it) {
+    if (it->table == table.str() && it->action == action) {
+      it->rows += n;
+      if (it->rows <= 0) report.children.erase(it);
       return;
     }
   }
-  report.children.push_back(ChildChange{table.str(), action, n});
+  if (n > 0) report.children.push_back(ChildChange{table.str(), action, n});
 }
 
 // What the foreign keys' ON DELETE actions do when the rows of `t` matching
@@ -249,14 +250,29 @@ std::int64_t audit_fk_actions(Connection& db, const AuditedTable& t, const std::
                                     " AND " + seen + d.lock_rows("cc_row"));
     audited += n;
     if (action == "cascade") {
-      walk.report.cascaded += n;
+      // A row an earlier path set to NULL / DEFAULT is deleted by this one
+      // (a child of two doomed rows, or of one through two foreign keys): it
+      // is audited as deleted, its before-image the original row, and its own
+      // children follow it below.
+      std::int64_t moved = 0;
+      for (const char* earlier : {"set_null", "set_default"}) {
+        const auto k =
+            db.execute_count(std::string("UPDATE ") + kAudit + " SET action = 'cascade', after_row = NULL WHERE " +
+                             kAudit + ".run_id = " + d.quote_string(walk.run_id) + " AND " + child.audit_of(kAudit) +
+                             " AND " + kAudit + ".action = '" + earlier + "' AND EXISTS (SELECT 1 FROM " + child.q +
+                             " AS cc_row WHERE " + child.key_match("cc_row", kAudit) + " AND " + cond + ")");
+        if (k > 0) count_child(walk.report, ref.table, earlier, -k);
+        moved += k;
+      }
+      walk.report.cascaded += n + moved;
+      count_child(walk.report, ref.table, action, n + moved);
       audited += audit_fk_actions(db, child, cond, walk);  // its own children go with it
     } else {
       bool known = false;
       for (const auto& s : walk.set_tables) known = known || s.str() == ref.table.str();
       if (!known) walk.set_tables.push_back(ref.table);
+      count_child(walk.report, ref.table, action, n);
     }
-    count_child(walk.report, ref.table, action, n);
   }
   walk.path.pop_back();
   return audited;
@@ -547,6 +563,12 @@ std::string suggested_policy(const model::Check& c, const model::Repair& r, cons
   const auto* col = t.info.find_column(repair_target(c, r));
   std::vector<std::string> out;
   if (col && col->generated) return "delete, or report and repair the columns it is computed from";
+  bool keyed = false;  // a key column, or one other rows reference: no rewrite is offered
+  for (const auto& k : t.info.primary_key) keyed = keyed || t.info.same_name(k, repair_target(c, r));
+  for (const auto& ref : t.info.referrers) {
+    for (const auto& pc : ref.parent_columns) keyed = keyed || t.info.same_name(pc, repair_target(c, r));
+  }
+  if (keyed) return "delete (its referencing rows follow their foreign keys' ON DELETE, audited), or report";
   if (r.policy != model::RepairPolicy::clamp && c.structured() && (c.min || c.max)) out.push_back("clamp");
   if (r.policy != model::RepairPolicy::set_default && col && !col->default_sql.empty()) out.push_back("set_default");
   if (r.policy != model::RepairPolicy::set_value) out.push_back("set with a value the table accepts");
@@ -616,6 +638,29 @@ std::string repair_refusal(Connection& db, const AuditedTable& t, const model::C
   const auto* col = t.info.find_column(target);
   if (!col) return "";  // reported by the schema validation
   if (auto why = catalog_repair_refusal(c, r, t.info); !why.empty()) return why;
+  // A referenced column: rewriting it would make the database cascade, null
+  // or refuse in the referencing tables, which the repair's audit does not
+  // follow. Refused when some referencing row points at a row it changes.
+  for (const auto& ref : t.info.referrers) {
+    bool hit = false;
+    for (const auto& pc : ref.parent_columns) hit = hit || t.info.same_name(pc, target);
+    if (!hit) continue;
+    std::vector<std::string> match;
+    for (size_t i = 0; i < ref.columns.size() && i < ref.parent_columns.size(); ++i)
+      match.push_back(d.column_ref("cc_p", ref.parent_columns[i]) + " = " + d.column_ref("cc_c", ref.columns[i]));
+    std::int64_t n = 0;
+    try {
+      n = scalar(db, "SELECT count(*) FROM " + d.quote_table(ref.table) + " AS cc_c WHERE EXISTS (SELECT 1 FROM " +
+                         t.q + " AS cc_p WHERE " + join(match, " AND ") + " AND NOT (" + check_predicate(c, d) + "))");
+    } catch (const DatabaseError&) {
+      n = 1;  // could not be counted here: refused rather than risk what the database would do to them
+    }
+    if (n > 0)
+      return "column '" + target + "' is referenced by a foreign key of '" + ref.table.str() + "' (" +
+             std::to_string(n) +
+             " of its rows point at rows this repair would change): rewriting it would change, "
+             "orphan or be refused for those rows, outside what the fix audits";
+  }
   std::string value;
   switch (r.policy) {
     case model::RepairPolicy::set_null: value = "NULL"; break;
@@ -1239,6 +1284,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
   std::vector<std::string> refused_tables;
   bool fresh = true;
   auto body = [&] {
+    for (const auto& sql : d.immediate_constraints()) db.execute(sql);  // a deferred foreign key refuses a statement
     fresh = data_version() == version_before;
     if (!fresh) {
       for (auto& w : work) {  // another connection committed since the scan
@@ -1284,6 +1330,21 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
       dialect::Savepoint table_work(db, "cc_fix_table");
       try {
         const std::string keys = fix_table(db, w, options, report.run_id, report);
+        if (const auto pending = db.deferred_violations(); pending > 0) {
+          std::vector<std::string> deferred;
+          for (const auto& ref : db.inspect_table(w.spec->name).referrers) {
+            if (ref.on_delete == "NO ACTION" || ref.on_delete == "RESTRICT")
+              deferred.push_back("'" + ref.table.str() + "'");
+          }
+          std::vector<std::string> rules;
+          for (const auto* c : w.checks) rules.push_back(c->name);
+          for (const auto* u : w.uniques) rules.push_back(u->name);
+          throw RepairRefused(join(rules, ", ") + ": the repairs of table '" + w.spec->name.str() + "' leave " +
+                              std::to_string(pending) + " reference(s) to rows they delete or change" +
+                              (deferred.empty() ? std::string() : " (from " + join(deferred, ", ") + ")") +
+                              ", through a deferred foreign key: the database would refuse the COMMIT. Repair or "
+                              "delete the referencing rows first, or report these rows");
+        }
         table_work.release();
         if (!keys.empty()) worked_keys[w.spec->name.str()] = keys;
       } catch (const RepairRefused& e) {
@@ -1331,6 +1392,41 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
   }
   in_write_transaction(db, "before-commit", body);
   return report;
+}
+
+// `tables` reordered so that a table comes after every other one of them it
+// references (rows are re-inserted parents first, whatever order the audit
+// met them in); among tables free to go, and in a cycle, the given order.
+std::vector<model::TableName> parents_first(Connection& db, const std::vector<model::TableName>& tables) {
+  std::vector<std::vector<size_t>> after(tables.size());  // after[i]: tables referencing tables[i]
+  std::vector<size_t> waiting(tables.size(), 0);
+  for (size_t i = 0; i < tables.size(); ++i) {
+    for (const auto& ref : db.inspect_table(tables[i]).referrers) {
+      for (size_t j = 0; j < tables.size(); ++j) {
+        if (j == i || ref.table.str() != tables[j].str()) continue;
+        if (std::find(after[i].begin(), after[i].end(), j) != after[i].end()) continue;
+        after[i].push_back(j);
+        ++waiting[j];
+      }
+    }
+  }
+  std::vector<model::TableName> out;
+  std::vector<bool> done(tables.size(), false);
+  while (out.size() < tables.size()) {
+    size_t pick = tables.size();
+    for (size_t i = 0; i < tables.size() && pick == tables.size(); ++i) {
+      if (!done[i] && waiting[i] == 0) pick = i;
+    }
+    for (size_t i = 0; i < tables.size() && pick == tables.size(); ++i) {
+      if (!done[i]) pick = i;  // a cycle: the audit's order
+    }
+    done[pick] = true;
+    out.push_back(tables[pick]);
+    for (size_t j : after[pick]) {
+      if (waiting[j] > 0) --waiting[j];
+    }
+  }
+  return out;
 }
 
 UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string& applied_by, bool force) {
@@ -1421,7 +1517,7 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
     // DEFAULT changed get their key back, and references moved to a kept row
     // (repoint) point at their own row again.
     for (const char* action : {"delete", "cascade"}) {
-      for (const auto& name : tables) {
+      for (const auto& name : parents_first(db, tables)) {
         AuditedTable t = audited_table(db, name, Keyless::refused);
         std::vector<std::string> cols, values;
         for (const auto& c : t.data) {

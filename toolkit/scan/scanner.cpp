@@ -412,6 +412,12 @@ std::string catalog_repair_refusal(const model::Check& check, const model::Repai
   }
   if (repair.policy == P::set_default && col->default_sql.empty())
     return "column '" + target + "' has no default to set";
+  for (const auto& k : table.primary_key) {
+    if (table.same_name(k, target))
+      return "column '" + target +
+             "' is part of the primary key, by which the audit names each row it changes: fix-undo could not find a "
+             "row whose key the repair rewrote";
+  }
   return "";
 }
 

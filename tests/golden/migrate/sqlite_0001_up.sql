@@ -3,8 +3,17 @@
 PRAGMA foreign_keys = OFF;
 -- one transaction, taking the write lock up front
 BEGIN IMMEDIATE;
--- rebuild ability_blocks: the original CREATE TABLE text with the constraints edited in
-CREATE TABLE "cc_new_ability_blocks" (
+-- rebuild ability_blocks under its own name (no RENAME, which would re-parse the whole schema): a copy of its rows, kept as stored
+CREATE TEMP TABLE "cc_copy" ("c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9");
+INSERT INTO temp."cc_copy" SELECT "id", "character_id", "alertness", "athletics", "brawl", "empathy", "expression", "intimidation", "streetwise", "subterfuge" FROM "ability_blocks";
+CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
+-- AUTOINCREMENT must never go down
+INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'ability_blocks';
+DROP VIEW "character_summary";
+-- foreign keys are off: nothing cascades
+DROP TABLE "ability_blocks";
+-- the original CREATE TABLE text with the constraints edited in
+CREATE TABLE "ability_blocks" (
     id           INTEGER PRIMARY KEY,
     character_id INTEGER NOT NULL REFERENCES characters (id) ON DELETE CASCADE,
     alertness    INTEGER NOT NULL DEFAULT 0,
@@ -24,17 +33,9 @@ CREATE TABLE "cc_new_ability_blocks" (
   CONSTRAINT "ability_blocks_streetwise_range" CHECK ("streetwise" BETWEEN 0 AND 10),
   CONSTRAINT "ability_blocks_subterfuge_range" CHECK ("subterfuge" BETWEEN 0 AND 10)
 );
--- copy every row (fails, rolling back, if a row violates a new CHECK)
-INSERT INTO "cc_new_ability_blocks" ("id", "character_id", "alertness", "athletics", "brawl", "empathy", "expression", "intimidation", "streetwise", "subterfuge") SELECT "id", "character_id", "alertness", "athletics", "brawl", "empathy", "expression", "intimidation", "streetwise", "subterfuge" FROM "ability_blocks";
-CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
--- AUTOINCREMENT must never go down
-INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'ability_blocks';
-DROP VIEW "character_summary";
--- foreign keys are off: nothing cascades
-DROP TABLE "ability_blocks";
-PRAGMA legacy_alter_table = ON;
-ALTER TABLE "cc_new_ability_blocks" RENAME TO "ability_blocks";
-PRAGMA legacy_alter_table = OFF;
+-- copy every row back (fails, rolling back, if a row violates a new CHECK)
+INSERT INTO "ability_blocks" ("id", "character_id", "alertness", "athletics", "brawl", "empathy", "expression", "intimidation", "streetwise", "subterfuge") SELECT "c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9" FROM temp."cc_copy";
+DROP TABLE temp."cc_copy";
 CREATE INDEX ability_blocks_character_id_idx ON ability_blocks (character_id);
 CREATE VIEW character_summary AS
 SELECT c.id AS character_id,
@@ -50,8 +51,17 @@ LEFT JOIN humans AS h ON h.character_id = c.id;
 DELETE FROM sqlite_sequence WHERE name = 'ability_blocks' AND EXISTS (SELECT 1 FROM cc_saved_sequence WHERE name = 'ability_blocks');
 INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = 'ability_blocks';
 DELETE FROM cc_saved_sequence;
--- rebuild attribute_blocks: the original CREATE TABLE text with the constraints edited in
-CREATE TABLE "cc_new_attribute_blocks" (
+-- rebuild attribute_blocks under its own name (no RENAME, which would re-parse the whole schema): a copy of its rows, kept as stored
+CREATE TEMP TABLE "cc_copy" ("c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10");
+INSERT INTO temp."cc_copy" SELECT "id", "character_id", "strength", "dexterity", "stamina", "charisma", "manipulation", "appearance", "perception", "intelligence", "wits" FROM "attribute_blocks";
+CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
+-- AUTOINCREMENT must never go down
+INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'attribute_blocks';
+DROP VIEW "character_summary";
+-- foreign keys are off: nothing cascades
+DROP TABLE "attribute_blocks";
+-- the original CREATE TABLE text with the constraints edited in
+CREATE TABLE "attribute_blocks" (
     id           INTEGER PRIMARY KEY,
     character_id INTEGER NOT NULL REFERENCES characters (id) ON DELETE CASCADE,
     strength     INTEGER NOT NULL DEFAULT 1,
@@ -73,17 +83,9 @@ CREATE TABLE "cc_new_attribute_blocks" (
   CONSTRAINT "attribute_blocks_intelligence_range" CHECK ("intelligence" BETWEEN 1 AND 10),
   CONSTRAINT "attribute_blocks_wits_range" CHECK ("wits" BETWEEN 1 AND 10)
 );
--- copy every row (fails, rolling back, if a row violates a new CHECK)
-INSERT INTO "cc_new_attribute_blocks" ("id", "character_id", "strength", "dexterity", "stamina", "charisma", "manipulation", "appearance", "perception", "intelligence", "wits") SELECT "id", "character_id", "strength", "dexterity", "stamina", "charisma", "manipulation", "appearance", "perception", "intelligence", "wits" FROM "attribute_blocks";
-CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
--- AUTOINCREMENT must never go down
-INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'attribute_blocks';
-DROP VIEW "character_summary";
--- foreign keys are off: nothing cascades
-DROP TABLE "attribute_blocks";
-PRAGMA legacy_alter_table = ON;
-ALTER TABLE "cc_new_attribute_blocks" RENAME TO "attribute_blocks";
-PRAGMA legacy_alter_table = OFF;
+-- copy every row back (fails, rolling back, if a row violates a new CHECK)
+INSERT INTO "attribute_blocks" ("id", "character_id", "strength", "dexterity", "stamina", "charisma", "manipulation", "appearance", "perception", "intelligence", "wits") SELECT "c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10" FROM temp."cc_copy";
+DROP TABLE temp."cc_copy";
 CREATE INDEX attribute_blocks_character_id_idx ON attribute_blocks (character_id);
 CREATE VIEW character_summary AS
 SELECT c.id AS character_id,
@@ -99,8 +101,17 @@ LEFT JOIN humans AS h ON h.character_id = c.id;
 DELETE FROM sqlite_sequence WHERE name = 'attribute_blocks' AND EXISTS (SELECT 1 FROM cc_saved_sequence WHERE name = 'attribute_blocks');
 INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = 'attribute_blocks';
 DELETE FROM cc_saved_sequence;
--- rebuild characters: the original CREATE TABLE text with the constraints edited in
-CREATE TABLE "cc_new_characters" (
+-- rebuild characters under its own name (no RENAME, which would re-parse the whole schema): a copy of its rows, kept as stored
+CREATE TEMP TABLE "cc_copy" ("c0", "c1", "c2", "c3", "c4", "c5");
+INSERT INTO temp."cc_copy" SELECT "id", "name", "xp", "status", "created_at", "updated_at" FROM "characters";
+CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
+-- AUTOINCREMENT must never go down
+INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'characters';
+DROP VIEW "character_summary";
+-- foreign keys are off: nothing cascades
+DROP TABLE "characters";
+-- the original CREATE TABLE text with the constraints edited in
+CREATE TABLE "characters" (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     name       TEXT NOT NULL,
     xp         INTEGER NOT NULL DEFAULT 0,
@@ -110,17 +121,9 @@ CREATE TABLE "cc_new_characters" (
   CONSTRAINT "characters_xp_nonnegative" CHECK ("xp" >= 0),
   CONSTRAINT "characters_status_valid" CHECK ("status" IN ('Un', 'Sub', 'App', 'Ret', 'Dec'))
 );
--- copy every row (fails, rolling back, if a row violates a new CHECK)
-INSERT INTO "cc_new_characters" ("id", "name", "xp", "status", "created_at", "updated_at") SELECT "id", "name", "xp", "status", "created_at", "updated_at" FROM "characters";
-CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
--- AUTOINCREMENT must never go down
-INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'characters';
-DROP VIEW "character_summary";
--- foreign keys are off: nothing cascades
-DROP TABLE "characters";
-PRAGMA legacy_alter_table = ON;
-ALTER TABLE "cc_new_characters" RENAME TO "characters";
-PRAGMA legacy_alter_table = OFF;
+-- copy every row back (fails, rolling back, if a row violates a new CHECK)
+INSERT INTO "characters" ("id", "name", "xp", "status", "created_at", "updated_at") SELECT "c0", "c1", "c2", "c3", "c4", "c5" FROM temp."cc_copy";
+DROP TABLE temp."cc_copy";
 CREATE INDEX characters_name_idx ON characters (name);
 CREATE INDEX characters_updated_at_idx ON characters (updated_at DESC);
 CREATE TRIGGER characters_touch_updated_at
@@ -150,8 +153,17 @@ LEFT JOIN humans AS h ON h.character_id = c.id;
 DELETE FROM sqlite_sequence WHERE name = 'characters' AND EXISTS (SELECT 1 FROM cc_saved_sequence WHERE name = 'characters');
 INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM cc_saved_sequence WHERE name = 'characters';
 DELETE FROM cc_saved_sequence;
--- rebuild humans: the original CREATE TABLE text with the constraints edited in
-CREATE TABLE "cc_new_humans" (
+-- rebuild humans under its own name (no RENAME, which would re-parse the whole schema): a copy of its rows, kept as stored
+CREATE TEMP TABLE "cc_copy" ("c0", "c1", "c2", "c3", "c4", "c5");
+INSERT INTO temp."cc_copy" SELECT "id", "character_id", "willpower", "temporary_willpower", "age", "apparent_age" FROM "humans";
+CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
+-- AUTOINCREMENT must never go down
+INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'humans';
+DROP VIEW "character_summary";
+-- foreign keys are off: nothing cascades
+DROP TABLE "humans";
+-- the original CREATE TABLE text with the constraints edited in
+CREATE TABLE "humans" (
     id                  INTEGER PRIMARY KEY,
     character_id        INTEGER NOT NULL REFERENCES characters (id) ON DELETE CASCADE,
     willpower           INTEGER NOT NULL DEFAULT 1,
@@ -164,17 +176,9 @@ CREATE TABLE "cc_new_humans" (
   CONSTRAINT "humans_age_range" CHECK ("age" BETWEEN 0 AND 500),
   CONSTRAINT "humans_apparent_age_range" CHECK ("apparent_age" BETWEEN 0 AND 200)
 );
--- copy every row (fails, rolling back, if a row violates a new CHECK)
-INSERT INTO "cc_new_humans" ("id", "character_id", "willpower", "temporary_willpower", "age", "apparent_age") SELECT "id", "character_id", "willpower", "temporary_willpower", "age", "apparent_age" FROM "humans";
-CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER);
--- AUTOINCREMENT must never go down
-INSERT OR REPLACE INTO cc_saved_sequence SELECT name, seq FROM sqlite_sequence WHERE name = 'humans';
-DROP VIEW "character_summary";
--- foreign keys are off: nothing cascades
-DROP TABLE "humans";
-PRAGMA legacy_alter_table = ON;
-ALTER TABLE "cc_new_humans" RENAME TO "humans";
-PRAGMA legacy_alter_table = OFF;
+-- copy every row back (fails, rolling back, if a row violates a new CHECK)
+INSERT INTO "humans" ("id", "character_id", "willpower", "temporary_willpower", "age", "apparent_age") SELECT "c0", "c1", "c2", "c3", "c4", "c5" FROM temp."cc_copy";
+DROP TABLE temp."cc_copy";
 CREATE INDEX humans_character_id_idx ON humans (character_id);
 CREATE INDEX humans_age_idx ON humans (age) WHERE age IS NOT NULL;
 CREATE VIEW character_summary AS

@@ -670,6 +670,11 @@ class PostgresConnection final : public SociConnection {
         if (t.uncapturable.empty() && lower.find(call) != std::string::npos)
           t.uncapturable = "its function " + function + " uses " + call + ", which acts outside the database";
       }
+      // TRUNCATE fires no row trigger and counts no deleted tuple: the
+      // capture would miss what it empties, and undo could not put it back.
+      if (t.uncapturable.empty() && text::names_word(lower, "truncate"))
+        t.uncapturable = "its function " + function +
+                         " uses TRUNCATE, whose rows no row-level capture sees (so fix-undo could not restore them)";
       out.push_back(std::move(t));
     });
     return out;

@@ -85,6 +85,7 @@ class PostgresDialect final : public Dialect {
   std::string identity_primary_key() const override { return "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"; }
   std::string insert_keeping_identity() const override { return " OVERRIDING SYSTEM VALUE"; }
   std::vector<std::string> enforce_foreign_keys() const override { return {}; }
+  std::vector<std::string> immediate_constraints() const override { return {"SET CONSTRAINTS ALL IMMEDIATE"}; }
   std::string checks_disabled_sql() const override { return ""; }
   // READ COMMITTED: a row another session commits meanwhile is read in its
   // newest version (after waiting for it), and stays as read until commit.

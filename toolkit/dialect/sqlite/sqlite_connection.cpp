@@ -50,6 +50,22 @@ constexpr const char* kTriggers =
     "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = %s COLLATE NOCASE ORDER BY name";
 constexpr const char* kForeignKeys =
     "SELECT id, \"table\", group_concat(\"from\", char(31)) FROM pragma_foreign_key_list(%s) GROUP BY id ORDER BY id";
+// The same three for many tables in one statement each (inspect_tables):
+// the table's name (as stored) first, then the columns of the query above.
+// %s: a list of quoted names.
+constexpr const char* kColumnsOf =
+    "SELECT m.name, x.name, x.type, x.\"notnull\", x.dflt_value, x.pk, x.hidden IN (2, 3) FROM sqlite_schema m, "
+    "pragma_table_xinfo(m.name) x WHERE m.type = 'table' AND m.name COLLATE NOCASE IN (%s) AND x.hidden <> 1 "
+    "ORDER BY m.name, x.cid";
+constexpr const char* kUniqueIndexesOf =
+    "SELECT m.name, il.name, il.origin, (SELECT group_concat(ii.name, char(31)) FROM "
+    "(SELECT name FROM pragma_index_info(il.name) ORDER BY seqno) ii) "
+    "FROM sqlite_schema m, pragma_index_list(m.name) il WHERE m.type = 'table' AND m.name COLLATE NOCASE IN (%s) "
+    "AND il.\"unique\" = 1 ORDER BY m.name, il.name";
+constexpr const char* kForeignKeysOf =
+    "SELECT m.name, fk.id, fk.\"table\", group_concat(fk.\"from\", char(31)) FROM sqlite_schema m, "
+    "pragma_foreign_key_list(m.name) fk WHERE m.type = 'table' AND m.name COLLATE NOCASE IN (%s) "
+    "GROUP BY m.name, fk.id ORDER BY m.name, fk.id";
 
 // Extended result code -> kind: the one place SQLite's codes are read.
 // "SQLITE_BUSY (5)", "SQLITE_CONSTRAINT (2067)": the primary code's name
@@ -386,7 +402,7 @@ class SqliteConnection final : public SociConnection {
     if (found == objects.end() || found->second.type != "table") return info;  // missing, a view, an index
     const std::string& create_sql = found->second.sql;
     info.exists = true;
-    query(detail::substitute(kColumns, lit), [&](const Row& r) {
+    rows_of(kColumns, 0, lit, table.name, [&](const Row& r) {
       ColumnInfo c;
       c.name = value_text(r[0]);
       c.type = value_text(r[1]);
@@ -420,7 +436,7 @@ class SqliteConnection final : public SociConnection {
       info.constraints.push_back(std::move(c));
     }
     std::vector<size_t> newer;  // unique indexes not in the cached sqlite_schema
-    query(detail::substitute(kUniqueIndexes, lit), [&](const Row& r) {
+    rows_of(kUniqueIndexes, 1, lit, table.name, [&](const Row& r) {
       if (value_text(r[1]) != "c") return;  // 'u' and 'pk' come from the table text above
       ExistingConstraint c;
       c.kind = ExistingConstraint::Kind::unique_index;
@@ -441,7 +457,7 @@ class SqliteConnection final : public SociConnection {
                 dialect().quote_string(info.constraints[i].name),
             [&](const Row& r) { info.constraints[i].definition = value_text(r[0]); });
     }
-    query(detail::substitute(kForeignKeys, lit), [&](const Row& r) {
+    rows_of(kForeignKeys, 2, lit, table.name, [&](const Row& r) {
       ExistingConstraint c;
       c.kind = ExistingConstraint::Kind::foreign_key;
       c.definition = "REFERENCES " + value_text(r[1]);
@@ -453,6 +469,63 @@ class SqliteConnection final : public SociConnection {
       info.referrers.push_back(std::move(ref));
     }
     return info;
+  }
+
+  // Many tables: their columns, unique indexes and foreign keys read by one
+  // statement per kind for all of them (not three per table, each prepared
+  // and parsed), in one read transaction when none is open, so that every
+  // table is read as of one moment. The rest as inspect_table().
+  std::vector<TableInfo> inspect_tables(const std::vector<model::TableName>& tables) override {
+    if (tables.size() < 2) return Connection::inspect_tables(tables);
+    std::string names;
+    for (const auto& t : tables) {
+      dialect().quote_table(t);  // refuses a schema: SQLite has none
+      names += (names.empty() ? "" : ", ") + dialect().quote_string(t.name);
+    }
+    const bool own_transaction = sqlite_api::sqlite3_get_autocommit(db_) != 0;
+    if (own_transaction) SociConnection::execute("BEGIN");
+    std::vector<TableInfo> out;
+    try {
+      Prefetched rows;
+      const char* const kinds[] = {kColumnsOf, kUniqueIndexesOf, kForeignKeysOf};
+      for (size_t k = 0; k < 3; ++k) {
+        query(detail::substitute(kinds[k], names),
+              [&](const Row& r) { rows.of[k][ascii_lower(value_text(r[0]))].emplace_back(r.begin() + 1, r.end()); });
+      }
+      prefetched_ = &rows;
+      out.reserve(tables.size());
+      for (const auto& t : tables) out.push_back(inspect_table(t));
+      prefetched_ = nullptr;
+      if (own_transaction) SociConnection::execute("COMMIT");
+    } catch (...) {
+      prefetched_ = nullptr;
+      if (own_transaction) {
+        try {
+          SociConnection::execute("ROLLBACK");
+        } catch (const std::exception&) {
+          // The error that got us here is reported.
+        }
+      }
+      throw;
+    }
+    return out;
+  }
+
+  struct Prefetched {
+    std::map<std::string, std::vector<Row>> of[3];  // kind -> table (ASCII lower case) -> rows
+  };
+  // The rows of catalog query `sql` (kind `kind` of Prefetched) for `table`:
+  // prefetched by inspect_tables(), or read now.
+  void rows_of(const char* sql, size_t kind, const std::string& lit, const std::string& table,
+               const RowHandler& on_row) {
+    if (!prefetched_) {
+      query(detail::substitute(sql, lit), on_row);
+      return;
+    }
+    const auto& by_table = prefetched_->of[kind];
+    const auto it = by_table.find(ascii_lower(table));
+    if (it == by_table.end()) return;
+    for (const auto& r : it->second) on_row(r);
   }
 
   struct SchemaObject {
@@ -610,6 +683,14 @@ class SqliteConnection final : public SociConnection {
     capture_triggers_.clear();
   }
 
+  // SQLite has no SET CONSTRAINTS: a DEFERRABLE INITIALLY DEFERRED foreign
+  // key counts its violations until COMMIT, and this reads the count.
+  std::int64_t deferred_violations() override {
+    int current = 0, highest = 0;
+    if (sqlite_api::sqlite3_db_status(db_, SQLITE_DBSTATUS_DEFERRED_FKS, &current, &highest, 0) != SQLITE_OK) return 0;
+    return current;
+  }
+
   void validate_expression(const model::TableName& table, std::string_view expr) override {
     require_single_expression(expr);
     const std::string sql = "SELECT 1 FROM " + dialect().quote_table(table) + " WHERE NOT (" + std::string(expr) + ")";
@@ -717,6 +798,7 @@ class SqliteConnection final : public SociConnection {
   std::int64_t fk_graph_version_ = -1;
   std::map<std::string, SchemaObject> schema_objects_;
   std::int64_t schema_objects_version_ = -1, schema_objects_changes_ = -1;
+  const Prefetched* prefetched_ = nullptr;  // during inspect_tables()
 };
 
 }  // namespace

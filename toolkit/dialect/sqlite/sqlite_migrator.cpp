@@ -6,7 +6,10 @@
 //   BEGIN IMMEDIATE; save the table's indexes and triggers and all views;
 //   CREATE TABLE new from the original text with the constraints edited in;
 //   copy; drop the views; DROP the old table; RENAME new (legacy_alter_table,
-//   so dangling references elsewhere are not re-parsed mid-way); recreate
+//   so dangling references elsewhere are not re-parsed mid-way) -- or, for a
+//   table whose rows cost less to copy twice than a RENAME (which parses the
+//   whole schema), a TEMP copy, DROP, CREATE under its own name, copy back
+//   (rebuild_in_place); recreate
 //   indexes, triggers and views from their saved SQL; restore
 //   sqlite_sequence; foreign_key_check (only violations that were not there
 //   before the rebuild count); history row; COMMIT; foreign_keys
@@ -70,6 +73,13 @@ constexpr const char* kSchemaBump = "schema_version_bump";  // set to one above 
 // indexes by the rebuild's copy, and rows read per millisecond by a scan.
 constexpr double kRowsWrittenPerMs = 1400.0;
 constexpr double kRowsReadPerMs = 4000.0;
+// What one ALTER TABLE ... RENAME costs per object in sqlite_schema: SQLite
+// re-parses every object's text (sqlite_rename_table, then
+// sqlite_rename_test) and reloads the whole schema, even with
+// legacy_alter_table on. Measured with SQLite 3.40.1 on this machine: 52 ms
+// CPU per RENAME among 1 600 objects (docs/benchmarks.md, "Every command
+// against the number of tables").
+constexpr double kRenameMsPerObject = 0.033;
 // The pause between two steps, longer than the 100 ms between two polls of
 // SQLite's busy handler (sqliteDefaultBusyCallback), so that a writer waiting
 // for the lock gets it between steps.
@@ -85,6 +95,7 @@ struct Group {
   sqlite::PlannedSchemaChange change;
   bool edited = false;   // sqlite_schema edited: needs the schema_version bump
   bool rebuilt = false;  // the table is copied
+  bool in_place = false;  // rebuilt under its own name from a TEMP copy (no RENAME): its rows copied twice
   int scans = 0;         // full reads of the table (the no-rebuild scan and quick_check)
   std::int64_t rows = 0, indexes = 0;
   double estimate_ms = 0;  // of its write-lock hold
@@ -98,6 +109,37 @@ std::string lower(std::string s) {
 using sqlite::object_key;
 using sqlite::SchemaObject;
 using sqlite::SchemaObjects;
+
+// sqlite_schema as one plan reads it, once: it has no index on name or
+// tbl_name, so a query per table (its text, its indexes and triggers, the
+// views) would read every object once per table, N * N for N tables.
+struct Catalog {
+  struct Entry {
+    std::string type, name, tbl_name, sql;
+    bool has_sql = false;  // automatic indexes have none
+  };
+  std::vector<Entry> rows;                              // in rowid order
+  std::map<std::string, size_t> by_name;                // type + '\x1f' + name, ASCII case folded
+  std::map<std::string, std::vector<size_t>> by_table;  // tbl_name, ASCII case folded: entries in rowid order
+
+  // `name` of `type`, matched as SQLite matches names (ASCII letters in any case).
+  const Entry* find(const std::string& type, const std::string& name) const {
+    const auto it = by_name.find(type + '\x1f' + lower(name));
+    return it == by_name.end() ? nullptr : &rows[it->second];
+  }
+  // The objects whose tbl_name is `table` (any letter case), in rowid order.
+  const std::vector<size_t>& of_table(const std::string& table) const {
+    static const std::vector<size_t> none;
+    const auto it = by_table.find(lower(table));
+    return it == by_table.end() ? none : it->second;
+  }
+  static std::string lower(std::string s) {
+    for (auto& ch : s) {
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    }
+    return s;
+  }
+};
 
 class SqliteMigrator final : public Migrator {
  public:
@@ -155,6 +197,9 @@ class SqliteMigrator final : public Migrator {
     schema_version_ = p.schema_version + static_cast<std::int64_t>(planned_versions_++);
     std::string fk_before;
     db_.query("PRAGMA foreign_keys", [&](const Row& r) { fk_before = value_text(r[0]); });
+    catalog_.reset();  // read again at its first use by this plan
+    rows_.clear();
+    infos_.clear();
     rebuilt_.clear();
     edited_.clear();
     planned_change_ = {};
@@ -266,7 +311,7 @@ class SqliteMigrator final : public Migrator {
         u.may_violate = u.may_violate || g.rebuilt || g.scans > 0;
         if (g.rebuilt) {
           fk_tables.insert(g.table);
-          for (const auto& ref : db_.inspect_table({g.table}).referrers) fk_tables.insert(ref.table.name);
+          for (const auto& ref : info_of_table({g.table}).referrers) fk_tables.insert(ref.table.name);
         }
         for (auto& [t, sql] : g.change.table_sql) change.table_sql[t] = std::move(sql);
         for (auto& [k, o] : g.change.created) change.created[k] = std::move(o);
@@ -302,6 +347,9 @@ class SqliteMigrator final : public Migrator {
         {"PRAGMA foreign_keys = " + std::string(fk_before == "1" ? "ON" : "OFF"), "", "as before", "", false, ""});
     p.units.insert(p.units.begin(), std::move(off));
     p.units.push_back(std::move(back));
+    catalog_.reset();
+    rows_.clear();
+    infos_.clear();
     return p;
   }
 
@@ -311,13 +359,13 @@ class SqliteMigrator final : public Migrator {
     size_t index_builds = 0;
     for (const auto& s : g.uniques) index_builds += s.sql.rfind("CREATE", 0) == 0 ? 1 : 0;
     if (!g.rebuilt && g.scans == 0 && index_builds == 0) return;  // an edit of sqlite_schema: milliseconds
-    db_.query("SELECT count(*) FROM " + q(g.table), [&](const Row& r) { g.rows = value_int(r[0]); });
-    db_.query(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = " + lit(g.table) + " COLLATE NOCASE",
-        [&](const Row& r) { g.indexes = value_int(r[0]); });
+    g.rows = rows_of(g.table);
+    g.indexes = 0;
+    for (const size_t i : catalog().of_table(g.table)) g.indexes += catalog().rows[i].type == "index" ? 1 : 0;
     const double rows = static_cast<double>(g.rows);
     double ms = rows * static_cast<double>(index_builds) / kRowsWrittenPerMs;
     if (g.rebuilt) ms += rows * static_cast<double>(1 + g.indexes) / kRowsWrittenPerMs;
+    if (g.in_place) ms += rows / kRowsWrittenPerMs + rows / kRowsReadPerMs;
     ms += rows * g.scans / kRowsReadPerMs;
     g.estimate_ms = ms;
   }
@@ -574,6 +622,46 @@ class SqliteMigrator final : public Migrator {
     throw DatabaseError(step.sql + " found: " + found + " (" + step.comment + "); rolled back, nothing was changed");
   }
 
+  // sqlite_schema as this plan found it (read at its first use, dropped when
+  // the plan is made: plans only read).
+  const Catalog& catalog() {
+    if (!catalog_) {
+      catalog_.emplace();
+      auto& c = *catalog_;
+      db_.query("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY rowid", [&](const Row& r) {
+        Catalog::Entry e{value_text(r[0]), value_text(r[1]), value_text(r[2]), "", false};
+        if (std::holds_alternative<std::string>(r[3])) {
+          e.sql = std::get<std::string>(r[3]);
+          e.has_sql = true;
+        }
+        c.by_name.emplace(e.type + '\x1f' + Catalog::lower(e.name), c.rows.size());
+        c.by_table[Catalog::lower(e.tbl_name)].push_back(c.rows.size());
+        c.rows.push_back(std::move(e));
+      });
+    }
+    return *catalog_;
+  }
+
+  // The table as inspected once per plan (names matched as SQLite matches
+  // them: the adoption rules and the foreign-key checks share one read).
+  const TableInfo& info_of_table(const model::TableName& table) {
+    const std::string key = Catalog::lower(table.str());
+    auto it = infos_.find(key);
+    if (it == infos_.end()) it = infos_.emplace(key, db_.inspect_table(table)).first;
+    return it->second;
+  }
+
+  // The table's row count, counted once per plan.
+  std::int64_t rows_of(const std::string& table) {
+    auto it = rows_.find(table);
+    if (it == rows_.end()) {
+      std::int64_t n = 0;
+      db_.query("SELECT count(*) FROM " + q(table), [&](const Row& r) { n = value_int(r[0]); });
+      it = rows_.emplace(table, n).first;
+    }
+    return it->second;
+  }
+
   SchemaObjects schema_objects() {
     SchemaObjects out;
     db_.query(kSchemaObjects, [&](const Row& r) {
@@ -613,12 +701,7 @@ class SqliteMigrator final : public Migrator {
       return std::find(intent.begin(), intent.end(), name) != intent.end();
     };
     const auto adopted = detail::adopted(db_);
-    std::map<std::string, TableInfo> infos;
-    auto info_of = [&](const model::TableName& table) -> const TableInfo& {
-      auto it = infos.find(table.str());
-      if (it == infos.end()) it = infos.emplace(table.str(), db_.inspect_table(table)).first;
-      return it->second;
-    };
+    auto info_of = [&](const model::TableName& table) -> const TableInfo& { return info_of_table(table); };
     auto comparable = [](const migrate::ConstraintDef& def, const ExistingConstraint& c) {
       return def.unique ? c.kind == ExistingConstraint::Kind::unique || c.kind == ExistingConstraint::Kind::unique_index
                         : c.kind == ExistingConstraint::Kind::check;
@@ -776,6 +859,7 @@ class SqliteMigrator final : public Migrator {
         if (options_.sqlite_no_rebuild) notes_.push_back(table + ": rebuilt (no_rebuild refused: " + why + ")");
         for (auto& s : rebuild(table, c)) g.body.push_back(std::move(s));
         g.rebuilt = true;
+        g.in_place = rebuilt_in_place_;
       }
       g.edited = schema_edited_;
       g.change = std::move(planned_change_);
@@ -828,10 +912,8 @@ class SqliteMigrator final : public Migrator {
   // no such table (the statement then fails on it). Refuses a schema.
   std::string stored_name(const model::TableName& table) {
     sqlite_dialect().quote_table(table);
-    std::string stored = table.name;
-    db_.query("SELECT name FROM sqlite_schema WHERE type = 'table' AND name = " + lit(table.name) + " COLLATE NOCASE",
-              [&](const Row& r) { stored = value_text(r[0]); });
-    return stored;
+    const Catalog::Entry* e = catalog().find("table", table.name);
+    return e ? e->name : table.name;
   }
 
   static bool same_columns(const std::vector<std::string>& a, const std::vector<std::string>& b) {
@@ -846,11 +928,9 @@ class SqliteMigrator final : public Migrator {
   // (a dry run of several versions), else as stored.
   std::string create_sql_of(const std::string& table) {
     if (auto it = planned_sql_.find(table); it != planned_sql_.end()) return it->second;
-    std::string create_sql;
-    db_.query("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = " + lit(table),
-              [&](const Row& r) { create_sql = value_text(r[0]); });
-    if (create_sql.empty()) throw UsageError("table '" + table + "' does not exist");
-    return create_sql;
+    const Catalog::Entry* e = catalog().find("table", table);
+    if (!e || e->name != table || e->sql.empty()) throw UsageError("table '" + table + "' does not exist");
+    return e->sql;
   }
 
   std::vector<Step> drop_by_schema_edit(const std::string& table, const std::vector<std::string>& drop) {
@@ -918,15 +998,35 @@ class SqliteMigrator final : public Migrator {
             note("PRAGMA writable_schema = OFF")};
   }
 
+  // Rebuilt under its own name (a TEMP copy of the rows, DROP, CREATE TABLE
+  // with the final text, the rows copied back) instead of under a new name
+  // and RENAMEd, when copying its rows a second time costs less than the
+  // RENAME: SQLite re-parses every object of the schema and reloads all of
+  // it at each RENAME, so N rebuilds of small tables among N tables would
+  // cost N * N. Both leave the same sqlite_schema text (RENAME writes the
+  // name quoted, as edit_create_table does; with foreign keys off and
+  // legacy_alter_table on it rewrites no other object), the same rows and
+  // rowids, indexes, triggers, views and sqlite_sequence; the comparison of
+  // sqlite_schema before COMMIT holds either way.
+  bool rebuild_in_place(const std::string& table) {
+    const double rows = static_cast<double>(rows_of(table));
+    const double extra_copy_ms = rows / kRowsWrittenPerMs + rows / kRowsReadPerMs;
+    const double rename_ms = static_cast<double>(catalog().rows.size()) * kRenameMsPerObject;
+    return extra_copy_ms < rename_ms;
+  }
+
   std::vector<Step> rebuild(const std::string& table, const TableChecks& changes) {
     refuse_virtual(table);
     rebuilt_.push_back(table);
     const std::string create_sql = create_sql_of(table);
     planned_sql_[table] = sqlite::edit_create_table(create_sql, changes.drop, changes.add, "");
     // RENAME writes the table's name quoted, as edit_create_table does.
-    planned_change_.table_sql[lower(table)] = sqlite::edit_create_table(create_sql, changes.drop, changes.add, table);
-    const std::string temp = "cc_new_" + table;
-    const std::string new_sql = sqlite::edit_create_table(create_sql, changes.drop, changes.add, temp);
+    const std::string final_sql = sqlite::edit_create_table(create_sql, changes.drop, changes.add, table);
+    planned_change_.table_sql[lower(table)] = final_sql;
+    const bool in_place = rebuild_in_place(table);
+    rebuilt_in_place_ = in_place;
+    const std::string temp = in_place ? "cc_copy" : "cc_new_" + table;
+    const std::string new_sql = in_place ? "" : sqlite::edit_create_table(create_sql, changes.drop, changes.add, temp);
 
     std::vector<std::string> cols;
     db_.query("SELECT name FROM pragma_table_xinfo(" + lit(table) + ") WHERE hidden NOT IN (1, 2, 3) ORDER BY cid",
@@ -939,28 +1039,44 @@ class SqliteMigrator final : public Migrator {
     // under a name no column shadows; WITHOUT ROWID tables have none.
     const std::string row_id = implicit_row_id(table, create_sql);
     if (!row_id.empty()) col_list = row_id + ", " + col_list;
+    // The TEMP copy's columns have no declared type (no affinity): every
+    // value is kept as stored, and the copy back converts exactly as the
+    // copy into a new table would.
+    std::string copy_cols;
+    const size_t ncopy = cols.size() + (row_id.empty() ? 0 : 1);
+    for (size_t i = 0; i < ncopy; ++i) copy_cols += (i ? ", " : "") + q("c" + std::to_string(i));
 
     std::vector<std::string> restore;  // indexes and triggers of the table, then every view
     // SQLite keeps tbl_name as the CREATE statement wrote it, and names match
     // case-insensitively: "ON items" belongs to table Items.
-    db_.query(
-        "SELECT sql FROM sqlite_schema WHERE tbl_name = " + lit(table) +
-            " COLLATE NOCASE AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type = 'trigger', rowid",
-        [&](const Row& r) { restore.push_back(value_text(r[0])); });
+    const Catalog& cat = catalog();
+    for (const char* type : {"index", "trigger"}) {
+      for (const size_t i : cat.of_table(table)) {
+        if (cat.rows[i].type == type && cat.rows[i].has_sql) restore.push_back(cat.rows[i].sql);
+      }
+    }
     std::vector<std::string> views, view_names;
-    db_.query("SELECT name, sql FROM sqlite_schema WHERE type = 'view' ORDER BY rowid", [&](const Row& r) {
-      view_names.push_back(value_text(r[0]));
-      views.push_back(value_text(r[1]));
-    });
+    for (const auto& e : cat.rows) {
+      if (e.type != "view") continue;
+      view_names.push_back(e.name);
+      views.push_back(e.sql);
+    }
     bool has_sequence = false;
-    db_.query("SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_sequence'",
-              [&](const Row& r) { has_sequence = value_int(r[0]) > 0; });
+    for (const auto& e : cat.rows) has_sequence = has_sequence || e.name == "sqlite_sequence";
 
     std::vector<Step> out;
-    out.push_back(
-        note(new_sql, "rebuild " + table + ": the original CREATE TABLE text with the constraints edited in"));
-    out.push_back(note("INSERT INTO " + q(temp) + " (" + col_list + ") SELECT " + col_list + " FROM " + q(table),
-                       "copy every row (fails, rolling back, if a row violates a new CHECK)"));
+    if (in_place) {
+      out.push_back(note("CREATE TEMP TABLE " + q(temp) + " (" + copy_cols + ")",
+                         "rebuild " + table +
+                             " under its own name (no RENAME, which would re-parse the whole schema): a copy of "
+                             "its rows, kept as stored"));
+      out.push_back(note("INSERT INTO temp." + q(temp) + " SELECT " + col_list + " FROM " + q(table)));
+    } else {
+      out.push_back(
+          note(new_sql, "rebuild " + table + ": the original CREATE TABLE text with the constraints edited in"));
+      out.push_back(note("INSERT INTO " + q(temp) + " (" + col_list + ") SELECT " + col_list + " FROM " + q(table),
+                         "copy every row (fails, rolling back, if a row violates a new CHECK)"));
+    }
     if (has_sequence) {
       out.push_back(note("CREATE TEMP TABLE IF NOT EXISTS cc_saved_sequence (name TEXT PRIMARY KEY, seq INTEGER)"));
       out.push_back(note(
@@ -969,16 +1085,24 @@ class SqliteMigrator final : public Migrator {
     }
     for (const auto& v : view_names) out.push_back(note("DROP VIEW " + q(v)));
     out.push_back(note("DROP TABLE " + q(table), "foreign keys are off: nothing cascades"));
-    out.push_back(note("PRAGMA legacy_alter_table = ON"));
-    out.push_back(note("ALTER TABLE " + q(temp) + " RENAME TO " + q(table)));
-    out.push_back(note("PRAGMA legacy_alter_table = OFF"));
+    if (in_place) {
+      out.push_back(note(final_sql, "the original CREATE TABLE text with the constraints edited in"));
+      out.push_back(
+          note("INSERT INTO " + q(table) + " (" + col_list + ") SELECT " + copy_cols + " FROM temp." + q(temp),
+               "copy every row back (fails, rolling back, if a row violates a new CHECK)"));
+      out.push_back(note("DROP TABLE temp." + q(temp)));
+    } else {
+      out.push_back(note("PRAGMA legacy_alter_table = ON"));
+      out.push_back(note("ALTER TABLE " + q(temp) + " RENAME TO " + q(table)));
+      out.push_back(note("PRAGMA legacy_alter_table = OFF"));
+    }
     for (const auto& s : restore) out.push_back(note(s));
     for (const auto& s : views) out.push_back(note(s));
     // INSTEAD OF triggers belong to views and were dropped with them.
     for (const auto& v : view_names) {
-      db_.query("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = " + lit(v) +
-                    " COLLATE NOCASE ORDER BY rowid",
-                [&](const Row& r) { out.push_back(note(value_text(r[0]))); });
+      for (const size_t i : cat.of_table(v)) {
+        if (cat.rows[i].type == "trigger") out.push_back(note(cat.rows[i].sql));
+      }
     }
     if (has_sequence) {
       out.push_back(note("DELETE FROM sqlite_sequence WHERE name = " + lit(table) +
@@ -1018,6 +1142,10 @@ class SqliteMigrator final : public Migrator {
 
   Connection& db_;
   MigratorOptions options_;
+  std::optional<Catalog> catalog_;            // sqlite_schema, read once per plan
+  std::map<std::string, std::int64_t> rows_;  // row counts, once per plan
+  std::map<std::string, TableInfo> infos_;    // tables inspected, once per plan
+  bool rebuilt_in_place_ = false;             // the last rebuild() copies the table twice, no RENAME
   std::int64_t schema_version_ = -1;  // as the plan found it
   size_t planned_versions_ = 0;       // plans made since the last execute
   bool schema_edited_ = false;
