@@ -6,6 +6,8 @@
 // cannot be captured refuses the fix before anything changes.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
@@ -162,6 +164,39 @@ TEST_P(TriggersTest, UndoRefusesWhenARowATriggerWroteChangedSince) {
   EXPECT_EQ(everything(), now);
 }
 
+// The report after the fix is counted on the rows the fix worked on, plus a
+// full pass of every declared table a trigger changed: a violation the
+// triggers caused in a table that had none is shown, and the exit says so.
+TEST_P(TriggersTest, TheReportAfterTheFixCountsWhatTheTriggersBroke) {
+  write_file(dir_ / "schema/counters.toml",
+             "table = \"counters\"\n[[check]]\nname = \"counters_n_small\"\ncolumn = \"n\"\nmax = 3\n"
+             "repair = \"report\"\n");
+  auto scan = cli({"scan", "--json"}, dir_.path());
+  ASSERT_EQ(scan.exit_code, 1) << scan.out << scan.err;
+  const auto before = nlohmann::json::parse(scan.out);
+  std::int64_t was = -1;
+  for (const auto& c : before["constraints"]) {
+    if (c["name"] == "counters_n_small") was = c["violations"].get<std::int64_t>();
+  }
+  EXPECT_EQ(was, 0) << scan.out;  // n = 2 before the fix
+  auto fix = cli({"scan", "--fix", "--json"}, dir_.path());
+  EXPECT_EQ(fix.exit_code, 1) << fix.out << fix.err;  // the triggers took the counter past 3
+  const auto doc = nlohmann::json::parse(fix.out);
+  std::int64_t now = -1, items = -1;
+  for (const auto& c : doc["constraints"]) {
+    if (c["name"] == "counters_n_small") now = c["violations"].get<std::int64_t>();
+    if (c["name"] == "items_qty_nonnegative") items = c["violations"].get<std::int64_t>();
+  }
+  EXPECT_EQ(now, 1) << fix.out;
+  EXPECT_EQ(items, 0) << fix.out;
+  EXPECT_EQ(scalar("SELECT n FROM counters"), 7);
+  auto again = cli({"scan", "--json"}, dir_.path());  // what a full scan says agrees
+  const auto full = nlohmann::json::parse(again.out);
+  for (const auto& c : full["constraints"]) {
+    if (c["name"] == "counters_n_small") EXPECT_EQ(c["violations"], 1) << again.out;
+  }
+}
+
 TEST_P(TriggersTest, TheFixtureStatusLogIsUnchangedAfterFixAndUndo) {
   load_fixture(200);
   const std::vector<std::string> tables = {"characters", "humans", "character_log", "users", "chronicles"};
@@ -290,6 +325,27 @@ TEST_P(TriggersPostgresTest, PostgresDynamicSqlIntoAnUnnamedTableRefusesWithNoth
   EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
   EXPECT_NE(refused.err.find("'hidden_log'"), std::string::npos) << refused.err;
   EXPECT_EQ(everything(), before);
+  EXPECT_EQ(count("hidden_log"), 0);
+}
+
+// The same when that trigger is the only one and names no table at all, so that nothing else
+// starts the capture: the transaction's write counts still show the hidden table.
+TEST_P(TriggersPostgresTest, PostgresOnlyTriggerIsDynamicSqlRefusesWithNothingChanged) {
+  std::filesystem::remove(dir_ / "schema/items.toml");
+  exec("CREATE TABLE solo (id integer PRIMARY KEY, qty integer)");
+  exec("INSERT INTO solo VALUES (1, -2), (2, 3)");
+  exec("CREATE TABLE hidden_log (item_id integer)");
+  exec(
+      "CREATE FUNCTION solo_hidden() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "EXECUTE format('INSERT INTO %I VALUES ($1)', 'hidden' || '_log') USING NEW.id; RETURN NULL; END $$");
+  exec("CREATE TRIGGER solo_hidden AFTER UPDATE ON solo FOR EACH ROW EXECUTE FUNCTION solo_hidden()");
+  write_file(dir_ / "schema/solo.toml",
+             "table = \"solo\"\n[[check]]\nname = \"solo_qty_nonnegative\"\ncolumn = \"qty\"\nmin = 0\n"
+             "repair = \"clamp\"\n");
+  auto refused = cli({"scan", "--fix"}, dir_.path());
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("'hidden_log'"), std::string::npos) << refused.err;
+  EXPECT_EQ(scalar("SELECT qty FROM solo WHERE id = 1"), -2);
   EXPECT_EQ(count("hidden_log"), 0);
 }
 

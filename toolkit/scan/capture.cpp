@@ -8,6 +8,8 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/text.h"
+#include "scan/audited_table.h"
 
 namespace cc::scan {
 namespace {
@@ -25,65 +27,6 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep) 
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// Does `text` (lower case) name `name` (lower case) as a whole word?
-bool names(const std::string& text, const std::string& name) {
-  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; };
-  for (size_t at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
-    const bool before = at == 0 || !word(text[at - 1]);
-    const bool after = at + name.size() >= text.size() || !word(text[at + name.size()]);
-    if (before && after) return true;
-  }
-  return false;
-}
-
-// A table as the capture and its undo see it: its key (primary key, or a
-// row id that survives updates; none otherwise) and the columns an image holds.
-struct Shape {
-  const dialect::Dialect* d = nullptr;
-  model::TableName name;
-  std::string q;
-  dialect::TableInfo info;
-  std::vector<std::string> key;  // empty: rows are told apart by their content only
-  std::vector<std::string> data;
-  std::vector<std::string> types;
-
-  std::string type_of(const std::string& col) const {
-    if (d->is_row_id(col)) return "INTEGER";
-    const auto* c = info.find_column(col);
-    return c && !c->type.empty() ? c->type : "TEXT";
-  }
-  std::string key_json(std::string_view alias) const {
-    return key.empty() ? d->json_object({}) : d->key_json(alias, key);
-  }
-  std::string image(std::string_view alias) const { return d->row_json(alias, data, types); }
-  std::string key_match(const std::string& alias, const std::string& audit) const {
-    std::vector<std::string> parts;
-    for (const auto& c : key)
-      parts.push_back(d->column_ref(alias, c) + " = " + d->json_get(audit + ".row_key", c, type_of(c)));
-    return join(parts, " AND ");
-  }
-  std::string audit_of(const std::string& audit) const {
-    return audit + ".table_name = " + d->quote_string(name.name) + " AND " + audit +
-           ".table_schema = " + d->quote_string(name.schema);
-  }
-};
-
-Shape shape(Connection& db, const model::TableName& table) {
-  Shape s;
-  s.d = &db.dialect();
-  s.name = table;
-  s.q = s.d->quote_table(table);
-  s.info = db.inspect_table(table);
-  s.key = s.info.primary_key;
-  if (s.key.empty() && !s.info.row_id.empty() && s.d->capabilities().row_id_survives_updates) s.key = {s.info.row_id};
-  for (const auto& c : s.info.columns) {
-    if (c.generated) continue;
-    s.data.push_back(c.name);
-    s.types.push_back(s.type_of(c.name));
-  }
   return s;
 }
 
@@ -121,7 +64,7 @@ TriggerCapture::TriggerCapture(Connection& db, const std::vector<model::TableNam
     for (const auto& src : db.trigger_sources(queue[i])) {
       const std::string text = lower(src.text);
       for (const auto& name : all) {
-        if (!names(text, lower(name))) continue;
+        if (!text::names_word(text, lower(name))) continue;
         if (captured.insert(name).second) tables_.push_back(model::TableName{name, ""});
         if (seen.insert(model::TableName{name, ""}.str()).second) queue.push_back(model::TableName{name, ""});
       }
@@ -130,22 +73,23 @@ TriggerCapture::TriggerCapture(Connection& db, const std::vector<model::TableNam
 }
 
 void TriggerCapture::start() {
+  // Counted even when no trigger names a table: one whose only write is
+  // dynamic SQL is caught by the counts alone.
+  writes_before_ = db_.transaction_writes();
   if (tables_.empty()) return;
   std::vector<dialect::CaptureTable> specs;
   for (const auto& t : tables_) {
-    auto s = std::make_shared<Shape>(shape(db_, t));
+    auto s = std::make_shared<AuditedTable>(audited_table(db_, t, Keyless::allowed));
     specs.push_back(dialect::CaptureTable{t, [s](std::string_view alias) { return s->key_json(alias); },
-                                          [s](std::string_view alias) { return s->image(alias); }});
+                                          [s](std::string_view alias) { return s->row_json(alias); }});
   }
   db_.begin_change_capture(specs);
-  writes_before_ = db_.transaction_writes();
   started_ = true;
 }
 
 std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std::int64_t& audited, bool allow,
                                                   std::vector<std::string>& uncaptured) {
   std::vector<TriggerEffect> effects;
-  if (!started_) return effects;
   // Tables written that neither the fix nor any trigger it fires names.
   if (writes_before_) {
     std::map<std::string, std::int64_t> before(writes_before_->begin(), writes_before_->end());
@@ -165,6 +109,7 @@ std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std
       uncaptured.push_back(why);
     }
   }
+  if (!started_) return effects;
   const auto& d = db_.dialect();
   const std::string run = d.quote_string(run_id);
   std::set<std::string> mine;  // rows the fix audited itself
@@ -190,10 +135,10 @@ std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std
                                  text_or_null(r[4]),
                                  text_or_null(r[5])});
       });
-  std::map<std::string, Shape> shapes;
-  auto shape_of = [&](const model::TableName& t) -> const Shape& {
-    auto it = shapes.find(t.str());
-    if (it == shapes.end()) it = shapes.emplace(t.str(), shape(db_, t)).first;
+  std::map<std::string, AuditedTable> by_name;
+  auto table_of = [&](const model::TableName& t) -> const AuditedTable& {
+    auto it = by_name.find(t.str());
+    if (it == by_name.end()) it = by_name.emplace(t.str(), audited_table(db_, t, Keyless::allowed)).first;
     return it->second;
   };
   // What to write into the audit, in the order the changes happened.
@@ -228,11 +173,14 @@ std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std
   for (const auto& c : changes) {
     const bool audited_old = c.old_key && mine.count(id_key(c.table, *c.old_key));
     const bool audited_new = c.new_key && mine.count(id_key(c.table, *c.new_key));
+    // A change of rows the fix audited itself (its own writes, or a
+    // trigger's on them) is counted with those rows; any other is not.
+    if ((c.old_key && !audited_old) || (c.new_key && !audited_new)) changed_.insert(c.table.name);
     if (audited_old || audited_new) {
       refresh.insert(c.table.str());
       continue;  // the fix's own audit row restores it
     }
-    const Shape& s = shape_of(c.table);
+    const AuditedTable& s = table_of(c.table);
     if (s.key.empty()) {
       // No key: each change on its own; undo deletes one equal row, inserts the old one.
       if (c.op != "insert") emits.push_back(Emit{"trigger_delete", c.table, c.seq, 0});
@@ -259,7 +207,7 @@ std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std
   // the order they changed: undo walks them backwards.
   std::map<std::string, size_t> effect_of;
   for (const auto& e : emits) {
-    const Shape& s = shape_of(e.table);
+    const AuditedTable& s = table_of(e.table);
     const std::string names_sql = d.quote_string(e.table.name) + ", " + d.quote_string(e.table.schema);
     std::string sql = std::string("INSERT INTO ") + kAudit +
                       " (run_id, table_name, table_schema, action, row_key, before_row, after_row) SELECT " + run +
@@ -290,13 +238,13 @@ std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std
   // repair firing it): its after-image is what the run finally left.
   for (const auto& t : tables_) {
     if (!refresh.count(t.str())) continue;
-    const Shape& s = shape_of(t);
+    const AuditedTable& s = table_of(t);
     if (s.key.empty()) continue;
     const std::string rows = std::string(kAudit) + ".run_id = " + run + " AND " + s.audit_of(kAudit);
     db_.execute(std::string("UPDATE ") + kAudit + " SET action = 'delete', after_row = NULL WHERE " + rows +
                 " AND action = 'update' AND NOT EXISTS (SELECT 1 FROM " + s.q + " AS cc_row WHERE " +
                 s.key_match("cc_row", kAudit) + ")");
-    db_.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + s.image("cc_row") + " FROM " + s.q +
+    db_.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + s.row_json("cc_row") + " FROM " + s.q +
                 " AS cc_row WHERE " + s.key_match("cc_row", kAudit) + ") WHERE " + rows +
                 " AND action IN ('update', 'set_null', 'set_default', 'repoint')");
   }
@@ -317,15 +265,15 @@ CapturedUndo check_captured(Connection& db, const std::string& run_id, bool forc
                                                     dialect::value_text(r[3]),
                                                     false});
            });
-  std::map<std::string, Shape> shapes;
+  std::map<std::string, AuditedTable> by_name;
   std::vector<std::string> changed;
   for (auto& item : out.items) {
-    auto it = shapes.find(item.table.str());
-    if (it == shapes.end()) {
-      it = shapes.emplace(item.table.str(), shape(db, item.table)).first;
+    auto it = by_name.find(item.table.str());
+    if (it == by_name.end()) {
+      it = by_name.emplace(item.table.str(), audited_table(db, item.table, Keyless::allowed)).first;
       out.tables.push_back(item.table);
     }
-    const Shape& s = it->second;
+    const AuditedTable& s = it->second;
     const std::string a =
         "(SELECT * FROM " + std::string(kAudit) + " WHERE id = " + std::to_string(item.id) + ") AS cc_a";
     std::string sql;
@@ -334,7 +282,7 @@ CapturedUndo check_captured(Connection& db, const std::string& run_id, bool forc
       sql = "SELECT CAST(cc_a.row_key AS TEXT) FROM " + a + " WHERE EXISTS (SELECT 1 FROM " + s.q +
             " AS cc_row WHERE " + s.key_match("cc_row", "cc_a") + ")";
     } else {
-      const std::string same = s.image("cc_row") + " = cc_a.after_row";
+      const std::string same = s.row_json("cc_row") + " = cc_a.after_row";
       sql = "SELECT CAST(cc_a.row_key AS TEXT) FROM " + a + " WHERE NOT EXISTS (SELECT 1 FROM " + s.q +
             " AS cc_row WHERE " + (s.key.empty() ? same : s.key_match("cc_row", "cc_a") + " AND " + same) + ")";
     }
@@ -365,19 +313,20 @@ CapturedUndo check_captured(Connection& db, const std::string& run_id, bool forc
 std::int64_t undo_captured(Connection& db, const std::string& run_id, const CapturedUndo& undo) {
   (void)run_id;
   const auto& d = db.dialect();
-  std::map<std::string, Shape> shapes;
+  std::map<std::string, AuditedTable> by_name;
   std::int64_t written = 0;
   for (const auto& item : undo.items) {
     if (item.skip) continue;
-    auto it = shapes.find(item.table.str());
-    if (it == shapes.end()) it = shapes.emplace(item.table.str(), shape(db, item.table)).first;
-    const Shape& s = it->second;
+    auto it = by_name.find(item.table.str());
+    if (it == by_name.end())
+      it = by_name.emplace(item.table.str(), audited_table(db, item.table, Keyless::allowed)).first;
+    const AuditedTable& s = it->second;
     const std::string id = std::to_string(item.id);
     const std::string one = std::string(kAudit) + " AS cc_a WHERE cc_a.id = " + id;
     if (item.action == "trigger_insert") {
       if (s.key.empty()) {
         written += db.execute_count(d.delete_one_row(
-            s.q, s.image("cc_row") + " = (SELECT after_row FROM " + kAudit + " WHERE id = " + id + ")"));
+            s.q, s.row_json("cc_row") + " = (SELECT after_row FROM " + kAudit + " WHERE id = " + id + ")"));
       } else {
         written += db.execute_count("DELETE FROM " + s.q + " WHERE EXISTS (SELECT 1 FROM " + one + " AND " +
                                     s.key_match(s.q, "cc_a") + ")");

@@ -52,11 +52,15 @@ class TriggerCapture {
   // is named in `uncaptured` instead.
   std::vector<TriggerEffect> finish(const std::string& run_id, std::int64_t& audited, bool allow,
                                     std::vector<std::string>& uncaptured);
+  // After finish(): the tables (by name, without schema) in which the
+  // capture recorded a change of a row the fix did not audit itself.
+  const std::set<std::string>& changed_tables() const { return changed_; }
 
  private:
   dialect::Connection& db_;
   std::vector<model::TableName> tables_;
   std::set<std::string> known_;  // every table the fix or a trigger it fires names
+  std::set<std::string> changed_;
   std::optional<std::vector<std::pair<std::string, std::int64_t>>> writes_before_;
   bool started_ = false;
 };

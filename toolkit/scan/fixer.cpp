@@ -5,10 +5,12 @@
 #include <ctime>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "core/error.h"
 #include "core/fault.h"
 #include "core/sql_lexer.h"
+#include "scan/audited_table.h"
 #include "scan/scan_sql.h"
 
 namespace cc::scan {
@@ -83,80 +85,8 @@ void ensure_audit_tables(Connection& db) {
 
 std::string now_sql(const Dialect& d) { return d.now_text(); }
 
-// Everything about one table that the statements need.
-struct TableCtx {
-  const Dialect* d;
-  model::TableName name;  // as declared
-  std::string q;          // quoted (with its schema)
-  TableInfo info;
-  std::vector<std::string> key;   // primary key columns, or {"rowid"}
-  std::vector<std::string> data;  // columns an image holds and a restore writes (not generated)
-
-  std::string key_list() const {
-    std::vector<std::string> k;
-    for (const auto& c : key) k.push_back(d->column_ref("", c));
-    return join(k, ", ");
-  }
-  std::string key_json(const std::string& alias) const { return d->key_json(alias, key); }
-  // The audit table's columns naming this table, and their values.
-  static constexpr const char* kAuditColumns = "table_name, table_schema";
-  std::string audit_values() const { return d->quote_string(name.name) + ", " + d->quote_string(name.schema); }
-  // Audit row `audit` is of this table.
-  std::string audit_of(const std::string& audit) const {
-    return audit + ".table_name = " + d->quote_string(name.name) + " AND " + audit +
-           ".table_schema = " + d->quote_string(name.schema);
-  }
-  std::string row_json(const std::string& alias) const {
-    std::vector<std::string> types;
-    for (const auto& c : data) types.push_back(type_of(c));
-    return d->row_json(alias, data, types);
-  }
-  std::string type_of(const std::string& col) const {
-    if (d->is_row_id(col)) return "INTEGER";
-    const auto* c = info.find_column(col);
-    return c && !c->type.empty() ? c->type : "TEXT";
-  }
-  // alias's key equals the key stored in audit row `audit`.
-  std::string key_match(const std::string& alias, const std::string& audit) const {
-    std::vector<std::string> parts;
-    for (const auto& c : key) {
-      parts.push_back(d->column_ref(alias, c) + " = " + d->json_get(audit + ".row_key", c, type_of(c)));
-    }
-    return join(parts, " AND ");
-  }
-};
-
-// Why a fix cannot name the rows of `info` that it changes, or "".
-std::string unnamable_rows(const Dialect& d, const TableInfo& info) {
-  if (!info.primary_key.empty()) return "";
-  if (!info.row_id.empty() && d.capabilities().row_id_survives_updates) return "";
-  return "table '" + info.name.str() + "' has no primary key, and " + std::string(d.name()) + "'s row address (" +
-         (info.row_id.empty() ? std::string("none") : info.row_id) +
-         ") changes when a row is updated: the audit could not name the rows a fix changes, so undo could not find "
-         "them. "
-         "Its repairs are refused; add a primary key to repair it";
-}
-
-TableCtx table_ctx(Connection& db, const model::TableName& table) {
-  TableCtx t;
-  t.d = &db.dialect();
-  t.name = table;
-  t.q = t.d->quote_table(table);
-  t.info = db.inspect_table(table);
-  if (!t.info.exists) throw UsageError("table '" + table.str() + "' does not exist");
-  t.key = t.info.primary_key;
-  if (t.key.empty()) {
-    if (const std::string why = unnamable_rows(*t.d, t.info); !why.empty()) throw UsageError(why);
-    t.key = {t.info.row_id};
-  }
-  for (const auto& c : t.info.columns) {
-    if (!c.generated) t.data.push_back(c.name);
-  }
-  return t;
-}
-
 // The SQL value a repair assigns to its column.
-std::string repair_value(const model::Check& c, const model::Repair& r, const TableCtx& t) {
+std::string repair_value(const model::Check& c, const model::Repair& r, const AuditedTable& t) {
   const auto& d = *t.d;
   const std::string col = d.quote_ident(r.column.empty() ? c.column : r.column);
   switch (r.policy) {
@@ -274,7 +204,7 @@ struct FkWalk {
   std::vector<model::TableName> set_tables;  // tables with SET NULL / SET DEFAULT rows to read back
 };
 
-std::int64_t audit_fk_actions(Connection& db, const TableCtx& t, const std::string& doomed, FkWalk& walk) {
+std::int64_t audit_fk_actions(Connection& db, const AuditedTable& t, const std::string& doomed, FkWalk& walk) {
   constexpr size_t kMaxDepth = 32;
   std::int64_t audited = 0;
   const auto& d = *t.d;
@@ -285,7 +215,7 @@ std::int64_t audit_fk_actions(Connection& db, const TableCtx& t, const std::stri
     if (ref.on_delete == "SET NULL") action = "set_null";
     if (ref.on_delete == "SET DEFAULT") action = "set_default";
     if (action.empty() || ref.parent_columns.empty()) continue;
-    TableCtx child = table_ctx(db, ref.table);
+    AuditedTable child = audited_table(db, ref.table, Keyless::refused);
     std::vector<std::string> fk, pk;
     for (const auto& c : ref.columns) fk.push_back(d.quote_ident(c));
     for (const auto& c : ref.parent_columns) pk.push_back(d.quote_ident(c));
@@ -313,7 +243,7 @@ std::int64_t audit_fk_actions(Connection& db, const TableCtx& t, const std::stri
                              child.audit_of("cc_seen") +
                              " AND cc_seen.action IN ('cascade', 'set_null', 'set_default') AND " +
                              child.key_match("cc_row", "cc_seen") + ")";
-    const auto n = db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, " + TableCtx::kAuditColumns +
+    const auto n = db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, " + AuditedTable::kAuditColumns +
                                     ", action, row_key, before_row) SELECT " + d.quote_string(walk.run_id) + ", " +
                                     child.audit_values() + ", '" + action + "', " + child.key_json("cc_row") + ", " +
                                     child.row_json("cc_row") + " FROM " + child.q + " AS cc_row WHERE " + cond +
@@ -352,7 +282,7 @@ std::int64_t audit_fk_actions(Connection& db, const TableCtx& t, const std::stri
 // fix-undo can tell whether such a row changed again since.
 void fk_after_images(Connection& db, const FkWalk& walk) {
   for (const auto& name : walk.set_tables) {
-    TableCtx child = table_ctx(db, name);
+    AuditedTable child = audited_table(db, name, Keyless::refused);
     db.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + child.row_json("cc_row") + " FROM " +
                child.q + " AS cc_row WHERE " + child.key_match("cc_row", kAudit) + ") WHERE " + kAudit +
                ".run_id = " + child.d->quote_string(walk.run_id) + " AND " + child.audit_of(kAudit) + " AND " + kAudit +
@@ -364,9 +294,9 @@ void fk_after_images(Connection& db, const FkWalk& walk) {
 // `doomed` does to other tables, runs `del`, then reads back the children's
 // after-images. Returns the audit rows written.
 template <typename Delete>
-std::int64_t delete_with_fk_actions(Connection& db, const TableCtx& t, const std::string& doomed, const FixOptions& o,
-                                    bool allowed, const std::string& what, const std::string& run_id, FixReport& report,
-                                    Delete&& del) {
+std::int64_t delete_with_fk_actions(Connection& db, const AuditedTable& t, const std::string& doomed,
+                                    const FixOptions& o, bool allowed, const std::string& what,
+                                    const std::string& run_id, FixReport& report, Delete&& del) {
   FkWalk walk{o, allowed, what, run_id, report, {}, {}};
   const auto n = audit_fk_actions(db, t, doomed, walk);
   del();
@@ -381,6 +311,9 @@ struct TableWork {
   // The keys of the rows breaking any CHECK of the table, as the scan before
   // the fix read them in its own pass (null: the fix collects them itself).
   const std::vector<std::vector<dialect::Value>>* scan_keys = nullptr;
+  // The duplicated groups of each UNIQUE (by name), as the scan before the
+  // fix found them (null: the fix searches the whole table).
+  const std::map<std::string, std::vector<std::vector<dialect::Value>>>* unique_groups = nullptr;
   std::string keys_table;  // temp table holding the keys the fix works on
 };
 
@@ -391,7 +324,7 @@ std::string key_literal(const Dialect& d, const dialect::Value& v);
 // table `table`. A single-column key is listed as literals: `id IN (1, 2,
 // ...)` is looked up by the primary key's index on both databases, where a
 // join with the temp table lets PostgreSQL's planner read the whole table.
-std::string keys_condition(const TableCtx& t, const std::string& table,
+std::string keys_condition(const AuditedTable& t, const std::string& table,
                            const std::vector<std::vector<dialect::Value>>* keys) {
   constexpr size_t kMaxListed = 200000;
   const std::string join_cond = "(" + t.key_list() + ") IN (SELECT " + t.key_list() + " FROM " + table + ")";
@@ -417,7 +350,7 @@ std::string key_literal(const Dialect& d, const dialect::Value& v) {
 
 // The temp table `name` holding `keys` (rows of t's key columns), batched
 // VALUES inserts. False (nothing left behind) when a key has no literal.
-bool load_keys(Connection& db, const TableCtx& t, const std::string& name,
+bool load_keys(Connection& db, const AuditedTable& t, const std::string& name,
                const std::vector<std::vector<dialect::Value>>& keys) {
   constexpr size_t kBatch = 500;
   std::vector<std::string> rows;
@@ -444,14 +377,41 @@ bool load_keys(Connection& db, const TableCtx& t, const std::string& name,
   return true;
 }
 
-// The keys of a UNIQUE's surplus rows: all but the kept one per duplicated key.
-std::string duplicate_keys_sql(const TableCtx& t, const model::Unique& u, const model::Repair& r) {
+// A condition keeping only the rows of the duplicated `groups` (the UNIQUE's
+// column values), as a list of literals per column: every row of a group
+// passes it, and a group is either wholly in or wholly out, so numbering the
+// rows per group over what passes finds the same surplus rows as over the
+// whole table. "" when there is no usable list (a value without a literal).
+std::string duplicate_groups_condition(const AuditedTable& t, const model::Unique& u,
+                                       const std::vector<std::vector<dialect::Value>>* groups) {
+  constexpr size_t kMaxListed = 10000;
+  if (!groups || groups->empty() || groups->size() > kMaxListed) return "";
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < u.columns.size(); ++i) {
+    std::set<std::string> seen;
+    std::string list;
+    for (const auto& g : *groups) {
+      if (i >= g.size()) return "";
+      const std::string lit = key_literal(*t.d, g[i]);
+      if (lit.empty()) return "";
+      if (seen.insert(lit).second) list += (list.empty() ? "" : ", ") + lit;
+    }
+    parts.push_back(t.d->quote_ident(u.columns[i]) + " IN (" + list + ")");
+  }
+  return join(parts, " AND ");
+}
+
+// The keys of a UNIQUE's surplus rows: all but the kept one per duplicated
+// key (among the scan's duplicated `groups` when they are known).
+std::string duplicate_keys_sql(const AuditedTable& t, const model::Unique& u, const model::Repair& r,
+                               const std::vector<std::vector<dialect::Value>>* groups = nullptr) {
   std::vector<std::string> cols, filters;
   for (const auto& c : u.columns) {
     cols.push_back(t.d->quote_ident(c));
     filters.push_back(t.d->quote_ident(c) + " IS NOT NULL");
   }
   if (!u.where_expr.empty()) filters.push_back("(" + u.where_expr + ")");
+  if (const std::string only = duplicate_groups_condition(t, u, groups); !only.empty()) filters.push_back(only);
   const std::string dir = r.keep == model::Keep::lowest ? " ASC" : " DESC";
   std::string order = r.by.empty() ? "" : t.d->quote_ident(r.by) + dir + ", ";
   order += t.key_list();  // ties broken by key, so the run is deterministic
@@ -462,8 +422,8 @@ std::string duplicate_keys_sql(const TableCtx& t, const model::Unique& u, const 
 }
 
 // Dry run: the keys (and shown values) of up to `limit` rows matching `where`.
-std::vector<Sample> sample_rows(Connection& db, const TableCtx& t, const std::string& where, const std::string& column,
-                                int limit) {
+std::vector<Sample> sample_rows(Connection& db, const AuditedTable& t, const std::string& where,
+                                const std::string& column, int limit) {
   std::vector<Sample> out;
   if (limit <= 0) return out;
   std::vector<std::string> cols;
@@ -481,7 +441,7 @@ std::vector<Sample> sample_rows(Connection& db, const TableCtx& t, const std::st
 }
 
 // The condition matching the row a sample names.
-std::string sample_match(const TableCtx& t, const Sample& s) {
+std::string sample_match(const AuditedTable& t, const Sample& s) {
   std::vector<std::string> parts;
   for (const auto& [k, v] : s.key) {
     std::string lit =
@@ -493,7 +453,7 @@ std::string sample_match(const TableCtx& t, const Sample& s) {
 
 // The rows of other tables that reference rows of `t` matching `doomed`,
 // per referencing foreign key that deleting them would not cascade through.
-std::vector<std::pair<std::string, std::int64_t>> referencing_rows(Connection& db, const TableCtx& t,
+std::vector<std::pair<std::string, std::int64_t>> referencing_rows(Connection& db, const AuditedTable& t,
                                                                    const std::string& doomed) {
   std::vector<std::pair<std::string, std::int64_t>> out;
   const auto& d = *t.d;
@@ -514,7 +474,7 @@ std::vector<std::pair<std::string, std::int64_t>> referencing_rows(Connection& d
 // references = "repoint": every row of another table that references a
 // surplus row of `u` is moved to the row its group keeps, audited (before-
 // and after-images) so fix-undo puts it back. Returns the rows moved.
-std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::Unique& u, const model::Repair& r,
+std::int64_t repoint_references(Connection& db, const AuditedTable& t, const model::Unique& u, const model::Repair& r,
                                 const std::string& run_id, const FixOptions& o, FixReport& report) {
   const auto& d = *t.d;
   std::int64_t moved = 0;
@@ -552,7 +512,7 @@ std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::
                " FROM (SELECT " + join(select, ", ") + ", row_number() OVER cc_w AS cc_rn FROM " + t.q + " WHERE " +
                join(filters, " AND ") + " WINDOW cc_w AS (PARTITION BY " + join(cols, ", ") + " ORDER BY " + order +
                ")) AS cc_m WHERE cc_rn > 1");
-    TableCtx child = table_ctx(db, ref.table);
+    AuditedTable child = audited_table(db, ref.table, Keyless::refused);
     const std::string refers = "(" + join(fk, ", ") + ") IN (SELECT " + join(old_cols, ", ") + " FROM cc_fix_map)";
     const std::string run = d.quote_string(run_id);
     // The row's key after the move: a foreign key can be part of the child's
@@ -570,10 +530,11 @@ std::int64_t repoint_references(Connection& db, const TableCtx& t, const model::
       }
       new_key.emplace_back(k, expr);
     }
-    report.audited += db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, " + TableCtx::kAuditColumns +
-                                       ", action, row_key, before_row) SELECT " + run + ", " + child.audit_values() +
-                                       ", 'repoint', " + d.json_object(new_key) + ", " + child.row_json("cc_row") +
-                                       " FROM " + child.q + " AS cc_row WHERE " + refers + d.lock_rows("cc_row"));
+    report.audited +=
+        db.execute_count(std::string("INSERT INTO ") + kAudit + " (run_id, " + AuditedTable::kAuditColumns +
+                         ", action, row_key, before_row) SELECT " + run + ", " + child.audit_values() +
+                         ", 'repoint', " + d.json_object(new_key) + ", " + child.row_json("cc_row") + " FROM " +
+                         child.q + " AS cc_row WHERE " + refers + d.lock_rows("cc_row"));
     if (scalar(db, "SELECT count(*) FROM " + child.q + " WHERE " + refers) > 0)
       check_triggers(db, child.name, o, report, u.name + " (references = \"repoint\")");
     const auto n = db.execute_count("UPDATE " + child.q + " SET " + join(set, ", ") + " WHERE " + refers);
@@ -598,7 +559,7 @@ std::string repair_target(const model::Check& c, const model::Repair& r) {
 }
 
 // A policy that could work for `c` instead of `r`, for the messages.
-std::string suggested_policy(const model::Check& c, const model::Repair& r, const TableCtx& t) {
+std::string suggested_policy(const model::Check& c, const model::Repair& r, const AuditedTable& t) {
   const auto* col = t.info.find_column(repair_target(c, r));
   std::vector<std::string> out;
   if (col && col->generated) return "delete, or report and repair the columns it is computed from";
@@ -617,7 +578,7 @@ std::string suggested_policy(const model::Check& c, const model::Repair& r, cons
   return join(out, ", ");
 }
 
-std::string refusal(const model::Check& c, const model::Repair& r, const TableCtx& t, const std::string& why) {
+std::string refusal(const model::Check& c, const model::Repair& r, const AuditedTable& t, const std::string& why) {
   return c.name + ": repair " + std::string(model::to_string(r.policy)) + " (" + repair_location(c) +
          ") cannot work on table '" + t.name.str() + "': " + why + ". Suggested policy: " + suggested_policy(c, r, t);
 }
@@ -670,7 +631,7 @@ std::string check_condition(std::string definition) {
 
 // Why the repair `r` of `c` cannot work on table `t` (its catalog: generated
 // and NOT NULL columns, CHECKs, UNIQUEs), or "" when nothing known refuses it.
-std::string repair_refusal(Connection& db, const TableCtx& t, const model::Check& c, const model::Repair& r) {
+std::string repair_refusal(Connection& db, const AuditedTable& t, const model::Check& c, const model::Repair& r) {
   if (r.policy == model::RepairPolicy::delete_row || r.policy == model::RepairPolicy::report) return "";
   const auto& d = *t.d;
   const std::string target = repair_target(c, r);
@@ -777,11 +738,11 @@ std::string repair_refusal(Connection& db, const TableCtx& t, const model::Check
 // the check after the run can count those rows alone; "" otherwise.
 std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, const std::string& run_id,
                       FixReport& report) {
-  TableCtx t = table_ctx(db, w.spec->name);
+  AuditedTable t = audited_table(db, w.spec->name, Keyless::refused);
   const bool preview = o.dry_run;
   const auto& d = *t.d;
   const std::string run = d.quote_string(run_id);
-  const std::string audit_prefix = std::string("INSERT INTO ") + kAudit + " (run_id, " + TableCtx::kAuditColumns +
+  const std::string audit_prefix = std::string("INSERT INTO ") + kAudit + " (run_id, " + AuditedTable::kAuditColumns +
                                    ", action, row_key, before_row) SELECT " + run + ", " + t.audit_values() + ", ";
   // Indices, not pointers: report.actions grows while we work.
   std::map<std::string, size_t> actions;
@@ -799,7 +760,11 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
     const auto r = effective_repair(u->repair, u->name, o);
     const size_t a = action_for(u->name, "unique", "delete_duplicates");
     db.execute("DROP TABLE IF EXISTS cc_fix_dups");
-    db.execute("CREATE TEMP TABLE cc_fix_dups AS " + duplicate_keys_sql(t, *u, r));
+    const std::vector<std::vector<dialect::Value>>* groups = nullptr;
+    if (w.unique_groups) {
+      if (auto it = w.unique_groups->find(u->name); it != w.unique_groups->end()) groups = &it->second;
+    }
+    db.execute("CREATE TEMP TABLE cc_fix_dups AS " + duplicate_keys_sql(t, *u, r, groups));
     const std::string doomed = "(" + t.key_list() + ") IN (SELECT " + t.key_list() + " FROM cc_fix_dups)";
     if (preview) report.actions[a].preview = sample_rows(db, t, doomed, "", o.sample);
     if (r.references == model::Repair::References::repoint)
@@ -981,9 +946,18 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
   }
   // After-images; rows that ended up unchanged leave no audit row.
   const std::string audit_rows = std::string(kAudit) + ".run_id = " + run + " AND " + t.audit_of(kAudit);
-  db.execute(std::string("UPDATE ") + kAudit + " SET action = 'delete' WHERE " + audit_rows +
-             " AND action = 'update' AND NOT EXISTS (SELECT 1 FROM " + t.q + " AS cc_row WHERE " +
-             t.key_match("cc_row", kAudit) + ")");
+  // An audited row can only be gone now if a rule of the table deletes, or a
+  // trigger of the table itself fired, or triggers ran uncaptured (a captured
+  // trigger's delete is folded in by TriggerCapture::finish).
+  bool may_vanish = !report.uncaptured.empty();
+  for (const auto* c : w.checks)
+    may_vanish = may_vanish || effective_repair(c->repair, c->name, o).policy == model::RepairPolicy::delete_row;
+  for (const auto& tr : report.triggers) may_vanish = may_vanish || tr.rfind(t.name.str() + ".", 0) == 0;
+  if (may_vanish) {
+    db.execute(std::string("UPDATE ") + kAudit + " SET action = 'delete' WHERE " + audit_rows +
+               " AND action = 'update' AND NOT EXISTS (SELECT 1 FROM " + t.q + " AS cc_row WHERE " +
+               t.key_match("cc_row", kAudit) + ")");
+  }
   db.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + t.row_json("cc_row") + " FROM " + t.q +
              " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + ") WHERE " + audit_rows + " AND action = 'update'");
   report.audited -= db.execute_count(std::string("DELETE FROM ") + kAudit + " WHERE " + audit_rows +
@@ -1005,15 +979,29 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
 //    (children, referencing rows), repaired tables without scan keys and
 //    untouched tables that still have violations (for their samples) get
 //    the full pass; untouched tables without violations keep their zeros.
-// Any trigger that fired, or a write by another connection since the scan
-// (SQLite's data_version), and every table gets the full pass.
+//  - tables in which the trigger capture recorded a change (`trigger_changed`,
+//    by name) get the full pass too.
+// A write by another connection since the scan (SQLite's data_version), a
+// trigger that fired without a complete capture (`trigger_changed` null, or
+// effects let through uncaptured), or a captured change in a table that
+// foreign keys refer to (its ON DELETE actions are not captured), and every
+// table gets the full pass.
 ScanReport check_after(Connection& db, const model::Schema& schema, const FixOptions& options, const ScanReport& before,
                        const std::vector<TableWork>& work, const std::map<std::string, std::string>& worked_keys,
-                       const std::vector<std::string>& refused_tables, bool fresh, const FixReport& report) {
+                       const std::vector<std::string>& refused_tables, bool fresh, const FixReport& report,
+                       const std::set<std::string>* trigger_changed) {
   ScanOptions ao;
   ao.sample = options.sample;
   ao.inside_transaction = true;
-  if (!fresh || !report.triggers.empty()) {
+  bool everything = !fresh;
+  if (!report.triggers.empty()) {
+    everything = everything || !trigger_changed || !report.uncaptured.empty();
+    for (const auto& name : trigger_changed ? *trigger_changed : std::set<std::string>{}) {
+      if (everything) break;
+      everything = !db.inspect_table(model::TableName{name, ""}).referrers.empty();
+    }
+  }
+  if (everything) {
     ao.tables = options.tables;
     return run_scan(db, schema, ao);
   }
@@ -1023,10 +1011,34 @@ ScanReport check_after(Connection& db, const model::Schema& schema, const FixOpt
     if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
   };
   for (const auto& c : report.children) add(full, c.table);
+  if (trigger_changed) {
+    for (const auto& t : schema.tables) {
+      if (trigger_changed->count(t.name.name)) add(full, t.name.str());
+    }
+  }
   std::map<std::string, const TableWork*> worked;
   for (const auto& w : work) {
     worked[w.spec->name.str()] = &w;
-    for (const auto& ref : db.inspect_table(w.spec->name).referrers) add(full, ref.table.str());
+    // A referencing row changes only when the run moves it (repoint) or
+    // writes a column its foreign key points at (ON UPDATE actions); what
+    // deletes do to children is in report.children.
+    bool repoints = false;
+    for (const auto* u : w.uniques)
+      repoints =
+          repoints || effective_repair(u->repair, u->name, options).references == model::Repair::References::repoint;
+    std::vector<std::string> written;
+    for (const auto* c : w.checks) {
+      const auto r = effective_repair(c->repair, c->name, options);
+      if (r.policy != model::RepairPolicy::delete_row) written.push_back(repair_target(*c, r));
+    }
+    const TableInfo info = db.inspect_table(w.spec->name);
+    for (const auto& ref : info.referrers) {
+      bool moved = repoints || ref.parent_columns.empty();
+      for (const auto& col : written) {
+        for (const auto& p : ref.parent_columns) moved = moved || info.same_name(p, col);
+      }
+      if (moved) add(full, ref.table.str());
+    }
   }
   for (const auto& t : refused_tables) add(full, t);
   std::vector<std::string> rescan;
@@ -1049,7 +1061,7 @@ ScanReport check_after(Connection& db, const model::Schema& schema, const FixOpt
     auto k = worked_keys.find(name);
     if (!t.checks.empty()) {
       if (k == worked_keys.end()) continue;  // no keys from the scan: the full pass
-      TableCtx ctx;
+      AuditedTable ctx;
       ctx.d = &d;
       ctx.key = db.inspect_table(t.name).primary_key;
       if (ctx.key.empty()) ctx.key = {db.inspect_table(t.name).row_id};
@@ -1153,7 +1165,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
       }
       return false;
     };
-    TableWork w{&t, {}, {}, nullptr, {}};
+    TableWork w{&t, {}, {}, nullptr, &before.unique_groups, {}};
     for (const auto& c : t.checks) {
       if (repairs(effective_repair(c.repair, c.name, options).policy) && violated(c.name)) w.checks.push_back(&c);
     }
@@ -1193,10 +1205,10 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
   std::vector<std::string> refusals;
   for (auto& w : work) {
     std::vector<const model::Check*> usable;
-    std::optional<TableCtx> ctx;
+    std::optional<AuditedTable> ctx;
     for (const auto* c : w.checks) {
       const auto r = effective_repair(c->repair, c->name, options);
-      if (!ctx) ctx = table_ctx(db, w.spec->name);
+      if (!ctx) ctx = audited_table(db, w.spec->name, Keyless::refused);
       const std::string why = repair_refusal(db, *ctx, *c, r);
       if (why.empty()) {
         usable.push_back(c);
@@ -1219,8 +1231,11 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         keep.push_back(u);
         continue;
       }
-      TableCtx t = table_ctx(db, w.spec->name);
-      const std::string doomed = "(" + t.key_list() + ") IN (" + duplicate_keys_sql(t, *u, r) + ")";
+      AuditedTable t = audited_table(db, w.spec->name, Keyless::refused);
+      const auto g = before.unique_groups.find(u->name);
+      const std::string doomed = "(" + t.key_list() + ") IN (" +
+                                 duplicate_keys_sql(t, *u, r, g == before.unique_groups.end() ? nullptr : &g->second) +
+                                 ")";
       const auto refs = referencing_rows(db, t, doomed);
       if (refs.empty()) {
         keep.push_back(u);
@@ -1272,7 +1287,10 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
     for (const auto& sql : d.immediate_constraints()) db.execute(sql);  // a deferred foreign key refuses a statement
     fresh = data_version() == version_before;
     if (!fresh) {
-      for (auto& w : work) w.scan_keys = nullptr;  // another connection committed since the scan
+      for (auto& w : work) {  // another connection committed since the scan
+        w.scan_keys = nullptr;
+        w.unique_groups = nullptr;
+      }
     }
     if (options.dry_run) ensure_audit_tables(db);
     db.execute(std::string("INSERT INTO ") + kRuns + " (run_id, started_at, tool_version, applied_by) VALUES (" +
@@ -1282,11 +1300,13 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
     std::vector<model::TableName> written;
     for (const auto& w : work) written.push_back(w.spec->name);
     TriggerCapture capture(db, written);
+    bool capture_complete = false;  // every table a trigger may write is recorded
     {
       dialect::Savepoint capturing(db, "cc_fix_capture");
       try {
         capture.start();
         capturing.release();
+        capture_complete = true;
       } catch (const DatabaseError& e) {
         capturing.rollback();
         if (!options.allow_triggers) {
@@ -1360,7 +1380,8 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         " WHERE run_id = " + d.quote_string(report.run_id));
     // What the run leaves, counted inside its transaction (the dry run: what
     // the real run would leave).
-    report.after = check_after(db, schema, options, before, work, worked_keys, refused_tables, fresh, report);
+    report.after = check_after(db, schema, options, before, work, worked_keys, refused_tables, fresh, report,
+                               capture_complete ? &capture.changed_tables() : nullptr);
     for (const auto& [table, keys] : worked_keys) db.execute("DROP TABLE IF EXISTS " + keys);
   };
   if (options.dry_run) {
@@ -1441,7 +1462,7 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
     // the columns the run changed get their before-image (other columns keep
     // the newer values), deleted rows whose key is taken again stay out.
     for (const auto& name : tables) {
-      TableCtx t = table_ctx(db, name);
+      AuditedTable t = audited_table(db, name, Keyless::refused);
       const std::string mine = std::string(kAudit) + ".run_id = " + run + " AND " + t.audit_of(kAudit);
       std::vector<std::string> changed;
       const std::string limit = force ? "" : " LIMIT 5";
@@ -1499,7 +1520,7 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
     // checked at the end of each statement, so rows of one table that
     // reference each other come back together.
     for (const auto& name : parents_first(db, tables)) {
-      TableCtx t = table_ctx(db, name);
+      AuditedTable t = audited_table(db, name, Keyless::refused);
       std::vector<std::string> cols, values;
       for (const auto& c : t.data) {
         cols.push_back(d.quote_ident(c));
@@ -1516,7 +1537,7 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
                                             t.q + " AS cc_row WHERE " + t.key_match("cc_row", "a") + ") ORDER BY a.id");
     }
     for (const auto& name : tables) {
-      TableCtx t = table_ctx(db, name);
+      AuditedTable t = audited_table(db, name, Keyless::refused);
       // SET col = (before-image) for each audited row, matched by its key
       // now. A repointed row gets its key columns back too: its foreign key
       // may be part of its key.

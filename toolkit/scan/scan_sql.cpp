@@ -114,4 +114,14 @@ std::string unique_query(const model::TableName& table, const model::Unique& u, 
   return sql;
 }
 
+std::string unique_groups_query(const model::TableName& table, const model::Unique& u, const dialect::Dialect& d) {
+  const auto cols = quoted(u.columns, d);
+  const std::string col_list = join(cols, ", ");
+  std::vector<std::string> filters;
+  for (const auto& c : cols) filters.push_back(c + " IS NOT NULL");
+  if (!u.where_expr.empty()) filters.push_back("(" + u.where_expr + ")");
+  return "SELECT " + col_list + ", count(*) AS n\nFROM " + d.quote_table(table) + "\nWHERE " + join(filters, " AND ") +
+         "\nGROUP BY " + col_list + "\nHAVING count(*) > 1";
+}
+
 }  // namespace cc::scan

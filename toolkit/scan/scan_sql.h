@@ -42,6 +42,11 @@ std::string check_sample_query(const model::TableName& table, const model::Check
 std::string unique_query(const model::TableName& table, const model::Unique& unique,
                          const std::vector<std::string>& key, int limit, const dialect::Dialect& d);
 
+// The same grouped pass returning the duplicated groups themselves (scan
+// --fix restricts its search for surplus rows to them): the UNIQUE's
+// columns and the group's row count, one row per group.
+std::string unique_groups_query(const model::TableName& table, const model::Unique& unique, const dialect::Dialect& d);
+
 // An expression naming a row: the primary key column, several joined with
 // '/', or the dialect's row id.
 std::string row_key_expr(const std::vector<std::string>& key, const dialect::Dialect& d);

@@ -28,7 +28,9 @@ std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
 // Collects every mismatch between the schema and the database before any scan.
 class Validation {
  public:
-  void add(const model::SourceLocation& where, const std::string& message) { lines_.push_back(where.str() + ": " + message); }
+  void add(const model::SourceLocation& where, const std::string& message) {
+    lines_.push_back(where.str() + ": " + message);
+  }
   void raise_if_any() const {
     if (lines_.empty()) return;
     std::string message = "the schema does not fit the database:";
@@ -110,7 +112,8 @@ TablePlan plan_table(dialect::Connection& db, const model::Table& spec, TableInf
   return plan;
 }
 
-std::vector<std::string> shown_columns(const model::Check& c, const TableInfo& info, const std::vector<std::string>& key) {
+std::vector<std::string> shown_columns(const model::Check& c, const TableInfo& info,
+                                       const std::vector<std::string>& key) {
   std::vector<std::string> out;
   auto add = [&](const std::string& col) {
     if (col.empty() || !info.find_column(col)) return;
@@ -137,8 +140,10 @@ struct Unit {
   size_t item = 0;    // samples: the CHECK's index; unique: the UNIQUE's index
   std::string range;  // counts: one part of the table ("" = all of it)
   std::vector<std::int64_t> counts;
-  std::vector<std::vector<dialect::Value>> keys;  // keep_keys: rows breaking a CHECK
-  bool keys_complete = true;                      // false: too many to keep
+  std::vector<std::vector<dialect::Value>> keys;    // keep_keys: rows breaking a CHECK
+  bool keys_complete = true;                        // false: too many to keep
+  std::vector<std::vector<dialect::Value>> groups;  // keep_keys, unique: the duplicated groups
+  bool groups_kept = false;
   ConstraintScan unique;
   std::vector<Sample> samples;
 };
@@ -203,6 +208,25 @@ void run_unit(dialect::Connection& db, const TablePlan& plan, const ScanOptions&
       s.policy = un.repair.policy;
       s.where = un.where;
       const int limit = plan.key.empty() ? 0 : options.sample;
+      if (options.keep_keys && limit <= 0) {
+        // The same grouped pass, keeping each duplicated group's values.
+        constexpr size_t kMaxGroups = 10000;
+        const size_t k = un.columns.size();
+        u.groups_kept = true;
+        db.query(unique_groups_query(spec.name, un, d), [&](const Row& r) {
+          const std::int64_t n = k < r.size() ? dialect::value_int(r[k]) : 0;
+          s.groups += 1;
+          s.violations += n - 1;
+          if (!u.groups_kept) return;
+          if (u.groups.size() >= kMaxGroups) {
+            u.groups_kept = false;
+            u.groups.clear();
+            return;
+          }
+          u.groups.emplace_back(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(std::min(k, r.size())));
+        });
+        break;
+      }
       db.query(unique_query(spec.name, un, plan.key, limit, d), [&](const Row& r) {
         s.groups = dialect::value_int(r[0]);
         s.violations = dialect::value_int(r[1]);
@@ -355,7 +379,9 @@ void scan_tables(dialect::Connection& main, const std::vector<dialect::Connectio
       report.constraints.push_back(std::move(s));
     }
     for (auto& u : units) {
-      if (u.kind == Unit::Kind::unique && u.plan == p) report.constraints.push_back(std::move(u.unique));
+      if (u.kind != Unit::Kind::unique || u.plan != p) continue;
+      if (u.groups_kept) report.unique_groups[u.unique.name] = std::move(u.groups);
+      report.constraints.push_back(std::move(u.unique));
     }
   }
 }
@@ -369,7 +395,8 @@ std::int64_t ScanReport::total_violations() const {
 }
 
 size_t ScanReport::violated_constraints() const {
-  return static_cast<size_t>(std::count_if(constraints.begin(), constraints.end(), [](const auto& c) { return c.violations > 0; }));
+  return static_cast<size_t>(
+      std::count_if(constraints.begin(), constraints.end(), [](const auto& c) { return c.violations > 0; }));
 }
 
 std::string catalog_repair_refusal(const model::Check& check, const model::Repair& repair, const TableInfo& table) {

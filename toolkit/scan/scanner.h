@@ -23,8 +23,8 @@ struct Sample {
 struct ConstraintScan {
   std::string table;  // as shown: TableName::str()
   std::string name;
-  std::string kind;        // "check" | "unique"
-  std::string definition;  // the condition or column list, as SQL
+  std::string kind;             // "check" | "unique"
+  std::string definition;       // the condition or column list, as SQL
   std::int64_t violations = 0;  // CHECK: violating rows; UNIQUE: rows beyond one per key
   std::int64_t groups = 0;      // UNIQUE: keys held by more than one row
   bool present = false;         // a constraint of this name exists in the database
@@ -62,7 +62,9 @@ struct ScanOptions {
   std::int64_t split_min_rows = 200000;
   // scan --fix: the CHECK pass returns the key of every row breaking any
   // CHECK of its table (ScanReport::check_keys) instead of only counting
-  // them, so the fix collects its rows from this very pass.
+  // them, so the fix collects its rows from this very pass; without samples
+  // the UNIQUE pass likewise returns the values of its duplicated groups
+  // (ScanReport::unique_groups).
   bool keep_keys = false;
   // A fix's check after its repairs: per table (as shown), a condition on its
   // columns limiting the CHECK pass to the rows the fix touched, and UNIQUEs
@@ -91,6 +93,10 @@ struct ScanReport {
   // row id) of the rows breaking any of its CHECKs. A table is absent when
   // it has no such key or too many rows break its CHECKs to keep.
   std::map<std::string, std::vector<std::vector<dialect::Value>>> check_keys;
+  // keep_keys (and no samples): per UNIQUE (by name), the column values of
+  // each duplicated group, in the UNIQUE's column order. Absent when there
+  // are too many groups to keep.
+  std::map<std::string, std::vector<std::vector<dialect::Value>>> unique_groups;
 
   std::int64_t total_violations() const;
   size_t violated_constraints() const;
