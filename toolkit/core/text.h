@@ -50,6 +50,12 @@ std::string colored(std::string_view s, std::string_view color);
 // Equal but for the case of ASCII letters (how SQLite compares identifiers).
 bool ascii_iequal(std::string_view a, std::string_view b);
 
+// `s` with ASCII letters in lower case; other bytes (UTF-8 included) kept.
+std::string ascii_lower(std::string_view s);
+
+// The parts with `sep` between them ("" for none).
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+
 // Does `text` hold `word` as a whole word of SQL text, not inside an
 // identifier (letters, digits, '_' and '$' around it)? Case-sensitive: pass
 // both in lower case to match any case.

@@ -1,15 +1,12 @@
 #include "scan/audited_table.h"
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace cc::scan {
 namespace {
 
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) out += (i ? sep : "") + parts[i];
-  return out;
-}
+using text::join;
 
 }  // namespace
 

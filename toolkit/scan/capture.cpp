@@ -19,16 +19,9 @@ using dialect::Row;
 
 constexpr const char* kAudit = "constraintctl_audit";
 
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) out += (i ? sep : "") + parts[i];
-  return out;
-}
+using text::join;
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+std::string lower(std::string_view s) { return text::ascii_lower(s); }
 
 std::string id_key(const model::TableName& t, const std::string& key) {
   return t.schema + '\x1f' + t.name + '\x1f' + key;

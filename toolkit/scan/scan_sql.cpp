@@ -1,13 +1,11 @@
 #include "scan/scan_sql.h"
 
+#include "core/text.h"
+
 namespace cc::scan {
 namespace {
 
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) out += (i ? sep : "") + parts[i];
-  return out;
-}
+using text::join;
 
 // Key columns are names, except the dialects' row ids, which must stay bare.
 std::string key_column(const std::string& name, const dialect::Dialect& d) {

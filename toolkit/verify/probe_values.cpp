@@ -5,17 +5,14 @@
 #include <cmath>
 
 #include "core/sql_lexer.h"
+#include "core/text.h"
 
 namespace cc::verify {
 namespace {
 
 enum class Family { number, boolean, date, timestamp, time, uuid, json, array, enumeration, text, other };
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+std::string lower(std::string_view s) { return text::ascii_lower(s); }
 
 bool has(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 

@@ -1,16 +1,12 @@
 #include "dialect/sqlite/schema_objects.h"
 
-#include <cctype>
-
+#include "core/text.h"
 #include "dialect/dialect.h"
 
 namespace cc::dialect::sqlite {
 namespace {
 
-std::string lower(std::string s) {
-  for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
+std::string lower(std::string_view s) { return text::ascii_lower(s); }
 
 std::string describe(const SchemaObject& o) {
   const Dialect& d = sqlite_dialect();

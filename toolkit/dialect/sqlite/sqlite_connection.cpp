@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/secrets.h"
 #include "core/sql_lexer.h"
+#include "core/text.h"
 #include "dialect/soci_connection.h"
 #include "dialect/sql_text.h"
 #include "dialect/sqlite/create_table.h"
@@ -584,12 +585,7 @@ class SqliteConnection final : public SociConnection {
     return it == fk_graph_.end() ? none : it->second;
   }
 
-  static std::string ascii_lower(std::string s) {
-    for (auto& ch : s) {
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-    }
-    return s;
-  }
+  static std::string ascii_lower(std::string_view s) { return text::ascii_lower(s); }
 
   // Rows straight from sqlite3_step: each value in its storage class, not in
   // the type a column was declared with (SQLite stores 'abc' in an INTEGER

@@ -38,6 +38,7 @@
 #include "core/error.h"
 #include "core/fault.h"
 #include "core/sql_lexer.h"
+#include "core/text.h"
 #include "dialect/migrator.h"
 #include "dialect/sqlite/create_table.h"
 #include "dialect/sqlite/schema_objects.h"
@@ -101,10 +102,7 @@ struct Group {
   double estimate_ms = 0;  // of its write-lock hold
 };
 
-std::string lower(std::string s) {
-  for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
+std::string lower(std::string_view s) { return text::ascii_lower(s); }
 
 using sqlite::object_key;
 using sqlite::SchemaObject;
@@ -133,12 +131,7 @@ struct Catalog {
     const auto it = by_table.find(lower(table));
     return it == by_table.end() ? none : it->second;
   }
-  static std::string lower(std::string s) {
-    for (auto& ch : s) {
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-    }
-    return s;
-  }
+  static std::string lower(const std::string& s) { return text::ascii_lower(s); }
 };
 
 class SqliteMigrator final : public Migrator {
