@@ -19,9 +19,9 @@ std::string AuditedTable::audit_of(const std::string& audit) const {
          ".table_schema = " + d->quote_string(name.schema);
 }
 
-std::string AuditedTable::key_list() const {
+std::string AuditedTable::key_list(std::string_view alias) const {
   std::vector<std::string> k;
-  for (const auto& c : key) k.push_back(d->column_ref("", c));
+  for (const auto& c : key) k.push_back(d->column_ref(alias, c));
   return join(k, ", ");
 }
 

@@ -33,8 +33,8 @@ struct AuditedTable {
   std::string audit_values() const;
   // Audit row `audit` is of this table.
   std::string audit_of(const std::string& audit) const;
-  // The key columns, unqualified, comma separated.
-  std::string key_list() const;
+  // The key columns (of `alias`, or unqualified), comma separated.
+  std::string key_list(std::string_view alias = "") const;
   // The key of row `alias` as a JSON object (an empty object without a key).
   std::string key_json(std::string_view alias) const;
   // The image of row `alias`: every data column, losslessly.

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/fault.h"
 #include "core/sql_lexer.h"
+#include "core/text.h"
 #include "scan/audited_table.h"
 #include "scan/scan_sql.h"
 
@@ -27,11 +28,7 @@ constexpr int kMaxPasses = 5;
 
 std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) out += (i ? sep : "") + parts[i];
-  return out;
-}
+using text::join;
 
 std::string new_run_id() {
   std::time_t now = std::time(nullptr);
@@ -324,10 +321,11 @@ std::string key_literal(const Dialect& d, const dialect::Value& v);
 // table `table`. A single-column key is listed as literals: `id IN (1, 2,
 // ...)` is looked up by the primary key's index on both databases, where a
 // join with the temp table lets PostgreSQL's planner read the whole table.
+// `alias`: the name the table goes by in the statement ("" for its own).
 std::string keys_condition(const AuditedTable& t, const std::string& table,
-                           const std::vector<std::vector<dialect::Value>>* keys) {
-  constexpr size_t kMaxListed = 200000;
-  const std::string join_cond = "(" + t.key_list() + ") IN (SELECT " + t.key_list() + " FROM " + table + ")";
+                           const std::vector<std::vector<dialect::Value>>* keys, std::string_view alias = "") {
+  constexpr size_t kMaxListed = 50000;  // what the scan keeps at most (scanner.cpp)
+  const std::string join_cond = "(" + t.key_list(alias) + ") IN (SELECT " + t.key_list() + " FROM " + table + ")";
   if (!keys || t.key.size() != 1 || keys->size() > kMaxListed) return join_cond;
   if (keys->empty()) return "1 = 0";
   std::string list;
@@ -338,7 +336,7 @@ std::string keys_condition(const AuditedTable& t, const std::string& table,
     if (lit.empty()) return join_cond;
     list += (list.empty() ? "" : ", ") + lit;
   }
-  return t.d->column_ref("", t.key[0]) + " IN (" + list + ")";
+  return t.d->column_ref(alias, t.key[0]) + " IN (" + list + ")";
 }
 
 // `v` as an SQL literal for a key column, or "" when it cannot be one.
@@ -801,8 +799,20 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
     db.execute("ANALYZE " + keys);
   }
   const std::string mine = keys_condition(t, keys, scanned_keys ? w.scan_keys : nullptr);
-  report.audited += db.execute_count(audit_prefix + "'update', " + t.key_json("cc_row") + ", " + t.row_json("cc_row") +
-                                     " FROM " + t.q + " AS cc_row WHERE " + mine + d.lock_rows("cc_row"));
+  // The before-images of the rows the rules may change (locked until the
+  // run ends), kept in a temp table beside their keys: once the repairs are
+  // done, one INSERT writes each audit row once, with both images, for the
+  // rows that changed or are gone.
+  std::vector<std::string> image_keys, image_match;
+  for (size_t k = 0; k < t.key.size(); ++k) {
+    const std::string kc = "cc_fix_k" + std::to_string(k);
+    image_keys.push_back(d.column_ref("cc_row", t.key[k]) + " AS " + kc);
+    image_match.push_back(d.column_ref("cc_row", t.key[k]) + " = cc_img." + kc);
+  }
+  db.execute("DROP TABLE IF EXISTS cc_fix_images");
+  db.execute("CREATE TEMP TABLE cc_fix_images AS SELECT " + join(image_keys, ", ") + ", " + t.key_json("cc_row") +
+             " AS cc_fix_key, " + t.row_json("cc_row") + " AS cc_fix_before FROM " + t.q + " AS cc_row WHERE " + mine +
+             d.lock_rows("cc_row"));
   for (const auto* c : w.checks) {
     const auto r = effective_repair(c->repair, c->name, o);
     actions[c->name] = action_for(c->name, "check", std::string(model::to_string(r.policy)));
@@ -944,24 +954,21 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
       }
     }
   }
-  // After-images; rows that ended up unchanged leave no audit row.
-  const std::string audit_rows = std::string(kAudit) + ".run_id = " + run + " AND " + t.audit_of(kAudit);
-  // An audited row can only be gone now if a rule of the table deletes, or a
-  // trigger of the table itself fired, or triggers ran uncaptured (a captured
-  // trigger's delete is folded in by TriggerCapture::finish).
-  bool may_vanish = !report.uncaptured.empty();
-  for (const auto* c : w.checks)
-    may_vanish = may_vanish || effective_repair(c->repair, c->name, o).policy == model::RepairPolicy::delete_row;
-  for (const auto& tr : report.triggers) may_vanish = may_vanish || tr.rfind(t.name.str() + ".", 0) == 0;
-  if (may_vanish) {
-    db.execute(std::string("UPDATE ") + kAudit + " SET action = 'delete' WHERE " + audit_rows +
-               " AND action = 'update' AND NOT EXISTS (SELECT 1 FROM " + t.q + " AS cc_row WHERE " +
-               t.key_match("cc_row", kAudit) + ")");
-  }
-  db.execute(std::string("UPDATE ") + kAudit + " SET after_row = (SELECT " + t.row_json("cc_row") + " FROM " + t.q +
-             " AS cc_row WHERE " + t.key_match("cc_row", kAudit) + ") WHERE " + audit_rows + " AND action = 'update'");
-  report.audited -= db.execute_count(std::string("DELETE FROM ") + kAudit + " WHERE " + audit_rows +
-                                     " AND action = 'update' AND after_row = before_row");
+  // The audit rows: both images, for the rows that changed ('update') or are
+  // gone ('delete': a rule of the table deletes, or one of its triggers
+  // did); rows that ended up unchanged leave none. The after-images are read
+  // here, inside the run's transaction, from rows it holds locked.
+  const std::string here = d.column_ref("cc_row", t.key.front()) + " IS NOT NULL";
+  report.audited += db.execute_count(
+      std::string("INSERT INTO ") + kAudit + " (run_id, " + AuditedTable::kAuditColumns +
+      ", action, row_key, before_row, after_row) SELECT " + run + ", " + t.audit_values() +
+      ", CASE WHEN cc_fix_after IS NULL THEN 'delete' ELSE 'update' END, cc_fix_key, cc_fix_before, cc_fix_after "
+      "FROM (SELECT cc_img.cc_fix_key, cc_img.cc_fix_before, CASE WHEN " +
+      here + " THEN " + t.row_json("cc_row") + " END AS cc_fix_after FROM cc_fix_images AS cc_img LEFT JOIN " + t.q +
+      " AS cc_row ON " + join(image_match, " AND ") + " AND " +
+      keys_condition(t, keys, scanned_keys ? w.scan_keys : nullptr, "cc_row") +
+      ") AS cc_x WHERE cc_fix_after IS NULL OR cc_fix_after <> cc_fix_before");
+  db.execute("DROP TABLE cc_fix_images");
   if (scanned_keys) return keys;
   db.execute("DROP TABLE " + keys);
   return "";
@@ -1273,11 +1280,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
   // same order, so it predicts counts, cascades, refusals and convergence
   // exactly, and leaves nothing behind (the audit tables included).
   std::optional<dialect::Transaction> trial;
-  if (options.dry_run) {
-    trial.emplace(db);
-  } else {
-    ensure_audit_tables(db);
-  }
+  if (options.dry_run) trial.emplace(db);
   // Filled by the body: per table (as shown), the temp table of the keys it
   // worked on, when they came from the scan; tables refused on their own.
   std::map<std::string, std::string> worked_keys;
@@ -1292,7 +1295,8 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         w.unique_groups = nullptr;
       }
     }
-    if (options.dry_run) ensure_audit_tables(db);
+    // Created in the run's own transaction: no commit of their own to wait for.
+    ensure_audit_tables(db);
     db.execute(std::string("INSERT INTO ") + kRuns + " (run_id, started_at, tool_version, applied_by) VALUES (" +
                d.quote_string(report.run_id) + ", " + now_sql(d) + ", " + d.quote_string(options.tool_version) + ", " +
                d.quote_string(options.applied_by) + ")");

@@ -165,15 +165,17 @@ void run_unit(dialect::Connection& db, const TablePlan& plan, const ScanOptions&
       if (auto it = options.check_rows.find(spec.name.str()); it != options.check_rows.end())
         range = range.empty() ? it->second : "(" + range + ") AND (" + it->second + ")";
       if (options.keep_keys && !plan.key.empty()) {
-        // Beyond this many a fix collects the rows itself: memory stays bounded.
-        constexpr size_t kMaxKeys = 2000000;
+        // Beyond this many a fix collects the rows itself in its own pass:
+        // the client's memory stays flat however large the table (a kept key
+        // costs about 100 bytes, and a statement listing them as many more).
+        constexpr size_t kMaxKeys = 50000;
         const size_t k = plan.key.size();
         db.query(check_rows_query(spec.name, checks, plan.key, d, range), [&](const Row& r) {
           for (size_t i = 0; i < checks.size() && k + i < r.size(); ++i) u.counts[i] += dialect::value_int(r[k + i]);
           if (!u.keys_complete) return;
           if (u.keys.size() >= kMaxKeys) {
             u.keys_complete = false;
-            u.keys.clear();
+            std::vector<std::vector<dialect::Value>>().swap(u.keys);  // the memory too
             return;
           }
           u.keys.emplace_back(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(k));
