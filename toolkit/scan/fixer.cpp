@@ -959,15 +959,15 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
   // did); rows that ended up unchanged leave none. The after-images are read
   // here, inside the run's transaction, from rows it holds locked.
   const std::string here = d.column_ref("cc_row", t.key.front()) + " IS NOT NULL";
+  // MATERIALIZED: each after-image is built once, not once per mention.
   report.audited += db.execute_count(
-      std::string("INSERT INTO ") + kAudit + " (run_id, " + AuditedTable::kAuditColumns +
+      "WITH cc_x AS MATERIALIZED (SELECT cc_img.cc_fix_key, cc_img.cc_fix_before, CASE WHEN " + here + " THEN " +
+      t.row_json("cc_row") + " END AS cc_fix_after FROM cc_fix_images AS cc_img LEFT JOIN " + t.q + " AS cc_row ON " +
+      join(image_match, " AND ") + " AND " + keys_condition(t, keys, scanned_keys ? w.scan_keys : nullptr, "cc_row") +
+      ") INSERT INTO " + kAudit + " (run_id, " + AuditedTable::kAuditColumns +
       ", action, row_key, before_row, after_row) SELECT " + run + ", " + t.audit_values() +
       ", CASE WHEN cc_fix_after IS NULL THEN 'delete' ELSE 'update' END, cc_fix_key, cc_fix_before, cc_fix_after "
-      "FROM (SELECT cc_img.cc_fix_key, cc_img.cc_fix_before, CASE WHEN " +
-      here + " THEN " + t.row_json("cc_row") + " END AS cc_fix_after FROM cc_fix_images AS cc_img LEFT JOIN " + t.q +
-      " AS cc_row ON " + join(image_match, " AND ") + " AND " +
-      keys_condition(t, keys, scanned_keys ? w.scan_keys : nullptr, "cc_row") +
-      ") AS cc_x WHERE cc_fix_after IS NULL OR cc_fix_after <> cc_fix_before");
+      "FROM cc_x WHERE cc_fix_after IS NULL OR cc_fix_after <> cc_fix_before");
   db.execute("DROP TABLE cc_fix_images");
   if (scanned_keys) return keys;
   db.execute("DROP TABLE " + keys);
