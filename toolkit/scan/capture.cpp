@@ -105,9 +105,15 @@ std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std
   if (!started_) return effects;
   const auto& d = db_.dialect();
   const std::string run = d.quote_string(run_id);
-  std::set<std::string> mine;  // rows the fix audited itself
+  // Rows the fix audited itself, of the captured tables only (no other is
+  // compared with them): the rows a large fix repaired elsewhere stay out of
+  // memory.
+  std::set<std::string> mine;
+  std::vector<std::string> captured;
+  for (const auto& t : tables_) captured.push_back(d.quote_string(t.name));
   db_.query(
-      std::string("SELECT table_name, table_schema, CAST(row_key AS TEXT) FROM ") + kAudit + " WHERE run_id = " + run,
+      std::string("SELECT table_name, table_schema, CAST(row_key AS TEXT) FROM ") + kAudit + " WHERE run_id = " + run +
+          " AND table_name IN (" + join(captured, ", ") + ")",
       [&](const Row& r) {
         mine.insert(id_key({dialect::value_text(r[0]), dialect::value_text(r[1])}, dialect::value_text(r[2])));
       });
