@@ -731,9 +731,10 @@ std::string repair_refusal(Connection& db, const AuditedTable& t, const model::C
   return "";
 }
 
-// Repairs one table. Returns the temp table of the keys it worked on when
-// they came from the scan (every row that broke any CHECK of the table), so
-// the check after the run can count those rows alone; "" otherwise.
+// Repairs one table. Returns the temp table of the keys it worked on (every
+// row that broke any CHECK of the table, from the scan or collected in its
+// own pass), so the check after the run can count those rows alone; "" when
+// it repaired no CHECK and the scan gave none.
 std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, const std::string& run_id,
                       FixReport& report) {
   AuditedTable t = audited_table(db, w.spec->name, Keyless::refused);
@@ -787,15 +788,17 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
   }
   if (w.checks.empty()) return scanned_keys ? keys : "";
 
-  // The rows breaking any repairable rule: those the scan before found (it
-  // returned the keys of every row breaking any CHECK of the table), or,
-  // where its rows may have changed since, found again in one pass.
-  std::vector<std::string> preds;
+  // The rows breaking any CHECK of the table: those the scan before found,
+  // or, where its rows may have changed since or were too many to keep,
+  // found again in one pass. Either way the check after the run counts
+  // these rows alone.
+  std::vector<std::string> preds, all;
   for (const auto* c : w.checks) preds.push_back("(" + check_predicate(*c, d) + ")");
+  for (const auto& c : w.spec->checks) all.push_back("(" + check_predicate(c, d) + ")");
   if (!scanned_keys) {
     db.execute("DROP TABLE IF EXISTS " + keys);
     db.execute("CREATE TEMP TABLE " + keys + " AS SELECT " + t.key_list() + " FROM " + t.q + " WHERE NOT (" +
-               join(preds, " AND ") + ")");
+               join(all, " AND ") + ")");
     db.execute("ANALYZE " + keys);
   }
   const std::string mine = keys_condition(t, keys, scanned_keys ? w.scan_keys : nullptr);
@@ -969,9 +972,7 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
       ", CASE WHEN cc_fix_after IS NULL THEN 'delete' ELSE 'update' END, cc_fix_key, cc_fix_before, cc_fix_after "
       "FROM cc_x WHERE cc_fix_after IS NULL OR cc_fix_after <> cc_fix_before");
   db.execute("DROP TABLE cc_fix_images");
-  if (scanned_keys) return keys;
-  db.execute("DROP TABLE " + keys);
-  return "";
+  return keys;
 }
 
 // The report after the repairs, inside the run's transaction, without a full
@@ -1067,7 +1068,7 @@ ScanReport check_after(Connection& db, const model::Schema& schema, const FixOpt
     if (is_full) continue;
     auto k = worked_keys.find(name);
     if (!t.checks.empty()) {
-      if (k == worked_keys.end()) continue;  // no keys from the scan: the full pass
+      if (k == worked_keys.end()) continue;  // no keys: the full pass
       AuditedTable ctx;
       ctx.d = &d;
       ctx.key = db.inspect_table(t.name).primary_key;
