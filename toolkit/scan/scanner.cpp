@@ -166,8 +166,9 @@ void run_unit(dialect::Connection& db, const TablePlan& plan, const ScanOptions&
         range = range.empty() ? it->second : "(" + range + ") AND (" + it->second + ")";
       if (options.keep_keys && !plan.key.empty()) {
         // Beyond this many a fix collects the rows itself in its own pass:
-        // the client's memory stays flat however large the table (a kept key
-        // costs about 100 bytes, and a statement listing them as many more).
+        // what the client holds for it stays bounded however large the
+        // table (a kept key costs about 100 bytes, and a statement listing
+        // them as many more).
         constexpr size_t kMaxKeys = 50000;
         const size_t k = plan.key.size();
         db.query(check_rows_query(spec.name, checks, plan.key, d, range), [&](const Row& r) {
