@@ -343,5 +343,24 @@ TEST_F(PostgresMigrateTest, LongTransactionMakesTheExclusiveStepGiveUp) {
   EXPECT_EQ(cli({"apply"}).exit_code, 0);  // and a rerun succeeds
 }
 
+TEST_F(PostgresMigrateTest, LockTimeoutShorterThanTheWatchsFirstLookStillNamesTheHolder) {
+  db_->psql("DELETE FROM items WHERE id = 3");
+  // Every attempt gives up before the second session that watches waits
+  // has looked: whom it waited for is asked after the fact.
+  write_file(dir_ / "constraintctl.toml", "[postgresql]\nlock_timeout_ms = 2\n");
+  auto blocker = connect(db_->url());
+  blocker->execute("BEGIN");
+  blocker->execute("LOCK TABLE items IN ACCESS SHARE MODE");
+  long pid = 0;
+  blocker->query("SELECT pg_backend_pid()",
+                 [&](const dialect::Row& row) { pid = static_cast<long>(dialect::value_int(row[0])); });
+  auto r = cli({"apply"});
+  blocker->execute("ROLLBACK");
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("gave up after"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("pid " + std::to_string(pid)), std::string::npos) << r.err;
+  EXPECT_EQ(one("SELECT count(*) FROM constraintctl_history"), "0");
+}
+
 }  // namespace
 }  // namespace cc::test

@@ -48,6 +48,9 @@ struct Unit {
   // tool's own statement_timeout and lock_timeout for a CONCURRENTLY build).
   // The dry run prints them where they run.
   std::vector<std::string> session_set, session_reset;
+  // PostgreSQL: the tables (as the dialect quotes them) whose locks the unit
+  // takes; when it gives up waiting, the sessions holding them are named.
+  std::vector<std::string> tables;
   std::string fault_before_commit;  // fault points (tests)
   std::string fault_after;
   // apply --fix where CHECKs go in NOT VALID: the repairs (scan --fix, in its

@@ -1178,6 +1178,31 @@ std::unique_ptr<WaitWatch> watch_waits(Connection& db, std::string what, long lo
   return std::make_unique<PgWaitWatch>(pg.conninfo(), pg.pg(), std::move(what), limit_ms);
 }
 
+std::string older_transactions(Connection& db, const std::vector<std::string>& tables, bool any_older,
+                               long long older_ms) {
+  auto& pg = dynamic_cast<PostgresConnection&>(db);
+  const auto& d = postgresql_dialect();
+  std::string on_tables;
+  for (const auto& t : tables) on_tables += (on_tables.empty() ? "" : ", ") + d.quote_string(t);
+  const std::string holds =
+      "a.pid IN (SELECT l.pid FROM pg_locks l WHERE l.locktype = 'relation' AND l.granted AND l.database = (SELECT "
+      "oid FROM pg_database WHERE datname = current_database())" +
+      (on_tables.empty()
+           ? std::string()
+           : " AND l.relation IN (SELECT to_regclass(t) FROM unnest(ARRAY[" + on_tables + "]::text[]) t)") +
+      ")";
+  const std::string condition =
+      "a.pid <> " + std::to_string(PQbackendPID(pg.pg())) +
+      " AND a.datname = current_database() AND a.xact_start <= now() - make_interval(secs => " +
+      std::to_string(std::max<long long>(0, older_ms) / 1000.0) + ") AND (" + holds +
+      (any_older ? " OR a.backend_xid IS NOT NULL OR a.backend_xmin IS NOT NULL" : "") + ")";
+  PGconn* c = PQconnectdb(pg.conninfo().c_str());
+  std::string out;
+  if (PQstatus(c) == CONNECTION_OK) out = describe_sessions(c, condition);
+  PQfinish(c);
+  return out;
+}
+
 void execute_batch(Connection& db, const std::vector<std::string>& sqls, size_t& failed) {
   dynamic_cast<PostgresConnection&>(db).execute_batch(sqls, failed);
 }

@@ -154,6 +154,7 @@ class PostgresMigrator final : public Migrator {
     };
     std::vector<const migrate::Operation*> validate;
     std::vector<Step> not_valid;  // apply --fix: the CHECKs added NOT VALID before the repairs
+    std::vector<std::string> not_valid_tables;
     std::vector<std::string> not_valid_names;
     const auto adopted = detail::adopted(db_);
     const auto intent = detail::intents(db_);
@@ -217,7 +218,11 @@ class PostgresMigrator final : public Migrator {
                   {"ALTER TABLE " + table + " ADD CONSTRAINT " + name + " CHECK (" + op.def.check + ") NOT VALID",
                    "ALTER TABLE " + table + " DROP CONSTRAINT " + name,
                    "enforced for new rows at once; existing rows validated below", origin, false, "pg-exclusive-step"});
-          if (options_.repair) not_valid_names.push_back(op.def.name);
+          if (options_.repair) {
+            not_valid_names.push_back(op.def.name);
+            if (std::find(not_valid_tables.begin(), not_valid_tables.end(), table) == not_valid_tables.end())
+              not_valid_tables.push_back(table);
+          }
           validate.push_back(&op);
           break;
         case migrate::OpKind::drop_check:
@@ -293,12 +298,14 @@ class PostgresMigrator final : public Migrator {
             // that still slows writes (and may enforce uniqueness): drop it first.
             Unit drop = alone({"DROP INDEX CONCURRENTLY IF EXISTS " + index, "", "", origin, false, ""});
             drop.notice = "dropping INVALID index " + op.def.name + " left by an interrupted build";
+            drop.tables = {table};
             p.units.push_back(std::move(drop));
           }
           if (!existing || !existing->valid) {
             Unit build = alone({postgres_create_unique_index(op.def), "DROP INDEX CONCURRENTLY IF EXISTS " + index,
                                 "outside a transaction: writers are not blocked", origin, false, "pg-index-built"});
             build.cleanup = "DROP INDEX CONCURRENTLY IF EXISTS " + index;
+            build.tables = {table};
             build.may_violate = true;
             p.units.push_back(std::move(build));
           } else {
@@ -388,6 +395,7 @@ class PostgresMigrator final : public Migrator {
     std::vector<Unit> exclusive_units;
     for (const auto& table : exclusive_order) {
       if (exclusive_units.empty() || several_commits) exclusive_units.push_back(exclusive_unit());
+      exclusive_units.back().tables.push_back(qt(table));
       for (auto& step : combine_alters(qt(table), std::move(exclusive_steps[table])))
         exclusive_units.back().steps.push_back(std::move(step));
     }
@@ -411,6 +419,7 @@ class PostgresMigrator final : public Migrator {
       const auto& ops = validate_of[validate_order[i]];
       Unit v;
       v.comment = "SHARE UPDATE EXCLUSIVE: reads and writes continue";
+      v.tables = {qt(validate_order[i])};
       v.lock_retries = true;
       v.may_violate = true;
       v.fault_after = "pg-validated";
@@ -441,6 +450,7 @@ class PostgresMigrator final : public Migrator {
               "apply --fix: the new CHECKs first, NOT VALID (ACCESS EXCLUSIVE for milliseconds): every write from "
               "now on is checked";
           nv.lock_retries = true;
+          nv.tables = not_valid_tables;
           nv.fault_after = "pg-not-valid-added";
           nv.steps.push_back({set_timeout, "", "", "", false, ""});
           nv.steps.insert(nv.steps.end(), not_valid.begin(), not_valid.end());
@@ -557,7 +567,7 @@ class PostgresMigrator final : public Migrator {
           // The repairs were refused or failed (their own transaction rolled
           // back): the NOT VALID CHECKs and the run's bookkeeping go too, so
           // the refusal's "nothing was changed" holds for the schema as well.
-          with_lock_retries("taking back the NOT VALID CHECKs after the repairs failed", [&] {
+          with_lock_retries("taking back the NOT VALID CHECKs after the repairs failed", unit.tables, [&] {
             Transaction tx(db_);
             db_.execute("SET LOCAL lock_timeout = " + std::to_string(options_.lock_timeout_ms));
             for (const auto& sql : unit.repair_undo) db_.execute(sql);
@@ -575,7 +585,7 @@ class PostgresMigrator final : public Migrator {
         fault::point("pg-after-index-builds");
         builds_done = true;
       }
-      with_lock_retries(unit.comment, [&] {
+      with_lock_retries(unit.comment, unit.tables, [&] {
         Transaction tx(db_);
         // The unit's statements in one round trip (BEGIN before, COMMIT
         // after: three in all), so a table's lock is held for the server's
@@ -762,6 +772,7 @@ class PostgresMigrator final : public Migrator {
     const bool batched = step.sql.find(" CONCURRENTLY") == std::string::npos;
     for (int attempt = 1;; ++attempt) {
       if (!batched) session_timeouts(unit);
+      const auto started = std::chrono::steady_clock::now();
       std::unique_ptr<WaitWatch> watch;
       // lock_wait_ms = 0: no limit (reports only), as for lock_timeout.
       if (concurrently)
@@ -792,6 +803,10 @@ class PostgresMigrator final : public Migrator {
       } catch (const DatabaseError& e) {
         const bool gave_up = watch && watch->gave_up();
         if (watch && !watch->blockers().empty()) seen = watch->blockers();
+        // A lock_timeout shorter than the watch's first look: whom it waited
+        // for is asked now, before the cleanup (whose own waits would blur it).
+        if (seen.empty() && e.kind() == DbErrorKind::lock_timeout)
+          seen = older_transactions(db_, unit.tables, concurrently, since(started));
         const std::string blockers = seen;
         if (watch) waited += watch->waited_ms();
         watch.reset();
@@ -901,8 +916,9 @@ class PostgresMigrator final : public Migrator {
   // Runs `fn`; on a lock timeout (the transaction is rolled back by its
   // guard) retries with backoff, a bounded number of times.
   template <typename Fn>
-  void with_lock_retries(const std::string& what, Fn&& fn) {
+  void with_lock_retries(const std::string& what, const std::vector<std::string>& tables, Fn&& fn) {
     std::string seen;  // the sessions last seen blocking it, over all attempts
+    const auto started = std::chrono::steady_clock::now();
     for (int attempt = 1;; ++attempt) {
       // Retries are watched from a second session, report only
       // (lock_timeout bounds each attempt): who held the table is what the
@@ -917,9 +933,10 @@ class PostgresMigrator final : public Migrator {
         watch.reset();
         if (e.kind() != DbErrorKind::lock_timeout) throw;
         if (attempt >= options_.lock_retries) {
+          const std::string who = blockers.empty() ? older_transactions(db_, tables, false, since(started)) : blockers;
           throw DatabaseError(what + ": gave up after " + std::to_string(attempt) + " attempts of " +
                                   std::to_string(options_.lock_timeout_ms) + " ms waiting for a table lock held by " +
-                                  (blockers.empty() ? "a long transaction" : blockers) + " (" + std::string(e.what()) +
+                                  (who.empty() ? "a long transaction" : who) + " (" + std::string(e.what()) +
                                   "); nothing was recorded",
                               e.kind(), e.detail());
         }
@@ -948,6 +965,11 @@ class PostgresMigrator final : public Migrator {
   }
 
   static bool starts_with(const std::string& s, std::string_view prefix) { return s.rfind(prefix, 0) == 0; }
+
+  // Milliseconds since `t`.
+  static long long since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
+  }
 
   // The partial predicate of the declared UNIQUE's index, as PostgreSQL prints it ('' for none).
   static std::string predicate_sql(const migrate::ConstraintDef& declared) {

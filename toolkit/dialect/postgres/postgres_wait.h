@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dialect/connection.h"
 
@@ -33,5 +34,15 @@ class WaitWatch {
 // limit_ms <= 0: report only, never cancel. Without a second connection
 // (refused, too many clients) the watch reports nothing and never cancels.
 std::unique_ptr<WaitWatch> watch_waits(Connection& db, std::string what, long long limit_ms);
+
+// After a statement of `db` gave up on a lock timeout, when no watch saw
+// whom it waited for (a lock_timeout shorter than the watch's first look):
+// the sessions, other than db's own, whose transaction began at least
+// `older_ms` ago and that hold a lock on one of `tables` (regclass texts;
+// empty: on any table), or with `any_older` any such transaction of this
+// database (the older transactions a CONCURRENTLY build waits for). Read
+// from a second session; "" when none, or when it cannot connect.
+std::string older_transactions(Connection& db, const std::vector<std::string>& tables, bool any_older,
+                               long long older_ms);
 
 }  // namespace cc::dialect
