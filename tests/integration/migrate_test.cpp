@@ -270,6 +270,16 @@ class PostgresMigrateTest : public ::testing::Test {
     connect(db_->url())->query(sql, [&](const dialect::Row& r) { out = dialect::value_text(r[0]); });
     return out;
   }
+  // Another session in a transaction holding a lock on items that
+  // conflicts with ALTER TABLE; `pid` is its backend.
+  std::unique_ptr<dialect::Connection> hold_items(long& pid) {
+    auto blocker = connect(db_->url());
+    blocker->execute("BEGIN");
+    blocker->execute("LOCK TABLE items IN ACCESS SHARE MODE");
+    blocker->query("SELECT pg_backend_pid()",
+                   [&](const dialect::Row& row) { pid = static_cast<long>(dialect::value_int(row[0])); });
+    return blocker;
+  }
   TempDir dir_;
   std::unique_ptr<PgDatabase> db_;
 };
@@ -324,13 +334,8 @@ TEST_F(PostgresMigrateTest, SameNameDifferentDefinitionIsDriftNeverDropped) {
 TEST_F(PostgresMigrateTest, LongTransactionMakesTheExclusiveStepGiveUp) {
   db_->psql("DELETE FROM items WHERE id = 3");
   write_file(dir_ / "constraintctl.toml", "[postgresql]\nlock_timeout_ms = 50\n");
-  // Another session holds a lock that conflicts with ALTER TABLE.
-  auto blocker = connect(db_->url());
-  blocker->execute("BEGIN");
-  blocker->execute("LOCK TABLE items IN ACCESS SHARE MODE");
   long pid = 0;
-  blocker->query("SELECT pg_backend_pid()",
-                 [&](const dialect::Row& row) { pid = static_cast<long>(dialect::value_int(row[0])); });
+  auto blocker = hold_items(pid);
   auto r = cli({"apply"});
   blocker->execute("ROLLBACK");
   EXPECT_EQ(r.exit_code, 4) << r.err;  // gave up waiting for another session
@@ -348,12 +353,8 @@ TEST_F(PostgresMigrateTest, LockTimeoutShorterThanTheWatchsFirstLookStillNamesTh
   // Every attempt gives up before the second session that watches waits
   // has looked: whom it waited for is asked after the fact.
   write_file(dir_ / "constraintctl.toml", "[postgresql]\nlock_timeout_ms = 2\n");
-  auto blocker = connect(db_->url());
-  blocker->execute("BEGIN");
-  blocker->execute("LOCK TABLE items IN ACCESS SHARE MODE");
   long pid = 0;
-  blocker->query("SELECT pg_backend_pid()",
-                 [&](const dialect::Row& row) { pid = static_cast<long>(dialect::value_int(row[0])); });
+  auto blocker = hold_items(pid);
   auto r = cli({"apply"});
   blocker->execute("ROLLBACK");
   EXPECT_EQ(r.exit_code, 4) << r.err;
