@@ -143,6 +143,36 @@ TEST_P(TriggersTest, WhatTriggersWriteDuringTheFixIsAuditedAndUndone) {
   EXPECT_EQ(count("event_log"), events + 1);
 }
 
+// Rows a trigger inserts into a table with a composite key, two per fixed row
+// and interleaved with another table's: undo deletes them all by their key.
+TEST_P(TriggersTest, RowsTriggersInsertUnderACompositeKeyAreDeletedByUndo) {
+  exec(
+      "CREATE TABLE qty_history (item_id integer NOT NULL, step text NOT NULL, qty integer, PRIMARY KEY (item_id, "
+      "step))");
+  exec("INSERT INTO qty_history VALUES (1, 'from', 5), (2, 'old', -3)");
+  if (pg()) {
+    exec(
+        "CREATE FUNCTION qty_hist() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO qty_history VALUES (NEW.id, 'from', OLD.qty), (NEW.id, 'to', NEW.qty); RETURN NULL; END $$");
+    exec("CREATE TRIGGER qty_hist AFTER UPDATE ON items FOR EACH ROW EXECUTE FUNCTION qty_hist()");
+  } else {
+    exec(
+        "CREATE TRIGGER qty_hist AFTER UPDATE ON items BEGIN INSERT INTO qty_history VALUES (NEW.id, 'from', "
+        "OLD.qty); INSERT INTO qty_history VALUES (NEW.id, 'to', NEW.qty); END");
+  }
+  auto tables = kTables;
+  tables.push_back("qty_history");
+  const auto before = content(tables);
+  auto fix = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  EXPECT_EQ(count("qty_history"), 2 + 4);  // items 2 and 4 clamped
+  EXPECT_EQ(scalar("SELECT qty FROM qty_history WHERE item_id = 2 AND step = 'to'"), 0);
+  auto undo = cli({"fix-undo", nlohmann::json::parse(fix.out)["run_id"].get<std::string>()}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(content(tables), before);
+  EXPECT_EQ(count("qty_history"), 2);
+}
+
 TEST_P(TriggersTest, TheDryRunNamesWhatTheTriggersWouldChange) {
   const auto before = everything();
   auto text = cli({"scan", "--fix", "--dry-run"}, dir_.path());

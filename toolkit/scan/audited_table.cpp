@@ -37,6 +37,12 @@ std::string AuditedTable::type_of(const std::string& col) const {
   return c && !c->type.empty() ? c->type : "TEXT";
 }
 
+std::string AuditedTable::key_values(const std::string& audit) const {
+  std::vector<std::string> v;
+  for (const auto& c : key) v.push_back(d->json_get(audit + ".row_key", c, type_of(c)));
+  return join(v, ", ");
+}
+
 std::string AuditedTable::key_match(const std::string& alias, const std::string& audit) const {
   std::vector<std::string> parts;
   for (const auto& c : key) {

@@ -40,6 +40,9 @@ struct AuditedTable {
   // The image of row `alias`: every data column, losslessly.
   std::string row_json(std::string_view alias) const;
   std::string type_of(const std::string& col) const;
+  // The key stored in audit row `audit`, one typed value per key column,
+  // comma separated (what key_list() is compared with).
+  std::string key_values(const std::string& audit) const;
   // alias's key equals the key stored in audit row `audit`.
   std::string key_match(const std::string& alias, const std::string& audit) const;
 };

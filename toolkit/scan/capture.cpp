@@ -314,7 +314,8 @@ std::int64_t undo_captured(Connection& db, const std::string& run_id, const Capt
   const auto& d = db.dialect();
   std::map<std::string, AuditedTable> by_name;
   std::int64_t written = 0;
-  for (const auto& item : undo.items) {
+  for (size_t i = 0; i < undo.items.size(); ++i) {
+    const auto& item = undo.items[i];
     if (item.skip) continue;
     auto it = by_name.find(item.table.str());
     if (it == by_name.end())
@@ -326,10 +327,21 @@ std::int64_t undo_captured(Connection& db, const std::string& run_id, const Capt
       if (s.key.empty()) {
         written += db.execute_count(d.delete_one_row(
             s.q, s.row_json("cc_row") + " = (SELECT after_row FROM " + kAudit + " WHERE id = " + id + ")"));
-      } else {
-        written += db.execute_count("DELETE FROM " + s.q + " WHERE EXISTS (SELECT 1 FROM " + one + " AND " +
-                                    s.key_match(s.q, "cc_a") + ")");
+        continue;
       }
+      // The rows the triggers inserted into this table, newest first up to
+      // the next item of another table or kind: deleted together, found by
+      // their key (an index lookup each, not a scan of the table per row).
+      std::string ids = id;
+      for (size_t listed = 1; i + 1 < undo.items.size() && listed < 10000; ++listed) {
+        const auto& next = undo.items[i + 1];
+        if (!next.skip && (next.action != "trigger_insert" || next.table.str() != item.table.str())) break;
+        ++i;
+        if (!next.skip) ids += ", " + std::to_string(next.id);
+      }
+      const std::string keys = s.key.size() == 1 ? s.key_list() : "(" + s.key_list() + ")";
+      written += db.execute_count("DELETE FROM " + s.q + " WHERE " + keys + " IN (SELECT " + s.key_values("cc_a") +
+                                  " FROM " + kAudit + " AS cc_a WHERE cc_a.id IN (" + ids + "))");
     } else if (item.action == "trigger_delete") {
       std::vector<std::string> cols, values;
       for (const auto& c : s.data) {

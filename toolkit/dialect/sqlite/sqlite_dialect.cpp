@@ -36,6 +36,13 @@ class SqliteDialect final : public Dialect {
   // The members as json_each gives them (JSON text for an encoded BLOB or
   // REAL), compared with IS: NULL and missing alike, no conversions.
   std::string json_member_same(std::string_view a, std::string_view b, std::string_view key) const override {
+    // json_extract and json_each give a member the same SQL value (JSON
+    // text for an object); the path is one lookup, json_each a scan of the
+    // object per row. It cannot spell a key holding a double quote.
+    if (key.find('"') == std::string_view::npos) {
+      const std::string path = quote_string("$.\"" + std::string(key) + "\"");
+      return "json_extract(" + std::string(a) + ", " + path + ") IS json_extract(" + std::string(b) + ", " + path + ")";
+    }
     auto member = [&](std::string_view json) {
       return "(SELECT cc_e.value FROM json_each(" + std::string(json) +
              ") AS cc_e WHERE cc_e.key = " + quote_string(key) + ")";
