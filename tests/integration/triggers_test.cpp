@@ -194,6 +194,30 @@ TEST_P(TriggersTest, UndoRefusesWhenARowATriggerWroteChangedSince) {
   EXPECT_EQ(everything(), now);
 }
 
+// The clamps of items 2 and 4 each log ('item updated', 0): two equal rows
+// in a table without a key. One deleted since the run is named, and only
+// with --force is the other taken out, the rows logged before left alone.
+TEST_P(TriggersTest, EqualRowsTriggersLoggedWithoutAKeyAreCountedByUndo) {
+  const auto events = count("event_log");
+  auto fix = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  const std::string run = nlohmann::json::parse(fix.out)["run_id"];
+  const std::string logged = "SELECT count(*) FROM event_log WHERE what = 'item updated' AND at_qty = 0";
+  ASSERT_EQ(scalar(logged), 2);
+  exec(pg() ? "DELETE FROM event_log WHERE ctid = (SELECT min(ctid) FROM event_log WHERE what = 'item updated')"
+            : "DELETE FROM event_log WHERE rowid = (SELECT min(rowid) FROM event_log WHERE what = 'item updated')");
+  const auto now = everything();
+  auto undo = cli({"fix-undo", run}, dir_.path());
+  EXPECT_EQ(undo.exit_code, 1) << undo.out << undo.err;
+  EXPECT_NE(undo.err.find("'event_log'"), std::string::npos) << undo.err;
+  EXPECT_EQ(everything(), now);
+  auto forced = cli({"fix-undo", run, "--force"}, dir_.path());
+  ASSERT_EQ(forced.exit_code, 0) << forced.out << forced.err;
+  EXPECT_EQ(scalar(logged), 0);
+  EXPECT_EQ(count("event_log"), events);  // the run's other log rows gone too, the 2 before it kept
+  EXPECT_EQ(scalar("SELECT count(*) FROM event_log WHERE what = 'start'"), 2);
+}
+
 // The report after the fix is counted on the rows the fix worked on, plus a
 // full pass of every declared table a trigger changed: a violation the
 // triggers caused in a table that had none is shown, and the exit says so.

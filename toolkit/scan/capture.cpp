@@ -252,6 +252,31 @@ std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std
   return effects;
 }
 
+namespace {
+
+// A WITH entry cc_have (j, n): of the rows of table `s` (without a key)
+// equal to an after-image of audit rows `ids`, how many there are of each.
+std::string present_copies(const AuditedTable& s, const std::string& ids) {
+  return "cc_have AS (SELECT " + s.row_json("cc_row") + " AS j, count(*) AS n FROM " + s.q + " AS cc_row WHERE " +
+         s.row_json("cc_row") + " IN (SELECT after_row FROM " + std::string(kAudit) + " WHERE id IN (" + ids +
+         ")) GROUP BY 1)";
+}
+
+// Deletes, from table `s` without a key, one row equal to the after-image
+// of each audit row `ids` (n equal images: n of the equal rows), found in
+// one pass over the table by the dialect's row address.
+std::string delete_copies(const dialect::Dialect& d, const AuditedTable& s, const std::string& ids) {
+  const std::string id(d.capabilities().row_id);
+  return "DELETE FROM " + s.q + " WHERE " + id + " IN (SELECT cc_x.cc_id FROM (SELECT cc_row." + id + " AS cc_id, " +
+         s.row_json("cc_row") + " AS j, row_number() OVER (PARTITION BY " + s.row_json("cc_row") + ") AS cc_rn FROM " +
+         s.q + " AS cc_row WHERE " + s.row_json("cc_row") + " IN (SELECT after_row FROM " + kAudit + " WHERE id IN (" +
+         ids + "))) AS cc_x JOIN (SELECT after_row, count(*) AS n FROM " + kAudit + " WHERE id IN (" + ids +
+         ") GROUP BY after_row) AS cc_w ON cc_x.j = cc_w.after_row WHERE cc_x.cc_rn <= "
+         "cc_w.n)";
+}
+
+}  // namespace
+
 CapturedUndo check_captured(Connection& db, const std::string& run_id, bool force, std::int64_t& forced) {
   CapturedUndo out;
   const auto& d = db.dialect();
@@ -266,6 +291,9 @@ CapturedUndo check_captured(Connection& db, const std::string& run_id, bool forc
            });
   std::map<std::string, AuditedTable> by_name;
   std::vector<std::string> changed;
+  // Rows inserted into a table without a key: asked per table in one pass
+  // (below), not one scan of the table per row.
+  std::map<std::string, std::string> keyless_inserts;  // table -> audit ids
   for (auto& item : out.items) {
     auto it = by_name.find(item.table.str());
     if (it == by_name.end()) {
@@ -273,6 +301,11 @@ CapturedUndo check_captured(Connection& db, const std::string& run_id, bool forc
       out.tables.push_back(item.table);
     }
     const AuditedTable& s = it->second;
+    if (s.key.empty() && item.action == "trigger_insert") {
+      auto& ids = keyless_inserts[item.table.str()];
+      ids += (ids.empty() ? "" : ", ") + std::to_string(item.id);
+      continue;
+    }
     const std::string a =
         "(SELECT * FROM " + std::string(kAudit) + " WHERE id = " + std::to_string(item.id) + ") AS cc_a";
     std::string sql;
@@ -296,6 +329,22 @@ CapturedUndo check_captured(Connection& db, const std::string& run_id, bool forc
       // inserted that is no longer as it left it, stays as it is now.
       item.skip = item.action != "trigger_update";
     });
+  }
+  // Of n equal rows inserted, as many as are no longer there are "changed
+  // since" (which of equal rows does not matter): those beyond the count
+  // still present, by audit id.
+  for (const auto& [table, ids] : keyless_inserts) {
+    const AuditedTable& s = by_name.at(table);
+    std::set<std::int64_t> gone;
+    db.query("WITH " + present_copies(s, ids) + " SELECT cc_w.id FROM (SELECT id, after_row, row_number() OVER " +
+                 "(PARTITION BY after_row ORDER BY id) AS cc_rn FROM " + kAudit + " WHERE id IN (" + ids +
+                 ")) AS cc_w LEFT JOIN cc_have ON cc_have.j = cc_w.after_row WHERE cc_w.cc_rn > coalesce(cc_have.n, 0)",
+             [&](const Row& r) { gone.insert(dialect::value_int(r[0])); });
+    for (auto& item : out.items) {
+      if (item.table.str() != table || item.action != "trigger_insert" || !gone.count(item.id)) continue;
+      changed.push_back("'" + table + "' row (inserted by a trigger of the run, changed since)");
+      item.skip = true;
+    }
   }
   if (!changed.empty() && !force) {
     if (changed.size() > 5) changed.resize(5);
@@ -324,20 +373,20 @@ std::int64_t undo_captured(Connection& db, const std::string& run_id, const Capt
     const std::string id = std::to_string(item.id);
     const std::string one = std::string(kAudit) + " AS cc_a WHERE cc_a.id = " + id;
     if (item.action == "trigger_insert") {
-      if (s.key.empty()) {
-        written += db.execute_count(d.delete_one_row(
-            s.q, s.row_json("cc_row") + " = (SELECT after_row FROM " + kAudit + " WHERE id = " + id + ")"));
-        continue;
-      }
       // The rows the triggers inserted into this table, newest first up to
       // the next item of another table or kind: deleted together, found by
-      // their key (an index lookup each, not a scan of the table per row).
+      // their key (an index lookup each, not a scan of the table per row),
+      // or without a key by their content in one pass over the table.
       std::string ids = id;
       for (size_t listed = 1; i + 1 < undo.items.size() && listed < 10000; ++listed) {
         const auto& next = undo.items[i + 1];
         if (!next.skip && (next.action != "trigger_insert" || next.table.str() != item.table.str())) break;
         ++i;
         if (!next.skip) ids += ", " + std::to_string(next.id);
+      }
+      if (s.key.empty()) {
+        written += db.execute_count(delete_copies(d, s, ids));
+        continue;
       }
       const std::string keys = s.key.size() == 1 ? s.key_list() : "(" + s.key_list() + ")";
       written += db.execute_count("DELETE FROM " + s.q + " WHERE " + keys + " IN (SELECT " + s.key_values("cc_a") +
