@@ -46,12 +46,6 @@ std::string Dialect::key_json(std::string_view alias, const std::vector<std::str
   return json_object(members);
 }
 
-std::string Dialect::delete_one_row(std::string_view q, std::string_view condition) const {
-  const std::string id(capabilities().row_id);
-  return "DELETE FROM " + std::string(q) + " WHERE " + id + " = (SELECT cc_row." + id + " FROM " + std::string(q) +
-         " AS cc_row WHERE " + std::string(condition) + " LIMIT 1)";
-}
-
 const Dialect& dialect_for(Kind kind) { return kind == Kind::sqlite ? sqlite_dialect() : postgresql_dialect(); }
 
 }  // namespace cc::dialect

@@ -139,11 +139,6 @@ class Dialect {
   // A JSON object of (name, SQL expression) pairs.
   virtual std::string json_object(const std::vector<std::pair<std::string, std::string>>& members) const = 0;
 
-  // Deletes one row of table `q` (quoted) for which `condition` on alias
-  // cc_row holds, found by its row address: a table without a key holding
-  // several equal rows loses exactly one of them.
-  std::string delete_one_row(std::string_view q, std::string_view condition) const;
-
   // A literal from the schema, rendered for this dialect.
   std::string literal(const model::Literal& value) const;
 };
