@@ -74,6 +74,23 @@ constexpr const char* kSchemaBump = "schema_version_bump";  // set to one above 
 // indexes by the rebuild's copy, and rows read per millisecond by a scan.
 constexpr double kRowsWrittenPerMs = 1400.0;
 constexpr double kRowsReadPerMs = 4000.0;
+// A rebuild's time follows the bytes it moves more than its rows: the
+// rebuild of `characters` at 1M rows (17 586 table pages, two indexes)
+// took 3.4 s against 1.2 s for `ability_blocks` (6 521 pages, one index),
+// both 1M rows (docs/benchmarks.md, "SQLite apply beside a live
+// application writer", statement times by sqlite3_trace_v2). Where the
+// linked SQLite has the dbstat table (Debian's has), the estimate uses each
+// b-tree's pages, at these rates measured there with SQLite 3.40.1 on an
+// idle machine: copying a page of rows into the new table (its CHECKs
+// evaluated), freeing a page of the old table or its indexes at DROP,
+// writing a page at COMMIT, and building an index (the larger of a rate per
+// row, for the sort, and one per page written).
+constexpr double kCopyMsPerPage = 0.087;
+constexpr double kFreeMsPerPage = 0.02;
+constexpr double kCommitMsPerPage = 0.011;
+constexpr double kIndexRowsPerMs = 3600.0;
+constexpr double kIndexMsPerPage = 0.06;
+constexpr std::int64_t kPagesFromRows = 10000;  // smaller tables: the row count is enough
 // What one ALTER TABLE ... RENAME costs per object in sqlite_schema: SQLite
 // re-parses every object's text (sqlite_rename_table, then
 // sqlite_rename_test) and reloads the whole schema, even with
@@ -99,6 +116,7 @@ struct Group {
   bool in_place = false;  // rebuilt under its own name from a TEMP copy (no RENAME): its rows copied twice
   int scans = 0;         // full reads of the table (the no-rebuild scan and quick_check)
   std::int64_t rows = 0, indexes = 0;
+  std::int64_t pages = 0;  // of the table and its indexes (dbstat), 0 where unknown
   double estimate_ms = 0;  // of its write-lock hold
 };
 
@@ -226,8 +244,9 @@ class SqliteMigrator final : public Migrator {
         const std::string warning =
             "table " + g.table + ": its " + (g.rebuilt ? "rebuild" : "step") + " alone is estimated at " +
             std::to_string(static_cast<std::int64_t>(g.estimate_ms)) + " ms (an estimate: " + std::to_string(g.rows) +
-            " rows, " + std::to_string(g.indexes) + " indexes, at the rate measured in docs/benchmarks.md), over " +
-            "max_lock_ms " + std::to_string(bound) +
+            " rows, " + std::to_string(g.indexes) + " indexes" +
+            (g.pages > 0 ? ", " + std::to_string(g.pages) + " pages" : std::string()) +
+            ", at the rates measured in docs/benchmarks.md), over " + "max_lock_ms " + std::to_string(bound) +
             ": other writers wait for the write lock that long (an application with a shorter busy timeout gets "
             "'database is locked')" +
             (g.rebuilt && !options_.sqlite_no_rebuild ? "; --sqlite-no-rebuild adds CHECKs without a rebuild" : "");
@@ -346,21 +365,63 @@ class SqliteMigrator final : public Migrator {
     return p;
   }
 
-  // How long `g` holds the write lock, estimated from its table's rows and
-  // indexes at the rates measured on the reference fixture.
+  // How long `g` holds the write lock, estimated from its table's rows,
+  // indexes and (for a rebuild, where dbstat tells) pages, at the rates
+  // measured on the reference fixture.
   void estimate(Group& g) {
     size_t index_builds = 0;
     for (const auto& s : g.uniques) index_builds += s.sql.rfind("CREATE", 0) == 0 ? 1 : 0;
     if (!g.rebuilt && g.scans == 0 && index_builds == 0) return;  // an edit of sqlite_schema: milliseconds
     g.rows = rows_of(g.table);
-    g.indexes = 0;
-    for (const size_t i : catalog().of_table(g.table)) g.indexes += catalog().rows[i].type == "index" ? 1 : 0;
+    std::vector<std::string> indexes;
+    for (const size_t i : catalog().of_table(g.table)) {
+      if (catalog().rows[i].type == "index") indexes.push_back(catalog().rows[i].name);
+    }
+    g.indexes = static_cast<std::int64_t>(indexes.size());
     const double rows = static_cast<double>(g.rows);
     double ms = rows * static_cast<double>(index_builds) / kRowsWrittenPerMs;
-    if (g.rebuilt) ms += rows * static_cast<double>(1 + g.indexes) / kRowsWrittenPerMs;
-    if (g.in_place) ms += rows / kRowsWrittenPerMs + rows / kRowsReadPerMs;
+    // Below kPagesFromRows rows either way gives milliseconds: no dbstat
+    // read per table (hundreds of small tables would pay for one each).
+    const std::optional<std::int64_t> table_pages =
+        g.rebuilt && g.rows >= kPagesFromRows ? pages_of(g.table) : std::nullopt;
+    if (table_pages) {
+      // The copy, then each index built, the old b-trees freed, the commit.
+      double copy = static_cast<double>(*table_pages) * kCopyMsPerPage, written = static_cast<double>(*table_pages);
+      if (g.in_place) copy *= 2;  // to the TEMP copy and back
+      ms += copy;
+      bool known = true;
+      for (const auto& index : indexes) {
+        const auto pages = pages_of(index);
+        known = known && pages.has_value();
+        const double n = static_cast<double>(pages.value_or(0));
+        ms += std::max(rows / kIndexRowsPerMs, n * kIndexMsPerPage);
+        written += n;
+      }
+      ms += written * (kFreeMsPerPage + kCommitMsPerPage);
+      if (known) g.pages = static_cast<std::int64_t>(written);
+    } else if (g.rebuilt) {
+      ms += rows * static_cast<double>(1 + g.indexes) / kRowsWrittenPerMs;
+      if (g.in_place) ms += rows / kRowsWrittenPerMs + rows / kRowsReadPerMs;
+    }
     ms += rows * g.scans / kRowsReadPerMs;
     g.estimate_ms = ms;
+  }
+
+  // The pages of one b-tree (a table or an index) by dbstat, which reads
+  // that b-tree alone (about 0.1 s for a table of 1M rows); nullopt where
+  // the linked SQLite has no dbstat, or it cannot read that b-tree (an
+  // index of a virtual table has none).
+  std::optional<std::int64_t> pages_of(const std::string& btree) {
+    if (!dbstat_) return std::nullopt;
+    std::optional<std::int64_t> n;
+    try {
+      db_.query("SELECT count(*) FROM dbstat WHERE name = " + lit(btree), [&](const Row& r) { n = value_int(r[0]); });
+    } catch (const DatabaseError&) {
+      dbstat_ = false;  // no such table: dbstat
+      return std::nullopt;
+    }
+    if (n && *n == 0) return std::nullopt;  // not a b-tree of this file
+    return n;
   }
 
   bool execute(const Plan& plan, const Work& work) override {
@@ -1137,6 +1198,7 @@ class SqliteMigrator final : public Migrator {
   MigratorOptions options_;
   std::optional<Catalog> catalog_;            // sqlite_schema, read once per plan
   std::map<std::string, std::int64_t> rows_;  // row counts, once per plan
+  bool dbstat_ = true;                        // the linked SQLite has dbstat (pages_of)
   std::map<std::string, TableInfo> infos_;    // tables inspected, once per plan
   bool rebuilt_in_place_ = false;             // the last rebuild() copies the table twice, no RENAME
   std::int64_t schema_version_ = -1;  // as the plan found it
