@@ -173,6 +173,59 @@ TEST_P(TriggersTest, RowsTriggersInsertUnderACompositeKeyAreDeletedByUndo) {
   EXPECT_EQ(count("qty_history"), 2);
 }
 
+// A trigger that moves rows to a new key (the old key's row gone, the new
+// key's there) and one that inserts a row, updates it and deletes it again
+// within the run: the audit holds the first as a delete and an insert, the
+// second not at all, and undo restores every table exactly.
+TEST_P(TriggersTest, RowsATriggerMovesToANewKeyOrCreatesAndRemovesAreUndoneExactly) {
+  const std::string body =
+      "UPDATE stale SET id = id + 100 WHERE item_id = NEW.id; "
+      "INSERT INTO counters VALUES ('tmp' || NEW.id, 1); "
+      "UPDATE counters SET n = n + 1 WHERE k = 'tmp' || NEW.id; "
+      "DELETE FROM counters WHERE k = 'tmp' || NEW.id;";
+  if (pg()) {
+    exec("CREATE OR REPLACE FUNCTION items_upd() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN " + body +
+         " RETURN NULL; END $$");
+  } else {
+    exec("DROP TRIGGER items_upd");
+    exec("CREATE TRIGGER items_upd AFTER UPDATE ON items BEGIN " + body + " END");
+  }
+  const auto before = everything();
+  auto fix = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  const auto doc = nlohmann::json::parse(fix.out);
+  std::map<std::string, nlohmann::json> effects;
+  for (const auto& e : doc["trigger_effects"]) effects[e["table"].get<std::string>()] = e;
+  // Items 2 and 4 clamped: their stale rows (ids 1 and 2) moved to 101 and 102;
+  // item 3 deleted: its stale row (id 4) deleted by items_del.
+  EXPECT_EQ(effects["stale"]["deleted"], 3) << doc["trigger_effects"].dump();
+  EXPECT_EQ(effects["stale"]["inserted"], 2) << doc["trigger_effects"].dump();
+  EXPECT_EQ(scalar("SELECT count(*) FROM stale WHERE id > 100"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM counters WHERE k LIKE 'tmp%'"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM constraintctl_audit WHERE run_id = '" + doc["run_id"].get<std::string>() +
+                   "' AND table_name = 'counters' AND CAST(row_key AS TEXT) LIKE '%tmp%'"),
+            0);
+  auto undo = cli({"fix-undo", doc["run_id"].get<std::string>()}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(everything(), before);
+}
+// The fix works in temp tables of its own; a user's tables that happen to
+// have their names are never the ones it drops.
+TEST_P(TriggersTest, UserTablesNamedLikeTheFixsTempTablesAreLeftAlone) {
+  const std::vector<std::string> names = {"cc_fix_images", "cc_fix_keys_0", "cc_fix_dups", "cc_mine", "cc_emit"};
+  for (const auto& n : names) {
+    exec("CREATE TABLE " + n + " (v integer)");
+    exec("INSERT INTO " + n + " VALUES (7)");
+  }
+  for (const auto& n : names) ASSERT_EQ(scalar("SELECT v FROM " + n), 7) << n;
+  auto fix = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  for (const auto& n : names) EXPECT_EQ(scalar("SELECT v FROM " + n), 7) << n;
+  auto undo = cli({"fix-undo", nlohmann::json::parse(fix.out)["run_id"].get<std::string>()}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  for (const auto& n : names) EXPECT_EQ(scalar("SELECT v FROM " + n), 7) << n;
+}
+
 TEST_P(TriggersTest, TheDryRunNamesWhatTheTriggersWouldChange) {
   const auto before = everything();
   auto text = cli({"scan", "--fix", "--dry-run"}, dir_.path());

@@ -38,6 +38,12 @@ struct Capabilities {
   // their ASCII letters, quoted or not (SQLite); otherwise a quoted name is
   // exact (PostgreSQL).
   bool names_ignore_case = false;
+  // At most how many keys a statement lists as literals (`id IN (1, 2,
+  // ...)`) before it joins the temp table holding them instead: PostgreSQL's
+  // planner looks literals up by index where a join may read the whole
+  // table; SQLite looks either up by index, and parses a long list in the
+  // client's own memory (some 300 bytes a key).
+  size_t listed_keys = 50000;
 };
 
 
@@ -88,6 +94,9 @@ class Dialect {
   virtual std::vector<std::string> begin_probes() const = 0;
   // The current time as text, in SQL.
   virtual std::string now_text() const = 0;
+  // The session's temp table `name`, qualified so that a statement naming it
+  // never reaches a user's table of that name (DROP TABLE IF EXISTS would).
+  virtual std::string temp_table(std::string_view name) const = 0;
   // A query returning one row with 1 when `table` exists, else 0.
   virtual std::string table_exists_sql(const model::TableName& table) const = 0;
   // A query returning one row with 1 when the connection's role may run

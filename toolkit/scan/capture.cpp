@@ -23,15 +23,6 @@ using text::join;
 
 std::string lower(std::string_view s) { return text::ascii_lower(s); }
 
-std::string id_key(const model::TableName& t, const std::string& key) {
-  return t.schema + '\x1f' + t.name + '\x1f' + key;
-}
-
-std::optional<std::string> text_or_null(const dialect::Value& v) {
-  if (std::holds_alternative<std::monostate>(v)) return std::nullopt;
-  return dialect::value_text(v);
-}
-
 }  // namespace
 
 TriggerCapture::TriggerCapture(Connection& db, const std::vector<model::TableName>& written) : db_(db) {
@@ -105,134 +96,147 @@ std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std
   if (!started_) return effects;
   const auto& d = db_.dialect();
   const std::string run = d.quote_string(run_id);
-  // Rows the fix audited itself, of the captured tables only (no other is
-  // compared with them): the rows a large fix repaired elsewhere stay out of
-  // memory.
-  std::set<std::string> mine;
+  // Whether a captured change is of a row the fix audited itself (its own
+  // writes, or a trigger's on those rows) is asked of the database, by key:
+  // such changes, one per repaired row of a table whose trigger fires on
+  // it, never come to the client, whose memory stays flat however many rows
+  // a run repairs. cc_ao / cc_an: the old / new key is one the fix audited.
+  // cc_mine: the keys the fix audited, in a temp table of its own with an
+  // index, so that both lookups of a change are by key on either database.
   std::vector<std::string> captured;
   for (const auto& t : tables_) captured.push_back(d.quote_string(t.name));
-  db_.query(
-      std::string("SELECT table_name, table_schema, CAST(row_key AS TEXT) FROM ") + kAudit + " WHERE run_id = " + run +
-          " AND table_name IN (" + join(captured, ", ") + ")",
-      [&](const Row& r) {
-        mine.insert(id_key({dialect::value_text(r[0]), dialect::value_text(r[1])}, dialect::value_text(r[2])));
-      });
-  struct Change {
-    std::int64_t seq;
-    model::TableName table;
-    std::string op;
-    std::optional<std::string> old_key, new_key;
-  };
-  std::vector<Change> changes;
-  db_.query(
-      "SELECT seq, table_name, table_schema, op, CAST(old_key AS TEXT), CAST(new_key AS TEXT) FROM cc_capture "
-      "ORDER BY seq",
-      [&](const Row& r) {
-        changes.push_back(Change{dialect::value_int(r[0]),
-                                 {dialect::value_text(r[1]), dialect::value_text(r[2])},
-                                 dialect::value_text(r[3]),
-                                 text_or_null(r[4]),
-                                 text_or_null(r[5])});
-      });
+  const std::string mine = d.temp_table("cc_mine");
+  db_.execute("DROP TABLE IF EXISTS " + mine);
+  db_.execute(std::string("CREATE TEMP TABLE cc_mine AS SELECT DISTINCT table_name AS cc_t, table_schema AS cc_s, "
+                          "CAST(row_key AS TEXT) AS cc_k FROM ") +
+              kAudit + " WHERE run_id = " + run + " AND table_name IN (" + join(captured, ", ") + ")");
+  db_.execute("CREATE INDEX cc_mine_key ON cc_mine (cc_k, cc_t, cc_s)");  // just created: the temp one
+  // Their sizes known to the planner (PostgreSQL never analyzes a temp
+  // table by itself): without them it joins the two by nested loops.
+  db_.execute("ANALYZE " + mine);
+  db_.execute("ANALYZE " + d.temp_table("cc_capture"));
+  const std::string flagged =
+      "WITH cc_c AS (SELECT seq, table_name, table_schema, op, CAST(old_key AS TEXT) AS cc_ok, CAST(new_key AS TEXT) "
+      "AS cc_nk FROM cc_capture), cc_f AS (SELECT cc_c.seq, cc_c.table_name, cc_c.table_schema, cc_c.op, cc_c.cc_ok, "
+      "cc_c.cc_nk, CASE WHEN cc_mo.cc_k IS NULL THEN 0 ELSE 1 END AS cc_ao, CASE WHEN cc_mn.cc_k IS NULL THEN 0 ELSE "
+      "1 END AS cc_an FROM cc_c LEFT JOIN " +
+      mine +
+      " AS cc_mo ON cc_mo.cc_k = cc_c.cc_ok AND cc_mo.cc_t = cc_c.table_name AND cc_mo.cc_s = cc_c.table_schema "
+      "LEFT JOIN " +
+      mine +
+      " AS cc_mn ON cc_mn.cc_k = cc_c.cc_nk AND cc_mn.cc_t = cc_c.table_name AND cc_mn.cc_s = "
+      "cc_c.table_schema) ";
+  // Tables with rows the fix audited that a trigger changed too.
+  std::set<std::string> refresh;
+  db_.query(flagged + "SELECT DISTINCT table_name, table_schema FROM cc_f WHERE cc_ao = 1 OR cc_an = 1",
+            [&](const Row& r) {
+              refresh.insert(model::TableName{dialect::value_text(r[0]), dialect::value_text(r[1])}.str());
+            });
+  // Tables in which a trigger changed a row the fix did not audit.
+  db_.query(flagged +
+                "SELECT DISTINCT table_name FROM cc_f WHERE (cc_ok IS NOT NULL AND cc_ao = 0) OR (cc_nk IS NOT "
+                "NULL AND cc_an = 0)",
+            [&](const Row& r) { changed_.insert(dialect::value_text(r[0])); });
   std::map<std::string, AuditedTable> by_name;
   auto table_of = [&](const model::TableName& t) -> const AuditedTable& {
     auto it = by_name.find(t.str());
     if (it == by_name.end()) it = by_name.emplace(t.str(), audited_table(db_, t, Keyless::allowed)).first;
     return it->second;
   };
-  // What to write into the audit, in the order the changes happened.
-  struct Emit {
-    std::string action;  // trigger_insert | trigger_update | trigger_delete
-    model::TableName table;
-    std::int64_t before_seq = 0;  // its old_row and old_key
-    std::int64_t after_seq = 0;   // its new_row and new_key
-  };
-  std::vector<Emit> emits;
-  struct Life {
-    model::TableName table;
-    bool existed;
-    std::int64_t first_seq;
-    bool exists;
-    std::int64_t last_seq;
-  };
-  std::map<std::string, size_t> life_of;
-  std::vector<Life> lives;
-  std::set<std::string> refresh;  // tables with rows the fix audited that a trigger changed too
-  auto touch = [&](const model::TableName& t, const std::string& key, bool before, bool after, std::int64_t seq) {
-    const std::string id = id_key(t, key);
-    auto it = life_of.find(id);
-    if (it == life_of.end()) {
-      life_of.emplace(id, lives.size());
-      lives.push_back(Life{t, before, seq, after, seq});
-    } else {
-      lives[it->second].exists = after;
-      lives[it->second].last_seq = seq;
-    }
-  };
-  for (const auto& c : changes) {
-    const bool audited_old = c.old_key && mine.count(id_key(c.table, *c.old_key));
-    const bool audited_new = c.new_key && mine.count(id_key(c.table, *c.new_key));
-    // A change of rows the fix audited itself (its own writes, or a
-    // trigger's on them) is counted with those rows; any other is not.
-    if ((c.old_key && !audited_old) || (c.new_key && !audited_new)) changed_.insert(c.table.name);
-    if (audited_old || audited_new) {
-      refresh.insert(c.table.str());
-      continue;  // the fix's own audit row restores it
-    }
-    const AuditedTable& s = table_of(c.table);
-    if (s.key.empty()) {
-      // No key: each change on its own; undo deletes one equal row, inserts the old one.
-      if (c.op != "insert") emits.push_back(Emit{"trigger_delete", c.table, c.seq, 0});
-      if (c.op != "delete") emits.push_back(Emit{"trigger_insert", c.table, 0, c.seq});
-      continue;
-    }
-    if (c.op == "insert") {
-      touch(c.table, *c.new_key, false, true, c.seq);
-    } else if (c.op == "delete") {
-      touch(c.table, *c.old_key, true, false, c.seq);
-    } else if (*c.old_key == *c.new_key) {
-      touch(c.table, *c.old_key, true, true, c.seq);
-    } else {  // its key changed: the old row gone, a new one there
-      touch(c.table, *c.old_key, true, false, c.seq);
-      touch(c.table, *c.new_key, false, true, c.seq);
-    }
+  std::vector<std::string> keyless;
+  for (const auto& t : tables_) {
+    if (table_of(t).key.empty())
+      keyless.push_back("(table_name = " + d.quote_string(t.name) + " AND table_schema = " + d.quote_string(t.schema) +
+                        ")");
   }
-  for (const auto& l : lives) {
-    if (l.existed && l.exists) emits.push_back(Emit{"trigger_update", l.table, l.first_seq, l.last_seq});
-    if (l.existed && !l.exists) emits.push_back(Emit{"trigger_delete", l.table, l.first_seq, 0});
-    if (!l.existed && l.exists) emits.push_back(Emit{"trigger_insert", l.table, 0, l.last_seq});
-  }
-  // Keyed rows in the order they were first touched, rows without a key in
-  // the order they changed: undo walks them backwards.
+  const std::string no_key = keyless.empty() ? "1 = 0" : "(" + join(keyless, " OR ") + ")";
+  // The changes of rows the fix did not audit, written into the audit in
+  // one statement, in the order undo walks backwards: rows without a key
+  // change by change (a delete of the old row, an insert of the new one),
+  // then each keyed row once, in the order it was first touched, from its
+  // image before its first change to its image after its last (a row whose
+  // key changed is the old key's delete and the new key's insert).
+  std::int64_t last_id = 0;
+  db_.query(std::string("SELECT max(id) FROM ") + kAudit, [&](const Row& r) {
+    if (!std::holds_alternative<std::monostate>(r[0])) last_id = dialect::value_int(r[0]);
+  });
+  const std::string update = "op NOT IN ('insert', 'delete')";
+  const std::string touch = " table_name, table_schema, seq FROM cc_u WHERE NOT " + no_key + " AND ";
+  std::string sql =
+      flagged.substr(0, flagged.size() - 1) +
+      ", cc_u AS NOT MATERIALIZED (SELECT cc_f.* FROM cc_f WHERE cc_ao = 0 AND cc_an = 0), cc_touch AS ("
+      "SELECT cc_nk AS cc_k, 0 AS cc_b, 1 AS cc_a, 1 AS cc_side," +
+      touch +
+      "op = 'insert' "
+      "UNION ALL SELECT cc_ok, 1, 0, 0," +
+      touch +
+      "op = 'delete' "
+      "UNION ALL SELECT cc_ok, 1, 1, 0," +
+      touch + update +
+      " AND cc_ok = cc_nk "
+      "UNION ALL SELECT cc_ok, 1, 0, 0," +
+      touch + update +
+      " AND cc_ok <> cc_nk "
+      "UNION ALL SELECT cc_nk, 0, 1, 1," +
+      touch + update +
+      " AND cc_ok <> cc_nk), "
+      // Per row, of its touches the first one's (cc_b, cc_side) and the
+      // last one's cc_a, read off the lowest / highest of seq * 4 + ...
+      // (one row's touches have distinct seq): one grouping, no sort per
+      // window, so the database's memory for it stays small.
+      "cc_life AS (SELECT table_name, table_schema, min(seq) AS cc_fs, max(seq) AS cc_ls, min(seq * 4 + "
+      "cc_b * 2 + cc_side) % 2 AS cc_fo, min(seq * 4 + cc_b * 2 + cc_side) % 4 / 2 AS cc_existed, "
+      "max(seq * 2 + cc_a) % 2 AS cc_still FROM cc_touch GROUP BY table_name, table_schema, cc_k), "
+      // What to write, by the seq of the change holding each image:
+      // cc_bs its before-image, cc_as its after-image.
+      "cc_e AS (SELECT 0 AS cc_g, seq AS cc_o1, 0 AS cc_o2, table_name, table_schema, 'trigger_delete' "
+      "AS cc_action, seq AS cc_bs, NULL AS cc_as FROM cc_u WHERE " +
+      no_key +
+      " AND op <> 'insert' "
+      "UNION ALL SELECT 0, seq, 1, table_name, table_schema, 'trigger_insert', NULL, seq FROM cc_u WHERE " +
+      no_key +
+      " AND op <> 'delete' "
+      "UNION ALL SELECT 1, cc_fs, cc_fo, table_name, table_schema, CASE WHEN cc_existed = 0 THEN "
+      "'trigger_insert' WHEN cc_still = 0 THEN 'trigger_delete' ELSE 'trigger_update' END, CASE WHEN "
+      "cc_existed = 1 THEN cc_fs END, CASE WHEN cc_still = 1 THEN cc_ls END FROM cc_life WHERE "
+      "cc_existed = 1 OR cc_still = 1) "
+      "SELECT * FROM cc_e";
+  // First the list (keys and positions only, no images), then the audit
+  // rows in its order, each image read by seq: neither statement sorts or
+  // holds the images, which would take memory growing with the run.
+  const std::string emit = d.temp_table("cc_emit");
+  db_.execute("DROP TABLE IF EXISTS " + emit);
+  db_.execute("CREATE TEMP TABLE cc_emit AS " + sql);
+  db_.execute("CREATE INDEX cc_emit_order ON cc_emit (cc_g, cc_o1, cc_o2)");  // just created: the temp one
+  sql = std::string("INSERT INTO ") + kAudit +
+        " (run_id, table_name, table_schema, action, row_key, before_row, after_row) SELECT " + run +
+        ", cc_e.table_name, cc_e.table_schema, cc_e.cc_action, CASE WHEN cc_e.cc_action = 'trigger_insert' THEN "
+        "cc_a.new_key ELSE cc_b.old_key END, CASE WHEN cc_e.cc_action = 'trigger_insert' THEN cc_a.new_row ELSE "
+        "cc_b.old_row END, CASE WHEN cc_e.cc_action = 'trigger_delete' THEN NULL ELSE cc_a.new_row END FROM " +
+        emit +
+        " AS cc_e LEFT JOIN cc_capture AS cc_b ON cc_b.seq = cc_e.cc_bs LEFT JOIN cc_capture AS cc_a ON "
+        "cc_a.seq = cc_e.cc_as WHERE NOT (cc_e.cc_action = 'trigger_update' AND cc_b.old_row = cc_a.new_row) ORDER "
+        "BY cc_e.cc_g, cc_e.cc_o1, cc_e.cc_o2";
+  db_.execute(sql);
+  // What each table's triggers did, in the order the audit holds it.
   std::map<std::string, size_t> effect_of;
-  for (const auto& e : emits) {
-    const AuditedTable& s = table_of(e.table);
-    const std::string names_sql = d.quote_string(e.table.name) + ", " + d.quote_string(e.table.schema);
-    std::string sql = std::string("INSERT INTO ") + kAudit +
-                      " (run_id, table_name, table_schema, action, row_key, before_row, after_row) SELECT " + run +
-                      ", " + names_sql + ", " + d.quote_string(e.action) + ", ";
-    if (e.action == "trigger_update") {
-      sql += "cc_b.old_key, cc_b.old_row, cc_a.new_row FROM cc_capture AS cc_b, cc_capture AS cc_a WHERE cc_b.seq = " +
-             std::to_string(e.before_seq) + " AND cc_a.seq = " + std::to_string(e.after_seq) +
-             " AND NOT (cc_b.old_row = cc_a.new_row)";
-    } else if (e.action == "trigger_delete") {
-      sql +=
-          "cc_b.old_key, cc_b.old_row, NULL FROM cc_capture AS cc_b WHERE cc_b.seq = " + std::to_string(e.before_seq);
-    } else {  // the image of a row that was not there: its own after-image
-      sql += "cc_a.new_key, cc_a.new_row, cc_a.new_row FROM cc_capture AS cc_a WHERE cc_a.seq = " +
-             std::to_string(e.after_seq);
-    }
-    const auto n = db_.execute_count(sql);
-    if (n == 0) continue;
-    audited += n;
-    auto it = effect_of.find(s.name.str());
-    if (it == effect_of.end()) {
-      it = effect_of.emplace(s.name.str(), effects.size()).first;
-      effects.push_back(TriggerEffect{s.name.str(), 0, 0, 0});
-    }
-    auto& fx = effects[it->second];
-    (e.action == "trigger_insert" ? fx.inserted : e.action == "trigger_update" ? fx.updated : fx.deleted) += n;
-  }
+  db_.query(std::string("SELECT table_name, table_schema, action, count(*) FROM ") + kAudit + " WHERE run_id = " + run +
+                " AND id > " + std::to_string(last_id) + " GROUP BY table_name, table_schema, action ORDER BY min(id)",
+            [&](const Row& r) {
+              const std::string table = model::TableName{dialect::value_text(r[0]), dialect::value_text(r[1])}.str();
+              const std::string action = dialect::value_text(r[2]);
+              const std::int64_t n = dialect::value_int(r[3]);
+              audited += n;
+              auto it = effect_of.find(table);
+              if (it == effect_of.end()) {
+                it = effect_of.emplace(table, effects.size()).first;
+                effects.push_back(TriggerEffect{table, 0, 0, 0});
+              }
+              auto& fx = effects[it->second];
+              (action == "trigger_insert" ? fx.inserted : action == "trigger_update" ? fx.updated : fx.deleted) += n;
+            });
+  db_.execute("DROP TABLE " + mine);
+  db_.execute("DROP TABLE " + emit);
   // A row the fix audited and a trigger changed afterwards (a later table's
   // repair firing it): its after-image is what the run finally left.
   for (const auto& t : tables_) {

@@ -318,15 +318,15 @@ struct TableWork {
 std::string key_literal(const Dialect& d, const dialect::Value& v);
 
 // The rows of `t` whose key is in `keys` (the scan's), or else in the temp
-// table `table`. A single-column key is listed as literals: `id IN (1, 2,
-// ...)` is looked up by the primary key's index on both databases, where a
-// join with the temp table lets PostgreSQL's planner read the whole table.
+// table `table`. A single-column key is listed as literals, up to the
+// dialect's listed_keys of them: `id IN (1, 2, ...)` is looked up by the
+// primary key's index on both databases, where a join with the temp table
+// lets PostgreSQL's planner read the whole table.
 // `alias`: the name the table goes by in the statement ("" for its own).
 std::string keys_condition(const AuditedTable& t, const std::string& table,
                            const std::vector<std::vector<dialect::Value>>* keys, std::string_view alias = "") {
-  constexpr size_t kMaxListed = 50000;  // what the scan keeps at most (scanner.cpp)
   const std::string join_cond = "(" + t.key_list(alias) + ") IN (SELECT " + t.key_list() + " FROM " + table + ")";
-  if (!keys || t.key.size() != 1 || keys->size() > kMaxListed) return join_cond;
+  if (!keys || t.key.size() != 1 || keys->size() > t.d->capabilities().listed_keys) return join_cond;
   if (keys->empty()) return "1 = 0";
   std::string list;
   list.reserve(keys->size() * 8);
@@ -360,7 +360,7 @@ bool load_keys(Connection& db, const AuditedTable& t, const std::string& name,
     }
     rows.push_back("(" + join(lits, ", ") + ")");
   }
-  db.execute("DROP TABLE IF EXISTS " + name);
+  db.execute("DROP TABLE IF EXISTS " + db.dialect().temp_table(name));
   db.execute("CREATE TEMP TABLE " + name + " AS SELECT " + t.key_list() + " FROM " + t.q + " WHERE 1 = 0");
   for (size_t i = 0; i < rows.size(); i += kBatch) {
     const auto end = std::min(rows.size(), i + kBatch);
@@ -500,7 +500,7 @@ std::int64_t repoint_references(Connection& db, const AuditedTable& t, const mod
       set.push_back(fk[i] + " = (SELECT cc_new_" + std::to_string(i) + " FROM cc_fix_map AS cc_map WHERE " +
                     join(match, " AND ") + ")");
     }
-    db.execute("DROP TABLE IF EXISTS cc_fix_map");
+    db.execute("DROP TABLE IF EXISTS " + db.dialect().temp_table("cc_fix_map"));
     db.execute("CREATE TEMP TABLE cc_fix_map AS SELECT " + join(old_cols, ", ") + ", " +
                [&] {
                  std::vector<std::string> n;
@@ -541,7 +541,7 @@ std::int64_t repoint_references(Connection& db, const AuditedTable& t, const mod
                child.q + " AS cc_row WHERE " + child.key_match("cc_row", kAudit) + ") WHERE " + kAudit +
                ".run_id = " + run + " AND " + child.audit_of(kAudit) + " AND " + kAudit + ".action = 'repoint' AND " +
                kAudit + ".after_row IS NULL");
-    db.execute("DROP TABLE cc_fix_map");
+    db.execute("DROP TABLE " + db.dialect().temp_table("cc_fix_map"));
     moved += n;
   }
   return moved;
@@ -758,7 +758,7 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
   for (const auto* u : w.uniques) {
     const auto r = effective_repair(u->repair, u->name, o);
     const size_t a = action_for(u->name, "unique", "delete_duplicates");
-    db.execute("DROP TABLE IF EXISTS cc_fix_dups");
+    db.execute("DROP TABLE IF EXISTS " + db.dialect().temp_table("cc_fix_dups"));
     const std::vector<std::vector<dialect::Value>>* groups = nullptr;
     if (w.unique_groups) {
       if (auto it = w.unique_groups->find(u->name); it != w.unique_groups->end()) groups = &it->second;
@@ -784,7 +784,7 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
                           std::string(to_string(e.kind())) + ": " + e.what() +
                           "). Suggested policy: report, or references = \"repoint\"");
     }
-    db.execute("DROP TABLE cc_fix_dups");
+    db.execute("DROP TABLE " + db.dialect().temp_table("cc_fix_dups"));
   }
   if (w.checks.empty()) return scanned_keys ? keys : "";
 
@@ -796,7 +796,7 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
   for (const auto* c : w.checks) preds.push_back("(" + check_predicate(*c, d) + ")");
   for (const auto& c : w.spec->checks) all.push_back("(" + check_predicate(c, d) + ")");
   if (!scanned_keys) {
-    db.execute("DROP TABLE IF EXISTS " + keys);
+    db.execute("DROP TABLE IF EXISTS " + db.dialect().temp_table(keys));
     db.execute("CREATE TEMP TABLE " + keys + " AS SELECT " + t.key_list() + " FROM " + t.q + " WHERE NOT (" +
                join(all, " AND ") + ")");
     db.execute("ANALYZE " + keys);
@@ -812,7 +812,7 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
     image_keys.push_back(d.column_ref("cc_row", t.key[k]) + " AS " + kc);
     image_match.push_back(d.column_ref("cc_row", t.key[k]) + " = cc_img." + kc);
   }
-  db.execute("DROP TABLE IF EXISTS cc_fix_images");
+  db.execute("DROP TABLE IF EXISTS " + db.dialect().temp_table("cc_fix_images"));
   db.execute("CREATE TEMP TABLE cc_fix_images AS SELECT " + join(image_keys, ", ") + ", " + t.key_json("cc_row") +
              " AS cc_fix_key, " + t.row_json("cc_row") + " AS cc_fix_before FROM " + t.q + " AS cc_row WHERE " + mine +
              d.lock_rows("cc_row"));
@@ -971,7 +971,7 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
       ", action, row_key, before_row, after_row) SELECT " + run + ", " + t.audit_values() +
       ", CASE WHEN cc_fix_after IS NULL THEN 'delete' ELSE 'update' END, cc_fix_key, cc_fix_before, cc_fix_after "
       "FROM cc_x WHERE cc_fix_after IS NULL OR cc_fix_after <> cc_fix_before");
-  db.execute("DROP TABLE cc_fix_images");
+  db.execute("DROP TABLE " + db.dialect().temp_table("cc_fix_images"));
   return keys;
 }
 
@@ -1387,7 +1387,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
     // the real run would leave).
     report.after = check_after(db, schema, options, before, work, worked_keys, refused_tables, fresh, report,
                                capture_complete ? &capture.changed_tables() : nullptr);
-    for (const auto& [table, keys] : worked_keys) db.execute("DROP TABLE IF EXISTS " + keys);
+    for (const auto& [table, keys] : worked_keys) db.execute("DROP TABLE IF EXISTS " + db.dialect().temp_table(keys));
   };
   if (options.dry_run) {
     body();

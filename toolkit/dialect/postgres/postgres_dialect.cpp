@@ -82,6 +82,7 @@ class PostgresDialect final : public Dialect {
     return "SELECT CASE WHEN has_table_privilege(to_regclass(" + quote_string(quote_table(table)) + "), " +
            quote_string(std::string(privilege)) + ") THEN 1 ELSE 0 END";
   }
+  std::string temp_table(std::string_view name) const override { return "pg_temp." + quote_ident(name); }
   std::string identity_primary_key() const override { return "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"; }
   std::string insert_keeping_identity() const override { return " OVERRIDING SYSTEM VALUE"; }
   std::vector<std::string> enforce_foreign_keys() const override { return {}; }

@@ -69,6 +69,7 @@ class SqliteDialect final : public Dialect {
     static const Capabilities caps = [] {
       Capabilities c;
       c.transactional_ddl = true;
+      c.listed_keys = 1000;
       // 3.53.0 added ALTER TABLE ... ADD/DROP CONSTRAINT for CHECK.
       c.native_alter_check = sqlite3_libversion_number() >= 3053000;
       c.row_id = "rowid";
@@ -93,6 +94,7 @@ class SqliteDialect final : public Dialect {
     return "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = " + quote_string(table.name) +
            " COLLATE NOCASE";
   }
+  std::string temp_table(std::string_view name) const override { return "temp." + quote_ident(name); }
   std::string identity_primary_key() const override { return "id INTEGER PRIMARY KEY"; }
   std::string insert_keeping_identity() const override { return ""; }
   std::vector<std::string> enforce_foreign_keys() const override { return {"PRAGMA foreign_keys = ON"}; }
