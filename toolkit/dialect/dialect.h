@@ -97,6 +97,10 @@ class Dialect {
   // The session's temp table `name`, qualified so that a statement naming it
   // never reaches a user's table of that name (DROP TABLE IF EXISTS would).
   virtual std::string temp_table(std::string_view name) const = 0;
+  // CREATE INDEX `index` on the temp table `table` for equality lookups of
+  // `column`, whatever the length of its values (a PostgreSQL b-tree entry
+  // holds at most 2 704 bytes; its hash index has no such limit).
+  virtual std::string lookup_index(std::string_view index, std::string_view table, std::string_view column) const = 0;
   // A query returning one row with 1 when `table` exists, else 0.
   virtual std::string table_exists_sql(const model::TableName& table) const = 0;
   // A query returning one row with 1 when the connection's role may run

@@ -110,7 +110,7 @@ std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std
   db_.execute(std::string("CREATE TEMP TABLE cc_mine AS SELECT DISTINCT table_name AS cc_t, table_schema AS cc_s, "
                           "CAST(row_key AS TEXT) AS cc_k FROM ") +
               kAudit + " WHERE run_id = " + run + " AND table_name IN (" + join(captured, ", ") + ")");
-  db_.execute("CREATE INDEX cc_mine_key ON cc_mine (cc_k, cc_t, cc_s)");  // just created: the temp one
+  db_.execute(d.lookup_index("cc_mine_key", "cc_mine", "cc_k"));  // just created: the temp one
   // Their sizes known to the planner (PostgreSQL never analyzes a temp
   // table by itself): without them it joins the two by nested loops.
   db_.execute("ANALYZE " + mine);

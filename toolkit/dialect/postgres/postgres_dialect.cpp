@@ -83,6 +83,10 @@ class PostgresDialect final : public Dialect {
            quote_string(std::string(privilege)) + ") THEN 1 ELSE 0 END";
   }
   std::string temp_table(std::string_view name) const override { return "pg_temp." + quote_ident(name); }
+  std::string lookup_index(std::string_view index, std::string_view table, std::string_view column) const override {
+    return "CREATE INDEX " + quote_ident(index) + " ON " + quote_ident(table) + " USING hash (" + quote_ident(column) +
+           ")";
+  }
   std::string identity_primary_key() const override { return "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"; }
   std::string insert_keeping_identity() const override { return " OVERRIDING SYSTEM VALUE"; }
   std::vector<std::string> enforce_foreign_keys() const override { return {}; }

@@ -95,6 +95,9 @@ class SqliteDialect final : public Dialect {
            " COLLATE NOCASE";
   }
   std::string temp_table(std::string_view name) const override { return "temp." + quote_ident(name); }
+  std::string lookup_index(std::string_view index, std::string_view table, std::string_view column) const override {
+    return "CREATE INDEX " + quote_ident(index) + " ON " + quote_ident(table) + " (" + quote_ident(column) + ")";
+  }
   std::string identity_primary_key() const override { return "id INTEGER PRIMARY KEY"; }
   std::string insert_keeping_identity() const override { return ""; }
   std::vector<std::string> enforce_foreign_keys() const override { return {"PRAGMA foreign_keys = ON"}; }
