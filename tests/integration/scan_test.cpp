@@ -4,7 +4,9 @@
 // hostile identifiers) must count the way the databases themselves enforce.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "core/error.h"
 #include "model/schema_loader.h"
@@ -127,10 +129,21 @@ TEST_P(ScanTest, SamplesShowKeysAndValuesOfViolatingRows) {
 // snapshot: a write committed once the scan started is seen by none of them.
 TEST_P(ScanTest, ParallelScanEqualsSerialAndReadsOneSnapshot) {
   db_->load_fixture(10000);
-  if (GetParam() == "sqlite") db_->exec("PRAGMA journal_mode = WAL");  // a writer may commit while readers read
+  if (GetParam() == "sqlite") {
+    db_->exec("PRAGMA journal_mode = WAL");  // a writer may commit while readers read
+    // Keys pointing at no row, in two tables (one not in the schema): a
+    // parallel scan counts them one table per connection.
+    const std::string file = db_->url().substr(std::string("sqlite:").size());
+    test::shell("sqlite3 " + file +
+                " 'CREATE TABLE orphans (id integer PRIMARY KEY, character_id integer REFERENCES characters (id)); "
+                "INSERT INTO orphans VALUES (1, -1), (2, -2), (3, 1); "
+                "INSERT INTO st_relationships (id, user_id, chronicle_id, gameline) "
+                "SELECT max(id) + 1, -5, -6, NULL FROM st_relationships'");
+  }
   const auto schema = model::load_schema_dir(test::source_dir() / "schema");
   ScanOptions serial;
   serial.sample = 5;
+  serial.foreign_keys = true;
   auto shown = [](ScanReport r) {
     r.elapsed_ms = 0;
     r.jobs = 0;
@@ -155,12 +168,67 @@ TEST_P(ScanTest, ParallelScanEqualsSerialAndReadsOneSnapshot) {
   EXPECT_TRUE(wrote);
   EXPECT_EQ(during.jobs, 3u);
   EXPECT_EQ(shown(during), shown(before));
+  if (GetParam() == "sqlite") {
+    ASSERT_EQ(before.dangling.size(), 3u) << shown(before);
+    EXPECT_EQ(before.dangling[0].table, "orphans");
+    EXPECT_EQ(before.dangling[0].rows, 2);
+    EXPECT_EQ(before.dangling[1].table, "st_relationships");
+    EXPECT_EQ(before.dangling[1].parent, "chronicles");
+    EXPECT_EQ(before.dangling[2].parent, "users");
+  }
   // Afterwards both see the write, and still agree.
   parallel.progress = nullptr;
   const auto after_serial = scan(schema, serial), after_parallel = scan(schema, parallel);
   EXPECT_EQ(shown(after_parallel), shown(after_serial));
   EXPECT_EQ(by_name(after_serial).at("characters_xp_nonnegative")->violations,
             by_name(before).at("characters_xp_nonnegative")->violations + 1);
+}
+
+// Without --jobs a scan reads in parallel where the dialect does it in the
+// client (SQLite, one connection per core) and a table is large enough to
+// split; a writer holding SQLite's write lock makes it read alone at once,
+// not wait for the lock.
+TEST_P(ScanTest, DefaultJobsFollowTheDialectAndNeverWaitForAWriter) {
+  db_->load_fixture(1000);
+  const auto schema = model::load_schema_dir(test::source_dir() / "schema");
+  const std::string url = db_->url();
+  ScanOptions options;
+  options.sample = 2;
+  options.jobs = 0;
+  options.split_min_rows = 1;
+  options.open = [url](bool read_only) {
+    auto c = test::connect(url, read_only);
+    if (url.rfind("sqlite:", 0) == 0) c->execute("PRAGMA busy_timeout = 20000");
+    return c;
+  };
+  ScanOptions serial = options;
+  serial.jobs = 1;
+  const auto one = scan(schema, serial);
+  auto same = [&](ScanReport r) {
+    r.elapsed_ms = 0;
+    r.jobs = 0;
+    return to_json(r).dump(1);
+  };
+  auto c = test::connect(url);
+  const auto expected = static_cast<size_t>(c->dialect().capabilities().scan_jobs);
+  EXPECT_EQ(GetParam() == "sqlite", expected > 1 || std::thread::hardware_concurrency() < 2);
+  const auto wide = scan(schema, options);
+  EXPECT_EQ(wide.jobs, expected);
+  EXPECT_EQ(same(wide), same(one));
+  options.split_min_rows = 1'000'000'000;  // no table worth splitting
+  EXPECT_EQ(scan(schema, options).jobs, 1u);
+  if (GetParam() != "sqlite") return;
+  options.split_min_rows = 1;
+  options.jobs = 3;
+  auto writer = test::connect(url);
+  writer->execute("BEGIN IMMEDIATE");
+  const auto started = std::chrono::steady_clock::now();
+  const auto alone = scan(schema, options);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  writer->rollback();
+  EXPECT_EQ(alone.jobs, 1u);
+  EXPECT_EQ(same(alone), same(one));
+  EXPECT_LT(waited, std::chrono::seconds(10));  // the readers' busy timeout is 20 s
 }
 
 TEST_P(ScanTest, NullsPassChecksAndAreDistinctForUnique) {

@@ -250,7 +250,7 @@ ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
   scan_options.sample = options.sample >= 0 ? options.sample : (show_samples ? 5 : 0);
   scan_options.progress = progress_printer(ctx, "scanning");
   scan_options.foreign_keys = true;
-  scan_options.jobs = std::max(options.jobs, 1);
+  scan_options.jobs = std::max(options.jobs, 0);
   scan_options.open = [&ctx](bool read_only) { return ctx.connect(read_only); };
   scan::ScanReport report = scan::run_scan(*db, schema, scan_options);
   if (scan_options.progress) std::fprintf(stderr, "\r\033[K");

@@ -21,7 +21,7 @@ struct ScanCommandOptions {
   bool refuse_triggers = false;
   bool allow_triggers = false;
   std::vector<std::string> policies;  // NAME=POLICY overrides for this run
-  int jobs = 1;                       // connections reading in parallel, in one snapshot (1: serial)
+  int jobs = 0;                       // connections reading in parallel, in one snapshot (1: serial, 0: the dialect's)
 };
 
 // `constraintctl scan [--fix [--dry-run]]`: prints the report; returns ok, or

@@ -44,6 +44,10 @@ struct Capabilities {
   // table; SQLite looks either up by index, and parses a long list in the
   // client's own memory (some 300 bytes a key).
   size_t listed_keys = 50000;
+  // Connections a scan reads on when the user does not say (scan --jobs):
+  // PostgreSQL already spreads each query over its own parallel workers;
+  // SQLite runs every query in the client, one core per connection.
+  int scan_jobs = 1;
 };
 
 

@@ -135,10 +135,12 @@ bool has_constraint(const TableInfo& info, const std::string& name) { return inf
 // any connection in any order, and the report is assembled in the serial
 // order afterwards: per table its CHECKs, then its UNIQUEs.
 struct Unit {
-  enum class Kind { counts, unique, samples } kind = Kind::counts;
+  enum class Kind { counts, unique, samples, dangling } kind = Kind::counts;
   size_t plan = 0;
   size_t item = 0;    // samples: the CHECK's index; unique: the UNIQUE's index
-  std::string range;  // counts: one part of the table ("" = all of it)
+  std::string range;  // counts: one part of the table ("" = all of it); dangling: the query
+  std::string of_table;  // dangling: the referencing table
+  std::vector<DanglingKeys> dangling;
   std::vector<std::int64_t> counts;
   std::vector<std::vector<dialect::Value>> keys;    // keep_keys: rows breaking a CHECK
   bool keys_complete = true;                        // false: too many to keep
@@ -154,10 +156,22 @@ std::vector<const model::Check*> checks_of(const model::Table& t) {
   return out;
 }
 
+// Rows whose foreign key points at no row, per referencing and parent table,
+// of the tables `sql` (Dialect::dangling_keys_sql) lists; ordered by both.
+std::vector<DanglingKeys> count_dangling(dialect::Connection& db, const std::string& sql) {
+  std::vector<DanglingKeys> out;
+  db.query("SELECT \"table\", parent, count(*) FROM (" + sql + ") AS cc_fk GROUP BY 1, 2 ORDER BY 1, 2",
+           [&](const Row& r) {
+             out.push_back({dialect::value_text(r[0]), dialect::value_text(r[1]), dialect::value_int(r[2])});
+           });
+  return out;
+}
+
 void run_unit(dialect::Connection& db, const TablePlan& plan, const ScanOptions& options, Unit& u) {
   const auto& d = db.dialect();
   const auto& spec = *plan.spec;
   switch (u.kind) {
+    case Unit::Kind::dangling: u.dangling = count_dangling(db, u.range); break;
     case Unit::Kind::counts: {
       const auto checks = checks_of(spec);
       u.counts.assign(checks.size(), 0);
@@ -253,7 +267,7 @@ void run_units(const std::vector<dialect::Connection*>& conns, const std::vector
   std::mutex m;
   size_t next = 0;
   std::exception_ptr failure;
-  size_t failed_plan = 0;
+  std::string failed_at;
   auto work = [&](dialect::Connection& db) {
     for (;;) {
       Unit* u = nullptr;
@@ -261,7 +275,7 @@ void run_units(const std::vector<dialect::Connection*>& conns, const std::vector
         std::lock_guard<std::mutex> lock(m);
         if (failure || next >= units.size()) return;
         u = &units[next++];
-        if (!announced[u->plan]) {
+        if (u->kind != Unit::Kind::dangling && !announced[u->plan]) {
           announced[u->plan] = true;
           if (options.progress) {
             options.progress(plans[u->plan].spec->name.str(),
@@ -276,7 +290,8 @@ void run_units(const std::vector<dialect::Connection*>& conns, const std::vector
         std::lock_guard<std::mutex> lock(m);
         if (!failure) {
           failure = std::current_exception();
-          failed_plan = u->plan;
+          failed_at = u->kind == Unit::Kind::dangling ? "the foreign keys of table " + in_quotes(u->of_table)
+                                                      : "table " + in_quotes(plans[u->plan].spec->name.str());
         }
         return;
       }
@@ -293,14 +308,17 @@ void run_units(const std::vector<dialect::Connection*>& conns, const std::vector
   try {
     std::rethrow_exception(failure);
   } catch (const std::exception& e) {
-    rethrow_with_context(e, "table " + in_quotes(plans[failed_plan].spec->name.str()));
+    rethrow_with_context(e, failed_at);
   }
 }
 
 // Every declared constraint of `plans` counted (and sampled) on `conns`,
-// all reading one snapshot; in the serial order.
+// all reading one snapshot; in the serial order. `dangling`: per referencing
+// table, the query listing its rows whose foreign key points at no row, to
+// count in the same snapshot.
 void scan_tables(dialect::Connection& main, const std::vector<dialect::Connection*>& conns,
-                 const std::vector<TablePlan>& plans, const ScanOptions& options, ScanReport& report) {
+                 const std::vector<TablePlan>& plans, const ScanOptions& options,
+                 const std::vector<std::pair<std::string, std::string>>& dangling, ScanReport& report) {
   std::vector<bool> announced(plans.size(), false);
   std::vector<Unit> units;
   for (size_t p = 0; p < plans.size(); ++p) {
@@ -327,9 +345,26 @@ void scan_tables(dialect::Connection& main, const std::vector<dialect::Connectio
       units.push_back(std::move(u));
     }
   }
-  // The biggest first would balance better; the declared order keeps the
-  // progress line readable and is what a serial scan does.
+  for (const auto& [table, sql] : dangling) {
+    Unit u;
+    u.kind = Unit::Kind::dangling;
+    u.range = sql;
+    u.of_table = table;
+    units.push_back(std::move(u));
+  }
+  // Serial: the declared order, which keeps the progress line readable.
+  // Parallel: the passes that cannot be split first (each UNIQUE's grouping,
+  // each table's foreign keys), then the CHECK ranges, which fill in around
+  // them: the longest first balances the connections.
+  if (conns.size() > 1)
+    std::stable_partition(units.begin(), units.end(), [](const Unit& u) { return u.kind != Unit::Kind::counts; });
   run_units(conns, plans, options, units, announced);
+  for (auto& u : units) {
+    for (auto& k : u.dangling) report.dangling.push_back(std::move(k));
+  }
+  std::sort(report.dangling.begin(), report.dangling.end(), [](const DanglingKeys& a, const DanglingKeys& b) {
+    return std::tie(a.table, a.parent) < std::tie(b.table, b.parent);
+  });
 
   std::vector<std::vector<std::int64_t>> counts(plans.size());
   std::vector<bool> keys_complete(plans.size(), options.keep_keys);
@@ -460,9 +495,20 @@ ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const 
   std::optional<dialect::Transaction> snapshot;
   std::vector<std::unique_ptr<dialect::Connection>> helpers;
   std::vector<std::unique_ptr<dialect::Transaction>> helper_snapshots;
+  int jobs = options.jobs;
+  if (jobs <= 0) {
+    // Parallel only where a CHECK pass splits: otherwise the extra
+    // connections cost more than they read.
+    jobs = db.dialect().capabilities().scan_jobs;
+    const bool splits =
+        jobs > 1 && std::any_of(plans.begin(), plans.end(), [&](const TablePlan& p) {
+          return !p.spec->checks.empty() && !db.split_ranges(p.spec->name, 2, options.split_min_rows).empty();
+        });
+    if (!splits) jobs = 1;
+  }
   if (!options.inside_transaction) {
-    if (options.jobs > 1 && options.open && !plans.empty()) {
-      helpers = db.begin_shared_snapshot(options.jobs - 1, options.open);
+    if (jobs > 1 && options.open && !plans.empty()) {
+      helpers = db.begin_shared_snapshot(jobs - 1, options.open);
       snapshot.emplace(db, dialect::Transaction::Mode::begun);
       for (auto& h : helpers)
         helper_snapshots.push_back(std::make_unique<dialect::Transaction>(*h, dialect::Transaction::Mode::begun));
@@ -473,30 +519,27 @@ ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const 
   std::vector<dialect::Connection*> conns{&db};
   for (auto& h : helpers) conns.push_back(h.get());
   report.jobs = conns.size();
-  scan_tables(db, conns, plans, options, report);
-  for (auto& t : helper_snapshots) t->rollback();
-  if (options.foreign_keys) {
-    // Pre-existing dangling keys: not this schema's findings, but a SQLite
-    // rebuild of these tables checks their foreign keys, so they are shown.
-    report.checked_foreign_keys = true;
-    // Only when a rebuild is pending (a declared CHECK not in the catalog
-    // yet): the check costs an index probe per row, and a scan run from cron
-    // after the apply should not pay for it every time. Then the whole
-    // database: a dangling key elsewhere is worth knowing about before a
-    // migration, and is never blamed on it.
-    const bool pending = std::any_of(plans.begin(), plans.end(), [&](const TablePlan& p) {
-      return std::any_of(p.spec->checks.begin(), p.spec->checks.end(),
-                         [&](const model::Check& c) { return !has_constraint(p.info, c.name); });
-    });
-    const std::string sql = pending ? db.dialect().dangling_keys_sql(model::TableName{}) : "";
-    if (!sql.empty()) {
-      db.query(
-          "SELECT \"table\", parent, count(*) FROM (" + sql + ") AS cc_fk GROUP BY 1, 2 ORDER BY 1, 2",
-          [&](const Row& r) {
-            report.dangling.push_back({dialect::value_text(r[0]), dialect::value_text(r[1]), dialect::value_int(r[2])});
-          });
-    }
+  // Pre-existing dangling keys: not this schema's findings, but a SQLite
+  // rebuild of these tables checks their foreign keys, so they are shown.
+  // Only when a rebuild is pending (a declared CHECK not in the catalog yet):
+  // the check costs an index probe per row, and a scan run from cron after
+  // the apply should not pay for it every time. Then the whole database: a
+  // dangling key elsewhere is worth knowing about before a migration, and is
+  // never blamed on it. Read in parallel one referencing table at a time.
+  report.checked_foreign_keys = options.foreign_keys;
+  const bool pending = std::any_of(plans.begin(), plans.end(), [&](const TablePlan& p) {
+    return std::any_of(p.spec->checks.begin(), p.spec->checks.end(),
+                       [&](const model::Check& c) { return !has_constraint(p.info, c.name); });
+  });
+  const std::string everywhere = options.foreign_keys && pending ? db.dialect().dangling_keys_sql({}) : "";
+  std::vector<std::pair<std::string, std::string>> dangling;
+  if (!everywhere.empty() && conns.size() > 1) {
+    for (const auto& t : db.list_tables())
+      dangling.emplace_back(t, db.dialect().dangling_keys_sql(model::TableName{t}));
   }
+  scan_tables(db, conns, plans, options, dangling, report);
+  for (auto& t : helper_snapshots) t->rollback();
+  if (!everywhere.empty() && conns.size() == 1) report.dangling = count_dangling(db, everywhere);
   if (snapshot) snapshot->rollback();
   report.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   return report;

@@ -56,7 +56,8 @@ struct ScanOptions {
   // Parallel reads: up to `jobs` connections (this one and jobs - 1 from
   // `open`) in one snapshot, each table's CHECK pass split into ranges when
   // it holds at least `split_min_rows` rows. Counts and samples are those of
-  // the serial scan. 1, or no `open`: one connection.
+  // the serial scan. 1, or no `open`: one connection. 0: the dialect's
+  // Capabilities::scan_jobs when some table is large enough to split, else 1.
   int jobs = 1;
   dialect::Connection::Opener open;
   std::int64_t split_min_rows = 200000;

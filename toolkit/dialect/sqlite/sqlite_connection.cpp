@@ -323,29 +323,29 @@ class SqliteConnection final : public SociConnection {
 
   // SQLite cannot hand a snapshot to another connection (the snapshot API is
   // not in Debian's build), so no commit may land while the readers start: a
-  // writable connection holds the write lock (BEGIN IMMEDIATE) for the
-  // milliseconds it takes to start every read transaction, then lets go.
-  // A read-only file, or a writer holding the lock past the busy timeout:
-  // this connection reads alone.
+  // writable connection holds the write lock (BEGIN IMMEDIATE) while every
+  // reader, opened beforehand, starts its read transaction (well under a
+  // millisecond), then lets go. It asks for the lock once, without waiting:
+  // while another writer holds it, or on a read-only file, or when a reader
+  // cannot be opened, this connection reads alone, at once.
   std::vector<std::unique_ptr<Connection>> begin_shared_snapshot(int extra, const Opener& open) override {
     std::vector<std::unique_ptr<Connection>> workers;
     std::unique_ptr<Connection> gate;
     if (extra > 0) {
       try {
+        for (int i = 0; i < extra; ++i) workers.push_back(open(true));
         gate = open(false);
+        gate->execute("PRAGMA busy_timeout = 0");
         gate->execute("BEGIN IMMEDIATE");
       } catch (const Error&) {
         gate.reset();
+        workers.clear();
       }
     }
     begin_read_snapshot();
     if (!gate) return workers;
     try {
-      for (int i = 0; i < extra; ++i) {
-        auto c = open(true);
-        c->begin_read_snapshot();
-        workers.push_back(std::move(c));
-      }
+      for (auto& w : workers) w->begin_read_snapshot();
     } catch (...) {
       gate->rollback();
       throw;
@@ -365,7 +365,10 @@ class SqliteConnection final : public SociConnection {
           [&](const Row& r) { shadowed = value_int(r[0]); });
     if (shadowed > 0) return out;
     try {
-      query("SELECT min(rowid), max(rowid) FROM " + dialect().quote_table(table), [&](const Row& r) {
+      // Two subqueries: SQLite answers min() or max() alone from the b-tree's
+      // ends, but both in one SELECT by reading every row.
+      const std::string t = dialect().quote_table(table);
+      query("SELECT (SELECT min(rowid) FROM " + t + "), (SELECT max(rowid) FROM " + t + ")", [&](const Row& r) {
         if (std::holds_alternative<std::int64_t>(r[0]) && std::holds_alternative<std::int64_t>(r[1])) {
           lo = std::get<std::int64_t>(r[0]);
           hi = std::get<std::int64_t>(r[1]);

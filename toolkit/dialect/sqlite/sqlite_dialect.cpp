@@ -1,5 +1,8 @@
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "dialect/dialect.h"
 #include "dialect/quoting.h"
 
@@ -70,6 +73,7 @@ class SqliteDialect final : public Dialect {
       Capabilities c;
       c.transactional_ddl = true;
       c.listed_keys = 1000;
+      c.scan_jobs = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
       // 3.53.0 added ALTER TABLE ... ADD/DROP CONSTRAINT for CHECK.
       c.native_alter_check = sqlite3_libversion_number() >= 3053000;
       c.row_id = "rowid";
