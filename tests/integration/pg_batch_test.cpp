@@ -44,6 +44,50 @@ TEST(PostgresBatch, FailingStatementIsNamedAndItsTransactionLeavesNothing) {
   EXPECT_EQ(count_of(*db, "SELECT count(*) FROM kept"), 2);
 }
 
+// stream(): the rows of query(), one at a time (libpq's single-row mode), in
+// and out of a transaction; a statement failing after some rows is thrown
+// with its SQL, a handler's own exception comes through, and either way the
+// connection answers the next query.
+TEST(PostgresBatch, StreamHandsOverTheRowsOfQueryAndSurvivesFailures) {
+  CC_REQUIRE_POSTGRES();
+  PgDatabase pgdb;
+  auto db = connect(pgdb.url());
+  const std::string sql = "SELECT g, repeat('x', g % 7) FROM generate_series(1, 20000) AS g ORDER BY g";
+  auto rows_of = [&](bool streamed) {
+    std::vector<std::pair<std::int64_t, std::string>> out;
+    auto take = [&](const dialect::Row& r) { out.emplace_back(dialect::value_int(r[0]), dialect::value_text(r[1])); };
+    streamed ? db->stream(sql, take) : db->query(sql, take);
+    return out;
+  };
+  const auto whole = rows_of(false);
+  ASSERT_EQ(whole.size(), 20000u);
+  EXPECT_EQ(rows_of(true), whole);  // outside a transaction
+  {
+    dialect::Transaction tx(*db);
+    EXPECT_EQ(rows_of(true), whole);  // inside one
+    std::int64_t seen = 0;
+    try {
+      db->stream("SELECT 10 / (5000 - g) FROM generate_series(1, 10000) AS g", [&](const dialect::Row&) { ++seen; });
+      FAIL() << "division by zero should have failed";
+    } catch (const DatabaseError& e) {
+      EXPECT_EQ(e.detail().code, "22012") << e.what();
+      EXPECT_EQ(e.detail().sql, "SELECT 10 / (5000 - g) FROM generate_series(1, 10000) AS g");
+    }
+    EXPECT_LT(seen, 5000);
+    tx.rollback();
+  }
+  EXPECT_EQ(count_of(*db, "SELECT 1"), 1);
+  dialect::Transaction tx(*db);
+  int calls = 0;
+  EXPECT_THROW(db->stream(sql,
+                          [&](const dialect::Row&) {
+                            if (++calls == 3) throw UsageError("stop here");
+                          }),
+               UsageError);
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(count_of(*db, "SELECT count(*) FROM generate_series(1, 4)"), 4);  // the rest was read off the wire
+}
+
 TEST(PostgresBatch, QueryEachAnswersEveryQueryAndKeepsErrorsApart) {
   CC_REQUIRE_POSTGRES();
   PgDatabase pgdb;

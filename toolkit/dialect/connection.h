@@ -102,6 +102,11 @@ class Connection {
   // Runs `sql` and hands each row to `on_row`. Throws cc::DatabaseError with
   // the database's message; the SQL is not repeated in the message.
   virtual void query(std::string_view sql, const RowHandler& on_row) = 0;
+  // query(), for a result that may be large: each row is handed over as it
+  // arrives, so the client never holds the whole result (libpq otherwise
+  // does). `on_row` must not use this connection, and may see some rows of a
+  // statement that then fails. SQLite's query() already steps row by row.
+  virtual void stream(std::string_view sql, const RowHandler& on_row) { query(sql, on_row); }
 
   // SQLite: lift defensive mode so the documented sqlite_schema edit for
   // removing CHECKs can run (and restore it). No-op elsewhere.

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include "core/error.h"
 #include "model/expression.h"
@@ -185,7 +186,7 @@ void run_unit(dialect::Connection& db, const TablePlan& plan, const ScanOptions&
         // them as many more).
         constexpr size_t kMaxKeys = 50000;
         const size_t k = plan.key.size();
-        db.query(check_rows_query(spec.name, checks, plan.key, d, range), [&](const Row& r) {
+        db.stream(check_rows_query(spec.name, checks, plan.key, d, range), [&](const Row& r) {
           for (size_t i = 0; i < checks.size() && k + i < r.size(); ++i) u.counts[i] += dialect::value_int(r[k + i]);
           if (!u.keys_complete) return;
           if (u.keys.size() >= kMaxKeys) {
@@ -230,7 +231,7 @@ void run_unit(dialect::Connection& db, const TablePlan& plan, const ScanOptions&
         constexpr size_t kMaxGroups = 10000;
         const size_t k = un.columns.size();
         u.groups_kept = true;
-        db.query(unique_groups_query(spec.name, un, d), [&](const Row& r) {
+        db.stream(unique_groups_query(spec.name, un, d), [&](const Row& r) {
           const std::int64_t n = k < r.size() ? dialect::value_int(r[k]) : 0;
           s.groups += 1;
           s.violations += n - 1;

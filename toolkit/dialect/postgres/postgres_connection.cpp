@@ -429,6 +429,46 @@ class PostgresConnection final : public SociConnection {
     });
   }
 
+  // query() in libpq's single-row mode; see Connection::stream.
+  void stream(std::string_view sql, const RowHandler& on_row) override {
+    bool idle = false;
+    guarded([&] {
+      flush_begin();  // a deferred BEGIN goes first
+      open_implicit();
+      idle = PQtransactionStatus(conn_) == PQTRANS_IDLE;
+    });
+    if (idle) return query(sql, on_row);  // which wraps it in a transaction with the tool's timeouts
+    guarded([&] {
+      const std::string text(sql);
+      if (!PQsendQueryParams(conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0))
+        raise_result(nullptr, text);
+      PQsetSingleRowMode(conn_);
+      PGresult* error = nullptr;
+      std::exception_ptr thrown;
+      while (PGresult* res = PQgetResult(conn_)) {  // every result read, so the connection is ready again
+        const ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_SINGLE_TUPLE || status == PGRES_TUPLES_OK) {
+          if (!error && !thrown) {
+            try {
+              rows_of(res, on_row);
+            } catch (...) {
+              thrown = std::current_exception();
+            }
+          }
+        } else if (status != PGRES_COMMAND_OK && !error) {
+          error = res;
+          continue;
+        }
+        PQclear(res);
+      }
+      if (error) {
+        std::unique_ptr<PGresult, void (*)(PGresult*)> owned(error, PQclear);
+        raise_result(error, text);
+      }
+      if (thrown) std::rethrow_exception(thrown);
+    });
+  }
+
   void commit() override { execute("COMMIT"); }
 
   void rollback() override { execute("ROLLBACK"); }
