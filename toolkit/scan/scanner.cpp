@@ -140,7 +140,7 @@ struct Unit {
   size_t plan = 0;
   size_t item = 0;    // samples: the CHECK's index; unique: the UNIQUE's index
   std::string range;  // counts: one part of the table ("" = all of it); dangling: the query
-  std::string of_table;  // dangling: the referencing table
+  std::string of_table;  // dangling: the referencing table ("" = every table)
   std::vector<DanglingKeys> dangling;
   std::vector<std::int64_t> counts;
   std::vector<std::vector<dialect::Value>> keys;    // keep_keys: rows breaking a CHECK
@@ -291,8 +291,9 @@ void run_units(const std::vector<dialect::Connection*>& conns, const std::vector
         std::lock_guard<std::mutex> lock(m);
         if (!failure) {
           failure = std::current_exception();
-          failed_at = u->kind == Unit::Kind::dangling ? "the foreign keys of table " + in_quotes(u->of_table)
-                                                      : "table " + in_quotes(plans[u->plan].spec->name.str());
+          failed_at = u->kind != Unit::Kind::dangling ? "table " + in_quotes(plans[u->plan].spec->name.str())
+                      : u->of_table.empty()           ? std::string("the foreign keys of the database")
+                                                      : "the foreign keys of table " + in_quotes(u->of_table);
         }
         return;
       }
@@ -314,9 +315,9 @@ void run_units(const std::vector<dialect::Connection*>& conns, const std::vector
 }
 
 // Every declared constraint of `plans` counted (and sampled) on `conns`,
-// all reading one snapshot; in the serial order. `dangling`: per referencing
-// table, the query listing its rows whose foreign key points at no row, to
-// count in the same snapshot.
+// all reading one snapshot; in the serial order. `dangling`: queries listing
+// rows whose foreign key points at no row (per referencing table, or one for
+// the whole database), counted in the same snapshot.
 void scan_tables(dialect::Connection& main, const std::vector<dialect::Connection*>& conns,
                  const std::vector<TablePlan>& plans, const ScanOptions& options,
                  const std::vector<std::pair<std::string, std::string>>& dangling, ScanReport& report) {
@@ -534,13 +535,13 @@ ScanReport run_scan(dialect::Connection& db, const model::Schema& schema, const 
   });
   const std::string everywhere = options.foreign_keys && pending ? db.dialect().dangling_keys_sql({}) : "";
   std::vector<std::pair<std::string, std::string>> dangling;
+  if (!everywhere.empty() && conns.size() == 1) dangling.emplace_back("", everywhere);
   if (!everywhere.empty() && conns.size() > 1) {
     for (const auto& t : db.list_tables())
       dangling.emplace_back(t, db.dialect().dangling_keys_sql(model::TableName{t}));
   }
   scan_tables(db, conns, plans, options, dangling, report);
   for (auto& t : helper_snapshots) t->rollback();
-  if (!everywhere.empty() && conns.size() == 1) report.dangling = count_dangling(db, everywhere);
   if (snapshot) snapshot->rollback();
   report.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   return report;
