@@ -320,12 +320,13 @@ std::string key_literal(const Dialect& d, const dialect::Value& v);
 // The rows of `t` whose key is in `keys` (the scan's), or else in the temp
 // table `table`. A single-column key is listed as literals, up to the
 // dialect's listed_keys of them: `id IN (1, 2, ...)` is looked up by the
-// primary key's index on both databases, where a join with the temp table
-// lets PostgreSQL's planner read the whole table.
+// primary key's index on both databases. Past that, the temp table, in the
+// form the dialect looks up by key (Dialect::key_in).
 // `alias`: the name the table goes by in the statement ("" for its own).
 std::string keys_condition(const AuditedTable& t, const std::string& table,
                            const std::vector<std::vector<dialect::Value>>* keys, std::string_view alias = "") {
-  const std::string join_cond = "(" + t.key_list(alias) + ") IN (SELECT " + t.key_list() + " FROM " + table + ")";
+  const std::string join_cond =
+      t.d->key_in(t.key_list(alias), t.key.size(), "SELECT " + t.key_list() + " FROM " + table);
   if (!keys || t.key.size() != 1 || keys->size() > t.d->capabilities().listed_keys) return join_cond;
   if (keys->empty()) return "1 = 0";
   std::string list;
@@ -764,7 +765,7 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
       if (auto it = w.unique_groups->find(u->name); it != w.unique_groups->end()) groups = &it->second;
     }
     db.execute("CREATE TEMP TABLE cc_fix_dups AS " + duplicate_keys_sql(t, *u, r, groups));
-    const std::string doomed = "(" + t.key_list() + ") IN (SELECT " + t.key_list() + " FROM cc_fix_dups)";
+    const std::string doomed = t.d->key_in(t.key_list(), t.key.size(), "SELECT " + t.key_list() + " FROM cc_fix_dups");
     if (preview) report.actions[a].preview = sample_rows(db, t, doomed, "", o.sample);
     if (r.references == model::Repair::References::repoint)
       report.actions[a].repointed = repoint_references(db, t, *u, r, run_id, o, report);
