@@ -513,6 +513,7 @@ ExitCode run_apply(Context& ctx, const ApplyCommandOptions& options) {
   if (options.fix && !fix_inside) repair();
   auto mo = migrator_options(ctx, options.lock_wait_ms);
   mo.sqlite_no_rebuild = mo.sqlite_no_rebuild || options.sqlite_no_rebuild;
+  mo.open = [&ctx](bool read_only) { return ctx.connect(read_only); };
   if (options.sqlite_max_lock_ms >= 0) mo.sqlite_max_lock_ms = options.sqlite_max_lock_ms;
   migrate::ApplyOptions ao;
   if (fix_inside) {

@@ -88,8 +88,13 @@ struct MigratorOptions {
   // write from then on is checked, the repairs' own included) and before any
   // VALIDATE or unique index build. A plan marks the place (Unit::repair_first).
   std::function<void()> repair;
+  // New connections to the same database (SQLite: the scan before a
+  // no-rebuild edit of a large table reads on one while the migration's
+  // connection goes on). Unset: everything is read on the one connection.
+  Connection::Opener open;
   // SQLite: the longest the write lock should be held at once. A migration
-  // estimated to take longer runs one transaction per table, each counted
+  // estimated to take longer runs one transaction per table (or per run of
+  // tables whose estimates fit together), each counted
   // in constraintctl_progress; a table whose step alone would take longer
   // is said up front. 0 = no bound (one transaction).
   int sqlite_max_lock_ms = 2000;

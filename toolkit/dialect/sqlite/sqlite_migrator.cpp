@@ -21,12 +21,15 @@
 // write transaction: a scan proving no row violates, the edit under
 // writable_schema, the schema_version bump, then quick_check(table), which
 // evaluates NOT NULL and CHECK constraints against every row (outside
-// SQLite's documented procedures: docs/plans.md).
+// SQLite's documented procedures: docs/plans.md). The scan of a large table
+// reads on a connection of its own meanwhile (BackgroundCheck), settled
+// before COMMIT.
 // Before COMMIT every migration compares sqlite_schema (type, name,
 // tbl_name, sql of every object) with what it was before the migration,
 // modulo the planned change, and rolls back naming the first object that
 // differs: a rebuild can never silently lose a trigger, index or view.
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -51,6 +54,65 @@ std::string lit(std::string_view s) { return sqlite_dialect().quote_string(s); }
 Step note(std::string sql, std::string comment = "") {
   return Step{std::move(sql), "", std::move(comment), "", false, ""};
 }
+
+// A table of at least this many rows has the scan before its edit read on
+// a connection of its own (BackgroundCheck); a smaller one is read on the
+// writing connection, sooner than a new connection opens.
+constexpr std::int64_t kBackgroundCheckRows = 200000;
+
+// A check of the plan (a query that must return no row) read on a read
+// connection of its own, in a thread, while the writing connection goes on.
+// The reader is opened before the writer takes the write lock (opening
+// reads the schema, which would wait for a lock this process holds); its
+// transaction starts while the writer holds the lock, after it wrote
+// nothing to the table read: no commit can land between them, so it reads
+// the same rows. `failed`: the read did not finish (the
+// writer then reads it itself); `found`: the first row's first value.
+class BackgroundCheck {
+ public:
+  BackgroundCheck(const Step& step, std::unique_ptr<Connection> reader)
+      : step_(step), reader_(std::move(reader)), thread_([this] { run(); }) {}
+  ~BackgroundCheck() { wait(); }
+  BackgroundCheck(const BackgroundCheck&) = delete;
+  BackgroundCheck& operator=(const BackgroundCheck&) = delete;
+
+  void wait() {
+    if (thread_.joinable()) thread_.join();
+  }
+  bool done() const { return done_; }
+  // The reader, once done, for the next check (null if taken).
+  std::unique_ptr<Connection> take_reader() {
+    wait();
+    return std::move(reader_);
+  }
+  const Step& step() const { return step_; }
+  bool failed() const { return failed_; }
+  const std::string& found() const { return found_; }
+
+ private:
+  void run() {
+    try {
+      reader_->query(step_.sql, [&](const Row& r) {
+        if (found_.empty()) found_ = r.empty() ? "a row" : value_text(r[0]);
+      });
+    } catch (...) {
+      failed_ = true;
+    }
+    try {
+      reader_->rollback();  // its read transaction ends before the writer's COMMIT
+    } catch (...) {
+      failed_ = true;
+    }
+    done_ = true;
+  }
+
+  const Step& step_;
+  std::unique_ptr<Connection> reader_;
+  std::string found_;
+  bool failed_ = false;
+  std::atomic<bool> done_{false};
+  std::thread thread_;  // last: starts once the rest is there
+};
 
 // The changes a migration makes to one table's CHECKs.
 struct TableChecks {
@@ -91,6 +153,14 @@ constexpr double kCommitMsPerPage = 0.011;
 constexpr double kIndexRowsPerMs = 3600.0;
 constexpr double kIndexMsPerPage = 0.06;
 constexpr std::int64_t kPagesFromRows = 10000;  // smaller tables: the row count is enough
+// SQLite evaluates a CHECK's `x IN (a, b, c, ...)` of three or more values
+// in its constraint checks (quick_check, and INSERT) far slower than in a
+// query: measured with SQLite 3.40.1 on this machine, per row, about
+// 0.6 us plus 0.05 us per value (1M rows: quick_check 0.10 s without such
+// a CHECK, 0.95 s with a list of 5, 2.1 s of 20, 5.9 s of 100), where a
+// query reads the same IN in 0.26 s (docs/benchmarks.md).
+constexpr double kInListMsPerRow = 0.6e-3;
+constexpr double kInValueMsPerRow = 0.05e-3;
 // What one ALTER TABLE ... RENAME costs per object in sqlite_schema: SQLite
 // re-parses every object's text (sqlite_rename_table, then
 // sqlite_rename_test) and reloads the whole schema, even with
@@ -256,8 +326,22 @@ class SqliteMigrator final : public Migrator {
     }
     std::vector<std::vector<Group>> chunks;
     if (split) {
-      for (auto& g : gs) chunks.push_back({std::move(g)});
-      p.notes.push_back("one transaction per table: the whole migration would hold the write lock for about " +
+      // Consecutive tables share a transaction while their estimates add up
+      // to no more than the bound: each transaction pays a pause for the
+      // waiting writers (kWriterGapMs), which hundreds of small tables
+      // would pay hundreds of times.
+      double chunk_ms = 0;
+      for (auto& g : gs) {
+        if (chunks.empty() || chunk_ms + g.estimate_ms > bound) {
+          chunks.emplace_back();
+          chunk_ms = 0;
+        }
+        chunk_ms += g.estimate_ms;
+        chunks.back().push_back(std::move(g));
+      }
+      p.notes.push_back("one transaction per table, or per run of tables estimated together within max_lock_ms (" +
+                        std::to_string(chunks.size()) +
+                        " steps): the whole migration would hold the write lock for about " +
                         std::to_string(static_cast<std::int64_t>(total_ms)) + " ms (an estimate), over max_lock_ms " +
                         std::to_string(bound) + "; each step is counted in " + kProgressTable);
     } else {
@@ -281,8 +365,11 @@ class SqliteMigrator final : public Migrator {
     for (size_t i = 0; i < chunks.size(); ++i) {
       const bool first = i == 0, last = i + 1 == chunks.size();
       Unit u;
-      u.comment = split ? "step " + std::to_string(i + 1) + " of " + std::to_string(chunks.size()) + ": table " +
-                              chunks[i].front().table + ", one transaction taking the write lock up front"
+      std::string tables;
+      for (const auto& g : chunks[i]) tables += (tables.empty() ? "" : ", ") + g.table;
+      u.comment = split ? "step " + std::to_string(i + 1) + " of " + std::to_string(chunks.size()) +
+                              (chunks[i].size() > 1 ? ": tables " : ": table ") + tables +
+                              ", one transaction taking the write lock up front"
                         : "one transaction, taking the write lock up front";
       u.fault_before_commit = "before-commit";
       if (split && first) {
@@ -404,7 +491,46 @@ class SqliteMigrator final : public Migrator {
       if (g.in_place) ms += rows / kRowsWrittenPerMs + rows / kRowsReadPerMs;
     }
     ms += rows * g.scans / kRowsReadPerMs;
+    // quick_check after an edit, or the copy of a rebuild, evaluates every
+    // CHECK of the new text for every row, its IN lists slowly (the copy's
+    // INSERT ... SELECT at 1M rows: 0.34 s without a CHECK, 7.1 s with an IN
+    // list of 100 values; docs/benchmarks.md).
+    if (g.rebuilt || g.scans > 0) {
+      const auto text = g.change.table_sql.find(lower(g.table));
+      if (text != g.change.table_sql.end() && text->second) {
+        const auto [lists, values] = in_lists(*text->second);
+        ms += rows * (static_cast<double>(lists) * kInListMsPerRow + static_cast<double>(values) * kInValueMsPerRow);
+      }
+    }
     g.estimate_ms = ms;
+  }
+
+  // The IN lists of three or more values in `create_sql` (a CREATE TABLE:
+  // its CHECKs), and their values in all.
+  static std::pair<std::int64_t, std::int64_t> in_lists(const std::string& create_sql) {
+    std::int64_t lists = 0, values = 0;
+    std::vector<sql::Token> toks;
+    try {
+      toks = sql::significant(sql::tokenize(create_sql));
+    } catch (const Error&) {
+      return {0, 0};
+    }
+    for (size_t i = 0; i + 1 < toks.size(); ++i) {
+      if (!toks[i].is_word("IN") || !toks[i + 1].is("(")) continue;
+      if (i + 2 < toks.size() && toks[i + 2].is_word("SELECT")) continue;
+      std::int64_t n = 1;
+      int depth = 0;
+      for (size_t j = i + 1; j < toks.size(); ++j) {
+        if (toks[j].is("(")) ++depth;
+        if (toks[j].is(")") && --depth == 0) break;
+        if (depth == 1 && toks[j].is(",")) ++n;
+      }
+      if (n >= 3) {
+        ++lists;
+        values += n;
+      }
+    }
+    return {lists, values};
   }
 
   // The pages of one b-tree (a table or an index) by dbstat, which reads
@@ -494,6 +620,7 @@ class SqliteMigrator final : public Migrator {
   bool run_unit(const Unit& unit, size_t index, const Plan& plan, const Work& work, std::int64_t& expected_version) {
     std::optional<Transaction> tx;
     fault::point("sqlite-before-begin");  // after the plan and the scan, before the write lock
+    std::vector<std::unique_ptr<Connection>> readers = open_readers(unit);
     try {
       tx.emplace(db_);
     } catch (const DatabaseError& e) {
@@ -531,11 +658,30 @@ class SqliteMigrator final : public Migrator {
     size_t first_check = 0;
     while (first_check < steps.size() && !is_fk_check(steps[first_check])) ++first_check;
     const SchemaObjects schema_before = schema_objects();
+    // The scans before the edits of large tables, read on connections of
+    // their own while this one edits, bumps schema_version and runs the
+    // quick_checks; all are settled before COMMIT.
+    std::vector<std::unique_ptr<BackgroundCheck>> background;
+    const auto settle = [&] {
+      for (auto& b : background) {
+        b->wait();
+        if (b->failed()) {
+          run_check(b->step());  // read here instead
+        } else {
+          refuse_found(b->step(), b->found());
+        }
+      }
+      background.clear();
+    };
     auto run = [&](size_t from, size_t to) {
       for (size_t i = from; i < to; ++i) {
         if (is_fk_check(steps[i])) continue;
         if (steps[i].must_return_no_rows) {
-          run_check(steps[i]);
+          if (auto b = in_background(steps[i], background, readers)) {
+            background.push_back(std::move(b));
+          } else {
+            run_check(steps[i]);
+          }
         } else if (steps[i].origin == kSchemaBump) {
           std::int64_t now = 0;
           db_.query("PRAGMA schema_version", [&](const Row& r) { now = value_int(r[0]); });
@@ -568,24 +714,32 @@ class SqliteMigrator final : public Migrator {
       }
       return problem;
     };
-    std::optional<Savepoint> rebuild;
-    if (first_check < steps.size()) rebuild.emplace(db_, "cc_rebuild");
-    run(0, first_check);
-    if (rebuild && !new_violation({}).empty()) {
-      rebuild->rollback();
-      std::map<std::string, std::int64_t> before;
-      for (const auto& step : steps) {
-        if (is_fk_check(step)) db_.query(step.sql, [&](const Row& r) { ++before[fk_key(r)]; });
-      }
+    try {
+      std::optional<Savepoint> rebuild;
+      if (first_check < steps.size()) rebuild.emplace(db_, "cc_rebuild");
       run(0, first_check);
-      if (auto problem = new_violation(before); !problem.empty()) {
-        throw DatabaseError("foreign_key_check failed after the rebuild: " + problem,
-                            DbErrorKind::foreign_key_violation);
+      if (rebuild && !new_violation({}).empty()) {
+        rebuild->rollback();
+        std::map<std::string, std::int64_t> before;
+        for (const auto& step : steps) {
+          if (is_fk_check(step)) db_.query(step.sql, [&](const Row& r) { ++before[fk_key(r)]; });
+        }
+        run(0, first_check);
+        if (auto problem = new_violation(before); !problem.empty()) {
+          throw DatabaseError("foreign_key_check failed after the rebuild: " + problem,
+                              DbErrorKind::foreign_key_violation);
+        }
+      } else if (rebuild) {
+        rebuild->release();
       }
-    } else if (rebuild) {
-      rebuild->release();
+      run(first_check, steps.size());
+      settle();
+    } catch (const DatabaseError&) {
+      // A row a background scan found explains a failure after it (the
+      // quick_check of rows that violate the new CHECK) better.
+      settle();
+      throw;
     }
-    run(first_check, steps.size());
     if (const std::string problem =
             sqlite::schema_difference(schema_before, schema_objects(), planned_changes_.at(index));
         !problem.empty()) {
@@ -665,6 +819,11 @@ class SqliteMigrator final : public Migrator {
     db_.query(step.sql, [&](const Row& r) {
       if (found.empty()) found = r.empty() ? "a row" : value_text(r[0]);
     });
+    refuse_found(step, found);
+  }
+
+  // Fails the unit when the check `step` found a row (`found`, its text).
+  static void refuse_found(const Step& step, const std::string& found) {
     if (found.empty()) return;
     if (step.origin == kViolationCheck) {
       // Reported like the rebuild's failed copy: the engine's scan then
@@ -674,6 +833,53 @@ class SqliteMigrator final : public Migrator {
           DbErrorKind::check_violation);
     }
     throw DatabaseError(step.sql + " found: " + found + " (" + step.comment + "); rolled back, nothing was changed");
+  }
+
+  // Read connections for the unit's background checks, opened before its
+  // write lock, never waiting for a lock once open: as many as a scan
+  // would use (scan --jobs' default), or as there are such checks. Fewer
+  // (none) where they cannot be opened.
+  std::vector<std::unique_ptr<Connection>> open_readers(const Unit& unit) {
+    std::vector<std::unique_ptr<Connection>> out;
+    if (!options_.open) return out;
+    const auto checks = std::count_if(unit.steps.begin(), unit.steps.end(), [&](const Step& s) {
+      return s.origin == kViolationCheck && background_checks_.count(s.sql);
+    });
+    const auto wanted = std::min<std::ptrdiff_t>(checks, std::max(1, db_.dialect().capabilities().scan_jobs));
+    try {
+      while (static_cast<std::ptrdiff_t>(out.size()) < wanted) {
+        auto reader = options_.open(true);
+        reader->execute("PRAGMA busy_timeout = 0");
+        out.push_back(std::move(reader));
+      }
+    } catch (const Error&) {
+      // as many as could be opened
+    }
+    return out;
+  }
+
+  // The violation check `step` started on one of `readers` (or on the
+  // reader of a finished check of `running`), or null when it is read
+  // here: a small table, no reader free, or a reader that cannot start its
+  // transaction at once (the write lock is exclusive by now: this
+  // transaction spilled changes to the file).
+  std::unique_ptr<BackgroundCheck> in_background(const Step& step,
+                                                 std::vector<std::unique_ptr<BackgroundCheck>>& running,
+                                                 std::vector<std::unique_ptr<Connection>>& readers) {
+    if (step.origin != kViolationCheck || !background_checks_.count(step.sql)) return nullptr;
+    for (auto it = running.begin(); readers.empty() && it != running.end(); ++it) {
+      if (!(*it)->done()) continue;
+      if (auto r = (*it)->take_reader()) readers.push_back(std::move(r));
+    }
+    if (readers.empty()) return nullptr;
+    auto reader = std::move(readers.back());
+    readers.pop_back();
+    try {
+      reader->begin_read_snapshot();
+    } catch (const Error&) {
+      return nullptr;  // that reader is dropped
+    }
+    return std::make_unique<BackgroundCheck>(step, std::move(reader));
   }
 
   // sqlite_schema as this plan found it (read at its first use, dropped when
@@ -1042,9 +1248,10 @@ class SqliteMigrator final : public Migrator {
     for (const auto& a : changes.add) violates += (violates.empty() ? "NOT (" : " OR NOT (") + a.expr + ")";
     std::string origin;
     for (const auto& o : changes.origins) origin += (origin.empty() ? "" : ", ") + o;
-    return {{"SELECT 1 FROM " + q(table) + " WHERE " + violates + " LIMIT 1", "",
-             "no row of " + table + " may violate " + origin + " (read inside the write transaction)", kViolationCheck,
-             true, ""},
+    const std::string scan = "SELECT 1 FROM " + q(table) + " WHERE " + violates + " LIMIT 1";
+    if (rows_of(table) >= kBackgroundCheckRows) background_checks_.insert(scan);
+    return {{scan, "", "no row of " + table + " may violate " + origin + " (read inside the write transaction)",
+             kViolationCheck, true, ""},
             note("PRAGMA writable_schema = ON",
                  "add CHECKs to " + table +
                      " by editing its stored definition (no rebuild; outside SQLite's documented procedures)"),
@@ -1206,6 +1413,7 @@ class SqliteMigrator final : public Migrator {
   bool schema_edited_ = false;
   std::vector<std::string> rebuilt_;        // tables the plan rebuilds
   std::vector<std::string> edited_;         // tables the plan adds CHECKs to by editing their text
+  std::set<std::string> background_checks_;  // violation checks read on a connection of their own
   std::vector<std::string> notes_;          // for the plan's warnings
   std::vector<Step> unique_sequence_;       // the unique index steps in the order of the operations
   std::vector<std::string> lock_warnings_;  // tables whose step alone exceeds max_lock_ms, said before execute
