@@ -5,6 +5,8 @@
 // arrays; columns with odd names.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
@@ -74,6 +76,37 @@ TEST_P(ValuesTest, SamplesShowValuesAsTheDatabaseHoldsThem) {
   } else {
     EXPECT_NE(all.find("\"abc\""), std::string::npos) << "text in an INTEGER column is shown as text: " << all;
   }
+}
+
+// A key that is itself an array (PostgreSQL int[]; SQLite: its text):
+// the fix finds its rows by key past the listed keys (a temp table of keys)
+// and the duplicates it deletes, and its undo puts every row back.
+TEST_P(ValuesTest, AnArrayKeyFindsItsRowsPastTheListedKeysAndAmongDuplicates) {
+  exec("DROP TABLE v");
+  if (pg()) {
+    exec("CREATE TABLE ak (id int[] PRIMARY KEY, code text, n integer)");
+    exec("INSERT INTO ak SELECT ARRAY[g, g % 7], 'c' || (g % 60000), -1 FROM generate_series(1, 60010) AS g");
+  } else {
+    exec("CREATE TABLE ak (id TEXT PRIMARY KEY, code TEXT, n INTEGER) WITHOUT ROWID");
+    exec(
+        "WITH RECURSIVE g(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM g WHERE value < 60010) "
+        "INSERT INTO ak SELECT printf('[%d,%d]', value, value % 7), 'c' || (value % 60000), -1 FROM g");
+  }
+  std::filesystem::remove(dir_ / "schema/v.toml");
+  write_file(dir_ / "schema/ak.toml",
+             "table = \"ak\"\n[[check]]\nname = \"ak_n\"\ncolumn = \"n\"\nmin = 0\nrepair = \"clamp\"\n"
+             "[[unique]]\nname = \"ak_code\"\ncolumns = [\"code\"]\nrepair = \"delete_duplicates\"\n");
+  auto fix = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM ak"), 60000);
+  EXPECT_EQ(scalar("SELECT count(DISTINCT code) FROM ak"), 60000);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ak WHERE n = 0"), 60000);
+  const std::string run_id = nlohmann::json::parse(fix.out).value("run_id", "");
+  ASSERT_FALSE(run_id.empty()) << fix.out;
+  auto undo = cli({"fix-undo", run_id}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM ak"), 60010);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ak WHERE n = -1"), 60010);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dialects, ValuesTest, ::testing::Values("sqlite", "postgresql"));

@@ -105,13 +105,15 @@ class Dialect {
   // `column`, whatever the length of its values (a PostgreSQL b-tree entry
   // holds at most 2 704 bytes; its hash index has no such limit).
   virtual std::string lookup_index(std::string_view index, std::string_view table, std::string_view column) const = 0;
-  // A condition: the row's key (`columns`, a comma-separated list of `count`
-  // column references) is among the rows of `subquery`. PostgreSQL's planner
-  // may read a whole large table into a hash join for `IN (subquery)` once it
-  // knows the subquery's size; its override for one column keeps the primary
+  // A condition: the row's key (`columns`, a comma-separated list of column
+  // references whose declared types, a domain's base type for a domain, are
+  // `types`) is among the rows of `subquery`. PostgreSQL's planner may read a
+  // whole large table into a hash join for `IN (subquery)` once it knows the
+  // subquery's size; its override for one scalar column keeps the primary
   // key's index lookups, as a literal list does.
-  virtual std::string key_in(std::string_view columns, size_t count, std::string_view subquery) const {
-    (void)count;
+  virtual std::string key_in(std::string_view columns, const std::vector<std::string>& types,
+                             std::string_view subquery) const {
+    (void)types;
     return "(" + std::string(columns) + ") IN (" + std::string(subquery) + ")";
   }
   // A query returning one row with 1 when `table` exists, else 0.

@@ -317,6 +317,18 @@ struct TableWork {
 // `v` as an SQL literal for a key column, or "" when it cannot be one.
 std::string key_literal(const Dialect& d, const dialect::Value& v);
 
+// The declared types of `t`'s key columns, a domain's base type for a
+// domain (Dialect::key_in).
+std::vector<std::string> key_types(const AuditedTable& t) {
+  std::vector<std::string> out;
+  for (const auto& c : t.key) {
+    const auto* col = t.info.find_column(c);
+    // The row id is a scalar; a column not in `info` is of no known type.
+    out.push_back(t.d->is_row_id(c) ? "row id" : !col ? "" : !col->base_type.empty() ? col->base_type : col->type);
+  }
+  return out;
+}
+
 // The rows of `t` whose key is in `keys` (the scan's), or else in the temp
 // table `table`. A single-column key is listed as literals, up to the
 // dialect's listed_keys of them: `id IN (1, 2, ...)` is looked up by the
@@ -326,7 +338,7 @@ std::string key_literal(const Dialect& d, const dialect::Value& v);
 std::string keys_condition(const AuditedTable& t, const std::string& table,
                            const std::vector<std::vector<dialect::Value>>* keys, std::string_view alias = "") {
   const std::string join_cond =
-      t.d->key_in(t.key_list(alias), t.key.size(), "SELECT " + t.key_list() + " FROM " + table);
+      t.d->key_in(t.key_list(alias), key_types(t), "SELECT " + t.key_list() + " FROM " + table);
   if (!keys || t.key.size() != 1 || keys->size() > t.d->capabilities().listed_keys) return join_cond;
   if (keys->empty()) return "1 = 0";
   std::string list;
@@ -765,7 +777,7 @@ std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, c
       if (auto it = w.unique_groups->find(u->name); it != w.unique_groups->end()) groups = &it->second;
     }
     db.execute("CREATE TEMP TABLE cc_fix_dups AS " + duplicate_keys_sql(t, *u, r, groups));
-    const std::string doomed = t.d->key_in(t.key_list(), t.key.size(), "SELECT " + t.key_list() + " FROM cc_fix_dups");
+    const std::string doomed = t.d->key_in(t.key_list(), key_types(t), "SELECT " + t.key_list() + " FROM cc_fix_dups");
     if (preview) report.actions[a].preview = sample_rows(db, t, doomed, "", o.sample);
     if (r.references == model::Repair::References::repoint)
       report.actions[a].repointed = repoint_references(db, t, *u, r, run_id, o, report);
@@ -1072,8 +1084,9 @@ ScanReport check_after(Connection& db, const model::Schema& schema, const FixOpt
       if (k == worked_keys.end()) continue;  // no keys: the full pass
       AuditedTable ctx;
       ctx.d = &d;
-      ctx.key = db.inspect_table(t.name).primary_key;
-      if (ctx.key.empty()) ctx.key = {db.inspect_table(t.name).row_id};
+      ctx.info = db.inspect_table(t.name);  // the key's types too (Dialect::key_in)
+      ctx.key = ctx.info.primary_key;
+      if (ctx.key.empty()) ctx.key = {ctx.info.row_id};
       ao.check_rows[name] = keys_condition(ctx, k->second, w->second->scan_keys);
     }
     std::vector<std::string> written;  // columns the CHECK repairs of the run wrote

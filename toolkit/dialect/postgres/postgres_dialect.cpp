@@ -91,8 +91,12 @@ class PostgresDialect final : public Dialect {
   // scan, which the planner can only look up by index; given `IN (subquery)`
   // and an analyzed temp table of 50 000 keys it read all 10M rows of the
   // table into a hash join instead.
-  std::string key_in(std::string_view columns, size_t count, std::string_view subquery) const override {
-    if (count != 1) return Dialect::key_in(columns, count, subquery);
+  // Not for an array-typed key: ARRAY() of arrays is one array of a
+  // dimension more, which `=` cannot compare with the key.
+  std::string key_in(std::string_view columns, const std::vector<std::string>& types,
+                     std::string_view subquery) const override {
+    if (types.size() != 1 || types[0].empty() || types[0].back() == ']')
+      return Dialect::key_in(columns, types, subquery);
     return std::string(columns) + " = ANY (ARRAY(" + std::string(subquery) + "))";
   }
   std::string identity_primary_key() const override { return "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"; }
