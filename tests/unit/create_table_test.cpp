@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "dialect/sqlite/create_table.h"
 
 namespace cc::dialect::sqlite {
@@ -35,6 +37,26 @@ TEST(CreateTable, FindsColumnsAndConstraints) {
   EXPECT_EQ(sql.substr(named.begin, named.end - named.begin), "CONSTRAINT t_xy CHECK (x < y)");
   EXPECT_EQ(sql[t.body_open], '(');
   EXPECT_EQ(sql[t.body_close], ')');
+}
+
+// SQLite needs no comma between table constraints: a FOREIGN KEY ends where
+// the next constraint begins, and every CHECK is read (check_bodies).
+TEST(CreateTable, AForeignKeyEndsAtTheNextTableConstraintWithoutAComma) {
+  const std::string sql =
+      "CREATE TABLE t (a, b, s, FOREIGN KEY (a) REFERENCES p (id) ON DELETE CASCADE CHECK (b > 0) "
+      "CONSTRAINT s_in CHECK (s IN ('x', 'y', 'z')), CHECK (b < 10))";
+  const auto bodies = check_bodies(sql);
+  ASSERT_TRUE(bodies.has_value());
+  EXPECT_EQ(*bodies, (std::vector<std::pair<std::string, std::string>>{
+                         {"", "b > 0"}, {"s_in", "s IN ('x', 'y', 'z')"}, {"", "b < 10"}}));
+  const auto t = parse_create_table(sql);
+  const auto fk = std::find_if(t.clauses.begin(), t.clauses.end(),
+                               [](const Clause& c) { return c.kind == Clause::Kind::foreign_key; });
+  ASSERT_NE(fk, t.clauses.end());
+  EXPECT_EQ(sql.substr(fk->begin, fk->end - fk->begin), "FOREIGN KEY (a) REFERENCES p (id) ON DELETE CASCADE");
+  // The word in a string is no CHECK; text that is no CREATE TABLE has none to give.
+  EXPECT_EQ(check_bodies("CREATE TABLE t (a INTEGER CHECK (a > 0), b TEXT CHECK (b <> 'CHECK (x)'))")->size(), 2u);
+  EXPECT_FALSE(check_bodies("CREATE VIEW v AS SELECT 1").has_value());
 }
 
 TEST(CreateTable, WithoutRowid) {

@@ -104,8 +104,21 @@ void read_constraints(std::string_view text, const std::vector<Token>& sig, size
       }
       last = i;
       // A foreign key runs to the next constraint keyword; its end offset is
-      // only needed for table constraints, where it runs to the clause end.
-      if (column.empty()) last = to - 1;
+      // only needed for table constraints, where it runs to the next table
+      // constraint (SQLite needs no comma between them) or the clause end.
+      if (column.empty()) {
+        last = to - 1;
+        int depth = 0;
+        for (size_t j = i + 1; j < to; ++j) {
+          if (sig[j].is("(")) ++depth;
+          if (sig[j].is(")")) --depth;
+          if (depth == 0 && (sig[j].is_word("CONSTRAINT") || sig[j].is_word("CHECK") || sig[j].is_word("UNIQUE") ||
+                             sig[j].is_word("FOREIGN") || sig[j].is_word("PRIMARY"))) {
+            last = j - 1;
+            break;
+          }
+        }
+      }
     } else {
       matched = false;
     }
@@ -225,6 +238,22 @@ std::string edit_create_table(std::string_view text, const std::vector<std::stri
     for (; i < sig.size() && !sig[i].is("("); ++i) name_end = sig[i].offset + sig[i].text.size();
     out.replace(name_begin, name_end - name_begin, sqlite_dialect().quote_ident(new_name));
   }
+  return out;
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> check_bodies(std::string_view sql) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t keywords = 0;
+  try {
+    for (const auto& c : parse_create_table(sql).clauses) {
+      if (c.kind == Clause::Kind::check) out.emplace_back(c.name, c.body);
+    }
+    const auto sig = sql::significant(sql::tokenize(sql));
+    for (size_t i = 0; i + 1 < sig.size(); ++i) keywords += sig[i].is_word("CHECK") && sig[i + 1].is("(") ? 1 : 0;
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  if (keywords != out.size()) return std::nullopt;
   return out;
 }
 

@@ -4,8 +4,10 @@
 // later editing them in during a rebuild, both start here.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace cc::dialect::sqlite {
@@ -30,6 +32,11 @@ struct CreateTable {
 
 // Throws cc::DatabaseError when the text is not a CREATE TABLE statement it can read.
 CreateTable parse_create_table(std::string_view sql);
+
+// Every CHECK of a CREATE TABLE text, column-level and table-level, as
+// (name, or "" when unnamed; the expression), in text order; nullopt when the
+// text cannot be read or holds a CHECK keyword the parse did not account for.
+std::optional<std::vector<std::pair<std::string, std::string>>> check_bodies(std::string_view sql);
 
 }  // namespace cc::dialect::sqlite
 
