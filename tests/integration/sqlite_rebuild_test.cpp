@@ -16,6 +16,22 @@
 namespace cc::test {
 namespace {
 
+// The stored CREATE text of `table` in the file `db`.
+std::string table_text(const std::filesystem::path& db, const std::string& table) {
+  std::string sql;
+  connect("sqlite:" + db.string())
+      ->query("SELECT sql FROM sqlite_schema WHERE name = '" + table + "'",
+              [&](const dialect::Row& r) { sql = dialect::value_text(r[0]); });
+  return sql;
+}
+
+// The integer `query` returns (its last row), -1 for none.
+std::int64_t number(const std::filesystem::path& db, const std::string& query) {
+  std::int64_t n = -1;
+  connect("sqlite:" + db.string())->query(query, [&](const dialect::Row& r) { n = dialect::value_int(r[0]); });
+  return n;
+}
+
 class SqliteRebuild : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -432,18 +448,8 @@ TEST(SqliteNoRebuild, TheScanOfALargeTableOnItsOwnConnectionReadsWhatTheWriteLoc
                "table = \"big\"\n[[check]]\nname = \"big_qty_min\"\ncolumn = \"qty\"\nmin = 0\n"
                "[[check]]\nname = \"big_kind\"\ncolumn = \"kind\"\nin = [\"a\", \"b\"]\n");
     ASSERT_EQ(run_cli({"generate"}, dir.path()).exit_code, 0);
-    auto text = [&] {
-      std::string sql;
-      connect("sqlite:" + db.string())
-          ->query("SELECT sql FROM sqlite_schema WHERE name = 'big'",
-                  [&](const dialect::Row& r) { sql = dialect::value_text(r[0]); });
-      return sql;
-    };
-    auto count = [&](const std::string& sql) {
-      std::int64_t n = -1;
-      connect("sqlite:" + db.string())->query(sql, [&](const dialect::Row& r) { n = dialect::value_int(r[0]); });
-      return n;
-    };
+    auto text = [&] { return table_text(db, "big"); };
+    auto count = [&](const std::string& sql) { return number(db, sql); };
     const std::string before = text();
     const std::vector<std::string> apply = {"--db", "sqlite:" + db.string(), "apply", "--sqlite-no-rebuild"};
     auto pending = std::async(std::launch::async, [&] {
@@ -473,6 +479,26 @@ TEST(SqliteNoRebuild, TheScanOfALargeTableOnItsOwnConnectionReadsWhatTheWriteLoc
   }
 }
 
+// The estimate of the write-lock hold of table t's step (50 000 rows), for
+// schema/t.toml `toml`, as the dry run says it up front; and its plan.
+std::pair<long, std::string> estimated_step(const std::string& toml, const std::vector<std::string>& more) {
+  TempDir dir;
+  const auto db = dir / "t.db";
+  shell("sqlite3 " + db.string() +
+        " \"CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t SELECT value, value % 2 FROM "
+        "generate_series(1, 50000);\"");
+  write_file(dir / "schema/t.toml", "table = \"t\"\n" + toml);
+  EXPECT_EQ(run_cli({"generate"}, dir.path()).exit_code, 0);
+  std::vector<std::string> args = {"--db", "sqlite:" + db.string(), "apply", "--dry-run", "--sqlite-max-lock-ms", "1"};
+  args.insert(args.end(), more.begin(), more.end());
+  auto r = run_cli(args, dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const std::string said = "its step alone is estimated at ";
+  const auto at = r.err.find(said);
+  EXPECT_NE(at, std::string::npos) << r.err;
+  return {at == std::string::npos ? -1 : std::stol(r.err.substr(at + said.size())), r.out};
+}
+
 // SQLite's quick_check evaluates a CHECK's IN list of many values far
 // slower than a query reads it (about 6 s for 100 values at 1M rows, against
 // 0.1 s without the CHECK): the estimate of the step's write-lock hold, what
@@ -480,24 +506,10 @@ TEST(SqliteNoRebuild, TheScanOfALargeTableOnItsOwnConnectionReadsWhatTheWriteLoc
 TEST(SqliteNoRebuild, TheLockEstimateCountsWhatQuickCheckPaysForALongInList) {
   if (sqlite_native_alter()) GTEST_SKIP() << "native ALTER TABLE: no edited text, no quick_check of it";
   auto estimate = [](int values) {
-    TempDir dir;
-    const auto db = dir / "in.db";
-    shell("sqlite3 " + db.string() +
-          " \"CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t SELECT value, value % 2 FROM "
-          "generate_series(1, 50000);\"");
     std::string list;
     for (int i = 0; i < values; ++i) list += (i ? ", " : "") + std::to_string(i);
-    write_file(dir / "schema/t.toml",
-               "table = \"t\"\n[[check]]\nname = \"t_n\"\ncolumn = \"n\"\nin = [" + list + "]\n");
-    EXPECT_EQ(run_cli({"generate"}, dir.path()).exit_code, 0);
-    auto r = run_cli(
-        {"--db", "sqlite:" + db.string(), "apply", "--dry-run", "--sqlite-no-rebuild", "--sqlite-max-lock-ms", "1"},
-        dir.path());
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    const std::string said = "its step alone is estimated at ";
-    const auto at = r.err.find(said);
-    EXPECT_NE(at, std::string::npos) << r.err;
-    return at == std::string::npos ? -1 : std::stol(r.err.substr(at + said.size()));
+    return estimated_step("[[check]]\nname = \"t_n\"\ncolumn = \"n\"\nin = [" + list + "]\n", {"--sqlite-no-rebuild"})
+        .first;
   };
   const long two = estimate(2), hundred = estimate(100);
   EXPECT_GT(two, 0);
@@ -511,23 +523,12 @@ TEST(SqliteNoRebuild, TheLockEstimateCountsWhatQuickCheckPaysForALongInList) {
 TEST(SqliteNative, TheLockEstimateCountsTheReadOfEveryRow) {
   if (!sqlite_native_alter()) GTEST_SKIP() << "needs native ALTER TABLE ADD CONSTRAINT (SQLite 3.53+)";
   auto estimate = [](int checks) {
-    TempDir dir;
-    const auto db = dir / "n.db";
-    shell("sqlite3 " + db.string() +
-          " \"CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t SELECT value, value % 2 FROM "
-          "generate_series(1, 50000);\"");
-    std::string toml = "table = \"t\"\n";
+    std::string toml;
     for (int i = 0; i < checks; ++i)
       toml += "[[check]]\nname = \"t_n" + std::to_string(i) + "\"\ncolumn = \"n\"\nmin = " + std::to_string(-i) + "\n";
-    write_file(dir / "schema/t.toml", toml);
-    EXPECT_EQ(run_cli({"generate"}, dir.path()).exit_code, 0);
-    auto r = run_cli({"--db", "sqlite:" + db.string(), "apply", "--dry-run", "--sqlite-max-lock-ms", "1"}, dir.path());
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_NE(r.out.find("ADD CONSTRAINT \"t_n0\""), std::string::npos) << r.out;
-    const std::string said = "its step alone is estimated at ";
-    const auto at = r.err.find(said);
-    EXPECT_NE(at, std::string::npos) << r.err;
-    return at == std::string::npos ? -1 : std::stol(r.err.substr(at + said.size()));
+    const auto [ms, plan] = estimated_step(toml, {});
+    EXPECT_NE(plan.find("ADD CONSTRAINT \"t_n0\""), std::string::npos) << plan;
+    return ms;
   };
   const long one = estimate(1), three = estimate(3);
   EXPECT_GE(one, 10);  // 50 000 rows at the read rate of docs/benchmarks.md: about 12 ms
@@ -571,18 +572,8 @@ TEST(SqliteRebuildProof, ACheckWithALongInListIsProvedByAScanNotByTheCopy) {
   EXPECT_LT(copy, on) << dry.out;
 
   auto sql = [&](const std::string& statement) { connect("sqlite:" + db.string())->execute(statement); };
-  auto count = [&](const std::string& query) {
-    std::int64_t n = -1;
-    connect("sqlite:" + db.string())->query(query, [&](const dialect::Row& r) { n = dialect::value_int(r[0]); });
-    return n;
-  };
-  auto text = [&] {
-    std::string s;
-    connect("sqlite:" + db.string())
-        ->query("SELECT sql FROM sqlite_schema WHERE name = 't'",
-                [&](const dialect::Row& r) { s = dialect::value_text(r[0]); });
-    return s;
-  };
+  auto count = [&](const std::string& query) { return number(db, query); };
+  auto text = [&] { return table_text(db, "t"); };
   const std::string before = text();
   // The dry run's script run by hand on a copy that has a violating row:
   // the proof stops it (sqlite3 -bail), the copy keeps its text and rows.
@@ -599,11 +590,7 @@ TEST(SqliteRebuildProof, ACheckWithALongInListIsProvedByAScanNotByTheCopy) {
     const std::string said = read_file(dir / "said.txt");
     EXPECT_NE(rc, 0) << said;
     EXPECT_NE(said.find("a row fails a CHECK of the new text"), std::string::npos) << said;
-    std::string copy_text;
-    connect("sqlite:" + copy_db.string())
-        ->query("SELECT sql FROM sqlite_schema WHERE name = 't'",
-                [&](const dialect::Row& r) { copy_text = dialect::value_text(r[0]); });
-    EXPECT_EQ(copy_text, before);
+    EXPECT_EQ(table_text(copy_db, "t"), before);
   }
   // A row against the new CHECK written after apply's scan, before its
   // write lock; then a row against the old CHECK (from before it, or written
