@@ -42,7 +42,7 @@ std::string Dialect::column_ref(std::string_view alias, std::string_view column)
 
 std::string Dialect::key_json(std::string_view alias, const std::vector<std::string>& key) const {
   std::vector<std::pair<std::string, std::string>> members;
-  for (const auto& k : key) members.emplace_back(k, column_ref(alias, k));
+  for (const auto& k : key) members.emplace_back(k, json_value(column_ref(alias, k)));
   return json_object(members);
 }
 

@@ -86,6 +86,10 @@ class Dialect {
                                const std::vector<std::string>& types) const = 0;
   virtual std::string json_get(std::string_view json, std::string_view key, std::string_view type) const = 0;
   virtual std::string json_type() const = 0;
+  // The value of `expr` as a member of the audit trail's JSON, which
+  // json_get reads back exactly (key_json's members; SQLite: a BLOB or REAL
+  // encoded as row_json encodes it).
+  virtual std::string json_value(std::string_view expr) const { return std::string(expr); }
   // A condition: member `key` is the same in the JSON documents `a` and `b`
   // (both made by row_json), missing in both included.
   virtual std::string json_member_same(std::string_view a, std::string_view b, std::string_view key) const = 0;

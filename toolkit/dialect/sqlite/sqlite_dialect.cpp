@@ -29,12 +29,19 @@ class SqliteDialect final : public Dialect {
                        const std::vector<std::string>&) const override {
     std::string out = "json_object(";
     for (size_t i = 0; i < columns.size(); ++i) {
-      const std::string v = std::string(alias) + "." + quote_ident(columns[i]);
-      out += (i ? ", " : "") + quote_string(columns[i]) + ", CASE WHEN typeof(" + v + ") = 'blob' THEN json_object('cc:blob', hex(" + v +
-             ")) WHEN typeof(" + v + ") = 'real' THEN json_object('cc:real', CASE WHEN abs(" + v +
-             ") <= 1.7976931348623157e308 THEN printf('%!.17g', " + v + ") WHEN " + v + " > 0 THEN 'Infinity' ELSE '-Infinity' END) ELSE " + v + " END";
+      out += (i ? ", " : "") + quote_string(columns[i]) + ", " +
+             json_value(std::string(alias) + "." + quote_ident(columns[i]));
     }
     return out + ")";
+  }
+  // A key column is encoded as a row's value is: a BLOB key (a UUID, say)
+  // or a REAL key survives the audit trail too.
+  std::string json_value(std::string_view expr) const override {
+    const std::string v(expr);
+    return "CASE WHEN typeof(" + v + ") = 'blob' THEN json_object('cc:blob', hex(" + v + ")) WHEN typeof(" + v +
+           ") = 'real' THEN json_object('cc:real', CASE WHEN abs(" + v +
+           ") <= 1.7976931348623157e308 THEN printf('%!.17g', " + v + ") WHEN " + v +
+           " > 0 THEN 'Infinity' ELSE '-Infinity' END) ELSE " + v + " END";
   }
   // The members as json_each gives them (JSON text for an encoded BLOB or
   // REAL), compared with IS: NULL and missing alike, no conversions.
