@@ -112,6 +112,25 @@ TEST_P(ValuesTest, AnArrayKeyFindsItsRowsPastTheListedKeysAndAmongDuplicates) {
   if (!pg()) EXPECT_EQ(scalar("SELECT count(*) FROM ak WHERE typeof(id) = 'blob' AND length(id) = 20"), 60010);
 }
 
+// A REAL key that 15 digits do not tell apart from its neighbours: the
+// undo finds every row the fix changed and puts its value back.
+TEST_P(ValuesTest, ARealKeyIsFoundAgainByTheUndo) {
+  exec("DROP TABLE v");
+  exec(std::string("CREATE TABLE rk (id ") + (pg() ? "float8" : "REAL") + " PRIMARY KEY, n integer)");
+  exec("INSERT INTO rk VALUES (0.30000000000000004, -1), (0.1, -2), (0.30000000000000009, -3), (1e300, -4)");
+  std::filesystem::remove(dir_ / "schema/v.toml");
+  write_file(dir_ / "schema/rk.toml",
+             "table = \"rk\"\n[[check]]\nname = \"rk_n\"\ncolumn = \"n\"\nmin = 0\nrepair = \"clamp\"\n");
+  auto fix = cli({"scan", "--fix", "--json"}, dir_.path());
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  EXPECT_EQ(scalar("SELECT count(*) FROM rk WHERE n = 0"), 4);
+  auto undo = cli({"fix-undo", nlohmann::json::parse(fix.out).value("run_id", "")}, dir_.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(scalar("SELECT n FROM rk WHERE id = 0.30000000000000004"), -1);
+  EXPECT_EQ(scalar("SELECT n FROM rk WHERE id = 0.30000000000000009"), -3);
+  EXPECT_EQ(scalar("SELECT sum(n) FROM rk"), -10);
+}
+
 INSTANTIATE_TEST_SUITE_P(Dialects, ValuesTest, ::testing::Values("sqlite", "postgresql"));
 
 }  // namespace
