@@ -27,6 +27,16 @@ TEST(Text, TerminalSafeEscapesControlsAndInvalidUtf8) {
   EXPECT_EQ(terminal_safe("\u202e"), "\\u202e");  // right-to-left override
 }
 
+TEST(Text, ValidUtf8RefusesWhatJsonCannotHold) {
+  EXPECT_TRUE(valid_utf8(""));
+  EXPECT_TRUE(valid_utf8("plain Bücher 本 \U0001F600"));
+  EXPECT_FALSE(valid_utf8("\xff"));
+  EXPECT_FALSE(valid_utf8("\xc3("));         // a lead byte without its continuation
+  EXPECT_FALSE(valid_utf8("\xc0\xaf"));      // overlong
+  EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));  // a surrogate
+  EXPECT_FALSE(valid_utf8("ok\xe6\x9c"));    // truncated at the end
+}
+
 TEST(Text, TableAlignsByDisplayWidth) {
   Table t({Table::Align::left, Table::Align::right});
   t.add({"Bücher", "1"});

@@ -145,7 +145,7 @@ ExitCode run_inspect(Context& ctx, const InspectOptions& options) {
     if (options.dry_run && !baseline.operations.empty()) doc["baseline"]["toml"] = baseline_text;
     doc["adopted_recorded"] = recorded;
     if (!not_recorded.empty()) doc["warnings"] = json::array({not_recorded});
-    std::cout << with_envelope(ctx, "inspect", true, std::move(doc)).dump(2) << "\n";
+    print_json(with_envelope(ctx, "inspect", true, std::move(doc)));
     return ExitCode::ok;
   }
   if (!not_recorded.empty()) std::cerr << "constraintctl: warning: " << not_recorded << "\n";

@@ -37,7 +37,7 @@ struct ErrorSink {
       if (shown.empty()) shown = parse_problems(message);
       auto doc = cc::app::error_json(command, static_cast<int>(code), message, shown);
       if (!database.is_null()) doc["error"]["database"] = database;
-      std::cout << doc.dump(2) << "\n";
+      cc::app::print_json(doc);
     }
     return static_cast<int>(code);
   }

@@ -137,7 +137,7 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
       doc["refused"] = true;
       doc["reason"] = what;
       doc["scan"] = scan::to_json(report);
-      std::cout << with_envelope(ctx, command, false, std::move(doc)).dump(2) << "\n";
+      print_json(with_envelope(ctx, command, false, std::move(doc)));
     } else {
       report.database = ctx.target().display();
       std::cerr << "constraintctl: " << what << ".\n"
@@ -164,7 +164,7 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
     doc["steps"] = steps_json(r);
     doc["restored"] = r.restored;
     if (dry_run) doc["script"] = dry_run_script(r, d);
-    std::cout << with_envelope(ctx, command, true, std::move(doc)).dump(2) << "\n";
+    print_json(with_envelope(ctx, command, true, std::move(doc)));
     return ExitCode::ok;
   }
   if (dry_run) {
@@ -249,7 +249,7 @@ ExitCode run_generate(Context& ctx, const GenerateOptions& options) {
                {"operations", ops.size()},
                {"check", true},
                {"schema_changes_not_in_migrations", changes}};
-      std::cout << with_envelope(ctx, "generate", ops.empty(), std::move(doc)).dump(2) << "\n";
+      print_json(with_envelope(ctx, "generate", ops.empty(), std::move(doc)));
     } else if (ops.empty()) {
       if (!ctx.options().quiet) std::cout << "Up to date: schema/ matches what migrations/ builds.\n";
     } else {
@@ -260,7 +260,7 @@ ExitCode run_generate(Context& ctx, const GenerateOptions& options) {
   }
   if (ops.empty()) {
     if (json_out) {
-      std::cout << with_envelope(ctx, "generate", true, json{{"written", nullptr}, {"operations", 0}}).dump(2) << "\n";
+      print_json(with_envelope(ctx, "generate", true, json{{"written", nullptr}, {"operations", 0}}));
     } else if (!ctx.options().quiet) {
       std::cout << "No changes: schema/ matches what migrations/ builds.\n";
     }
@@ -288,10 +288,8 @@ ExitCode run_generate(Context& ctx, const GenerateOptions& options) {
     if (!out) throw UsageError("cannot write " + path.string());
   }
   if (json_out) {
-    std::cout << with_envelope(ctx, "generate", true,
-                               json{{"written", path.string()}, {"operations", ops.size()}, {"warnings", warnings}})
-                     .dump(2)
-              << "\n";
+    print_json(with_envelope(ctx, "generate", true,
+                             json{{"written", path.string()}, {"operations", ops.size()}, {"warnings", warnings}}));
   } else if (!ctx.options().quiet) {
     std::cout << "wrote " << path.string() << " (" << ops.size() << " operations)\n";
     for (const auto& op : ops) std::cout << "  " << op.describe() << "\n";
@@ -390,7 +388,7 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
     doc["schema_changes_not_in_migrations"] = st.pending_schema_changes;
     doc["capabilities"] = st.capabilities;
     doc["check"] = options.check;
-    std::cout << with_envelope(ctx, "status", code == ExitCode::ok, std::move(doc)).dump(2) << "\n";
+    print_json(with_envelope(ctx, "status", code == ExitCode::ok, std::move(doc)));
     return code;
   }
   if (format == Format::github || format == Format::junit) {

@@ -1,6 +1,7 @@
 #include "app/output.h"
 
 #include <cstdio>
+#include <iostream>
 
 #include "app/context.h"
 #include "core/text.h"
@@ -18,6 +19,8 @@ Format parse_format(std::string_view value, std::string_view command, bool allow
   throw UsageError("--format '" + std::string(value) + "' is not a format of " + std::string(command) +
                    " (valid: text, json, github, junit" + (allow_prometheus ? ", prometheus" : "") + ")");
 }
+
+void print_json(const json& doc) { std::cout << doc.dump(2, ' ', false, json::error_handler_t::replace) << "\n"; }
 
 json with_envelope(Context& ctx, const std::string& command, bool ok, json doc) {
   json out;

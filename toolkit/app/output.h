@@ -30,6 +30,11 @@ inline constexpr int json_format_version = 1;
 // database was given (generate needs none).
 nlohmann::ordered_json with_envelope(Context& ctx, const std::string& command, bool ok, nlohmann::ordered_json doc);
 
+// `doc` on stdout, indented, and a newline. A string that is not UTF-8
+// (database text holds any bytes) has its invalid bytes written as U+FFFD
+// instead of failing the command; values are escaped before (scan::json_value).
+void print_json(const nlohmann::ordered_json& doc);
+
 // The JSON error document of docs/json.md: code, message and positioned problems.
 nlohmann::ordered_json error_json(const std::string& command, int code, const std::string& message,
                                   const std::vector<Problem>& problems);

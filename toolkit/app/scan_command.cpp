@@ -125,7 +125,7 @@ ExitCode run_fix_command(Context& ctx, const ScanCommandOptions& options) {
     doc["triggers_uncaptured"] = report.uncaptured;
     doc["refused"] = report.refused;
     const std::string command = doc["command"];
-    std::cout << with_envelope(ctx, command, code == ExitCode::ok, std::move(doc)).dump(2) << "\n";
+    print_json(with_envelope(ctx, command, code == ExitCode::ok, std::move(doc)));
   } else if (ctx.options().format == Format::github || ctx.options().format == Format::junit) {
     print_ci_format(ctx, report.after);
   } else if (ctx.options().quiet) {
@@ -257,7 +257,7 @@ ExitCode run_scan_command(Context& ctx, const ScanCommandOptions& options) {
   report.database = ctx.target().display();
 
   if (ctx.options().json) {
-    std::cout << with_envelope(ctx, "scan", report.total_violations() == 0, scan::to_json(report)).dump(2) << "\n";
+    print_json(with_envelope(ctx, "scan", report.total_violations() == 0, scan::to_json(report)));
   } else if (ctx.options().format == Format::github || ctx.options().format == Format::junit) {
     print_ci_format(ctx, report);
   } else {
@@ -271,15 +271,13 @@ ExitCode run_fix_undo(Context& ctx, const std::string& run_id, bool force) {
   db->require_session();
   scan::UndoReport r = scan::undo_fix(*db, run_id, applied_by(), force);
   if (ctx.options().json) {
-    std::cout << with_envelope(ctx, "fix-undo", true,
-                               json{{"command", "fix-undo"},
-                                    {"run_id", r.run_id},
-                                    {"restored", r.restored},
-                                    {"reinserted", r.reinserted},
-                                    {"forced", r.forced},
-                                    {"trigger_rows", r.triggered}})
-                     .dump(2)
-              << "\n";
+    print_json(with_envelope(ctx, "fix-undo", true,
+                             json{{"command", "fix-undo"},
+                                  {"run_id", r.run_id},
+                                  {"restored", r.restored},
+                                  {"reinserted", r.reinserted},
+                                  {"forced", r.forced},
+                                  {"trigger_rows", r.triggered}}));
   } else if (!ctx.options().quiet) {
     std::cout << "undid fix run " << r.run_id << ": " << r.restored << " rows restored, " << r.reinserted
               << " rows re-inserted";

@@ -117,7 +117,7 @@ ExitCode run_verify(Context& ctx, bool strict) {
     doc["problems"] = r.problems;
     doc["failures"] = r.failures();
     doc["strict"] = strict;
-    std::cout << with_envelope(ctx, "verify", r.failures() == 0, std::move(doc)).dump(2) << "\n";
+    print_json(with_envelope(ctx, "verify", r.failures() == 0, std::move(doc)));
   } else {
     std::cout << "verify " << ctx.target().display() << " at version " << r.version << "\n\n";
     text::Table table({});
@@ -196,7 +196,7 @@ ExitCode run_drop_checks(Context& ctx, const DropChecksOptions& options) {
              {"dropped", std::move(dropped)},
              {"kept", std::move(kept)},
              {"adopted_dropped", r.adopted_dropped}};
-    std::cout << with_envelope(ctx, "drop-checks", true, std::move(doc)).dump(2) << "\n";
+    print_json(with_envelope(ctx, "drop-checks", true, std::move(doc)));
   } else {
     if (r.dropped.empty()) {
       std::cout << "Nothing to drop: no applied CHECK constraint matches.\n";
@@ -247,7 +247,7 @@ ExitCode run_health(Context& ctx, const HealthOptions& options) {
     }
     doc["notes"] = h.notes;
     if (options.fail_under >= 0) doc["fail_under"] = options.fail_under;
-    std::cout << with_envelope(ctx, "health", !failing, std::move(doc)).dump(2) << "\n";
+    print_json(with_envelope(ctx, "health", !failing, std::move(doc)));
   } else if (format == Format::prometheus) {
     std::cout << health_prometheus(ctx.target().display(), h, scanned);
   } else if (format == Format::github || format == Format::junit) {

@@ -145,6 +145,16 @@ std::string terminal_safe(std::string_view s) {
   return out;
 }
 
+bool valid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    char32_t cp = 0;
+    const size_t len = decode(s, i, cp);
+    if (len == 0) return false;
+    i += len;
+  }
+  return true;
+}
+
 std::string Table::render() const {
   std::vector<size_t> widths;
   for (const auto& row : rows_) {

@@ -27,6 +27,9 @@ std::string pad_left(std::string_view s, size_t width);
 // these. Valid printable UTF-8 is kept as is.
 std::string terminal_safe(std::string_view s);
 
+// Is `s` well-formed UTF-8 (what a JSON string can hold)?
+bool valid_utf8(std::string_view s);
+
 // Rows of cells printed in columns aligned by display width, two spaces
 // apart; trailing spaces are trimmed. Cells may hold ANSI colour sequences
 // only if wrapped with colored() below, which keeps them out of the width.

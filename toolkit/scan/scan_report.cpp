@@ -35,7 +35,11 @@ nlohmann::ordered_json json_value(const dialect::Value& v) {
   // JSON has no NaN or Infinity: those stay text, as the database prints them.
   if (auto d = std::get_if<double>(&v))
     return std::isfinite(*d) ? nlohmann::ordered_json(*d) : nlohmann::ordered_json(dialect::value_text(v));
-  return std::get<std::string>(v);
+  // A text that is not UTF-8 (SQLite stores any bytes; so does a SQL_ASCII
+  // PostgreSQL database) cannot be a JSON string: it is written as the text
+  // output writes it, each invalid byte as \xNN and a backslash as \\.
+  const auto& s = std::get<std::string>(v);
+  return text::valid_utf8(s) ? s : text::terminal_safe(s);
 }
 
 std::string render_text(const ScanReport& report, const TextOptions& options) {
