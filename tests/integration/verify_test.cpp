@@ -83,12 +83,20 @@ TEST_P(VerifyTest, LifeCycleVerifyDropChecksRestore) {
   EXPECT_EQ(json_of({"health"}, 0)["score"], 81);  // 40 + 40*(24*0.5+1)/25 + 20
   auto st = cli({"status"});
   EXPECT_EQ(st.exit_code, 0) << st.err;
+  // status knows the intended state too, and says how to undo it.
+  EXPECT_NE(st.out.find("24 CHECK constraint(s) dropped by drop-checks"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("characters.characters_xp_nonnegative  CHECK (\"xp\" >= 0)"), std::string::npos) << st.out;
+  const auto st_doc = json_of({"status", "--check"}, 0);  // not pending work: --check stays 0
+  ASSERT_EQ(st_doc["dropped_checks"].size(), 24u) << st_doc.dump();
+  EXPECT_EQ(st_doc["dropped_checks"][0]["table"], "ability_blocks") << st_doc.dump();
+  EXPECT_EQ(st_doc["dropped_checks"][0]["check"], "\"alertness\" BETWEEN 0 AND 10") << st_doc.dump();
   EXPECT_EQ(json_of({"drop-checks"}, 0)["dropped"].size(), 0u);  // nothing left to drop
 
   auto applied = cli({"apply"});  // puts them back
   ASSERT_EQ(applied.exit_code, 0) << applied.err;
   EXPECT_NE(applied.out.find("restored   24"), std::string::npos) << applied.out;
   EXPECT_THROW(exec("UPDATE characters SET xp = -5 WHERE id = 1"), DatabaseError);
+  EXPECT_EQ(json_of({"status"}, 0)["dropped_checks"].size(), 0u);
   const auto restored = json_of({"verify"}, 0);  // named: a temporary would die before the loop
   for (const auto& c : restored["constraints"]) EXPECT_EQ(c["status"], "ok") << c.dump();
 

@@ -349,6 +349,9 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
   auto migrator = dialect::make_migrator(*db, migrator_options(ctx, 0));
   migrate::Status st = migrate::compute_status(*migrator, migrations);
   for (const auto& op : unsaved) st.pending_schema_changes.push_back(op.describe());
+  // The intended state drop-checks recorded: not a problem, and apply
+  // puts them back.
+  const auto dropped = dialect::detail::dropped_checks(*db);
   // A version applied out of order or half recorded shows up in problems;
   // --check adds what CI must not ship: pending versions, unsaved changes.
   const bool behind = st.pending() > 0 || !st.pending_schema_changes.empty() || !st.in_progress.empty();
@@ -386,6 +389,9 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
     doc["pending"] = st.pending();
     doc["problems"] = st.problems;
     doc["schema_changes_not_in_migrations"] = st.pending_schema_changes;
+    doc["dropped_checks"] = json::array();
+    for (const auto& d : dropped)
+      doc["dropped_checks"].push_back(json{{"table", d.table.str()}, {"name", d.name}, {"check", d.check}});
     doc["capabilities"] = st.capabilities;
     doc["check"] = options.check;
     print_json(with_envelope(ctx, "status", code == ExitCode::ok, std::move(doc)));
@@ -418,6 +424,13 @@ ExitCode run_status(Context& ctx, const StatusOptions& options) {
     std::cout << table.render();
     if (st.versions.empty()) std::cout << "(no migrations in " << ctx.config().migrations_dir.string() << ")\n";
     std::cout << "\n" << st.pending() << " pending.\n";
+    if (!dropped.empty()) {
+      std::cout << dropped.size()
+                << " CHECK constraint(s) dropped by drop-checks on purpose (`constraintctl apply` puts them back):\n";
+      for (const auto& d : dropped)
+        std::cout << "  " << text::terminal_safe(d.table.str() + "." + d.name) << "  CHECK ("
+                  << text::terminal_safe(d.check) << ")\n";
+    }
   } else {
     // --quiet: only what needs acting on.
     for (const auto& v : st.versions) {
