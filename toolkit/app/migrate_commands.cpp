@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -118,7 +119,11 @@ ExitCode report_run(Context& ctx, const std::string& command, const migrate::App
   const bool dry_run = r.dry_run;
   // Warnings go to stderr in every format (stdout stays SQL or JSON).
   for (const auto& s : r.steps) {
-    for (const auto& w : s.plan.warnings) std::cerr << "constraintctl: warning: " << text::terminal_safe(w) << "\n";
+    const auto& said = s.plan.said_before_execute;
+    for (const auto& w : s.plan.warnings) {
+      if (s.ran && std::find(said.begin(), said.end(), w) != said.end()) continue;  // said before it ran
+      std::cerr << "constraintctl: warning: " << text::terminal_safe(w) << "\n";
+    }
   }
   if (r.refused) {
     // True to the letter: the bookkeeping tables may have been created first.

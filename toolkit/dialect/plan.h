@@ -81,6 +81,9 @@ struct Plan {
   // Said on stderr and in JSON: e.g. an equivalent constraint under another
   // name already enforces one this plan adds.
   std::vector<std::string> warnings;
+  // Those of `warnings` the executor says itself before its first change
+  // (a long write lock ahead), so they are not repeated after it ran.
+  std::vector<std::string> said_before_execute;
 
   bool empty() const;
   size_t statement_count() const;

@@ -294,7 +294,6 @@ class SqliteMigrator final : public Migrator {
     planned_change_ = {};
     planned_changes_.clear();
     notes_.clear();
-    lock_warnings_.clear();
     // The run's progress row: its key, and whether an interrupted run of
     // the same work left one (this run resumes it).
     const auto [progress_direction, progress_name, progress_checksum, progress_version] = detail::progress_key(work);
@@ -329,7 +328,7 @@ class SqliteMigrator final : public Migrator {
             "'database is locked')" +
             (g.rebuilt && !options_.sqlite_no_rebuild ? "; --sqlite-no-rebuild adds CHECKs without a rebuild" : "");
         p.warnings.push_back(warning);
-        lock_warnings_.push_back(warning);
+        p.said_before_execute.push_back(warning);
       }
     }
     std::vector<std::vector<Group>> chunks;
@@ -567,7 +566,8 @@ class SqliteMigrator final : public Migrator {
     }
     if (units.empty()) return true;
     // Said before the first change, not only in the summary after it.
-    for (const auto& w : lock_warnings_) std::fprintf(stderr, "constraintctl: warning: %s\n", w.c_str());
+    for (const auto& w : plan.said_before_execute)
+      std::fprintf(stderr, "constraintctl: warning: %s\n", text::terminal_safe(w).c_str());
     db_.execute(plan.units.front().steps.front().sql);  // PRAGMA foreign_keys = OFF
     std::string fk_now;
     db_.query("PRAGMA foreign_keys", [&](const Row& r) { fk_now = value_text(r[0]); });
@@ -1503,7 +1503,6 @@ class SqliteMigrator final : public Migrator {
   std::set<std::string> background_checks_;  // violation checks read on a connection of their own
   std::vector<std::string> notes_;          // for the plan's warnings
   std::vector<Step> unique_sequence_;       // the unique index steps in the order of the operations
-  std::vector<std::string> lock_warnings_;  // tables whose step alone exceeds max_lock_ms, said before execute
   // The planned change, for the comparison of sqlite_schema before COMMIT:
   // tables whose CREATE TABLE text becomes this (nullopt: any text, native
   // ALTER), objects created and objects dropped.
