@@ -193,6 +193,35 @@ TEST_P(VerifyTest, InequalityCheckIsProvenEnforcedByItsOwnLiteral) {
   EXPECT_EQ(scalar("SELECT count(*) FROM accounts"), 2);  // the probes left nothing behind
 }
 
+// A rule of two columns that neither breaks alone from the probe row (the
+// rate may not go below 0, and 'NC' needs a rate of at least 1): proven
+// enforced by writing both, not left "skipped".
+TEST_P(VerifyTest, ARuleOfTwoColumnsIsProvenEnforcedByWritingBoth) {
+  exec("CREATE TABLE films (id INTEGER PRIMARY KEY, rating TEXT NOT NULL, rate INTEGER NOT NULL)");
+  exec("INSERT INTO films VALUES (1, 'G', 1), (2, 'NC', 2)");
+  TempDir project;
+  write_file(project / "schema/films.toml",
+             "table = \"films\"\n\n[[check]]\nname = \"films_rate_nonneg\"\ncolumn = \"rate\"\nmin = 0\n\n"
+             "[[check]]\nname = \"films_nc_rate\"\nexpr = \"rating <> 'NC' OR rate >= 1\"\n");
+  ASSERT_EQ(cli({"generate"}, project.path()).exit_code, 0);
+  auto applied = cli({"apply"}, project.path());
+  ASSERT_EQ(applied.exit_code, 0) << applied.err << applied.out;
+  const std::string before = content({"films"});
+  auto r = cli({"verify", "--json"}, project.path());
+  EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+  const auto doc = nlohmann::json::parse(r.out);
+  for (const auto& c : doc["constraints"]) {
+    EXPECT_EQ(c["status"], "ok") << c.dump();
+    if (c["name"] == "films_nc_rate") {
+      const std::string probe = c["probe"];
+      EXPECT_EQ(probe.rfind("rejected: ", 0), 0u) << probe;
+      EXPECT_NE(probe.find("rating"), std::string::npos) << probe;
+      EXPECT_NE(probe.find("rate"), std::string::npos) << probe;
+    }
+  }
+  EXPECT_EQ(content({"films"}), before);  // the probes left nothing behind
+}
+
 // Definitions are compared together (PostgreSQL: every EXPLAIN of a chunk in
 // one round trip): one that no longer even plans (its column renamed) is
 // "different", and those compared with it are still judged each on its own.

@@ -68,7 +68,10 @@ TEST(TableName, NamesCompareAsTheDatabaseDoes) {
   EXPECT_FALSE(dialect::sqlite_dialect().same_name("Straße", "STRASSE"));  // ASCII only, as SQLite
   EXPECT_FALSE(dialect::postgresql_dialect().same_name("MixedCase", "mixedcase"));
   dialect::TableInfo info;
-  info.columns.push_back({"Val", "INTEGER", false, "", false});
+  dialect::ColumnInfo val;
+  val.name = "Val";
+  val.type = "INTEGER";
+  info.columns.push_back(val);
   EXPECT_EQ(info.find_column("val"), nullptr);
   info.names_ignore_case = true;
   ASSERT_NE(info.find_column("val"), nullptr);

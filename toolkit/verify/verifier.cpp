@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "migrate/engine.h"
 #include "model/expression.h"
 #include "verify/probe_values.h"
@@ -89,35 +90,66 @@ class Prober {
                                (row.empty() ? "" : where_key(key, row) + " AND ") + "NOT (" + def.check + ")";
     size_t tried = 0;
     std::string refused_by;
-    for (const auto* col : cols) {
-      for (const auto& v : probe_values(*col, def.check, d_)) {
-        const std::string sql =
-            row.empty()
-                ? "INSERT INTO " + table + " (" + d_.quote_ident(col->name) + ") VALUES (" + v + ")"
-                : "UPDATE " + table + " SET " + d_.quote_ident(col->name) + " = " + v + " WHERE " + where_key(key, row);
-        ++tried;
-        const Outcome o = attempt(sql, broken);
-        if (auto why = not_run(o); !why.empty()) {
-          how = why;
-          return "";
+    // One probe: `assigned` (column = value, ...) written to the probe row.
+    // True when it settled the verdict (`how` or the returned finding set).
+    std::string finding;
+    auto probe = [&](const std::vector<std::pair<const dialect::ColumnInfo*, std::string>>& assigned) {
+      std::vector<std::string> names, values, sets;
+      for (const auto& [col, v] : assigned) {
+        names.push_back(d_.quote_ident(col->name));
+        values.push_back(v);
+        sets.push_back(d_.quote_ident(col->name) + " = " + v);
+      }
+      const std::string said = text::join(sets, ", ");
+      const std::string sql = row.empty() ? "INSERT INTO " + table + " (" + text::join(names, ", ") + ") VALUES (" +
+                                                text::join(values, ", ") + ")"
+                                          : "UPDATE " + table + " SET " + said + " WHERE " + where_key(key, row);
+      ++tried;
+      const Outcome o = attempt(sql, broken);
+      if (auto why = not_run(o); !why.empty()) {
+        how = why;
+        return true;
+      }
+      if (o.refused && o.kind == DbErrorKind::check_violation &&
+          (info.same_name(o.detail.constraint, def.name) ||
+           (aliases_.count(def.name) && o.detail.constraint == aliases_[def.name]))) {
+        how = "rejected: " + said;
+        return true;
+      }
+      if (!o.refused && o.breaks) {
+        finding = "the database accepted " + said + ", which breaks the condition";
+        return true;
+      }
+      // Refused by another rule (a type, NOT NULL, another CHECK), or the
+      // value keeps the rule: try the next.
+      if (o.refused && refused_by.empty()) refused_by = o.message;
+      return false;
+    };
+    std::vector<std::vector<std::string>> values;
+    for (const auto* col : cols) values.push_back(probe_values(*col, def.check, d_));
+    for (size_t i = 0; i < cols.size(); ++i) {
+      for (const auto& v : values[i]) {
+        if (probe({{cols[i], v}})) return finding;
+      }
+    }
+    // A rule of several columns that no one of them breaks alone from the
+    // probe row (a OR b, "status <> 'x' OR amount >= 1"): two at a time,
+    // within a bounded number of writes.
+    constexpr size_t kMaxPairProbes = 600;
+    const size_t before_pairs = tried;
+    for (size_t i = 0; i < cols.size() && tried - before_pairs < kMaxPairProbes; ++i) {
+      for (size_t j = i + 1; j < cols.size() && tried - before_pairs < kMaxPairProbes; ++j) {
+        for (const auto& a : values[i]) {
+          for (const auto& b : values[j]) {
+            if (tried - before_pairs >= kMaxPairProbes) break;
+            if (probe({{cols[i], a}, {cols[j], b}})) return finding;
+          }
         }
-        if (o.refused && o.kind == DbErrorKind::check_violation &&
-            (info.same_name(o.detail.constraint, def.name) ||
-             (aliases_.count(def.name) && o.detail.constraint == aliases_[def.name]))) {
-          how = "rejected: " + d_.quote_ident(col->name) + " = " + v;
-          return "";
-        }
-        if (!o.refused && o.breaks) {
-          return "the database accepted " + d_.quote_ident(col->name) + " = " + v + ", which breaks the condition";
-        }
-        // Refused by another rule (a type, NOT NULL, another CHECK), or the
-        // value keeps the rule: try the next.
-        if (o.refused && refused_by.empty()) refused_by = o.message;
       }
     }
     std::string names;
     for (const auto* c : cols) names += (names.empty() ? "" : ", ") + model::printable(c->name);
-    how = "skipped: none of " + std::to_string(tried) + " probe values for " + names +
+    how = "skipped: none of " + std::to_string(tried) + " probe writes to " + names +
           " broke the condition without first breaking another rule" +
           (refused_by.empty() ? "" : " (such as: " + refused_by + ")") + "; the catalog shows it validated";
     return "";
