@@ -320,5 +320,67 @@ TEST(PostgresApplyFix, RepairThatStillViolatesIsRefusedAndTheCheckTakenBack) {
   EXPECT_EQ(st.out.find("partially applied"), std::string::npos) << st.out;
 }
 
+// A table without a primary key (PostgreSQL's ctid moves when a row is
+// updated): repairs that delete work on it, each rule one statement that
+// deletes the rows and audits their images, and fix-undo puts every image
+// back, what its DELETE trigger wrote included. A repair that would update
+// such a table's rows is refused alone, naming the rule.
+TEST(PostgresKeylessFix, DeletingRepairsWorkWithoutAPrimaryKeyAndUndoPutsEveryRowBack) {
+  CC_REQUIRE_POSTGRES();
+  PgDatabase db;
+  auto c = connect(db.url());
+  c->execute(
+      "CREATE TABLE tags (item integer, tag text, at timestamptz DEFAULT '2026-01-02 03:04:05.123456+00', note jsonb);"
+      "INSERT INTO tags (item, tag, note) SELECT g % 50, 't' || (g % 50), jsonb_build_object('g', g) "
+      "FROM generate_series(1, 120) AS g;"
+      "CREATE TABLE tag_log (id serial PRIMARY KEY, item integer);"
+      "CREATE FUNCTION log_tag() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "INSERT INTO tag_log (item) VALUES (OLD.item); RETURN OLD; END $$;"
+      "CREATE TRIGGER tags_log AFTER DELETE ON tags FOR EACH ROW EXECUTE FUNCTION log_tag();"
+      "CREATE TABLE scores (name text, score integer);"
+      "INSERT INTO scores VALUES ('a', -1), ('b', 3)");
+  auto value = [&](const std::string& sql) {
+    std::string out;
+    c->query(sql, [&](const dialect::Row& r) { out = dialect::value_text(r[0]); });
+    return out;
+  };
+  const std::string all_tags =
+      "SELECT string_agg(concat_ws('|', item, tag, at, note), ',' ORDER BY item, tag, note::text) FROM tags";
+  const std::string before = value(all_tags);
+  TempDir project;
+  write_file(project / "schema/tags.toml",
+             "table = \"tags\"\n[[check]]\nname = \"tags_item_positive\"\ncolumn = \"item\"\nmin = 1\n"
+             "repair = \"delete\"\n[[unique]]\nname = \"tags_item_tag\"\ncolumns = [\"item\", \"tag\"]\n"
+             "repair = \"delete_duplicates\"\n");
+  write_file(project / "schema/scores.toml",
+             "table = \"scores\"\n[[check]]\nname = \"scores_nonneg\"\ncolumn = \"score\"\nmin = 0\n"
+             "repair = \"clamp\"\n");
+  auto dry = run_cli({"--db", db.url(), "scan", "--fix", "--dry-run"}, project.path());
+  EXPECT_EQ(value(all_tags), before) << dry.out << dry.err;
+  EXPECT_NE(dry.out.find("70 deleted"), std::string::npos) << dry.out;   // the surplus rows
+  EXPECT_NE(dry.out.find("  1 deleted"), std::string::npos) << dry.out;  // the kept (0, 't0') breaks the CHECK
+  EXPECT_NE(dry.out.find("in tag_log: 71 rows inserted"), std::string::npos) << dry.out;
+
+  auto fix = run_cli({"--db", db.url(), "scan", "--fix", "--json"}, project.path());
+  EXPECT_EQ(fix.exit_code, 1) << fix.out << fix.err;  // scores' repair is refused: it would update rows
+  const auto doc = nlohmann::json::parse(fix.out);
+  const std::string refused = doc.value("refused", nlohmann::json::array()).dump();
+  EXPECT_NE(refused.find("scores_nonneg would update rows"), std::string::npos) << refused;
+  EXPECT_EQ(value("SELECT count(*) FROM tags"), "49");
+  EXPECT_EQ(value("SELECT count(*) FROM (SELECT item, tag FROM tags GROUP BY 1, 2 HAVING count(*) > 1) AS d"), "0");
+  EXPECT_EQ(value("SELECT count(*) FROM tags WHERE item < 1"), "0");
+  EXPECT_EQ(value("SELECT count(*) FROM tag_log"), "71");
+  EXPECT_EQ(value("SELECT string_agg(score::text, ',' ORDER BY name) FROM scores"), "-1,3");
+  // The kept row of each group is the first by row address: the earliest inserted here.
+  EXPECT_EQ(value("SELECT string_agg(note->>'g', ',' ORDER BY item) FROM tags WHERE item <= 3"), "1,2,3");
+
+  const std::string run_id = doc.value("run_id", "");
+  ASSERT_FALSE(run_id.empty()) << fix.out;
+  auto undo = run_cli({"--db", db.url(), "fix-undo", run_id}, project.path());
+  ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
+  EXPECT_EQ(value(all_tags), before);
+  EXPECT_EQ(value("SELECT count(*) FROM tag_log"), "0");
+}
+
 }  // namespace
 }  // namespace cc::test

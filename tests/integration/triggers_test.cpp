@@ -345,7 +345,9 @@ TEST_P(TriggersTest, TheReportAfterTheFixCountsWhatTheTriggersBroke) {
   auto again = cli({"scan", "--json"}, dir_.path());  // what a full scan says agrees
   const auto full = nlohmann::json::parse(again.out);
   for (const auto& c : full["constraints"]) {
-    if (c["name"] == "counters_n_small") EXPECT_EQ(c["violations"], 1) << again.out;
+    if (c["name"] == "counters_n_small") {
+      EXPECT_EQ(c["violations"], 1) << again.out;
+    }
   }
 }
 

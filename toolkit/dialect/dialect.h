@@ -32,6 +32,10 @@ struct Capabilities {
   // The row id stays the row's while it is updated (SQLite's rowid), so a
   // fix and its undo can name rows by it; PostgreSQL's ctid moves.
   bool row_id_survives_updates = false;
+  // DELETE ... RETURNING inside WITH, feeding an INSERT in the same
+  // statement: the fix deletes the rows of a table without a stable key and
+  // audits their images at once, naming them by row id only within it.
+  bool delete_returning_in_with = false;
   // Tables live in named schemas (`schema = "sales"` in schema/*.toml).
   bool schemas = false;
   // Identifiers (tables, columns, constraints) match whatever the case of

@@ -26,7 +26,7 @@ std::string AuditedTable::key_list(std::string_view alias) const {
 }
 
 std::string AuditedTable::key_json(std::string_view alias) const {
-  return key.empty() ? d->json_object({}) : d->key_json(alias, key);
+  return key.empty() || deletes_only ? d->json_object({}) : d->key_json(alias, key);
 }
 
 std::string AuditedTable::row_json(std::string_view alias) const { return d->row_json(alias, data, types); }
@@ -67,13 +67,16 @@ AuditedTable audited_table(dialect::Connection& db, const model::TableName& tabl
   t.name = table;
   t.q = t.d->quote_table(table);
   t.info = db.inspect_table(table);
-  if (keyless == Keyless::refused && !t.info.exists) throw UsageError("table '" + table.str() + "' does not exist");
+  if (keyless != Keyless::allowed && !t.info.exists) throw UsageError("table '" + table.str() + "' does not exist");
   t.key = t.info.primary_key;
   if (t.key.empty()) {
     const std::string why = unnamable_rows(*t.d, t.info);
     if (why.empty()) {
       t.key = {t.info.row_id};
-    } else if (keyless == Keyless::refused) {
+    } else if (keyless == Keyless::deletes && !t.info.row_id.empty() && t.d->capabilities().delete_returning_in_with) {
+      t.key = {t.info.row_id};
+      t.deletes_only = true;
+    } else if (keyless != Keyless::allowed) {
       throw UsageError(why);
     }
   }

@@ -6,8 +6,10 @@
 //
 // A table without such a key: the capture records its changes all the same
 // (empty key, key_json an empty object, rows told apart by their content);
-// the fix refuses to repair it (unnamable_rows), since undo could not find
-// the rows it changed. Each caller says which of the two it wants.
+// the fix refuses to update its rows (unnamable_rows), since undo could not
+// find them, but may delete them (Keyless::deletes): each row is named by the
+// row id within the one statement that deletes it and audits its image, and
+// undo puts the images back. Each caller says which it wants.
 #pragma once
 
 #include <string>
@@ -27,6 +29,10 @@ struct AuditedTable {
   std::vector<std::string> key;    // primary key columns, or {row id}; empty: no key (capture only)
   std::vector<std::string> data;   // columns an image holds and a restore writes (not generated)
   std::vector<std::string> types;  // type_of() of each data column
+  // Keyless::deletes on a table without a stable key: `key` is the row id,
+  // which names a row only within one statement; the audit keeps no key
+  // (key_json is an empty object) and undo re-inserts every image.
+  bool deletes_only = false;
 
   // The audit table's columns naming a table, and this table's values for them.
   static constexpr const char* kAuditColumns = "table_name, table_schema";
@@ -53,6 +59,7 @@ std::string unnamable_rows(const dialect::Dialect& d, const dialect::TableInfo& 
 enum class Keyless {
   allowed,  // capture: a table without a key gets key = {}
   refused,  // fix and undo: throws UsageError (unnamable_rows), and for a missing table
+  deletes,  // fix and undo of repairs that only delete: a table without a stable key gets deletes_only
 };
 AuditedTable audited_table(dialect::Connection& db, const model::TableName& table, Keyless keyless);
 

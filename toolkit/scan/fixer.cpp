@@ -312,6 +312,9 @@ struct TableWork {
   // fix found them (null: the fix searches the whole table).
   const std::map<std::string, std::vector<std::vector<dialect::Value>>>* unique_groups = nullptr;
   std::string keys_table;  // temp table holding the keys the fix works on
+  // No stable key (PostgreSQL without a primary key): every repair of the
+  // table deletes, one statement each (AuditedTable::deletes_only).
+  bool deletes_only = false;
 };
 
 // `v` as an SQL literal for a key column, or "" when it cannot be one.
@@ -744,12 +747,65 @@ std::string repair_refusal(Connection& db, const AuditedTable& t, const model::C
   return "";
 }
 
+// Repairs a table without a stable key, whose repairs all delete: each rule
+// is one statement that deletes the rows and writes their images to the
+// audit (DELETE ... RETURNING in WITH), so the row id naming a row is read
+// and used in the same snapshot, and a row an application updates meanwhile
+// (its row id moved) is neither deleted nor audited. UNIQUE duplicates
+// first, as in fix_table; then each CHECK's rows, in schema order (a delete
+// breaks no other rule, so one pass converges).
+void fix_by_deleting(Connection& db, const TableWork& w, const FixOptions& o, const std::string& run_id,
+                     FixReport& report) {
+  const AuditedTable t = audited_table(db, w.spec->name, Keyless::deletes);
+  const auto& d = *t.d;
+  check_triggers(db, t.name, o, report, "fix of table '" + t.name.str() + "'");
+  auto delete_audited = [&](const std::string& where) {
+    const auto n =
+        db.execute_count("WITH cc_gone AS (DELETE FROM " + t.q + " WHERE " + where + " RETURNING *) INSERT INTO " +
+                         kAudit + " (run_id, " + AuditedTable::kAuditColumns +
+                         ", action, row_key, before_row) SELECT " + d.quote_string(run_id) + ", " + t.audit_values() +
+                         ", 'delete', " + t.key_json("cc_gone") + ", " + t.row_json("cc_gone") + " FROM cc_gone");
+    report.audited += n;
+    return n;
+  };
+  for (const auto* u : w.uniques) {
+    const auto r = effective_repair(u->repair, u->name, o);
+    report.actions.push_back(FixAction{t.name.str(), u->name, "unique", "delete_duplicates", 0, 0, 0, 0, {}});
+    const size_t a = report.actions.size() - 1;
+    const std::vector<std::vector<dialect::Value>>* groups = nullptr;
+    if (w.unique_groups) {
+      if (auto it = w.unique_groups->find(u->name); it != w.unique_groups->end()) groups = &it->second;
+    }
+    // Kept per group: the first by `by`, else by row id (the physical order).
+    const std::string doomed = d.key_in(t.key_list(), key_types(t), duplicate_keys_sql(t, *u, r, groups));
+    if (o.dry_run) report.actions[a].preview = sample_rows(db, t, doomed, "", o.sample);
+    report.actions[a].deleted = delete_audited(doomed);
+  }
+  for (const auto* c : w.checks) {
+    const auto r = effective_repair(c->repair, c->name, o);
+    report.actions.push_back(
+        FixAction{t.name.str(), c->name, "check", std::string(model::to_string(r.policy)), 0, 0, 0, 0, {}});
+    const size_t a = report.actions.size() - 1;
+    const std::string where = "NOT (" + check_predicate(*c, d) + ")";
+    if (o.dry_run) {
+      report.actions[a].preview = sample_rows(db, t, where, "", o.sample);
+      report.actions[a].violations = scalar(db, "SELECT count(*) FROM " + t.q + " WHERE " + where);
+    }
+    report.actions[a].deleted = delete_audited(where);
+    fault::point("fix-rule");
+  }
+}
+
 // Repairs one table. Returns the temp table of the keys it worked on (every
 // row that broke any CHECK of the table, from the scan or collected in its
 // own pass), so the check after the run can count those rows alone; "" when
 // it repaired no CHECK and the scan gave none.
 std::string fix_table(Connection& db, const TableWork& w, const FixOptions& o, const std::string& run_id,
                       FixReport& report) {
+  if (w.deletes_only) {
+    fix_by_deleting(db, w, o, run_id, report);
+    return "";
+  }
   AuditedTable t = audited_table(db, w.spec->name, Keyless::refused);
   const bool preview = o.dry_run;
   const auto& d = *t.d;
@@ -1211,13 +1267,36 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
   report.dry_run = options.dry_run;
   // A table whose rows cannot be named stably is refused on its own; the
   // other tables of the run are repaired.
+  // Deleting needs no stable key where the dialect deletes and audits in
+  // one statement: then only repairs that update rows are refused.
   for (auto& w : work) {
     const TableInfo info = db.inspect_table(w.spec->name);
-    if (const std::string why = unnamable_rows(db.dialect(), info); !why.empty()) {
-      report.refused.push_back(why);
-      w.checks.clear();
-      w.uniques.clear();
+    const std::string why = unnamable_rows(db.dialect(), info);
+    if (why.empty()) continue;
+    std::string updating;  // a rule of the table that would update rows
+    for (const auto* c : w.checks) {
+      if (updating.empty() && effective_repair(c->repair, c->name, options).policy != model::RepairPolicy::delete_row)
+        updating = c->name;
     }
+    for (const auto* u : w.uniques) {
+      if (updating.empty() &&
+          effective_repair(u->repair, u->name, options).references == model::Repair::References::repoint)
+        updating = u->name;
+    }
+    if (updating.empty() && info.referrers.empty() && !info.row_id.empty() &&
+        db.dialect().capabilities().delete_returning_in_with) {
+      w.deletes_only = true;
+      w.scan_keys = nullptr;  // row ids from another snapshot name nothing now
+      continue;
+    }
+    std::string detail = why;
+    if (!updating.empty() && db.dialect().capabilities().delete_returning_in_with)
+      detail += " (" + updating + " would update rows; repairs that delete, delete and delete_duplicates, work on it)";
+    else if (!info.referrers.empty())
+      detail += " (other tables' foreign keys refer to it)";
+    report.refused.push_back(detail);
+    w.checks.clear();
+    w.uniques.clear();
   }
   // Repairs that cannot work here, refused before anything changes: a
   // repair whose result the table itself rejects (a generated column, NULL
@@ -1230,7 +1309,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
     std::optional<AuditedTable> ctx;
     for (const auto* c : w.checks) {
       const auto r = effective_repair(c->repair, c->name, options);
-      if (!ctx) ctx = audited_table(db, w.spec->name, Keyless::refused);
+      if (!ctx) ctx = audited_table(db, w.spec->name, w.deletes_only ? Keyless::deletes : Keyless::refused);
       const std::string why = repair_refusal(db, *ctx, *c, r);
       if (why.empty()) {
         usable.push_back(c);
@@ -1249,8 +1328,8 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
     std::vector<const model::Unique*> keep;
     for (const auto* u : w.uniques) {
       const auto r = effective_repair(u->repair, u->name, options);
-      if (r.references == model::Repair::References::repoint) {
-        keep.push_back(u);
+      if (r.references == model::Repair::References::repoint || w.deletes_only) {
+        keep.push_back(u);  // deletes_only: no table refers to it
         continue;
       }
       AuditedTable t = audited_table(db, w.spec->name, Keyless::refused);
@@ -1481,8 +1560,20 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
     // the columns the run changed get their before-image (other columns keep
     // the newer values), deleted rows whose key is taken again stay out.
     for (const auto& name : tables) {
-      AuditedTable t = audited_table(db, name, Keyless::refused);
+      AuditedTable t = audited_table(db, name, Keyless::deletes);
       const std::string mine = std::string(kAudit) + ".run_id = " + run + " AND " + t.audit_of(kAudit);
+      if (t.deletes_only) {
+        // No key names its rows: the run may only have deleted them (its
+        // images are put back); whether a row "is present again" cannot be
+        // told from another row with the same values.
+        if (scalar(db, std::string("SELECT count(*) FROM ") + kAudit + " WHERE " + mine +
+                           " AND action NOT IN ('delete', 'cascade')") > 0) {
+          throw Error(ExitCode::findings, "fix run " + in_quotes(run_id) + ": table '" + name.str() +
+                                              "' has no primary key now, so the rows the run updated cannot be found "
+                                              "again; nothing was changed");
+        }
+        continue;
+      }
       std::vector<std::string> changed;
       const std::string limit = force ? "" : " LIMIT 5";
       const std::string now = "(SELECT CAST(" + t.row_json("cc_now") + " AS TEXT) FROM " + t.q + " AS cc_now WHERE " +
@@ -1539,24 +1630,28 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
     // checked at the end of each statement, so rows of one table that
     // reference each other come back together.
     for (const auto& name : parents_first(db, tables)) {
-      AuditedTable t = audited_table(db, name, Keyless::refused);
+      AuditedTable t = audited_table(db, name, Keyless::deletes);
       std::vector<std::string> cols, values;
       for (const auto& c : t.data) {
         cols.push_back(d.quote_ident(c));
         values.push_back(d.json_get("a.before_row", c, t.type_of(c)));
       }
-      if (t.key.size() == 1 && d.is_row_id(t.key[0])) {
+      if (t.key.size() == 1 && d.is_row_id(t.key[0]) && !t.deletes_only) {
         cols.push_back(t.key[0]);
         values.push_back(d.json_get("a.row_key", t.key[0], "INTEGER"));
       }
+      // Without a key every image comes back (the run deleted each once).
+      const std::string free_key = t.deletes_only ? ""
+                                                  : " AND NOT EXISTS (SELECT 1 FROM " + t.q + " AS cc_row WHERE " +
+                                                        t.key_match("cc_row", "a") + ")";
       report.reinserted += db.execute_count("INSERT INTO " + t.q + " (" + join(cols, ", ") + ")" +
                                             d.insert_keeping_identity() + " SELECT " + join(values, ", ") + " FROM " +
                                             kAudit + " AS a WHERE a.run_id = " + run + " AND " + t.audit_of("a") +
-                                            " AND a.action IN ('delete', 'cascade') AND NOT EXISTS (SELECT 1 FROM " +
-                                            t.q + " AS cc_row WHERE " + t.key_match("cc_row", "a") + ") ORDER BY a.id");
+                                            " AND a.action IN ('delete', 'cascade')" + free_key + " ORDER BY a.id");
     }
     for (const auto& name : tables) {
-      AuditedTable t = audited_table(db, name, Keyless::refused);
+      AuditedTable t = audited_table(db, name, Keyless::deletes);
+      if (t.deletes_only) continue;  // deleted rows only: put back above
       // SET col = (before-image) for each audited row, matched by its key
       // now. A repointed row gets its key columns back too: its foreign key
       // may be part of its key.

@@ -67,6 +67,7 @@ class PostgresDialect final : public Dialect {
       c.deferrable_constraints = true;
       c.insert_probe_leaves_trace = true;
       c.row_id = "ctid";
+      c.delete_returning_in_with = true;
       c.schemas = true;
       return c;
     }();
