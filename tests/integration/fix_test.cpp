@@ -380,6 +380,21 @@ TEST(PostgresKeylessFix, DeletingRepairsWorkWithoutAPrimaryKeyAndUndoPutsEveryRo
   ASSERT_EQ(undo.exit_code, 0) << undo.out << undo.err;
   EXPECT_EQ(value(all_tags), before);
   EXPECT_EQ(value("SELECT count(*) FROM tag_log"), "0");
+
+  // A trigger writing the keyless table itself: the audit could not tell
+  // its rows from the fix's, so the run is refused and nothing changes.
+  c->execute(
+      "CREATE FUNCTION relog_tag() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "IF OLD.item > 1000 THEN RETURN OLD; END IF; INSERT INTO tags (item, tag) VALUES (OLD.item + 1000, 'moved'); "
+      "RETURN OLD; END $$;"
+      "CREATE TRIGGER tags_relog AFTER DELETE ON tags FOR EACH ROW EXECUTE FUNCTION relog_tag()");
+  auto self = run_cli({"--db", db.url(), "scan", "--fix", "--json"}, project.path());
+  EXPECT_EQ(self.exit_code, 1) << self.out << self.err;
+  const std::string said = nlohmann::json::parse(self.out)["error"].value("message", "");
+  EXPECT_NE(said.find("a trigger changed its rows during the fix"), std::string::npos) << self.out;
+  EXPECT_NE(said.find("Nothing was changed"), std::string::npos) << self.out;
+  EXPECT_EQ(value(all_tags), before);
+  EXPECT_EQ(value("SELECT count(*) FROM tag_log"), "0");
 }
 
 }  // namespace

@@ -1463,6 +1463,27 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         rethrow_with_context(e, "fix table '" + w.spec->name.str() + "'");
       }
     }
+    // A table without a key that the fix deleted from: the capture records
+    // its changes with an empty key, as the audit does the fix's own, so it
+    // could not tell a trigger's change of that table from the fix's and
+    // undo would miss it. Only the fix's own deletes may have been recorded
+    // there; otherwise the whole run is refused.
+    for (const auto& w : work) {
+      if (!w.deletes_only) continue;
+      const auto& n = w.spec->name;
+      const std::int64_t own = scalar(
+          db, std::string("SELECT count(*) FROM ") + kAudit + " WHERE run_id = " + d.quote_string(report.run_id) +
+                  " AND table_name = " + d.quote_string(n.name) + " AND table_schema = " + d.quote_string(n.schema));
+      const auto [recorded, deletes] = capture.recorded(n);
+      if (recorded > 0 && (recorded != own || deletes != own)) {
+        throw Error(ExitCode::findings,
+                    "fix refused: table '" + n.str() +
+                        "' has no primary key, and a trigger changed its rows during the fix (" +
+                        std::to_string(recorded) + " change(s) recorded, " + std::to_string(own) +
+                        " of them the fix's own deletes): the audit could not tell them apart, so undo could miss "
+                        "them.\nNothing was changed (add a primary key to repair it).");
+      }
+    }
     report.trigger_effects = capture.finish(report.run_id, report.audited, options.allow_triggers, report.uncaptured);
     std::int64_t changed = 0, deleted = 0;
     for (const auto& a : report.actions) {
