@@ -397,5 +397,47 @@ TEST(PostgresKeylessFix, DeletingRepairsWorkWithoutAPrimaryKeyAndUndoPutsEveryRo
   EXPECT_EQ(value("SELECT count(*) FROM tag_log"), "0");
 }
 
+// The same without a key, where a ctid does not name one row: a
+// partitioned table is refused; and an undo after a primary key was added
+// refuses (changing nothing) instead of guessing which rows came back.
+TEST(PostgresKeylessFix, PartitionsAreRefusedAndAKeyAddedSinceStopsTheUndo) {
+  CC_REQUIRE_POSTGRES();
+  PgDatabase db;
+  auto c = connect(db.url());
+  c->execute(
+      "CREATE TABLE visits (day date NOT NULL, who text) PARTITION BY RANGE (day);"
+      "CREATE TABLE visits_1 PARTITION OF visits FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');"
+      "CREATE TABLE visits_2 PARTITION OF visits FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');"
+      "INSERT INTO visits VALUES ('2026-01-05', 'a'), ('2026-01-05', 'a'), ('2026-02-05', 'b'), ('2026-02-05', 'b');"
+      "CREATE TABLE pings (host text, n integer);"
+      "INSERT INTO pings VALUES ('x', 1), ('x', 1), ('y', 2)");
+  auto value = [&](const std::string& sql) {
+    std::string out;
+    c->query(sql, [&](const dialect::Row& r) { out = dialect::value_text(r[0]); });
+    return out;
+  };
+  TempDir project;
+  write_file(project / "schema/visits.toml",
+             "table = \"visits\"\n[[unique]]\nname = \"visits_once\"\ncolumns = [\"day\", \"who\"]\n"
+             "repair = \"delete_duplicates\"\n");
+  write_file(project / "schema/pings.toml",
+             "table = \"pings\"\n[[unique]]\nname = \"pings_once\"\ncolumns = [\"host\", \"n\"]\n"
+             "repair = \"delete_duplicates\"\n");
+  auto fix = run_cli({"--db", db.url(), "scan", "--fix", "--json"}, project.path());
+  EXPECT_EQ(fix.exit_code, 1) << fix.out << fix.err;
+  const auto doc = nlohmann::json::parse(fix.out);
+  const std::string refused = doc.value("refused", nlohmann::json::array()).dump();
+  EXPECT_NE(refused.find("partitions or inheritance children"), std::string::npos) << refused;
+  EXPECT_EQ(value("SELECT count(*) FROM visits"), "4");
+  EXPECT_EQ(value("SELECT count(*) FROM pings"), "2");
+
+  c->execute("ALTER TABLE pings ADD COLUMN id serial PRIMARY KEY");
+  auto undo = run_cli({"--db", db.url(), "fix-undo", doc.value("run_id", "")}, project.path());
+  EXPECT_EQ(undo.exit_code, 1) << undo.out << undo.err;
+  EXPECT_NE(undo.err.find("had no primary key when the run deleted its rows and has one now"), std::string::npos)
+      << undo.err;
+  EXPECT_EQ(value("SELECT count(*) FROM pings"), "2");
+}
+
 }  // namespace
 }  // namespace cc::test

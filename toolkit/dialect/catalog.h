@@ -49,6 +49,9 @@ struct TableInfo {
   std::vector<ColumnInfo> columns;
   std::vector<std::string> primary_key;  // empty: none declared
   std::string row_id;                    // when there is no primary key: "rowid" (SQLite) or "ctid" (PostgreSQL)
+  // PostgreSQL: partitions or inheritance children are read through it, and
+  // a ctid names one row per physical table, so it repeats here.
+  bool row_id_repeats = false;
   std::vector<ExistingConstraint> constraints;
   std::vector<Referrer> referrers;  // foreign keys of other tables pointing here
 

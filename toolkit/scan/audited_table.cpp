@@ -73,7 +73,8 @@ AuditedTable audited_table(dialect::Connection& db, const model::TableName& tabl
     const std::string why = unnamable_rows(*t.d, t.info);
     if (why.empty()) {
       t.key = {t.info.row_id};
-    } else if (keyless == Keyless::deletes && !t.info.row_id.empty() && t.d->capabilities().delete_returning_in_with) {
+    } else if (keyless == Keyless::deletes && !t.info.row_id.empty() && !t.info.row_id_repeats &&
+               t.d->capabilities().delete_returning_in_with) {
       t.key = {t.info.row_id};
       t.deletes_only = true;
     } else if (keyless != Keyless::allowed) {

@@ -759,17 +759,24 @@ void fix_by_deleting(Connection& db, const TableWork& w, const FixOptions& o, co
   const AuditedTable t = audited_table(db, w.spec->name, Keyless::deletes);
   const auto& d = *t.d;
   check_triggers(db, t.name, o, report, "fix of table '" + t.name.str() + "'");
-  auto delete_audited = [&](const std::string& where) {
-    const auto n =
-        db.execute_count("WITH cc_gone AS (DELETE FROM " + t.q + " WHERE " + where + " RETURNING *) INSERT INTO " +
-                         kAudit + " (run_id, " + AuditedTable::kAuditColumns +
-                         ", action, row_key, before_row) SELECT " + d.quote_string(run_id) + ", " + t.audit_values() +
-                         ", 'delete', " + t.key_json("cc_gone") + ", " + t.row_json("cc_gone") + " FROM cc_gone");
-    report.audited += n;
-    return n;
+  auto delete_audited = [&](const std::string& rule, const std::string& where) {
+    try {
+      const auto n =
+          db.execute_count("WITH cc_gone AS (DELETE FROM " + t.q + " WHERE " + where + " RETURNING *) INSERT INTO " +
+                           kAudit + " (run_id, " + AuditedTable::kAuditColumns +
+                           ", action, row_key, before_row) SELECT " + d.quote_string(run_id) + ", " + t.audit_values() +
+                           ", 'delete', " + t.key_json("cc_gone") + ", " + t.row_json("cc_gone") + " FROM cc_gone");
+      report.audited += n;
+      return n;
+    } catch (const DatabaseError& e) {
+      if (!is_violation(e.kind())) throw;
+      throw RepairRefused(rule + ": the database rejected deleting rows of table '" + t.name.str() + "' (" +
+                          std::string(to_string(e.kind())) + ": " + e.what() + "). Suggested policy: report");
+    }
   };
   for (const auto* u : w.uniques) {
     const auto r = effective_repair(u->repair, u->name, o);
+    if (r.references == model::Repair::References::repoint) continue;  // nothing to repair at the scan: left out
     report.actions.push_back(FixAction{t.name.str(), u->name, "unique", "delete_duplicates", 0, 0, 0, 0, {}});
     const size_t a = report.actions.size() - 1;
     const std::vector<std::vector<dialect::Value>>* groups = nullptr;
@@ -779,10 +786,11 @@ void fix_by_deleting(Connection& db, const TableWork& w, const FixOptions& o, co
     // Kept per group: the first by `by`, else by row id (the physical order).
     const std::string doomed = d.key_in(t.key_list(), key_types(t), duplicate_keys_sql(t, *u, r, groups));
     if (o.dry_run) report.actions[a].preview = sample_rows(db, t, doomed, "", o.sample);
-    report.actions[a].deleted = delete_audited(doomed);
+    report.actions[a].deleted = delete_audited(u->name, doomed);
   }
   for (const auto* c : w.checks) {
     const auto r = effective_repair(c->repair, c->name, o);
+    if (r.policy != model::RepairPolicy::delete_row) continue;  // nothing to repair at the scan: left out
     report.actions.push_back(
         FixAction{t.name.str(), c->name, "check", std::string(model::to_string(r.policy)), 0, 0, 0, 0, {}});
     const size_t a = report.actions.size() - 1;
@@ -791,7 +799,7 @@ void fix_by_deleting(Connection& db, const TableWork& w, const FixOptions& o, co
       report.actions[a].preview = sample_rows(db, t, where, "", o.sample);
       report.actions[a].violations = scalar(db, "SELECT count(*) FROM " + t.q + " WHERE " + where);
     }
-    report.actions[a].deleted = delete_audited(where);
+    report.actions[a].deleted = delete_audited(c->name, where);
     fault::point("fix-rule");
   }
 }
@@ -1273,24 +1281,33 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
     const TableInfo info = db.inspect_table(w.spec->name);
     const std::string why = unnamable_rows(db.dialect(), info);
     if (why.empty()) continue;
-    std::string updating;  // a rule of the table that would update rows
+    // A rule of the table that would update rows (one with nothing to
+    // repair changes nothing, and is left out).
+    auto violated = [&](const std::string& name) {
+      return std::any_of(before.constraints.begin(), before.constraints.end(),
+                         [&](const auto& k) { return k.name == name && k.violations > 0; });
+    };
+    std::string updating;
     for (const auto* c : w.checks) {
-      if (updating.empty() && effective_repair(c->repair, c->name, options).policy != model::RepairPolicy::delete_row)
+      if (updating.empty() && violated(c->name) &&
+          effective_repair(c->repair, c->name, options).policy != model::RepairPolicy::delete_row)
         updating = c->name;
     }
     for (const auto* u : w.uniques) {
-      if (updating.empty() &&
+      if (updating.empty() && violated(u->name) &&
           effective_repair(u->repair, u->name, options).references == model::Repair::References::repoint)
         updating = u->name;
     }
-    if (updating.empty() && info.referrers.empty() && !info.row_id.empty() &&
+    if (updating.empty() && info.referrers.empty() && !info.row_id.empty() && !info.row_id_repeats &&
         db.dialect().capabilities().delete_returning_in_with) {
       w.deletes_only = true;
       w.scan_keys = nullptr;  // row ids from another snapshot name nothing now
       continue;
     }
     std::string detail = why;
-    if (!updating.empty() && db.dialect().capabilities().delete_returning_in_with)
+    if (info.row_id_repeats)
+      detail += " (it has partitions or inheritance children, whose rows share row addresses)";
+    else if (!updating.empty() && db.dialect().capabilities().delete_returning_in_with)
       detail += " (" + updating + " would update rows; repairs that delete, delete and delete_duplicates, work on it)";
     else if (!info.referrers.empty())
       detail += " (other tables' foreign keys refer to it)";
@@ -1583,6 +1600,18 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
     for (const auto& name : tables) {
       AuditedTable t = audited_table(db, name, Keyless::deletes);
       const std::string mine = std::string(kAudit) + ".run_id = " + run + " AND " + t.audit_of(kAudit);
+      // Rows the run deleted from a table without a key were audited with
+      // none ({}): the table must be keyless now too, and the other way round.
+      const bool keyless_run = scalar(db, std::string("SELECT count(*) FROM ") + kAudit + " WHERE " + mine +
+                                              " AND CAST(row_key AS TEXT) = '{}'") > 0;
+      if (keyless_run && !t.deletes_only) {
+        throw Error(ExitCode::findings,
+                    "fix run " + in_quotes(run_id) + ": table '" + name.str() +
+                        "' had no primary key when the run deleted its rows and has one now, so undo cannot tell "
+                        "which of them are present again; nothing was changed (the deleted rows' images are in " +
+                        kAudit + ".before_row of the run)");
+      }
+      if (!keyless_run && t.deletes_only) throw UsageError(unnamable_rows(d, t.info));
       if (t.deletes_only) {
         // No key names its rows: the run may only have deleted them (its
         // images are put back); whether a row "is present again" cannot be

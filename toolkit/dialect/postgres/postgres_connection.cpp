@@ -37,7 +37,11 @@ namespace {
 // every row.
 constexpr const char* kRequested =
     "(SELECT u.ord, to_regclass(u.name) AS rel FROM unnest(%s::text[]) WITH ORDINALITY u(name, ord)) r";
-constexpr const char* kExists = "SELECT r.ord, r.rel IS NOT NULL FROM %s ORDER BY r.ord";
+// And whether rows of other tables (partitions, inheritance children) are
+// read through it: ctid is then one per physical table, not per row.
+constexpr const char* kExists =
+    "SELECT r.ord, r.rel IS NOT NULL, EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = r.rel) FROM %s "
+    "ORDER BY r.ord";
 // Then the base type of a domain and the labels of an enum (of the domain's base type too).
 constexpr const char* kColumns =
     "SELECT r.ord, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), "
@@ -678,7 +682,10 @@ class PostgresConnection final : public SociConnection {
     }
     const std::string requested = detail::substitute(kRequested, names + "]");
     auto of = [&](const Row& r) -> TableInfo& { return infos.at(static_cast<size_t>(value_int(r[0])) - 1); };
-    query(detail::substitute(kExists, requested), [&](const Row& r) { of(r).exists = truthy(r[1]); });
+    query(detail::substitute(kExists, requested), [&](const Row& r) {
+      of(r).exists = truthy(r[1]);
+      of(r).row_id_repeats = truthy(r[2]);
+    });
     if (std::none_of(infos.begin(), infos.end(), [](const TableInfo& i) { return i.exists; })) return infos;
     query(detail::substitute(kColumns, requested), [&](const Row& r) {
       ColumnInfo c;
