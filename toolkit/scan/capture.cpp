@@ -71,19 +71,6 @@ void TriggerCapture::start() {
   started_ = true;
 }
 
-std::pair<std::int64_t, std::int64_t> TriggerCapture::recorded(const model::TableName& table) {
-  std::pair<std::int64_t, std::int64_t> out{0, 0};
-  if (!started_) return out;
-  const auto& d = db_.dialect();
-  db_.query("SELECT count(*), " + d.count_if("op = 'delete'") + " FROM " + d.temp_table("cc_capture") +
-                " WHERE table_name = " + d.quote_string(table.name) +
-                (table.schema.empty() ? "" : " AND table_schema IN ('', " + d.quote_string(table.schema) + ")"),
-            [&](const Row& r) {
-              out = {dialect::value_int(r[0]), dialect::value_int(r[1])};
-            });
-  return out;
-}
-
 std::vector<TriggerEffect> TriggerCapture::finish(const std::string& run_id, std::int64_t& audited, bool allow,
                                                   std::vector<std::string>& uncaptured) {
   std::vector<TriggerEffect> effects;

@@ -17,7 +17,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "dialect/connection.h"
@@ -51,10 +50,6 @@ class TriggerCapture {
   // written that no capture records (a trigger's dynamic SQL) throws
   // cc::Error (findings) naming it, so the fix rolls back; with `allow` it
   // is named in `uncaptured` instead.
-  // Before finish(): the changes recorded so far in `table` (a captured
-  // table found by name in the search path matches any schema), and how
-  // many of them are deletes; {0, 0} when it is not captured.
-  std::pair<std::int64_t, std::int64_t> recorded(const model::TableName& table);
   std::vector<TriggerEffect> finish(const std::string& run_id, std::int64_t& audited, bool allow,
                                     std::vector<std::string>& uncaptured);
   // After finish(): the tables (by name, without schema) in which the

@@ -776,7 +776,7 @@ void fix_by_deleting(Connection& db, const TableWork& w, const FixOptions& o, co
   };
   for (const auto* u : w.uniques) {
     const auto r = effective_repair(u->repair, u->name, o);
-    if (r.references == model::Repair::References::repoint) continue;  // nothing to repair at the scan: left out
+    if (r.references == model::Repair::References::repoint) continue;  // refused before (run_fix): never here
     report.actions.push_back(FixAction{t.name.str(), u->name, "unique", "delete_duplicates", 0, 0, 0, 0, {}});
     const size_t a = report.actions.size() - 1;
     const std::vector<std::vector<dialect::Value>>* groups = nullptr;
@@ -790,7 +790,9 @@ void fix_by_deleting(Connection& db, const TableWork& w, const FixOptions& o, co
   }
   for (const auto* c : w.checks) {
     const auto r = effective_repair(c->repair, c->name, o);
-    if (r.policy != model::RepairPolicy::delete_row) continue;  // nothing to repair at the scan: left out
+    // A rule that updates had nothing to repair at the scan (run_fix refuses
+    // the table otherwise); rows broken since are reported by the check after.
+    if (r.policy != model::RepairPolicy::delete_row) continue;
     report.actions.push_back(
         FixAction{t.name.str(), c->name, "check", std::string(model::to_string(r.policy)), 0, 0, 0, 0, {}});
     const size_t a = report.actions.size() - 1;
@@ -1433,6 +1435,10 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         report.uncaptured.push_back(std::string("no trigger effects captured: ") + e.what());
       }
     }
+    // The database's own count of this transaction's writes per table,
+    // before the repairs (keyless tables, below).
+    const bool any_keyless = std::any_of(work.begin(), work.end(), [](const TableWork& w) { return w.deletes_only; });
+    const auto writes_before = any_keyless ? db.transaction_writes() : std::nullopt;
     for (const auto& w : work) {
       // Each table in a savepoint: a repair the database still rejects
       // (what plan time could not know, e.g. a foreign key) refuses that
@@ -1480,28 +1486,63 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
         rethrow_with_context(e, "fix table '" + w.spec->name.str() + "'");
       }
     }
-    // A table without a key that the fix deleted from: the capture records
-    // its changes with an empty key, as the audit does the fix's own, so it
-    // could not tell a trigger's change of that table from the fix's and
-    // undo would miss it. Only the fix's own deletes may have been recorded
-    // there; otherwise the whole run is refused.
-    for (const auto& w : work) {
-      if (!w.deletes_only) continue;
-      const auto& n = w.spec->name;
-      const std::int64_t own = scalar(
-          db, std::string("SELECT count(*) FROM ") + kAudit + " WHERE run_id = " + d.quote_string(report.run_id) +
-                  " AND table_name = " + d.quote_string(n.name) + " AND table_schema = " + d.quote_string(n.schema));
-      const auto [recorded, deletes] = capture.recorded(n);
-      if (recorded > 0 && (recorded != own || deletes != own)) {
-        throw Error(ExitCode::findings,
-                    "fix refused: table '" + n.str() +
-                        "' has no primary key, and a trigger changed its rows during the fix (" +
-                        std::to_string(recorded) + " change(s) recorded, " + std::to_string(own) +
-                        " of them the fix's own deletes): the audit could not tell them apart, so undo could miss "
-                        "them.\nNothing was changed (add a primary key to repair it).");
+    // A table without a key that the fix deleted from: its audit rows have
+    // no key, so neither the capture nor undo could tell a trigger's change
+    // of it from the fix's own deletes. The database counts every write of
+    // the transaction per table: the writes of every table of that name (in
+    // any schema) since the repairs began must be exactly the fix's own
+    // deletes, or the whole run is refused.
+    std::vector<const TableWork*> keyless_done;
+    if (any_keyless) {
+      const auto writes_after = db.transaction_writes();
+      for (const auto& w : work) {
+        if (!w.deletes_only) continue;
+        const auto& n = w.spec->name;
+        AuditedTable named;
+        named.d = &d;
+        named.name = n;
+        const std::int64_t own = scalar(db, std::string("SELECT count(*) FROM ") + kAudit + " WHERE run_id = " +
+                                                d.quote_string(report.run_id) + " AND " + named.audit_of(kAudit));
+        if (own == 0) continue;
+        auto same_name = [&](const std::string& t) {
+          return t == n.name ||
+                 (t.size() > n.name.size() && t.compare(t.size() - n.name.size(), n.name.size(), n.name) == 0 &&
+                  t[t.size() - n.name.size() - 1] == '.');
+        };
+        std::int64_t written_now = 0;
+        if (writes_before && writes_after) {
+          for (const auto& [t, k] : *writes_after) written_now += same_name(t) ? k : 0;
+          for (const auto& [t, k] : *writes_before) written_now -= same_name(t) ? k : 0;
+        }
+        if (!writes_before || !writes_after || written_now != own) {
+          throw Error(ExitCode::findings,
+                      "fix refused: table '" + n.str() + "' has no primary key, and " +
+                          (writes_before && writes_after ? std::to_string(written_now) + " row(s) of tables named '" +
+                                                               n.name + "' were written during the fix, " +
+                                                               std::to_string(own) + " of them the fix's own deletes"
+                                                         : std::string("the database does not count this "
+                                                                       "transaction's writes")) +
+                          ": a trigger changed them too, and the audit could not tell its rows from the fix's, so "
+                          "undo could miss them.\nNothing was changed (add a primary key to repair it).");
+        }
+        keyless_done.push_back(&w);
       }
     }
     report.trigger_effects = capture.finish(report.run_id, report.audited, options.allow_triggers, report.uncaptured);
+    // What the capture recorded of those tables can only be the fix's own
+    // deletes (counted above), recorded again where it names the table
+    // another way (schema = "public" written out): not the triggers'.
+    for (const auto* w : keyless_done) {
+      const auto& n = w->spec->name;
+      report.audited -=
+          db.execute_count(std::string("DELETE FROM ") + kAudit + " WHERE run_id = " + d.quote_string(report.run_id) +
+                           " AND table_name = " + d.quote_string(n.name) +
+                           " AND action IN ('trigger_insert', 'trigger_update', 'trigger_delete')");
+      auto& effects = report.trigger_effects;
+      effects.erase(std::remove_if(effects.begin(), effects.end(),
+                                   [&](const TriggerEffect& e) { return e.table == n.name || e.table == n.str(); }),
+                    effects.end());
+    }
     std::int64_t changed = 0, deleted = 0;
     for (const auto& a : report.actions) {
       changed += a.changed;
@@ -1611,7 +1652,12 @@ UndoReport undo_fix(Connection& db, const std::string& run_id, const std::string
                         "which of them are present again; nothing was changed (the deleted rows' images are in " +
                         kAudit + ".before_row of the run)");
       }
-      if (!keyless_run && t.deletes_only) throw UsageError(unnamable_rows(d, t.info));
+      if (!keyless_run && t.deletes_only) {
+        throw Error(ExitCode::findings, "fix run " + in_quotes(run_id) + ": table '" + name.str() +
+                                            "' had a primary key when the run changed its rows and has none now, so "
+                                            "undo cannot find them again; nothing was changed (put the key back, then "
+                                            "run fix-undo)");
+      }
       if (t.deletes_only) {
         // No key names its rows: the run may only have deleted them (its
         // images are put back); whether a row "is present again" cannot be
