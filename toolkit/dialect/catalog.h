@@ -49,8 +49,9 @@ struct TableInfo {
   std::vector<ColumnInfo> columns;
   std::vector<std::string> primary_key;  // empty: none declared
   std::string row_id;                    // when there is no primary key: "rowid" (SQLite) or "ctid" (PostgreSQL)
-  // PostgreSQL: partitions or inheritance children are read through it, and
-  // a ctid names one row per physical table, so it repeats here.
+  // PostgreSQL: part of a partition or inheritance hierarchy. A parent reads
+  // its children's rows, and a ctid names one row per physical table, so it
+  // repeats there; a child's writes are counted under its root.
   bool row_id_repeats = false;
   std::vector<ExistingConstraint> constraints;
   std::vector<Referrer> referrers;  // foreign keys of other tables pointing here

@@ -1286,8 +1286,9 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
     // A rule of the table that would update rows (one with nothing to
     // repair changes nothing, and is left out).
     auto violated = [&](const std::string& name) {
-      return std::any_of(before.constraints.begin(), before.constraints.end(),
-                         [&](const auto& k) { return k.name == name && k.violations > 0; });
+      return std::any_of(before.constraints.begin(), before.constraints.end(), [&](const auto& k) {
+        return k.table == w.spec->name.str() && k.name == name && k.violations > 0;
+      });
     };
     std::string updating;
     for (const auto* c : w.checks) {
@@ -1308,7 +1309,7 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
     }
     std::string detail = why;
     if (info.row_id_repeats)
-      detail += " (it has partitions or inheritance children, whose rows share row addresses)";
+      detail += " (it is part of a partition or inheritance hierarchy, whose tables share row addresses)";
     else if (!updating.empty() && db.dialect().capabilities().delete_returning_in_with)
       detail += " (" + updating + " would update rows; repairs that delete, delete and delete_duplicates, work on it)";
     else if (!info.referrers.empty())
@@ -1522,10 +1523,15 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
                                                                std::to_string(own) + " of them the fix's own deletes"
                                                          : std::string("the database does not count this "
                                                                        "transaction's writes")) +
-                          ": a trigger changed them too, and the audit could not tell its rows from the fix's, so "
-                          "undo could miss them.\nNothing was changed (add a primary key to repair it).");
+                          ": a trigger (or another repair of a table of that name) changed them too, and the audit "
+                          "could not tell its rows from the fix's, so undo could miss them.\nNothing was changed (add "
+                          "a primary key to repair it).");
         }
-        keyless_done.push_back(&w);
+        // The capture names the tables of the current schema without one:
+        // whether this is one, the write counts say (they name those bare).
+        bool current = false;
+        for (const auto& [t, k] : *writes_after) current = current || t == n.name;
+        if (current) keyless_done.push_back(&w);
       }
     }
     report.trigger_effects = capture.finish(report.run_id, report.audited, options.allow_triggers, report.uncaptured);
@@ -1534,10 +1540,10 @@ FixReport run_fix(Connection& db, const model::Schema& schema, const FixOptions&
     // another way (schema = "public" written out): not the triggers'.
     for (const auto* w : keyless_done) {
       const auto& n = w->spec->name;
-      report.audited -=
-          db.execute_count(std::string("DELETE FROM ") + kAudit + " WHERE run_id = " + d.quote_string(report.run_id) +
-                           " AND table_name = " + d.quote_string(n.name) +
-                           " AND action IN ('trigger_insert', 'trigger_update', 'trigger_delete')");
+      report.audited -= db.execute_count(
+          std::string("DELETE FROM ") + kAudit + " WHERE run_id = " + d.quote_string(report.run_id) +
+          " AND table_name = " + d.quote_string(n.name) + " AND table_schema IN ('', " + d.quote_string(n.schema) +
+          ") AND action IN ('trigger_insert', 'trigger_update', 'trigger_delete')");
       auto& effects = report.trigger_effects;
       effects.erase(std::remove_if(effects.begin(), effects.end(),
                                    [&](const TriggerEffect& e) { return e.table == n.name || e.table == n.str(); }),

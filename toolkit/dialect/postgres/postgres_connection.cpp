@@ -37,11 +37,12 @@ namespace {
 // every row.
 constexpr const char* kRequested =
     "(SELECT u.ord, to_regclass(u.name) AS rel FROM unnest(%s::text[]) WITH ORDINALITY u(name, ord)) r";
-// And whether rows of other tables (partitions, inheritance children) are
-// read through it: ctid is then one per physical table, not per row.
+// And whether it is part of a hierarchy (partitions, inheritance): a
+// parent reads its children's rows, whose ctids repeat its own, and a
+// child's writes are counted under its root (kTransactionWrites).
 constexpr const char* kExists =
-    "SELECT r.ord, r.rel IS NOT NULL, EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = r.rel) FROM %s "
-    "ORDER BY r.ord";
+    "SELECT r.ord, r.rel IS NOT NULL, EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = r.rel OR i.inhrelid = "
+    "r.rel) FROM %s ORDER BY r.ord";
 // Then the base type of a domain and the labels of an enum (of the domain's base type too).
 constexpr const char* kColumns =
     "SELECT r.ord, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), "
