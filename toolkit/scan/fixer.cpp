@@ -750,10 +750,10 @@ std::string repair_refusal(Connection& db, const AuditedTable& t, const model::C
 // Repairs a table without a stable key, whose repairs all delete: each rule
 // is one statement that deletes the rows and writes their images to the
 // audit (DELETE ... RETURNING in WITH), so the row id naming a row is read
-// and used in the same snapshot, and a row an application updates meanwhile
-// (its row id moved) is neither deleted nor audited. UNIQUE duplicates
-// first, as in fix_table; then each CHECK's rows, in schema order (a delete
-// breaks no other rule, so one pass converges).
+// and used in one statement, and the image audited is the one the delete
+// removed (a row an application updated meanwhile is deleted as updated).
+// UNIQUE duplicates first, as in fix_table; then each CHECK's rows, in
+// schema order (a delete breaks no other rule, so one pass converges).
 void fix_by_deleting(Connection& db, const TableWork& w, const FixOptions& o, const std::string& run_id,
                      FixReport& report) {
   const AuditedTable t = audited_table(db, w.spec->name, Keyless::deletes);
