@@ -320,6 +320,13 @@ TEST(PostgresApplyFix, RepairThatStillViolatesIsRefusedAndTheCheckTakenBack) {
   EXPECT_EQ(st.out.find("partially applied"), std::string::npos) << st.out;
 }
 
+// The first column of the last row `sql` returns, as text ("" for none).
+std::string first_text(dialect::Connection& db, const std::string& sql) {
+  std::string out;
+  db.query(sql, [&](const dialect::Row& r) { out = dialect::value_text(r[0]); });
+  return out;
+}
+
 // A table without a primary key (PostgreSQL's ctid moves when a row is
 // updated): repairs that delete work on it, each rule one statement that
 // deletes the rows and audits their images, and fix-undo puts every image
@@ -339,11 +346,7 @@ TEST(PostgresKeylessFix, DeletingRepairsWorkWithoutAPrimaryKeyAndUndoPutsEveryRo
       "CREATE TRIGGER tags_log AFTER DELETE ON tags FOR EACH ROW EXECUTE FUNCTION log_tag();"
       "CREATE TABLE scores (name text, score integer);"
       "INSERT INTO scores VALUES ('a', -1), ('b', 3)");
-  auto value = [&](const std::string& sql) {
-    std::string out;
-    c->query(sql, [&](const dialect::Row& r) { out = dialect::value_text(r[0]); });
-    return out;
-  };
+  auto value = [&](const std::string& sql) { return first_text(*c, sql); };
   const std::string all_tags =
       "SELECT string_agg(concat_ws('|', item, tag, at, note), ',' ORDER BY item, tag, note::text) FROM tags";
   const std::string before = value(all_tags);
@@ -411,11 +414,7 @@ TEST(PostgresKeylessFix, PartitionsAreRefusedAndAKeyAddedSinceStopsTheUndo) {
       "INSERT INTO visits VALUES ('2026-01-05', 'a'), ('2026-01-05', 'a'), ('2026-02-05', 'b'), ('2026-02-05', 'b');"
       "CREATE TABLE pings (host text, n integer);"
       "INSERT INTO pings VALUES ('x', 1), ('x', 1), ('y', 2)");
-  auto value = [&](const std::string& sql) {
-    std::string out;
-    c->query(sql, [&](const dialect::Row& r) { out = dialect::value_text(r[0]); });
-    return out;
-  };
+  auto value = [&](const std::string& sql) { return first_text(*c, sql); };
   TempDir project;
   write_file(project / "schema/visits.toml",
              "table = \"visits\"\n[[unique]]\nname = \"visits_once\"\ncolumns = [\"day\", \"who\"]\n"
@@ -459,11 +458,7 @@ TEST(PostgresKeylessFix, ASchemaWrittenOutChangesNothingOfTheAuditOrTheRefusal) 
       "CREATE FUNCTION other.again() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
       "IF OLD.b = 'y' THEN INSERT INTO other.pairs VALUES (OLD.a + 10, 'z'); END IF; RETURN OLD; END $$;"
       "CREATE TRIGGER pairs_again AFTER DELETE ON other.pairs FOR EACH ROW EXECUTE FUNCTION other.again()");
-  auto value = [&](const std::string& sql) {
-    std::string out;
-    c->query(sql, [&](const dialect::Row& r) { out = dialect::value_text(r[0]); });
-    return out;
-  };
+  auto value = [&](const std::string& sql) { return first_text(*c, sql); };
   TempDir project;
   write_file(project / "schema/pairs.toml",
              "table = \"pairs\"\nschema = \"public\"\n[[unique]]\nname = \"pairs_a\"\ncolumns = [\"a\"]\n"
